@@ -1,0 +1,1 @@
+"""OPD live queue server."""

@@ -1,0 +1,171 @@
+"""`opdq`: the operator's command line (API.md, "Command line").
+
+Configured by the same environment as the server. `dev` starts embedded PostgreSQL and Redis
+when DATABASE_URL / REDIS_URL are not set, then runs the web server and a worker together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+
+import asyncpg
+
+from server.db import setup as setup_db
+from server.db.pool import init_db
+from server.security.passwords import hash_password
+from server.settings import Settings, get_settings
+
+DEMO_CODE = "DEMO"
+
+
+def _need_db(settings: Settings) -> str:
+    if not settings.database_url:
+        raise SystemExit("DATABASE_URL is not set (`opdq dev` starts an embedded PostgreSQL)")
+    return settings.database_url
+
+
+def cmd_db_init(args: argparse.Namespace) -> None:
+    asyncio.run(init_db(_need_db(get_settings())))
+    print("schema applied")
+
+
+async def _create_hospital(dsn: str, args: argparse.Namespace) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            hid = await setup_db.create_hospital(
+                conn, name=args.name, code=args.code, timezone=args.timezone,
+                latitude=args.lat, longitude=args.lon, radius_m=args.radius_m,
+            )
+            await setup_db.create_user(
+                conn, hospital_id=hid, username=args.admin_username,
+                password_hash=hash_password(args.admin_password), role="admin",
+            )
+    except asyncpg.UniqueViolationError as exc:
+        raise SystemExit(f"already exists: {exc.detail}") from None
+    except asyncpg.CheckViolationError as exc:
+        raise SystemExit(f"invalid value ({exc.constraint_name}): {exc.detail or exc}") from None
+    finally:
+        await conn.close()
+    print(f"hospital {args.code} created: {hid}")
+
+
+def cmd_hospital_create(args: argparse.Namespace) -> None:
+    dsn = _need_db(get_settings())
+    asyncio.run(init_db(dsn))
+    asyncio.run(_create_hospital(dsn, args))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from server.demo import load_demo
+
+    dsn = _need_db(get_settings())
+    asyncio.run(init_db(dsn))
+    created = asyncio.run(load_demo(dsn, seed=args.seed))
+    print("demo hospital loaded" if created else "demo hospital already present")
+
+
+def cmd_dev(args: argparse.Namespace) -> None:
+    from server import embedded
+    from server.demo import DEMO_LOGINS, load_demo
+
+    settings = get_settings()
+    env = dict(os.environ)
+    services = None
+    if not settings.database_url or not settings.redis_url:
+        print(f"starting embedded PostgreSQL and Redis under {settings.data_dir}/ ...", flush=True)
+        services = embedded.start(settings.data_dir)
+        env.setdefault("DATABASE_URL", settings.database_url or services.database_url)
+        env.setdefault("REDIS_URL", settings.redis_url or services.redis_url)
+    env["DATABASE_URL"] = env.get("DATABASE_URL") or ""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        asyncio.run(init_db(env["DATABASE_URL"]))
+        if asyncio.run(load_demo(env["DATABASE_URL"])):
+            print("demo hospital loaded")
+        port = str(settings.port)
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory",
+             "--host", settings.host, "--port", port, "--no-access-log",
+             "--ws-per-message-deflate", "false"], env=env,
+        ))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "arq", "workers.main.WorkerSettings"], env=env,
+        ))
+        base = settings.base_url
+        print(f"\nOPD queue is starting on {base}")
+        print(f"  reception   {base}/reception\n  doctor      {base}/doctor")
+        print(f"  admin       {base}/admin\n  board       see /admin -> Displays for a board URL")
+        print("demo logins (username / password):")
+        for role, (user, password) in DEMO_LOGINS.items():
+            print(f"  {role:<13}{user} / {password}")
+        print("press Ctrl-C to stop\n", flush=True)
+        _wait(procs)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if services:
+            services.stop()
+
+
+def _wait(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    try:
+        while all(p.poll() is None for p in procs):
+            try:
+                procs[0].wait(1)
+            except subprocess.TimeoutExpired:
+                continue
+    except KeyboardInterrupt:
+        return
+    dead = [p for p in procs if p.poll() is not None]
+    if dead:
+        print(f"a process exited ({dead[0].args[2:4]}, code {dead[0].returncode}); stopping")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="opdq", description="OPD live queue operations")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("init", help="apply schema.sql (idempotent)").set_defaults(func=cmd_db_init)
+
+    hosp = sub.add_parser("hospital", help="hospitals").add_subparsers(dest="h_cmd", required=True)
+    create = hosp.add_parser("create", help="create a hospital and its first admin")
+    create.add_argument("--name", required=True)
+    create.add_argument("--code", required=True)
+    create.add_argument("--admin-username", required=True)
+    create.add_argument("--admin-password", required=True)
+    create.add_argument("--lat", type=float)
+    create.add_argument("--lon", type=float)
+    create.add_argument("--radius-m", type=int, default=300)
+    create.add_argument("--timezone", default="Asia/Kolkata")
+    create.set_defaults(func=cmd_hospital_create)
+
+    demo = sub.add_parser("demo", help="load the demo hospital (once)")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(func=cmd_demo)
+
+    dev = sub.add_parser("dev", help="embedded services when unset, web + worker")
+    dev.set_defaults(func=cmd_dev)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

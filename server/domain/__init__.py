@@ -1,0 +1,1 @@
+"""Pure domain rules of the OPD queue: no I/O, tested directly."""

@@ -1,0 +1,112 @@
+"""The token state machine: statuses, actions and the only transitions allowed between them.
+
+Every mutating endpoint and Lua-backed operation asks this module first, so a refused
+transition is refused the same way everywhere (HTTP 409 naming the current status).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Status(StrEnum):
+    """Where a token is in its life; values are stored as-is in PostgreSQL and Redis."""
+
+    BOOKED = "BOOKED"
+    WAITING = "WAITING"
+    CALLED = "CALLED"
+    IN_CONSULTATION = "IN_CONSULTATION"
+    COMPLETED = "COMPLETED"
+    NO_SHOW = "NO_SHOW"
+    CANCELLED = "CANCELLED"
+    RESCHEDULED = "RESCHEDULED"
+
+
+class Action(StrEnum):
+    """What staff (or the patient, for check-in) can do to a token; values match the API paths."""
+
+    CHECK_IN = "check-in"
+    CALL = "call"
+    START = "start"
+    COMPLETE = "complete"
+    RECALL = "recall"
+    SKIP = "skip"
+    NO_SHOW = "no-show"
+    CANCEL = "cancel"
+    RESCHEDULE = "reschedule"
+    TRANSFER = "transfer"
+    PRIORITY = "priority"
+
+
+_S = Status
+_A = Action
+
+TRANSITIONS: Mapping[tuple[Status, Action], Status] = MappingProxyType(
+    {
+        # Booked online, not yet at the hospital.
+        (_S.BOOKED, _A.CHECK_IN): _S.WAITING,
+        (_S.BOOKED, _A.CANCEL): _S.CANCELLED,
+        (_S.BOOKED, _A.RESCHEDULE): _S.RESCHEDULED,
+        (_S.BOOKED, _A.TRANSFER): _S.BOOKED,
+        (_S.BOOKED, _A.PRIORITY): _S.BOOKED,
+        # In the waiting room.
+        (_S.WAITING, _A.CALL): _S.CALLED,
+        (_S.WAITING, _A.CANCEL): _S.CANCELLED,
+        (_S.WAITING, _A.NO_SHOW): _S.NO_SHOW,
+        (_S.WAITING, _A.TRANSFER): _S.WAITING,
+        (_S.WAITING, _A.PRIORITY): _S.WAITING,
+        (_S.WAITING, _A.SKIP): _S.WAITING,  # hold: moved back a few places
+        # Called to the cabin.
+        (_S.CALLED, _A.START): _S.IN_CONSULTATION,
+        (_S.CALLED, _A.RECALL): _S.CALLED,  # announced again
+        (_S.CALLED, _A.SKIP): _S.WAITING,
+        (_S.CALLED, _A.NO_SHOW): _S.NO_SHOW,
+        # A tablet that presses Next without Start completes a CALLED token.
+        (_S.CALLED, _A.COMPLETE): _S.COMPLETED,
+        # With the doctor.
+        (_S.IN_CONSULTATION, _A.COMPLETE): _S.COMPLETED,
+    }
+)
+"""The complete table of allowed transitions; any pair not listed is refused."""
+
+ACTIVE: frozenset[Status] = frozenset({Status.CALLED, Status.IN_CONSULTATION})
+"""Statuses that occupy the doctor; at most one token per doctor may be in one of them."""
+
+LIVE: frozenset[Status] = frozenset(
+    {Status.BOOKED, Status.WAITING, Status.CALLED, Status.IN_CONSULTATION}
+)
+"""Statuses of tokens that still belong to today's queue (and to rebuilds of it)."""
+
+TERMINAL: frozenset[Status] = frozenset(
+    {Status.COMPLETED, Status.NO_SHOW, Status.CANCELLED, Status.RESCHEDULED}
+)
+"""Statuses from which no action is allowed."""
+
+
+class InvalidTransition(Exception):
+    """A refused action; carries the current status so the API can name it in its 409."""
+
+    def __init__(self, status: Status, action: Action) -> None:
+        self.status = status
+        self.action = action
+        super().__init__(f"cannot {action.value} a token that is {status.value}")
+
+
+_ALLOWED: Mapping[Status, frozenset[Action]] = MappingProxyType(
+    {s: frozenset(a for (s2, a) in TRANSITIONS if s2 is s) for s in Status}
+)
+
+
+def next_status(status: Status, action: Action) -> Status:
+    """Return the status after `action`, or raise InvalidTransition; the single gatekeeper."""
+    try:
+        return TRANSITIONS[(Status(status), Action(action))]
+    except KeyError:
+        raise InvalidTransition(Status(status), Action(action)) from None
+
+
+def allowed_actions(status: Status) -> frozenset[Action]:
+    """Actions a UI may offer for a token in `status` (so buttons match what the server allows)."""
+    return _ALLOWED[Status(status)]

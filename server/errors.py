@@ -1,0 +1,147 @@
+"""Typed errors and their one rendering: application/problem+json (RFC 9457).
+
+Routes and use-cases raise these; `install(app)` maps them, pydantic's ValidationError and
+anything unexpected to a problem body in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+log = structlog.get_logger("errors")
+
+PROBLEM = "application/problem+json"
+
+
+class AppError(Exception):
+    status = 500
+    title = "Internal error"
+    type_ = "about:blank"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors or []
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+class BadRequest(AppError):
+    status, title, type_ = 400, "Bad request", "/problems/bad-request"
+
+
+class InvalidInput(AppError):
+    status, title, type_ = 422, "Invalid input", "/problems/invalid-input"
+
+    @classmethod
+    def field(cls, field: str, message: str) -> InvalidInput:
+        return cls(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+class Unauthorized(AppError):
+    status, title, type_ = 401, "Not logged in", "/problems/unauthorized"
+
+
+class Forbidden(AppError):
+    status, title, type_ = 403, "Forbidden", "/problems/forbidden"
+
+
+class NotFound(AppError):
+    status, title, type_ = 404, "Not found", "/problems/not-found"
+
+
+class Conflict(AppError):
+    status, title, type_ = 409, "Conflict", "/problems/conflict"
+
+
+class InvalidTransition(Conflict):
+    title, type_ = "Refused transition", "/problems/invalid-transition"
+
+
+class PayloadTooLarge(AppError):
+    status, title, type_ = 413, "Payload too large", "/problems/payload-too-large"
+
+
+class RateLimited(AppError):
+    status, title, type_ = 429, "Too many requests", "/problems/rate-limited"
+
+    def __init__(self, retry_after_s: int, detail: str | None = None) -> None:
+        super().__init__(
+            detail or f"try again in {retry_after_s} s",
+            headers={"Retry-After": str(retry_after_s)},
+        )
+
+
+class Unavailable(AppError):
+    status, title, type_ = 503, "Service unavailable", "/problems/unavailable"
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM)
+
+
+def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
+    out = []
+    for err in exc.errors(include_url=False):
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        out.append({"field": field, "message": err["msg"]})
+    return out
+
+
+async def _app_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    return problem(exc.status, exc.title, exc.detail, type_=exc.type_, errors=exc.errors,
+                   headers=exc.headers, extra=exc.extra)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ValidationError)
+    errors = validation_errors(exc)
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem(422, "Invalid input", detail, type_="/problems/invalid-input", errors=errors)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return problem(exc.status_code, exc.detail or "HTTP error", exc.detail or "",
+                   headers=dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", path=request.url.path)
+    return problem(500, "Internal error", "an unexpected error occurred; it has been logged")
+
+
+def install(app: Starlette) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(ValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

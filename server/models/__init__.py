@@ -1,0 +1,1 @@
+"""Pydantic models of request bodies and query strings, one module per area."""

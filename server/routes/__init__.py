@@ -1,0 +1,1 @@
+"""HTTP and websocket routes: parse, call a use-case, render."""

@@ -1,0 +1,115 @@
+"""Settings: the only module that reads the environment.
+
+A malformed value stops start-up with a message naming the variable, rather than failing
+later in a request.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(SystemExit):
+    """Raised (as a clean exit) when the environment holds a malformed setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    # services; unset means "start the embedded ones" (opdq dev) or "refuse" (plain server)
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_base_url: AnyHttpUrl | None = None
+    secret_key: SecretStr | None = None
+    data_dir: Path = Path(".opdq")
+    environment: str = Field(default="development", pattern="^(development|test|production)$")
+
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    log_json: bool = False
+
+    # sessions and limits
+    session_ttl_hours: int = Field(default=12, ge=1, le=168)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    allowed_origins: list[str] = Field(default_factory=list)
+    login_rate_per_minute: int = Field(default=10, ge=1)
+    public_rate_per_minute: int = Field(default=60, ge=1)
+
+    # Postgres pool
+    db_pool_min: int = Field(default=2, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+
+    # realtime
+    ws_send_queue: int = Field(default=256, ge=8)
+    ws_heartbeat_s: float = Field(default=20.0, gt=0)
+    event_stream_maxlen: int = Field(default=5000, ge=100)
+
+    # Twilio (no credentials: messages are logged, not sent)
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_sms_from: str | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_whatsapp_template_sid: str | None = None
+    twilio_base_url: AnyHttpUrl | None = None  # tests point this at a local fake
+    twilio_status_callback_url: AnyHttpUrl | None = None
+
+    # optional OpenAI-compatible explainer
+    openai_api_key: SecretStr | None = None
+    openai_base_url: AnyHttpUrl | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout_s: float = Field(default=5.0, gt=0, le=30)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_scheme(cls, v: str | None) -> str | None:
+        if v and not v.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must start with postgresql://")
+        return v or None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, v: str | None) -> str | None:
+        if v and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return v or None
+
+    @property
+    def base_url(self) -> str:
+        if self.public_base_url:
+            return str(self.public_base_url).rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    def secret(self) -> bytes:
+        """The signing key: SECRET_KEY, else one kept in the data folder (single-host dev)."""
+        if self.secret_key:
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; on a bad value exit naming the variable and the problem."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = [
+            f"invalid setting {'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise SettingsError("\n".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

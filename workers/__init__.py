@@ -1,0 +1,1 @@
+"""ARQ workers: notifications, no-show risk, reminders, the reconciler."""

@@ -1,0 +1,75 @@
+"""ARQ WorkerSettings: `arq workers.main.WorkerSettings`.
+
+Jobs take ids only and are idempotent ("jobs may be called more than once").
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import structlog
+from arq import cron
+from arq.connections import RedisSettings
+
+from server.db.pool import create_pool, init_db
+from server.observability import configure_logging
+from server.settings import get_settings
+from server.store.client import create_redis
+
+log = structlog.get_logger("worker")
+
+IDEMPOTENCY_TTL_HOURS = 24
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    assert settings.database_url and settings.redis_url
+    await init_db(settings.database_url)
+    ctx["settings"] = settings
+    ctx["pool"] = await create_pool(settings.database_url, min_size=1, max_size=5)
+    ctx["redis_app"] = create_redis(settings.redis_url)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["redis_app"].aclose()
+    await ctx["pool"].close()
+
+
+async def on_job_start(ctx: dict[str, Any]) -> None:
+    ctx["job_started"] = time.perf_counter()
+    structlog.contextvars.bind_contextvars(job_id=ctx.get("job_id"))
+
+
+async def on_job_end(ctx: dict[str, Any]) -> None:
+    took = (time.perf_counter() - ctx.get("job_started", time.perf_counter())) * 1000
+    log.info("job", job_id=ctx.get("job_id"), tries=ctx.get("job_try"), duration_ms=round(took, 1))
+    structlog.contextvars.unbind_contextvars("job_id")
+
+
+async def purge_idempotency(ctx: dict[str, Any]) -> int:
+    """Forget Idempotency-Key answers older than 24 h (API.md: the key holds for 24 h)."""
+    status = await ctx["pool"].execute(
+        "DELETE FROM idempotency_records WHERE created_at < now() - make_interval(hours => $1)",
+        IDEMPOTENCY_TTL_HOURS,
+    )
+    return int(status.split()[-1])
+
+
+def redis_settings() -> RedisSettings:
+    url = get_settings().redis_url
+    return RedisSettings.from_dsn(url) if url else RedisSettings()
+
+
+class WorkerSettings:
+    functions: ClassVar[list[Any]] = [purge_idempotency]
+    cron_jobs: ClassVar[list[Any]] = [cron(purge_idempotency, minute=7, run_at_startup=False)]
+    on_startup = startup
+    on_shutdown = shutdown
+    on_job_start = on_job_start
+    on_job_end = on_job_end
+    redis_settings = redis_settings()
+    max_tries = 5
+    job_timeout = 60
+    keep_result = 3600
