@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from redis.asyncio import Redis
 
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from server.queue import QueueService
 
 
 @dataclass
@@ -16,4 +19,5 @@ class AppState:
     settings: Settings
     pool: asyncpg.Pool
     redis: Redis
+    queue: QueueService
     extras: dict[str, Any] = field(default_factory=dict)

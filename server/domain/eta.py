@@ -116,8 +116,8 @@ def _q90(mean: float, var: float) -> float:
 
     sigma^2 = ln(1 + var/mean^2), mu = ln(mean) - sigma^2/2, q = exp(mu + z90*sigma).
     """
-    if mean <= 0:
-        return 0.0
+    if mean <= 1e-9:  # nothing ahead (or only tokens that will almost surely not show)
+        return max(mean, 0.0)
     if var <= 0:
         return mean
     sigma2 = math.log1p(var / (mean * mean))
@@ -162,13 +162,13 @@ def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
 
 
 def naive_eta(position: int, dept_avg_min: float, buffer_min: float) -> int:
-    """The reference the model must beat: position x average consult + a buffer (position from 1).
+    """The reference the model must beat (DESIGN.md): position x (average consult + buffer).
 
-    The buffer is added once to each token's estimate (it is not multiplied by the position).
+    The buffer is per token ahead, as the naive rule in the seed documents has it.
     """
     if position < 1:
         raise ValueError(f"position counts from 1, got {position}")
-    return _round(position * dept_avg_min + buffer_min)
+    return _round(position * (dept_avg_min + buffer_min))
 
 
 def should_push(

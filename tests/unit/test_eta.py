@@ -166,7 +166,7 @@ def test_eta_shape(
 
 @pytest.mark.parametrize(
     ("position", "avg", "buffer", "expected"),
-    [(1, 10.0, 5.0, 15), (3, 10.0, 5.0, 35), (2, 7.5, 5.0, 20), (4, 8.25, 0.0, 33)],
+    [(1, 10.0, 5.0, 15), (3, 10.0, 5.0, 45), (2, 7.5, 5.0, 25), (4, 8.25, 0.0, 33)],
 )
 def test_naive_eta(position: int, avg: float, buffer: float, expected: int) -> None:
     assert naive_eta(position, avg, buffer) == expected

@@ -1,0 +1,227 @@
+"""Queries for tokens, their history, counters, pauses and the per-doctor locks."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+TOKEN_SELECT = """
+SELECT t.*, p.name AS patient_name, dep.code AS department_code, c.number AS cabin_number,
+       doc.name AS doctor_name
+FROM tokens t
+JOIN patients p ON p.id = t.patient_id
+JOIN departments dep ON dep.id = t.department_id
+LEFT JOIN cabins c ON c.id = t.cabin_id
+LEFT JOIN doctors doc ON doc.id = t.doctor_id
+"""
+
+# the timestamp column each status sets when a token enters it
+STATUS_TIME = {
+    "WAITING": "checked_in_at",
+    "CALLED": "called_at",
+    "IN_CONSULTATION": "started_at",
+    "COMPLETED": "completed_at",
+    "NO_SHOW": "no_show_at",
+    "CANCELLED": "cancelled_at",
+    "RESCHEDULED": "rescheduled_at",
+}
+
+
+async def lock_hospital_shared(conn: asyncpg.Connection, hospital_id: UUID) -> None:
+    """Actions share the hospital lock; a whole-hospital rebuild takes it alone."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock_shared(hashtextextended('hosp:' || $1::uuid::text, 0))",
+        hospital_id,
+    )
+
+
+async def lock_hospital(conn: asyncpg.Connection, hospital_id: UUID) -> None:
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('hosp:' || $1::uuid::text, 0))", hospital_id
+    )
+
+
+async def lock_doctors(conn: asyncpg.Connection, doctor_ids: list[UUID]) -> None:
+    """One doctor's queue changes one action at a time across every process: the Lua
+    script and the PostgreSQL record of an action happen under this lock, so a repair
+    never races an action in flight. Sorted, so two-doctor transfers cannot deadlock."""
+    for did in sorted(set(doctor_ids), key=str):
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('doc:' || $1::uuid::text, 0))", did
+        )
+
+
+async def next_seq(conn: asyncpg.Connection, department_id: UUID, day: date) -> int:
+    """Gap-free: the counter row is taken in the caller's transaction, so a rollback gives
+    the number back and concurrent issues queue on the row lock."""
+    return await conn.fetchval(
+        """INSERT INTO token_counters (department_id, service_date, last_seq) VALUES ($1, $2, 1)
+           ON CONFLICT (department_id, service_date)
+           DO UPDATE SET last_seq = token_counters.last_seq + 1
+           RETURNING last_seq""",
+        department_id, day,
+    )
+
+
+async def count_for_day(conn: asyncpg.Connection, department_id: UUID, day: date) -> int:
+    return await conn.fetchval(
+        "SELECT coalesce(max(last_seq), 0) FROM token_counters "
+        "WHERE department_id = $1 AND service_date = $2", department_id, day,
+    )
+
+
+async def insert_token(conn: asyncpg.Connection, **cols: Any) -> UUID:
+    cols.setdefault("public_code", secrets.token_urlsafe(12))
+    names = list(cols)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    return await conn.fetchval(
+        f"INSERT INTO tokens ({', '.join(names)}) VALUES ({placeholders}) RETURNING id",
+        *cols.values(),
+    )
+
+
+async def get_token(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: UUID,
+                    token_id: UUID, *, for_update: bool = False) -> dict[str, Any] | None:
+    sql = TOKEN_SELECT + " WHERE t.hospital_id = $1 AND t.id = $2"
+    if for_update:
+        sql += " FOR UPDATE OF t"
+    row = await conn.fetchrow(sql, hospital_id, token_id)
+    return dict(row) if row else None
+
+
+async def get_token_by_code(conn: asyncpg.Connection | asyncpg.Pool,
+                            public_code: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(TOKEN_SELECT + " WHERE t.public_code = $1", public_code)
+    return dict(row) if row else None
+
+
+async def tokens_by_ids(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: UUID,
+                        ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
+    """Many tokens in one query (a queue read costs one round trip, not one per token)."""
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        TOKEN_SELECT + " WHERE t.hospital_id = $1 AND t.id = ANY($2::uuid[])", hospital_id, ids
+    )
+    return {r["id"]: dict(r) for r in rows}
+
+
+async def set_status(conn: asyncpg.Connection, token_id: UUID, status: str, at: datetime,
+                     **extra: Any) -> None:
+    sets = ["status = $2"]
+    args: list[Any] = [token_id, status]
+    col = STATUS_TIME.get(status)
+    if col and col not in extra:
+        extra[col] = at
+    for name, value in extra.items():
+        args.append(value)
+        sets.append(f"{name} = ${len(args)}")
+    await conn.execute(f"UPDATE tokens SET {', '.join(sets)} WHERE id = $1", *args)
+
+
+async def update_fields(conn: asyncpg.Connection, token_id: UUID, **fields: Any) -> None:
+    sets = [f"{name} = ${i}" for i, name in enumerate(fields, start=2)]
+    await conn.execute(f"UPDATE tokens SET {', '.join(sets)} WHERE id = $1",
+                       token_id, *fields.values())
+
+
+async def insert_history(
+    conn: asyncpg.Connection, *, hospital_id: UUID, token_id: UUID, action: str,
+    from_status: str | None, to_status: str, actor_kind: str, actor_id: UUID | None,
+    reason: str | None = None, doctor_id: UUID | None = None, details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO token_history (hospital_id, token_id, action, from_status, to_status,
+               actor_kind, actor_id, reason, doctor_id, details, at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, now()))""",
+        hospital_id, token_id, action, from_status, to_status, actor_kind, actor_id, reason,
+        doctor_id, details or {}, at,
+    )
+
+
+async def history(conn: asyncpg.Connection | asyncpg.Pool, token_id: UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT action, from_status, to_status, actor_kind, actor_id, reason, doctor_id, at "
+        "FROM token_history WHERE token_id = $1 ORDER BY id", token_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def live_tokens(conn: asyncpg.Connection, hospital_id: UUID, day: date,
+                      doctor_ids: list[UUID] | None = None) -> list[dict[str, Any]]:
+    """Today's WAITING / CALLED / IN_CONSULTATION tokens: what the live view is rebuilt from."""
+    sql = TOKEN_SELECT + """ WHERE t.hospital_id = $1 AND t.service_date = $2
+        AND t.status IN ('WAITING', 'CALLED', 'IN_CONSULTATION') AND t.doctor_id IS NOT NULL"""
+    args: list[Any] = [hospital_id, day]
+    if doctor_ids is not None:
+        sql += " AND t.doctor_id = ANY($3::uuid[])"
+        args.append(doctor_ids)
+    rows = await conn.fetch(sql + " ORDER BY t.queue_score, t.id", *args)
+    return [dict(r) for r in rows]
+
+
+async def latest_risk(conn: asyncpg.Connection | asyncpg.Pool,
+                      token_ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
+    if not token_ids:
+        return {}
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (token_id) token_id, score, badge, tier, show_probability
+           FROM risk_assessments WHERE token_id = ANY($1::uuid[])
+           ORDER BY token_id, created_at DESC, id DESC""",
+        token_ids,
+    )
+    return {r["token_id"]: dict(r) for r in rows}
+
+
+async def tokens_of_doctor(conn: asyncpg.Connection, hospital_id: UUID, doctor_id: UUID,
+                           statuses: tuple[str, ...], start: datetime, end: datetime
+                           ) -> list[dict[str, Any]]:
+    """Tokens of a doctor whose visit falls in [start, end) (leave redistribution)."""
+    rows = await conn.fetch(
+        TOKEN_SELECT + """ WHERE t.hospital_id = $1 AND t.doctor_id = $2
+            AND t.status = ANY($3::text[])
+            AND coalesce(t.scheduled_time, t.created_at) >= $4
+            AND coalesce(t.scheduled_time, t.created_at) < $5
+            ORDER BY t.queue_score NULLS LAST, t.scheduled_time, t.id FOR UPDATE OF t""",
+        hospital_id, doctor_id, list(statuses), start, end,
+    )
+    return [dict(r) for r in rows]
+
+
+async def open_pause(conn: asyncpg.Connection, hospital_id: UUID, doctor_id: UUID,
+                     expected_min: int | None, reason: str | None, actor_id: UUID | None) -> None:
+    await conn.execute(
+        """INSERT INTO doctor_pauses (hospital_id, doctor_id, expected_min, reason, actor_id)
+           VALUES ($1, $2, $3, $4, $5)""",
+        hospital_id, doctor_id, expected_min, reason, actor_id,
+    )
+
+
+async def close_pause(conn: asyncpg.Connection, doctor_id: UUID) -> bool:
+    status = await conn.execute(
+        "UPDATE doctor_pauses SET ended_at = now() WHERE doctor_id = $1 AND ended_at IS NULL",
+        doctor_id,
+    )
+    return status != "UPDATE 0"
+
+
+async def insert_exception(conn: asyncpg.Connection, **cols: Any) -> UUID:
+    names = list(cols)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    return await conn.fetchval(
+        f"INSERT INTO schedule_exceptions ({', '.join(names)}) VALUES ({placeholders}) "
+        "RETURNING id", *cols.values(),
+    )
+
+
+async def finish_exception(conn: asyncpg.Connection, exception_id: UUID, affected: int,
+                           status: str) -> None:
+    await conn.execute(
+        "UPDATE schedule_exceptions SET affected_tokens = $2, redistribution_status = $3 "
+        "WHERE id = $1", exception_id, affected, status,
+    )

@@ -1,0 +1,113 @@
+"""Shapes of what the API and the events show (API.md "Token"), built from records.
+
+Pure: takes rows and live fields, returns JSON-ready dicts. The live token JSON kept in Redis
+holds only public fields (masked name), because events built from it reach display boards.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from server.domain.eta import ConsultStats, Eta, EtaInputs, etas
+from server.domain.masking import display_name
+
+
+def _iso(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, date) else v
+
+
+def live_token(row: dict[str, Any], cabin: str | None = None) -> dict[str, Any]:
+    """The token as the live view keeps it (keys.tokens): public fields only."""
+    return {
+        "id": str(row["id"]),
+        "number": row["number"],
+        "status": row["status"],
+        "priority": row["priority"],
+        "booking_type": row["booking_type"],
+        "doctor_id": str(row["doctor_id"]) if row.get("doctor_id") else None,
+        "department_id": str(row["department_id"]),
+        "cabin": cabin if cabin is not None else row.get("cabin_number"),
+        "display_name": display_name(row.get("patient_name") or ""),
+        "created_at": _iso(row.get("created_at")),
+        "called_at": _iso(row.get("called_at")),
+        "recall_count": row.get("recall_count", 0),
+        "skip_count": row.get("skip_count", 0),
+    }
+
+
+def eta_view(eta: Eta | None, at: datetime) -> dict[str, Any] | None:
+    if eta is None:
+        return None
+    return {"p50_min": eta.p50_min, "p90_min": eta.p90_min, "updated_at": at.isoformat()}
+
+
+def token_view(
+    row: dict[str, Any], *, position: int | None = None, eta: dict[str, Any] | None = None,
+    risk: dict[str, Any] | None = None, link: str | None = None, staff: bool = True,
+) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": str(row["id"]),
+        "number": row["number"],
+        "status": row["status"],
+        "priority": row["priority"],
+        "booking_type": row["booking_type"],
+        "patient": {"id": str(row["patient_id"]),
+                    "display_name": display_name(row.get("patient_name") or "")},
+        "doctor_id": str(row["doctor_id"]) if row.get("doctor_id") else None,
+        "doctor_name": row.get("doctor_name"),
+        "department_id": str(row["department_id"]),
+        "cabin": row.get("cabin_number"),
+        "position": position,
+        "eta": eta,
+        "risk": ({"score": risk["score"], "badge": risk["badge"], "tier": risk.get("tier")}
+                 if risk else None),
+        "service_date": _iso(row["service_date"]),
+        "scheduled_time": _iso(row.get("scheduled_time")),
+        "visit_reason": row.get("visit_reason") if staff else None,
+        "created_at": _iso(row["created_at"]),
+        "checked_in_at": _iso(row.get("checked_in_at")),
+        "called_at": _iso(row.get("called_at")),
+        "started_at": _iso(row.get("started_at")),
+        "completed_at": _iso(row.get("completed_at")),
+        "recall_count": row.get("recall_count", 0),
+    }
+    if staff:
+        view["patient"]["name"] = row.get("patient_name")
+        view["patient_link"] = link
+    return view
+
+
+def queue_etas(
+    *, fields: dict[str, str], n_waiting: int, dept_avg_min: float, now: datetime,
+    show_probs: list[float] | None = None, shift_end: datetime | None = None,
+) -> list[Eta]:
+    """ETAs of a doctor's waiting tokens, in queue order, from the live doctor hash."""
+    inputs = eta_inputs(fields, dept_avg_min, now, shift_end)
+    return etas(inputs, show_probs or [1.0] * n_waiting)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def eta_inputs(fields: dict[str, str], dept_avg_min: float, now: datetime,
+               shift_end: datetime | None = None) -> EtaInputs:
+    """ETA inputs of a doctor from the live doctor hash (keys.doctor)."""
+    now_ms = now.timestamp() * 1000
+    stats = ConsultStats(int(fields.get("n", 0) or 0), float(fields.get("mean", 0) or 0),
+                         float(fields.get("m2", 0) or 0))
+    elapsed = None
+    if fields.get("cur"):
+        since = float(fields.get("started_ms") or fields.get("cur_since_ms") or now_ms)
+        elapsed = max(0.0, (now_ms - since) / 60000)
+    paused = 0.0
+    if fields.get("status") == "PAUSED":
+        until = fields.get("pause_until")
+        if until:
+            paused = max(0.0, (datetime.fromisoformat(until) - now).total_seconds() / 60)
+        else:
+            paused = 10.0  # an open-ended pause: assume a short break until told otherwise
+    shift_left = (shift_end - now).total_seconds() / 60 if shift_end else None
+    return EtaInputs(dept_avg_min=dept_avg_min, stats=stats, current_elapsed_min=elapsed,
+                     paused_remaining_min=paused, shift_remaining_min=shift_left)

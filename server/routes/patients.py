@@ -1,0 +1,59 @@
+"""Reception: register and find patients."""
+
+from __future__ import annotations
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from server.auth.principal import staff
+from server.db import patients as patients_db
+from server.errors import Conflict, NotFound
+from server.models.common import parse_body, parse_query, path_uuid
+from server.models.queue import PatientCreate, PatientQuery
+from server.routes.render import jsonable, state
+
+REGISTER_ROLES = ("admin", "receptionist", "nurse")
+
+
+async def create_patient(request: Request) -> JSONResponse:
+    who = await staff(request, *REGISTER_ROLES)
+    body = await parse_body(request, PatientCreate)
+    pool = state(request).pool
+    fields = body.model_dump(exclude_none=True)
+    async with pool.acquire() as conn:
+        if "uhid" not in fields:
+            fields["uhid"] = await patients_db.next_uhid(conn, who.hospital_id)
+        try:
+            row = await patients_db.create(conn, who.hospital_id, **fields)
+        except asyncpg.UniqueViolationError:
+            raise Conflict(f"a patient with UHID {fields['uhid']} exists",
+                           errors=[{"field": "uhid", "message": "already registered"}]) from None
+    return JSONResponse(jsonable(row), status_code=201)
+
+
+async def find_patients(request: Request) -> JSONResponse:
+    who = await staff(request)
+    q = parse_query(request, PatientQuery)
+    rows = await patients_db.find(state(request).pool, who.hospital_id, phone=q.phone,
+                                  uhid=q.uhid)
+    return JSONResponse({"patients": jsonable(rows)})
+
+
+async def get_patient(request: Request) -> JSONResponse:
+    who = await staff(request)
+    pid = path_uuid(request, "patient_id")
+    pool = state(request).pool
+    row = await patients_db.get(pool, who.hospital_id, pid)
+    if not row:
+        raise NotFound("no such patient")
+    visits = await patients_db.visits(pool, who.hospital_id, pid)
+    return JSONResponse(jsonable({**row, "visits": visits}))
+
+
+routes = [
+    Route("/api/v1/patients", create_patient, methods=["POST"]),
+    Route("/api/v1/patients", find_patients, methods=["GET"]),
+    Route("/api/v1/patients/{patient_id}", get_patient, methods=["GET"]),
+]

@@ -1,0 +1,14 @@
+-- One round trip for a doctor's live queue: doctor hash, waiting ids and scores, their tokens.
+-- KEYS: 1 ready, 2 tok, 3 queue (zset), 4 doctor (hash)
+-- Returns {doctor hash (flat), {id, score, ...}, {token JSON of current, then of each waiting}}
+-- or the NOTREADY error.
+local err = check_ready(KEYS[1]); if err then return err end
+local doc = redis.call('HGETALL', KEYS[4])
+local waiting = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
+local ids = {}
+local cur = redis.call('HGET', KEYS[4], 'cur')
+table.insert(ids, cur or '-')
+for i = 1, #waiting, 2 do table.insert(ids, waiting[i]) end
+local toks = redis.call('HMGET', KEYS[2], unpack(ids))
+for i = 1, #toks do if not toks[i] then toks[i] = '' end end
+return {doc, waiting, toks}
