@@ -306,6 +306,7 @@ CREATE TABLE IF NOT EXISTS idempotency_records (
     key            text NOT NULL CHECK (length(key) BETWEEN 1 AND 200),
     request_hash   bytea NOT NULL,               -- method, path and body: a reused key with another request is refused
     status_code    integer CHECK (status_code BETWEEN 100 AND 599),   -- null while in flight
+    content_type   text,
     response_body  bytea,
     created_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (scope, key)

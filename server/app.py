@@ -10,11 +10,16 @@ from starlette.middleware import Middleware
 
 from server import errors
 from server.db.pool import create_pool, init_db
+from server.idempotency import Idempotency
 from server.observability import RequestLog, configure_logging
-from server.routes import health
+from server.queue import QueueService
+from server.routes import admin, auth, doctors, health, patients, public, tokens
+from server.security.body_limit import BodyLimit
+from server.security.headers import SecurityHeaders
 from server.settings import Settings, get_settings
 from server.state import AppState
 from server.store.client import create_redis
+from server.store.live import LiveStore
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -34,7 +39,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
         )
         redis = create_redis(settings.redis_url)
-        state = AppState(settings=settings, pool=pool, redis=redis)
+        live = LiveStore(redis, settings.event_stream_maxlen)
+        state = AppState(settings=settings, pool=pool, redis=redis,
+                         queue=QueueService(pool, live, settings))
         app.state.opdq = state
         try:
             yield
@@ -43,10 +50,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await pool.close()
 
     app = Starlette(
-        routes=[*health.routes],
-        middleware=[Middleware(RequestLog)],
+        routes=[*health.routes, *auth.routes, *admin.routes, *patients.routes, *tokens.routes,
+                *doctors.routes, *public.routes],
+        middleware=[
+            Middleware(SecurityHeaders), Middleware(RequestLog),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes), Middleware(Idempotency),
+        ],
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     errors.install(app)
     return app

@@ -18,8 +18,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server import metrics
 
-# "+919812345678", "98123 45678", "+1 (415) 555-0100": 8+ digits with common separators
-_PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+# "+919812345678", "98123 45678", "+1 (415) 555-0100": 8+ digits with common separators,
+# not touching letters or dashes (so the digit runs inside a UUID are left alone)
+_PHONE = re.compile(r"(?<![0-9A-Za-z_-])\+?\d[\d\s().-]{6,}\d(?![0-9A-Za-z_-])")
 
 
 def mask_phone(phone: str) -> str:
@@ -53,7 +54,8 @@ def redact_phones(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]
 
 
 # fields that hold numbers which are not phones (ids, timings) and are not free text
-_SAFE_KEYS = frozenset({"timestamp", "duration_ms", "status", "seq", "request_id", "job_id"})
+_SAFE_KEYS = frozenset({"timestamp", "duration_ms", "status", "seq", "request_id", "job_id",
+                        "path", "method"})
 
 
 def configure_logging(level: str = "INFO", json: bool = False) -> None:

@@ -46,7 +46,6 @@ from server.store.live import Applied, DoctorLive, LiveStore, NextResult, NotRea
 log = structlog.get_logger("queue")
 T = TypeVar("T")
 
-NEXT_GUARD_MS = 2000        # a Next without current_token_id within 2 s of a call is a double tap
 STATS_WINDOW_DAYS = 30      # consult times learned over the last 30 days on a rebuild
 _RETRYABLE = (NotReady,)
 
@@ -156,7 +155,6 @@ class QueueService:
                     priority: int, doctor_id: UUID | None, department_id: UUID | None,
                     scheduled_time: datetime | None, visit_reason: str | None
                     ) -> dict[str, Any]:
-        now = self.now()
         today, tz = await self.today(h)
         day = calendar.local_day(scheduled_time, tz) if scheduled_time else today
         if booking_type != "ONLINE" and scheduled_time and day != today:
@@ -167,16 +165,17 @@ class QueueService:
             assert department_id is not None
             doctor_id = await self.choose_doctor(h, department_id, day)
         return await self._retrying(h, lambda: self._issue_once(
-            h, actor, now, day, today, patient_id=patient_id, booking_type=booking_type,
+            h, actor, day, today, patient_id=patient_id, booking_type=booking_type,
             priority=priority, doctor_id=doctor_id, department_id=department_id,
             scheduled_time=scheduled_time, visit_reason=visit_reason))
 
-    async def _issue_once(self, h: UUID, actor: Actor, now: datetime, day: date, today: date,
+    async def _issue_once(self, h: UUID, actor: Actor, day: date, today: date,
                           *, patient_id: UUID, booking_type: str, priority: int,
                           doctor_id: UUID, department_id: UUID | None,
                           scheduled_time: datetime | None, visit_reason: str | None
                           ) -> dict[str, Any]:
         async with self._locked(h, [doctor_id]) as conn:
+            now = self.now()  # after the lock: times follow the order actions really took
             ctx = await self._doctor(conn, h, doctor_id, day)
             if department_id and ctx["department_id"] != department_id:
                 raise InvalidInput.field("doctor_id", "the doctor is not in that department")
@@ -260,13 +259,13 @@ class QueueService:
     async def _next_once(self, h: UUID, actor: Actor, doctor_id: UUID,
                          current_token_id: UUID | None, expect_given: bool
                          ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        now = self.now()
         today, _ = await self.today(h)
         async with self._locked(h, [doctor_id]) as conn:
+            now = self.now()  # after the lock, or a press that waited looks older than the last
             ctx = await self._doctor(conn, h, doctor_id, today)
             res = await self.live.call_next(
                 h, doctor_id, expected=str(current_token_id) if current_token_id else None,
-                expect_given=expect_given, guard_ms=NEXT_GUARD_MS,
+                expect_given=expect_given, guard_ms=self.settings.next_guard_ms,
                 at_ms=int(now.timestamp() * 1000))
             if isinstance(res, Refused):
                 await self._refuse_next(conn, h, res)
@@ -320,7 +319,7 @@ class QueueService:
             raise Conflict(f"the queue moved on: the current token is now {who}",
                            extra={"current_token_id": res.current or None})
         if res.code == "TOO_SOON":
-            raise Conflict(f"token {number} was called less than {NEXT_GUARD_MS // 1000} s ago; "
+            raise Conflict(f"token {number} was called a moment ago (a double tap?); "
                            "send current_token_id to confirm the next call",
                            extra={"current_token_id": res.current})
         if res.code == "PAUSED":
@@ -353,12 +352,12 @@ class QueueService:
                         reason: str | None, to_doctor: UUID | None, priority: int | None,
                         geo_point: tuple[float, float] | None,
                         check: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
-        now = self.now()
         peek = await tokens_db.get_token(self.pool, h, token_id)
         if not peek:
             raise NotFound("no such token")
         doctor_ids = [d for d in (peek["doctor_id"], to_doctor) if d]
         async with self._locked(h, doctor_ids) as conn:
+            now = self.now()
             row = await tokens_db.get_token(conn, h, token_id, for_update=True)
             assert row
             if row["doctor_id"] != peek["doctor_id"]:
@@ -525,6 +524,8 @@ class QueueService:
                        reason: str | None, **_: Any) -> None:
         if row["status"] == "CALLED":
             await self._current(conn, h, actor, row, new_status, now, reason=reason, op="no-show")
+        elif row["status"] == "BOOKED":
+            await self._offline(conn, h, actor, row, new_status, now, "no-show", reason)
         else:
             await self._waiting(conn, h, actor, row, new_status, now, "no-show", reason=reason)
 
@@ -607,9 +608,9 @@ class QueueService:
 
     async def _pause_once(self, h: UUID, actor: Actor, doctor_id: UUID, paused: bool,
                           minutes: int | None, reason: str | None) -> dict[str, Any]:
-        now = self.now()
         today, _ = await self.today(h)
         async with self._locked(h, [doctor_id]) as conn:
+            now = self.now()
             await self._doctor(conn, h, doctor_id, today)
             until = (now + timedelta(minutes=minutes)).isoformat() if minutes else ""
             res = await self.live.doctor_status(

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     login_rate_per_minute: int = Field(default=10, ge=1)
     public_rate_per_minute: int = Field(default=60, ge=1)
 
+    # a Next without current_token_id this soon after a call is taken for a double tap
+    next_guard_ms: int = Field(default=2000, ge=0, le=60000)
+
     # Postgres pool
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)

@@ -51,6 +51,9 @@ TRANSITIONS: Mapping[tuple[Status, Action], Status] = MappingProxyType(
         (_S.BOOKED, _A.RESCHEDULE): _S.RESCHEDULED,
         (_S.BOOKED, _A.TRANSFER): _S.BOOKED,
         (_S.BOOKED, _A.PRIORITY): _S.BOOKED,
+        # a booked patient who never checked in by the end of the day (the record of a
+        # booked no-show, which the no-show risk model learns from)
+        (_S.BOOKED, _A.NO_SHOW): _S.NO_SHOW,
         # In the waiting room.
         (_S.WAITING, _A.CALL): _S.CALLED,
         (_S.WAITING, _A.CANCEL): _S.CANCELLED,

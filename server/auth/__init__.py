@@ -1,0 +1,1 @@
+"""Staff authentication: sessions, principals, roles and the login rate limiter."""
