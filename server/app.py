@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from server import errors
+from server import errors, openapi
 from server.db.pool import create_pool, init_db
 from server.idempotency import Idempotency
 from server.observability import RequestLog, configure_logging
 from server.queue import QueueService
-from server.routes import admin, auth, doctors, health, patients, public, tokens
+from server.realtime import Hub
+from server.routes import (
+    admin,
+    auth,
+    dashboard,
+    doctors,
+    health,
+    pages,
+    patients,
+    public,
+    tokens,
+    waitlist,
+    webhooks,
+    ws,
+)
 from server.security.body_limit import BodyLimit
 from server.security.headers import SecurityHeaders
 from server.settings import Settings, get_settings
@@ -42,16 +57,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
         live = LiveStore(redis, settings.event_stream_maxlen)
         state = AppState(settings=settings, pool=pool, redis=redis,
                          queue=QueueService(pool, live, settings))
+        hub = Hub(create_redis(settings.redis_url, subscriber=True))
+        state.extras["hub"] = hub
+        await hub.start()
+        with contextlib.suppress(TimeoutError):  # serve anyway; clients resync when it comes
+            await asyncio.wait_for(hub.connected.wait(), timeout=5)
         app.state.opdq = state
         try:
             yield
         finally:
+            await hub.stop()
+            await hub.redis.aclose()
             await redis.aclose()
             await pool.close()
 
     app = Starlette(
         routes=[*health.routes, *auth.routes, *admin.routes, *patients.routes, *tokens.routes,
-                *doctors.routes, *public.routes],
+                *doctors.routes, *public.routes, *waitlist.routes, *ws.routes, *dashboard.routes,
+                *pages.routes, *webhooks.routes, *openapi.routes],
         middleware=[
             Middleware(SecurityHeaders), Middleware(RequestLog),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes), Middleware(Idempotency),

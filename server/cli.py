@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import asyncpg
 
 from server.db import setup as setup_db
 from server.db.pool import init_db
+from server.runner import uvicorn_command
 from server.security.passwords import hash_password
 from server.settings import Settings, get_settings
 
@@ -85,29 +87,32 @@ def cmd_dev(args: argparse.Namespace) -> None:
         env.setdefault("REDIS_URL", settings.redis_url or services.redis_url)
     env["DATABASE_URL"] = env.get("DATABASE_URL") or ""
     procs: list[subprocess.Popen[bytes]] = []
+    sim: subprocess.Popen[bytes] | None = None
     try:
         asyncio.run(init_db(env["DATABASE_URL"]))
         if asyncio.run(load_demo(env["DATABASE_URL"])):
             print("demo hospital loaded")
-        port = str(settings.port)
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory",
-             "--host", settings.host, "--port", port, "--no-access-log",
-             "--ws-per-message-deflate", "false"], env=env,
-        ))
+        procs.append(subprocess.Popen(uvicorn_command(settings.host, settings.port), env=env))
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "arq", "workers.main.WorkerSettings"], env=env,
         ))
         base = settings.base_url
+        if args.simulate:  # not waited on: the simulator ending must not stop the server
+            sim = subprocess.Popen([sys.executable, "-m", "server.cli", "simulate", "--live",
+                                    "--speed", "60", "--days", "0", "--base-url", base,
+                                    "--quiet"], env=env)
         print(f"\nOPD queue is starting on {base}")
         print(f"  reception   {base}/reception\n  doctor      {base}/doctor")
         print(f"  admin       {base}/admin\n  board       see /admin -> Displays for a board URL")
         print("demo logins (username / password):")
         for role, (user, password) in DEMO_LOGINS.items():
             print(f"  {role:<13}{user} / {password}")
+        if sim:
+            print("simulating clinic days at 60x against the demo (opdq simulate --live)")
         print("press Ctrl-C to stop\n", flush=True)
         _wait(procs)
     finally:
+        procs += [sim] if sim else []
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
@@ -118,6 +123,27 @@ def cmd_dev(args: argparse.Namespace) -> None:
                 p.kill()
         if services:
             services.stop()
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    """Offline: score the ETA model over seeded days. Live: replay days against a server."""
+    if args.live:
+        from server.simulate.live import run_live
+
+        out = asyncio.run(run_live(
+            args.base_url or get_settings().base_url, speed=args.speed, seed=args.seed,
+            days=1 if args.days is None else args.days, minutes=args.minutes,
+            verbose=not args.quiet))
+        print(json.dumps(out, indent=2))
+        return
+    from server.simulate.model import ClinicConfig
+    from server.simulate.offline import by_position, evaluate, report
+
+    acc, scored = evaluate(args.days or 50, args.seed, ClinicConfig(doctors=args.doctors))
+    print(report(acc))
+    print("by position: " + ", ".join(f"{label}: MAE {a.mae:.1f} vs {a.naive_mae:.1f}, "
+                                      f"after p90 {a.after_p90:.0%}"
+                                      for label, a in by_position(scored)))
 
 
 def _wait(procs: Sequence[subprocess.Popen[bytes]]) -> None:
@@ -158,7 +184,23 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     dev = sub.add_parser("dev", help="embedded services when unset, web + worker")
+    dev.add_argument("--simulate", action="store_true",
+                     help="also run `opdq simulate --live --speed 60` against the demo")
     dev.set_defaults(func=cmd_dev)
+
+    sim = sub.add_parser("simulate", help="simulated clinic days: ETA accuracy, or live traffic")
+    sim.add_argument("--live", action="store_true",
+                     help="drive a running server through its HTTP API (demo logins)")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--days", type=int, default=None,
+                     help="offline: days to score (50); live: days to play (1; 0 = forever)")
+    sim.add_argument("--doctors", type=int, default=3, help="offline: doctors per department")
+    sim.add_argument("--speed", type=float, default=60.0, help="live: speed-up (60 = 1 min/s)")
+    sim.add_argument("--minutes", type=float, default=None,
+                     help="live: stop after this many simulated minutes")
+    sim.add_argument("--base-url", default=None, help="live: the server (default PORT's)")
+    sim.add_argument("--quiet", action="store_true", help="live: no line per event")
+    sim.set_defaults(func=cmd_simulate)
     return parser
 
 

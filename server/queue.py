@@ -163,7 +163,7 @@ class QueueService:
             raise InvalidInput.field("scheduled_time", "is in a past day")
         if doctor_id is None:
             assert department_id is not None
-            doctor_id = await self.choose_doctor(h, department_id, day)
+            doctor_id = await self.choose_doctor(h, department_id, day, scheduled_time)
         return await self._retrying(h, lambda: self._issue_once(
             h, actor, day, today, patient_id=patient_id, booking_type=booking_type,
             priority=priority, doctor_id=doctor_id, department_id=department_id,
@@ -222,19 +222,23 @@ class QueueService:
             metrics.QUEUE_ACTIONS.labels("issue").inc()
             return row
 
-    async def choose_doctor(self, h: UUID, department_id: UUID, day: date) -> UUID:
+    async def choose_doctor(self, h: UUID, department_id: UUID, day: date,
+                            at: datetime | None = None) -> UUID:
         """The on-shift doctor of the department whose queue would call a new token soonest."""
         if not await doctors_db.department(self.pool, h, department_id):
             raise InvalidInput.field("department_id", "no such department")
         docs = await doctors_db.department_doctors(self.pool, h, department_id, day)
-        chosen = assignment.choose(await self._candidates(h, docs, day))
+        chosen = assignment.choose(await self._candidates(h, docs, day, at))
         if chosen is None:
             raise Conflict("no doctor of this department is on shift")
         return chosen
 
-    async def _candidates(self, h: UUID, docs: list[dict[str, Any]], day: date
-                          ) -> list[assignment.Candidate]:
+    async def _candidates(self, h: UUID, docs: list[dict[str, Any]], day: date,
+                          at: datetime | None = None) -> list[assignment.Candidate]:
+        """Assignment candidates; a doctor whose shift is over, or who is on leave at `at`
+        (now, or the booked slot), is not on shift."""
         now = self.now()
+        away = await doctors_db.on_leave(self.pool, [d["id"] for d in docs], at or now)
         out = []
         for d in docs:
             try:
@@ -242,7 +246,7 @@ class QueueService:
                 fields, waiting = live.fields, len(live.waiting)
             except NotReady:
                 fields, waiting = {}, 0
-            on_shift = d["shift_end"] is not None and (
+            on_shift = d["shift_end"] is not None and d["id"] not in away and (
                 calendar.local_datetime(day, d["shift_end"], d["timezone"]) > now)
             out.append(assignment.Candidate(
                 doctor_id=d["id"], waiting=waiting, on_shift=on_shift,
@@ -491,7 +495,7 @@ class QueueService:
                 extra.update(queue_score=res.score, skip_count=row["skip_count"] + 1)
             if op == "rescore":
                 extra.update(queue_score=res.score, priority=priority)
-            if op == "cancel":
+            if op in ("cancel", "reschedule"):
                 extra["cancel_reason"] = reason
             if new_status == row["status"]:
                 await tokens_db.update_fields(conn, row["id"], **extra)
@@ -516,8 +520,10 @@ class QueueService:
         await self._history(conn, h, actor, row, action, new_status, now, reason)
         updated = await tokens_db.get_token(conn, h, row["id"])
         assert updated
-        await self.live.publish(h, "token.updated", {
-            "token": live_token(updated), "doctor_id": str(updated["doctor_id"])})
+        data = {"token": live_token(updated), "doctor_id": str(updated["doctor_id"])}
+        if updated["doctor_id"] != row["doctor_id"]:
+            data["from_doctor_id"] = str(row["doctor_id"])
+        await self.live.publish(h, "token.updated", data)
 
     async def _no_show(self, conn: asyncpg.Connection, h: UUID, actor: Actor,
                        row: dict[str, Any], new_status: str, now: datetime, *,
@@ -544,8 +550,7 @@ class QueueService:
                       reason: str | None, **_: Any) -> None:
         action = "cancel" if new_status == "CANCELLED" else "reschedule"
         if row["status"] == "WAITING":
-            await self._waiting(conn, h, actor, row, new_status, now, "cancel", reason=reason,
-                                action=action)
+            await self._waiting(conn, h, actor, row, new_status, now, action, reason=reason)
         else:
             await self._offline(conn, h, actor, row, new_status, now, action, reason,
                                 cancel_reason=reason)
@@ -575,14 +580,13 @@ class QueueService:
         target = await doctors_db.doctor_context(conn, h, to_doctor, row["service_date"])
         if not target or not target["active"]:
             raise InvalidInput.field("doctor_id", "no such active doctor")
-        if row["status"] == "BOOKED":
-            await self._offline(conn, h, actor, row, new_status, now, "transfer", reason,
-                                doctor_id=to_doctor, cabin_id=target["cabin_id"],
-                                department_id=target["department_id"])
-            return
         if target["department_id"] != row["department_id"]:
             # the token's number belongs to its department's day sequence
             raise InvalidInput.field("doctor_id", "transfer within the token's department")
+        if row["status"] == "BOOKED":
+            await self._offline(conn, h, actor, row, new_status, now, "transfer", reason,
+                                doctor_id=to_doctor, cabin_id=target["cabin_id"])
+            return
         from_doctor = row["doctor_id"]
         res = await self.live.transfer(h, from_doctor, row["id"], to_doctor, row["queue_score"],
                                        target["cabin"], at_ms=int(now.timestamp() * 1000))
@@ -611,10 +615,11 @@ class QueueService:
         today, _ = await self.today(h)
         async with self._locked(h, [doctor_id]) as conn:
             now = self.now()
-            await self._doctor(conn, h, doctor_id, today)
+            ctx = await self._doctor(conn, h, doctor_id, today)
             until = (now + timedelta(minutes=minutes)).isoformat() if minutes else ""
             res = await self.live.doctor_status(
-                h, doctor_id, "PAUSED" if paused else "AVAILABLE", until=until,
+                h, doctor_id, "PAUSED" if paused else "AVAILABLE",
+                department_id=ctx["department_id"], until=until,
                 reason=reason or "", at_ms=int(now.timestamp() * 1000))
             if isinstance(res, Refused):
                 raise Conflict(f"the doctor is already {res.current.lower()}",
@@ -668,11 +673,12 @@ class QueueService:
                     rescheduled.append(str(tok["id"]))
             except InvalidTransition:
                 continue  # the token moved on meanwhile (called, cancelled): nothing to do
-        status = ("NONE" if not affected else "REDISTRIBUTED" if not rescheduled
+        handled = len(moved) + len(rescheduled)  # tokens that moved on meanwhile are not
+        status = ("NONE" if not handled else "REDISTRIBUTED" if not rescheduled
                   else "RESCHEDULED" if not moved else "PARTIAL")
         async with self.pool.acquire() as conn:
-            await tokens_db.finish_exception(conn, exception_id, len(affected), status)
-        return {"id": str(exception_id), "affected": len(affected), "moved": moved,
+            await tokens_db.finish_exception(conn, exception_id, handled, status)
+        return {"id": str(exception_id), "affected": handled, "moved": moved,
                 "rescheduled": rescheduled, "redistribution_status": status}
 
     # ------------------------------------------------------------------ reads
@@ -846,3 +852,16 @@ class QueueService:
         current = [str(r["id"]) for r in rows if r["status"] != "WAITING"]
         live_current = [live.fields["cur"]] if live.fields.get("cur") else []
         return [t for t, _ in live.waiting] == waiting and live_current == current
+
+
+async def close_day(svc: QueueService, h: UUID) -> int:
+    """End of a hospital's day: close what earlier days left open, then bring the live view
+    back to the record (yesterday's tokens leave the queues)."""
+    today, _ = await svc.today(h)
+    async with svc.pool.acquire() as conn, conn.transaction():
+        await tokens_db.lock_hospital(conn, h)
+        closed = await tokens_db.close_past_days(conn, h, today)
+    if closed:
+        log.info("closed tokens of earlier days", hospital_id=str(h), count=closed)
+        await svc.reconcile(h)
+    return closed

@@ -9,13 +9,14 @@ import time
 from typing import Any, ClassVar
 
 import structlog
-from arq import cron
+from arq import cron, func
 from arq.connections import RedisSettings
 
 from server.db.pool import create_pool, init_db
 from server.observability import configure_logging
 from server.settings import get_settings
 from server.store.client import create_redis
+from workers import dispatch, notify, queue_jobs, risk
 
 log = structlog.get_logger("worker")
 
@@ -30,9 +31,13 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["settings"] = settings
     ctx["pool"] = await create_pool(settings.database_url, min_size=1, max_size=5)
     ctx["redis_app"] = create_redis(settings.redis_url)
+    await notify.setup(ctx)
+    dispatch.start(ctx)  # queue events -> notification jobs, in every worker process
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    await dispatch.stop(ctx)
+    await notify.teardown(ctx)
     await ctx["redis_app"].aclose()
     await ctx["pool"].close()
 
@@ -63,8 +68,27 @@ def redis_settings() -> RedisSettings:
 
 
 class WorkerSettings:
-    functions: ClassVar[list[Any]] = [purge_idempotency]
-    cron_jobs: ClassVar[list[Any]] = [cron(purge_idempotency, minute=7, run_at_startup=False)]
+    functions: ClassVar[list[Any]] = [
+        purge_idempotency, queue_jobs.reconcile_queues, queue_jobs.close_days,
+        risk.score_token, risk.offer_freed_slot, risk.explain_risk,
+        func(risk.train_risk_models, timeout=1800), func(risk.rescore_booked, timeout=1800),
+        func(risk.ensure_risk_models, timeout=1800),
+        *notify.FUNCTIONS,
+    ]
+    cron_jobs: ClassVar[list[Any]] = [
+        cron(purge_idempotency, minute=7, run_at_startup=False),
+        # the live view against the record: every minute, and the day's close every 10
+        cron(queue_jobs.reconcile_queues, run_at_startup=True, unique=True, timeout=50),
+        cron(queue_jobs.close_days, minute=set(range(0, 60, 10)), run_at_startup=True,
+             unique=True, timeout=300),
+        # risk: train nightly, then re-score future bookings with the fresh model; hospitals
+        # without any model get one at start-up and within the hour after they are created
+        cron(risk.train_risk_models, hour=2, minute=30, timeout=1800, unique=True),
+        cron(risk.rescore_booked, hour=3, minute=15, timeout=1800, unique=True),
+        cron(risk.ensure_risk_models, minute=41, run_at_startup=True, timeout=1800, unique=True),
+        # notifications: reminders, late-starting doctors, WhatsApp failures reported late
+        *notify.CRON_JOBS,
+    ]
     on_startup = startup
     on_shutdown = shutdown
     on_job_start = on_job_start

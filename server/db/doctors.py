@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -95,3 +95,13 @@ async def open_pauses(conn: asyncpg.Connection | asyncpg.Pool,
         doctor_ids,
     )
     return {r["doctor_id"]: dict(r) for r in rows}
+
+
+async def on_leave(conn: asyncpg.Connection | asyncpg.Pool, doctor_ids: list[UUID],
+                   at: datetime) -> set[UUID]:
+    """Doctors with a schedule exception (leave, training...) covering `at`."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT doctor_id FROM schedule_exceptions
+           WHERE doctor_id = ANY($1::uuid[]) AND start_at <= $2 AND end_at > $2""",
+        doctor_ids, at)
+    return {r["doctor_id"] for r in rows}

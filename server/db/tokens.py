@@ -225,3 +225,32 @@ async def finish_exception(conn: asyncpg.Connection, exception_id: UUID, affecte
         "UPDATE schedule_exceptions SET affected_tokens = $2, redistribution_status = $3 "
         "WHERE id = $1", exception_id, affected, status,
     )
+
+
+async def close_past_days(conn: asyncpg.Connection, hospital_id: UUID, today: date) -> int:
+    """Tokens of earlier days that never finished: booked or waiting patients who were not
+    seen become NO_SHOW, a consult left open is COMPLETED; each with its history row."""
+    rows = await conn.fetch(
+        """WITH closed AS (
+               UPDATE tokens t SET
+                   status = CASE WHEN t.status = 'IN_CONSULTATION' THEN 'COMPLETED'
+                                 ELSE 'NO_SHOW' END,
+                   no_show_at = CASE WHEN t.status = 'IN_CONSULTATION' THEN t.no_show_at
+                                     ELSE now() END,
+                   completed_at = CASE WHEN t.status = 'IN_CONSULTATION' THEN now()
+                                       ELSE t.completed_at END,
+                   position = NULL
+               FROM (SELECT id, status FROM tokens
+                     WHERE hospital_id = $1 AND service_date < $2
+                       AND status IN ('BOOKED', 'WAITING', 'CALLED', 'IN_CONSULTATION')
+                     FOR UPDATE) old
+               WHERE t.id = old.id
+               RETURNING t.id, old.status AS from_status, t.status AS to_status, t.doctor_id)
+           INSERT INTO token_history (hospital_id, token_id, action, from_status, to_status,
+                                      actor_kind, reason, doctor_id)
+           SELECT $1, id, CASE WHEN to_status = 'COMPLETED' THEN 'complete' ELSE 'no-show' END,
+                  from_status, to_status, 'system', 'closed at the end of the day', doctor_id
+           FROM closed RETURNING token_id""",
+        hospital_id, today,
+    )
+    return len(rows)

@@ -1,9 +1,11 @@
 """Expected wait per waiting token (p50/p90 minutes until called), learned consult times, pushes.
 
-Owns the ETA model of DESIGN.md: per-doctor consult minutes learned online (Welford) and
-blended with the department default while few are known, the elapsed current consult, the
-chance each token ahead does not show, pauses; plus the naive reference it must beat and the
-rule deciding when a changed ETA is worth a push to a phone.
+Owns the ETA model of DESIGN.md: per-doctor consult minutes learned online (Welford, with
+old consults fading) and blended with the department default while few are known, the
+elapsed current consult, the minute each call costs on top of the consult, the chance each
+token ahead does not show, the uncertainty of the doctor's pace today, pauses; plus the naive
+reference it must beat and the rule deciding when a changed ETA is worth a push to a phone.
+Tuned and scored on simulated clinic days: `python -m bench.eta_accuracy` (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -18,13 +20,34 @@ PRIOR_CV: float = 0.5
 """Coefficient of variation assumed for the department default (consults vary by about half)."""
 RESIDUAL_FLOOR: float = 0.25
 """A consult that ran past its mean is still expected to take this fraction of the mean more."""
+STATS_MEMORY: int = 40
+"""Consults remembered at full weight (about a day of one doctor); older ones fade
+geometrically, so the learned mean follows the doctor's pace today rather than last month's."""
+CALL_OVERHEAD_MIN: float = 1.0
+"""Minutes each token ahead costs on top of its consult: the learned consult runs from Start,
+but the doctor's next call also waits for the patient to walk in (or to be recalled)."""
+PACE_CV: float = 0.3
+"""Relative uncertainty of the doctor's pace today against the learned mean (days differ,
+doctors tire or hurry). It scales every consult ahead at once, so unlike the consult-to-
+consult noise it does not average out over a long queue: it is what makes far p90s wide."""
+PAUSE_CV: float = 0.4
+"""Relative sd of a pause's remaining minutes: "back in 10 minutes" is a rough promise."""
+INTERRUPT_PER_MIN: float = 0.01
+"""Rate, per minute of a token's wait, of things that put one more consult's worth of time
+ahead of it: a break (about one per doctor-day), an emergency, a senior's credit, a held
+patient returning a few places ahead. A Poisson process of them adds rate x wait x cycle to
+the mean and rate x wait x E[cycle^2] to the variance: small near the front, wide far back."""
 Z90: float = 1.2815515655446004
 """Standard normal 0.9 quantile."""
 
 
 @dataclass(frozen=True)
 class ConsultStats:
-    """Welford online statistics of one doctor's consult minutes (kept in Redis, O(1) update)."""
+    """Welford online statistics of one doctor's consult minutes (kept in Redis, O(1) update).
+
+    `n` is the effective number of consults behind mean and m2: the true count up to
+    STATS_MEMORY, then it stays there as older consults fade (see update_stats).
+    """
 
     n: int = 0
     mean: float = 0.0
@@ -36,17 +59,30 @@ class ConsultStats:
         return self.m2 / (self.n - 1) if self.n >= 2 else None
 
 
-def update_stats(stats: ConsultStats, minutes: float, *, cap_min: float = 120.0) -> ConsultStats:
-    """Add one finished consult; clamped to [0.5, cap] so a forgotten Next cannot skew the mean."""
+def update_stats(stats: ConsultStats, minutes: float, *, cap_min: float = 120.0,
+                 memory: int = STATS_MEMORY) -> ConsultStats:
+    """Add one finished consult; clamped to [0.5, cap] so a forgotten Next cannot skew the mean.
+
+    Exact Welford while n < memory. Beyond, the past counts as memory - 1 consults of the same
+    mean and variance, so each new consult weighs 1/memory: an exponentially weighted mean and
+    variance that follow a doctor who slows down or speeds up. Stats rebuilt from 30 days of
+    the record (n in the hundreds) are brought down to the memory on their first update.
+    """
     if math.isnan(minutes):
         raise ValueError("consult minutes must be a number")
     if cap_min < MIN_CONSULT_MIN:
         raise ValueError(f"cap_min must be >= {MIN_CONSULT_MIN}, got {cap_min}")
+    if memory < 2:
+        raise ValueError(f"memory must be >= 2, got {memory}")
     x = min(max(minutes, MIN_CONSULT_MIN), cap_min)
-    n = stats.n + 1
+    n0, m2_0 = stats.n, stats.m2
+    if n0 >= memory:  # fade: keep the variance, count the past as memory - 1 consults
+        m2_0 = m2_0 * (memory - 2) / (n0 - 1)
+        n0 = memory - 1
+    n = n0 + 1
     delta = x - stats.mean
     mean = stats.mean + delta / n
-    m2 = stats.m2 + delta * (x - mean)
+    m2 = m2_0 + delta * (x - mean)
     return ConsultStats(n=n, mean=mean, m2=max(m2, 0.0))
 
 
@@ -88,10 +124,19 @@ def _round(x: float) -> int:
     return math.floor(x + 0.5)
 
 
+def _prior_weight(inputs: EtaInputs) -> float:
+    """The department default's pseudo-count, fading as the doctor's own consults fill the
+    memory: w (1 - n/STATS_MEMORY). A doctor with a full memory is judged on their own pace
+    alone, as the default would otherwise outlive every consult it was meant to stand in for."""
+    n = min(inputs.stats.n, STATS_MEMORY)
+    return inputs.prior_weight * (1.0 - n / STATS_MEMORY)
+
+
 def blended_mean(inputs: EtaInputs) -> float:
-    """(n*mean + w*dept_avg)/(n + w): the department default dominates until the doctor has
-    a few consults of their own, then the doctor's mean takes over."""
-    n, w = inputs.stats.n, inputs.prior_weight
+    """(n*mean + w'*dept_avg)/(n + w'), w' the fading prior weight: the department default
+    dominates until the doctor has a few consults of their own, then the doctor's mean takes
+    over entirely."""
+    n, w = min(inputs.stats.n, STATS_MEMORY), _prior_weight(inputs)
     if n + w <= 0:
         return inputs.dept_avg_min
     return (n * inputs.stats.mean + w * inputs.dept_avg_min) / (n + w)
@@ -102,10 +147,10 @@ def blended_variance(inputs: EtaInputs) -> float:
     doctor's sample variance counts with weight n once n >= 2 (it is undefined before)."""
     prior_var = (PRIOR_CV * inputs.dept_avg_min) ** 2
     sample_var = inputs.stats.variance
-    w = inputs.prior_weight
+    w = _prior_weight(inputs)
     if sample_var is None:
         return prior_var
-    n = inputs.stats.n
+    n = min(inputs.stats.n, STATS_MEMORY)
     if n + w <= 0:
         return prior_var
     return (n * sample_var + w * prior_var) / (n + w)
@@ -124,40 +169,94 @@ def _q90(mean: float, var: float) -> float:
     return math.exp(math.log(mean) - sigma2 / 2 + Z90 * math.sqrt(sigma2))
 
 
+def _phi(x: float) -> float:
+    """Standard normal CDF."""
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def residual(m: float, v: float, elapsed: float) -> tuple[float, float]:
+    """Mean and variance of the minutes left of a consult that has run `elapsed` minutes, when
+    consults are lognormal with mean m and variance v (mu, sigma their log-parameters):
+    E[X | X > e] = m Phi(sigma - z) / Phi(-z) and E[X^2 | X > e] = m^2 e^(sigma^2)
+    Phi(2 sigma - z) / Phi(-z), with z = (ln e - mu) / sigma. A consult that ran long is
+    expected to run on, and how long is less certain than for a fresh one. The mean is never
+    taken below RESIDUAL_FLOOR * m nor below the plain m - elapsed."""
+    floor = max(m - max(elapsed, 0.0), RESIDUAL_FLOOR * m)
+    if elapsed <= 0 or v <= 0:
+        return floor, v
+    sigma2 = math.log1p(v / (m * m))
+    sigma = math.sqrt(sigma2)
+    z = (math.log(elapsed) - math.log(m) + sigma2 / 2) / sigma
+    tail = _phi(-z)
+    if tail < 1e-9:  # far beyond any consult seen: nothing sensible to condition on
+        return floor, v * (floor / m) ** 2
+    first = m * _phi(sigma - z) / tail
+    second = m * m * math.exp(sigma2) * _phi(2 * sigma - z) / tail
+    return max(first - elapsed, floor), max(second - first * first, 0.0)
+
+
 def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
     """One Eta per waiting token, in queue order: minutes until that token is called.
 
-    wait_k = pause + R + sum_{i<k} S_i * C_i, with C_i independent consults of blended mean m
-    and variance v, S_i ~ Bernoulli(show_probs[i]) independent of C_i, and R the remaining
-    time of the current consult (0 when nobody is with the doctor). R is approximated by the
-    mean residual life max(m - elapsed, 0.25*m) with the same coefficient of variation as one
-    consult. So E[S C] = p m and Var[S C] = p v + p (1-p) m^2. The pause is deterministic.
+    p50 is the plain expectation of the consults: pause + max(m - elapsed, 0.25 m) +
+    sum_{i<k} p_i m, with m the blended mean. It is what a board or a doctor can check by
+    eye ("two ahead at ten minutes"), and on simulated days it sits a little before the
+    call more often than not (bench/eta_accuracy.py), which errs on the side that does not
+    make a patient miss their call.
 
-    p50 = E[wait_k] rounded; p90 = 0.9 quantile of a lognormal matched to E and Var, at least
-    p50. Since wait_k is pathwise non-decreasing in k, so are its true quantiles: a running
-    maximum removes the rare dips of the lognormal approximation. Estimates are not capped
-    by the shift end (see EtaInputs.shift_remaining_min).
+    p90 comes from the full model of the wait:
+    W_k = pause + R + sum_{i<k} S_i (C_i + o) + interruptions, with C_i consults of blended
+    mean m and variance v, o = CALL_OVERHEAD_MIN, S_i ~ Bernoulli(show_probs[i]), R the
+    remainder of the current consult (mean and variance from `residual`; 0 when nobody is
+    with the doctor), so E[S(C+o)] = p(m+o) and Var[S(C+o)] = p v + p(1-p)(m+o)^2. Consults
+    of one day share the doctor's pace, uncertain by a relative sd
+    sqrt(PACE_CV^2 + v/(m^2 (n+w))) (the second term: how well m is known): it adds
+    that variance times sum_{i != j} c_i c_j (the diagonal is already in v). The pause has a
+    relative sd of PAUSE_CV. Interruptions are Poisson at INTERRUPT_PER_MIN per minute of
+    the wait, each one cycle (m + o) long. p90 is the 0.9 quantile of a lognormal matched to
+    E[W_k] and Var[W_k], and at least p50.
+
+    Both are non-decreasing in k: p50 by construction, p90 by a running maximum (W_k is
+    pathwise non-decreasing, so are its true quantiles; the running maximum removes the rare
+    dips of the lognormal approximation). Estimates are not capped by the shift end (see
+    EtaInputs.shift_remaining_min).
     """
     m = blended_mean(inputs)
     v = blended_variance(inputs)
+    n_known = min(inputs.stats.n, STATS_MEMORY) + _prior_weight(inputs)
+    pace_var = PACE_CV**2 + (v / (m * m * n_known) if n_known > 0 else PRIOR_CV**2)
+    cycle = m + CALL_OVERHEAD_MIN
     mean = max(inputs.paused_remaining_min, 0.0)
-    var = 0.0
+    var = (PAUSE_CV * mean) ** 2  # the pause, then consult-to-consult noise, independent
+    consult = 0.0   # expected consult minutes ahead, all scaled by the uncertain pace
+    consult_sq = 0.0  # sum of their squares: the diagonal, already in each consult's own v
+    median = mean   # the p50: pause + plain remainder + consult means (see the docstring)
     if inputs.current_elapsed_min is not None:
         elapsed = max(inputs.current_elapsed_min, 0.0)  # clock skew between hosts
-        remaining = max(m - elapsed, RESIDUAL_FLOOR * m)
+        remaining, remaining_var = residual(m, v, elapsed)
         mean += remaining
-        var += v * (remaining / m) ** 2
+        var += remaining_var
+        consult += remaining
+        consult_sq += remaining * remaining
+        median += max(m - elapsed, RESIDUAL_FLOOR * m)
     out: list[Eta] = []
     last_p90 = 0
     for p in show_probs:
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"show probability must be in [0, 1], got {p}")
-        p50 = _round(mean)
-        p90 = max(_round(_q90(mean, var)), p50, last_p90)
+        bumps = INTERRUPT_PER_MIN * mean  # expected interruptions during the wait
+        total = mean + bumps * cycle
+        p50 = _round(median)
+        shared = pace_var * (consult * consult - consult_sq)  # between consults, i != j
+        p90 = max(_round(_q90(total, var + shared + bumps * (cycle * cycle + v))), p50,
+                  last_p90)
         out.append(Eta(p50_min=p50, p90_min=p90))
         last_p90 = p90
-        mean += p * m
-        var += p * v + p * (1.0 - p) * m * m
+        mean += p * cycle
+        median += p * m
+        consult += p * m
+        consult_sq += (p * m) ** 2
+        var += p * v + p * (1.0 - p) * cycle * cycle
     return out
 
 

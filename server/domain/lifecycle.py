@@ -57,6 +57,8 @@ TRANSITIONS: Mapping[tuple[Status, Action], Status] = MappingProxyType(
         # In the waiting room.
         (_S.WAITING, _A.CALL): _S.CALLED,
         (_S.WAITING, _A.CANCEL): _S.CANCELLED,
+        # the doctor went on leave and no colleague is on shift to take the patient
+        (_S.WAITING, _A.RESCHEDULE): _S.RESCHEDULED,
         (_S.WAITING, _A.NO_SHOW): _S.NO_SHOW,
         (_S.WAITING, _A.TRANSFER): _S.WAITING,
         (_S.WAITING, _A.PRIORITY): _S.WAITING,

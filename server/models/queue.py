@@ -33,11 +33,13 @@ class PatientCreate(Body):
     distance_km: float | None = Field(default=None, ge=0, le=5000)
     commute_min: int | None = Field(default=None, ge=0, le=24 * 60)
 
-    @model_validator(mode="after")
-    def _born_in_the_past(self) -> Self:
-        if self.date_of_birth and self.date_of_birth > date.today():
+    # a field validator (not a model validator) so the error names date_of_birth
+    @field_validator("date_of_birth")
+    @classmethod
+    def _born_in_the_past(cls, v: date | None) -> date | None:
+        if v and v > date.today():
             raise ValueError("date_of_birth cannot be in the future")
-        return self
+        return v
 
 
 class PatientQuery(BaseModel):
@@ -121,8 +123,11 @@ class LeaveBody(Body):
     reason: ShortText
     kind: Literal["LEAVE", "UNPLANNED_LEAVE", "TRAINING", "SURGERY"] = "LEAVE"
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.end <= self.start:
+    # a field validator (not a model validator) so the error names end
+    @field_validator("end")
+    @classmethod
+    def _ordered(cls, v: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start")
+        if start is not None and v <= start:
             raise ValueError("end must be after start")
-        return self
+        return v

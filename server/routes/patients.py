@@ -15,6 +15,7 @@ from server.models.queue import PatientCreate, PatientQuery
 from server.routes.render import jsonable, state
 
 REGISTER_ROLES = ("admin", "receptionist", "nurse")
+UHID_ATTEMPTS = 20
 
 
 async def create_patient(request: Request) -> JSONResponse:
@@ -22,14 +23,24 @@ async def create_patient(request: Request) -> JSONResponse:
     body = await parse_body(request, PatientCreate)
     pool = state(request).pool
     fields = body.model_dump(exclude_none=True)
+    generated = "uhid" not in fields
     async with pool.acquire() as conn:
-        if "uhid" not in fields:
-            fields["uhid"] = await patients_db.next_uhid(conn, who.hospital_id)
-        try:
-            row = await patients_db.create(conn, who.hospital_id, **fields)
-        except asyncpg.UniqueViolationError:
-            raise Conflict(f"a patient with UHID {fields['uhid']} exists",
-                           errors=[{"field": "uhid", "message": "already registered"}]) from None
+        if generated:
+            first = await patients_db.next_uhid(conn, who.hospital_id)
+        for attempt in range(UHID_ATTEMPTS if generated else 1):
+            if generated:
+                # the next free number: a UHID typed at the desk (or a registration at the
+                # next desk a moment ago) may hold the one counted from the patients so far
+                fields["uhid"] = f"UH{int(first[2:]) + attempt:06d}"
+            try:
+                row = await patients_db.create(conn, who.hospital_id, **fields)
+                break
+            except asyncpg.UniqueViolationError:
+                if generated and attempt + 1 < UHID_ATTEMPTS:
+                    continue
+                raise Conflict(f"a patient with UHID {fields['uhid']} exists",
+                               errors=[{"field": "uhid", "message": "already registered"}]
+                               ) from None
     return JSONResponse(jsonable(row), status_code=201)
 
 

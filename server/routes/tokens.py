@@ -10,9 +10,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server.auth.principal import Principal, can_act_on_queue, staff
+from server.db import doctors as doctors_db
 from server.db import tokens as tokens_db
 from server.domain.lifecycle import Action
-from server.errors import Forbidden, NotFound
+from server.errors import Forbidden, InvalidInput, NotFound
 from server.models.common import parse_body, path_uuid
 from server.models.queue import ActionBody, PriorityBody, TokenCreate, TransferBody
 from server.queue import Actor
@@ -22,6 +23,8 @@ DESK = ("admin", "receptionist", "nurse")
 # who may take each action, beyond admins and the queue's own doctor/nurse
 DESK_ACTIONS = {Action.CHECK_IN, Action.CANCEL, Action.TRANSFER, Action.PRIORITY,
                 Action.RESCHEDULE}
+# of those, what the doctor's tablet does too (DESIGN.md), in the doctor's own queue
+DOCTOR_DESK_ACTIONS = {Action.TRANSFER}
 BODIES: dict[Action, type[ActionBody]] = {Action.TRANSFER: TransferBody,
                                           Action.PRIORITY: PriorityBody}
 
@@ -35,6 +38,8 @@ def access_check(p: Principal, action: Action) -> Callable[[dict[str, Any]], Non
     def check(row: dict[str, Any]) -> None:
         if p.role == "receptionist" and action in DESK_ACTIONS:
             return
+        if p.role == "doctor" and action in DESK_ACTIONS - DOCTOR_DESK_ACTIONS:
+            raise Forbidden(f"the desk or the nurse may {action.value} tokens, not a doctor")
         if row["doctor_id"] and can_act_on_queue(p, doctor_id=row["doctor_id"],
                                                  department_id=row["department_id"]):
             return
@@ -47,6 +52,16 @@ def access_check(p: Principal, action: Action) -> Callable[[dict[str, Any]], Non
 async def create_token(request: Request) -> JSONResponse:
     who = await staff(request, *DESK)
     body = await parse_body(request, TokenCreate)
+    department_id = body.department_id
+    if body.doctor_id is not None:
+        svc = render.service(request)
+        today, _ = await svc.today(who.hospital_id)
+        doctor = await doctors_db.doctor_context(svc.pool, who.hospital_id, body.doctor_id, today)
+        if doctor is None:
+            raise InvalidInput.field("doctor_id", "no such doctor")
+        department_id = department_id or doctor["department_id"]
+    if who.role == "nurse" and department_id != who.department_id:
+        raise Forbidden("a nurse issues tokens of their own department only")
     row = await render.service(request).issue(
         who.hospital_id, actor(who), patient_id=body.patient_id, booking_type=body.booking_type,
         priority=body.effective_priority, doctor_id=body.doctor_id,

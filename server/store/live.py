@@ -142,13 +142,13 @@ class LiveStore:
         )
         return Applied(int(r[1])) if r[0] == "OK" else Refused(r[0])
 
-    async def doctor_status(self, h: UUID, doctor_id: UUID, status: str, *,
+    async def doctor_status(self, h: UUID, doctor_id: UUID, status: str, *, department_id: UUID,
                             until: str = "", reason: str = "", at_ms: int | None = None
                             ) -> Applied | Refused:
         head, _ = self._head(h, at_ms)
         r = await self._run(
             self.scripts.doctor_status, [*self._common(h), keys.doctor(h, doctor_id)],
-            [*head, str(doctor_id), status, until, reason],
+            [*head, str(doctor_id), status, until, reason, str(department_id)],
         )
         return Applied(int(r[1])) if r[0] == "OK" else Refused(r[0], r[1])
 

@@ -1,23 +1,27 @@
 """Who may call what: one row per endpoint, one expected status per kind of caller.
 
 Rows are (method, path_template, body_factory, {role: status}). The template is filled with
-`str.format(**world)` from helpers.staff_world (add keys there for new endpoints); the body
-factory takes the same world and returns the JSON body (or None). test_access_matrix.py runs
-every row for every role in ROLES. Append rows for new endpoints here.
+`str.format(**world)` from test_access_matrix.queue_world (helpers.staff_world plus the live
+queue's ids; add keys there for new endpoints); the body factory takes the same world and
+returns the JSON body (or None). test_access_matrix.py runs every row for every role in ROLES.
+Append rows for new endpoints here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
-from tests.api.helpers import unique
+import httpx
+
+from tests.api.helpers import auth, unique
 
 ROLES = ("admin", "receptionist", "doctor", "nurse", "display", "anonymous")
 STAFF_ROLES = ("admin", "receptionist", "doctor", "nurse")
 
 World = dict[str, Any]
 BodyFactory = Callable[[World], dict[str, Any] | None]
+Setup = Callable[[httpx.AsyncClient, World], Awaitable[None]]
 
 
 class Case(NamedTuple):
@@ -25,6 +29,10 @@ class Case(NamedTuple):
     path: str
     body: BodyFactory | None
     expect: dict[str, int]
+    # the call changes the state it needs (a token's status, a doctor's pause): every caller
+    # gets a world of its own, prepared by `setup` when given
+    fresh: bool = False
+    setup: Setup | None = None
 
 
 def staff_read(ok: int = 200) -> dict[str, int]:
@@ -124,4 +132,84 @@ CASES: list[Case] = [
     Case("DELETE", f"{API}/displays/{{display_id}}", None, admin_only(204)),
     # audit trail
     Case("GET", f"{API}/audit", None, admin_only()),
+]
+
+
+# ---------------------------------------------------------------------------------------
+# the live queue: patients, tokens, doctors' queues, boards, patient links. The world is
+# test_access_matrix.queue_world: staff_world plus patient_id, patient_uhid, doctor2_id (same
+# department), today's shifts, and tokens of the doctor: called_id (current), waiting_id,
+# booked_id (ONLINE, today) with code (its signed patient code).
+# ---------------------------------------------------------------------------------------
+DESK = ("admin", "receptionist", "nurse")      # the department's nurse
+QUEUE = ("admin", "doctor", "nurse")           # the queue's own doctor, the department's nurse
+GEO_INSIDE = {"lat": 12.9716, "lon": 77.5946}  # queue_world's hospital
+
+
+def _patient(w: World) -> dict[str, Any]:
+    return {"name": "Ravi Kumar", "phone": "+91 98123 45678"}
+
+
+def _token(w: World) -> dict[str, Any]:
+    return {"patient_id": str(w["patient_id"]), "doctor_id": str(w["doctor_id"]),
+            "booking_type": "WALK_IN"}
+
+
+def _transfer(w: World) -> dict[str, Any]:
+    return {"doctor_id": str(w["doctor2_id"])}
+
+
+def _next(w: World) -> dict[str, Any]:
+    return {"current_token_id": str(w["called_id"])}
+
+
+def _leave(w: World) -> dict[str, Any]:
+    return {"start": "2030-01-07T09:00:00+05:30", "end": "2030-01-07T13:00:00+05:30",
+            "reason": "conference"}
+
+
+async def _paused(client: httpx.AsyncClient, w: World) -> None:
+    r = await client.post(f"/api/v1/doctors/{w['doctor_id']}/pause",
+                          headers=auth(w["tokens"]["admin"]))
+    assert r.status_code == 200, r.text
+
+
+def _token_action(token: str, action: str, who: tuple[str, ...],
+                  body: BodyFactory | None = None) -> Case:
+    return Case("POST", f"{API}/tokens/{{{token}}}/{action}", body, only(who, 200), fresh=True)
+
+
+CASES += [
+    # patients
+    Case("POST", f"{API}/patients", _patient, only(DESK, 201)),
+    Case("GET", f"{API}/patients?phone=%2B919800000001", None, staff_read()),
+    Case("GET", f"{API}/patients?uhid={{patient_uhid}}", None, staff_read()),
+    Case("GET", f"{API}/patients/{{patient_id}}", None, staff_read()),
+    # tokens
+    Case("POST", f"{API}/tokens", _token, only(DESK, 201)),
+    Case("GET", f"{API}/tokens/{{waiting_id}}", None, staff_read()),
+    Case("GET", f"{API}/tokens/{{waiting_id}}/history", None, staff_read()),
+    _token_action("booked_id", "check-in", DESK),
+    _token_action("waiting_id", "cancel", DESK, _const({"reason": "went home"})),
+    _token_action("booked_id", "reschedule", DESK),
+    _token_action("waiting_id", "priority", DESK, _const({"priority": 2})),
+    # the doctor's tablet transfers too (DESIGN.md), in the doctor's own queue
+    _token_action("waiting_id", "transfer", (*DESK, "doctor"), _transfer),
+    _token_action("called_id", "start", QUEUE),
+    _token_action("called_id", "complete", QUEUE),
+    _token_action("called_id", "recall", QUEUE),
+    _token_action("called_id", "skip", QUEUE),
+    _token_action("called_id", "no-show", QUEUE),
+    # a doctor's queue
+    Case("POST", f"{API}/doctors/{{doctor_id}}/next", _next, only(QUEUE, 200), fresh=True),
+    Case("POST", f"{API}/doctors/{{doctor_id}}/pause", None, only(QUEUE, 200), fresh=True),
+    Case("POST", f"{API}/doctors/{{doctor_id}}/resume", None, only(QUEUE, 200), fresh=True,
+         setup=_paused),
+    Case("POST", f"{API}/doctors/{{doctor_id}}/leave", _leave, admin_only(201)),
+    Case("GET", f"{API}/doctors/{{doctor_id}}/queue", None, staff_read()),
+    Case("GET", f"{API}/departments/{{department_id}}/board", None, signed_in(200)),
+    # the patient's link: anyone holding the code, whatever else they send
+    Case("GET", f"{API}/public/tokens/{{code}}", None, everyone(200)),
+    Case("POST", f"{API}/public/tokens/{{code}}/check-in", _const(GEO_INSIDE), everyone(200),
+         fresh=True),
 ]

@@ -3,19 +3,77 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
 import pytest
 
+from server.domain.lifecycle import Action
 from server.routes import admin as admin_routes
 from server.routes import auth as auth_routes
-from tests.api.access_table import CASES, ROLES, STAFF_ROLES, Case
-from tests.api.helpers import auth, staff_world
+from server.routes import doctors as doctors_routes
+from server.routes import patients as patients_routes
+from server.routes import public as public_routes
+from server.routes import tokens as tokens_routes
+from tests.api.access_table import API, CASES, ROLES, STAFF_ROLES, Case
+from tests.api.helpers import (
+    auth,
+    make_cabin,
+    make_department,
+    make_doctor,
+    make_shift,
+    make_user,
+    session_token,
+    staff_world,
+)
 
 SNAPSHOT_TABLES = ("hospitals", "departments", "cabins", "doctors", "shifts", "users",
-                   "sessions", "display_keys", "admin_audit")
+                   "sessions", "display_keys", "admin_audit", "patients", "tokens",
+                   "token_history", "token_counters", "doctor_pauses", "schedule_exceptions")
+ROUTE_MODULES = (auth_routes, admin_routes, patients_routes, tokens_routes, doctors_routes,
+                 public_routes)
+
+
+async def queue_world(pool: asyncpg.Pool, client: httpx.AsyncClient, code: str
+                      ) -> dict[str, Any]:
+    """staff_world, open today, with a patient and the doctor's tokens in every state a row
+    needs: called_id (the doctor's current token), waiting_id, booked_id (today, ONLINE) and
+    code (booked_id's signed patient code); doctor2_id is a colleague on shift today."""
+    w = await staff_world(pool, code)
+    h, dep = w["hospital_id"], w["department_id"]
+    await pool.execute("UPDATE hospitals SET latitude = 12.9716, longitude = 77.5946, "
+                       "geofence_radius_m = 300 WHERE id = $1", h)
+    today = datetime.now(ZoneInfo("Asia/Kolkata")).date().isoformat()
+    await make_shift(pool, h, w["doctor_id"], w["cabin_id"], date=today, start="00:00",
+                     end="23:59:59")
+    w["doctor2_id"] = await make_doctor(pool, h, dep, name="Dr. Colleague")
+    cabin2 = await make_cabin(pool, h, dep)
+    await make_shift(pool, h, w["doctor2_id"], cabin2, date=today, start="00:00", end="23:59:59")
+    w["patient_uhid"] = f"{code}-P1"
+    w["patient_id"] = await pool.fetchval(
+        """INSERT INTO patients (hospital_id, uhid, name, phone)
+           VALUES ($1, $2, 'Meera Nair', '+919800000001') RETURNING id""", h, w["patient_uhid"])
+    admin = auth(w["tokens"]["admin"])
+
+    async def issue(**extra: Any) -> dict[str, Any]:
+        r = await client.post(f"{API}/tokens", headers=admin, json={
+            "patient_id": str(w["patient_id"]), "doctor_id": str(w["doctor_id"]),
+            "booking_type": "WALK_IN", **extra})
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    w["called_id"] = (await issue())["id"]
+    r = await client.post(f"{API}/doctors/{w['doctor_id']}/next", headers=admin,
+                          json={"current_token_id": None})
+    assert r.status_code == 200 and r.json()["called"]["id"] == w["called_id"], r.text
+    w["waiting_id"] = (await issue())["id"]
+    booked = await issue(booking_type="ONLINE", scheduled_time=f"{today}T23:30:00+05:30")
+    w["booked_id"] = booked["id"]
+    w["code"] = booked["patient_link"].rsplit("/t/", 1)[1]
+    return w
 
 
 def _headers(world: dict[str, Any], role: str) -> dict[str, str]:
@@ -37,23 +95,41 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, list[str]]:
     return out
 
 
-def _shape(path: str) -> str:
-    return re.sub(r"\{[^}]+\}", "{}", path)
+def _matches(route_path: str, case_path: str) -> bool:
+    """A route's path parameters match any one segment of a row's path (or its template)."""
+    pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(route_path))
+    return re.fullmatch(pattern, case_path.split("?", 1)[0]) is not None
 
 
 def test_table_covers_every_route() -> None:
     """A new endpoint in these modules needs a row in access_table.py."""
-    table = {(c.method, _shape(c.path)) for c in CASES}
-    for route in [*auth_routes.routes, *admin_routes.routes]:
+    for route in (r for module in ROUTE_MODULES for r in module.routes):
         for method in route.methods - {"HEAD"}:
-            assert (method, _shape(route.path)) in table, f"{method} {route.path} not in table"
+            assert any(c.method == method and _matches(route.path, c.path) for c in CASES), (
+                f"{method} {route.path} not in table")
+
+
+def test_table_covers_every_token_action() -> None:
+    actions = {c.path.rsplit("/", 1)[1] for c in CASES
+               if re.fullmatch(r"/api/v1/tokens/\{[^}]+\}/[a-z-]+", c.path) and c.method == "POST"}
+    assert actions == {a.value for a in Action} - {Action.CALL.value}
+
+
+async def _world(pool: asyncpg.Pool, client: httpx.AsyncClient, code: str, case: Case
+                 ) -> dict[str, Any]:
+    world = await queue_world(pool, client, code)
+    if case.setup:
+        await case.setup(client, world)
+    return world
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method} {c.path}")
 async def test_role_matrix(pool: asyncpg.Pool, client: httpx.AsyncClient, case: Case) -> None:
-    world = await staff_world(pool, "HA")
+    world = await _world(pool, client, "HA", case)
     got = {}
-    for role in ROLES:
+    for i, role in enumerate(ROLES):
+        if case.fresh and i:
+            world = await _world(pool, client, f"HA{i}", case)
         r = await _call(client, case, world, world, role)
         got[role] = r.status_code
         if r.status_code >= 400:
@@ -61,15 +137,18 @@ async def test_role_matrix(pool: asyncpg.Pool, client: httpx.AsyncClient, case: 
     assert got == {role: case.expect[role] for role in ROLES}
 
 
-ID_CASES = [c for c in CASES if "{" in c.path]
+# ids in the path only (a search is not a lookup); and a patient code is not a hospital's id:
+# the link works for whoever holds it
+ID_CASES = [c for c in CASES if "{" in c.path.split("?", 1)[0]
+            and not c.path.startswith(f"{API}/public/")]
 
 
 @pytest.mark.parametrize("case", ID_CASES, ids=lambda c: f"{c.method} {c.path}")
 async def test_foreign_ids_are_not_found(
     pool: asyncpg.Pool, client: httpx.AsyncClient, case: Case
 ) -> None:
-    a = await staff_world(pool, "HA")
-    b = await staff_world(pool, "HB")
+    a = await _world(pool, client, "HA", case)
+    b = await _world(pool, client, "HB", case)
     before = await snapshot(pool)
     # every staff role that may use the endpoint at home must find nothing abroad
     callers = [role for role in STAFF_ROLES if case.expect[role] < 300]
@@ -138,6 +217,19 @@ REFERENCE_CASES = [
      "cabin_id"),
     ("PATCH", "/api/v1/users/{user_id}",
      lambda a, b: {"department_id": _ref(b, "department_id")}, "department_id"),
+    ("POST", "/api/v1/tokens", lambda a, b: {"patient_id": _ref(b, "patient_id"),
+                                             "doctor_id": _ref(a, "doctor_id"),
+                                             "booking_type": "WALK_IN"}, "patient_id"),
+    ("POST", "/api/v1/tokens", lambda a, b: {"patient_id": _ref(a, "patient_id"),
+                                             "doctor_id": _ref(b, "doctor_id"),
+                                             "booking_type": "WALK_IN"}, "doctor_id"),
+    ("POST", "/api/v1/tokens", lambda a, b: {"patient_id": _ref(a, "patient_id"),
+                                             "department_id": _ref(b, "department_id"),
+                                             "booking_type": "WALK_IN"}, "department_id"),
+    ("POST", "/api/v1/tokens/{waiting_id}/transfer",
+     lambda a, b: {"doctor_id": _ref(b, "doctor_id")}, "doctor_id"),
+    ("POST", "/api/v1/tokens/{booked_id}/transfer",
+     lambda a, b: {"doctor_id": _ref(b, "doctor_id")}, "doctor_id"),
 ]
 
 
@@ -146,8 +238,8 @@ REFERENCE_CASES = [
 async def test_bodies_cannot_point_into_another_hospital(
     pool: asyncpg.Pool, client: httpx.AsyncClient, method: str, path: str, body: Any, field: str,
 ) -> None:
-    a = await staff_world(pool, "HA")
-    b = await staff_world(pool, "HB")
+    a = await queue_world(pool, client, "HA")
+    b = await queue_world(pool, client, "HB")
     before = await snapshot(pool)
     r = await client.request(method, path.format(**a), json=body(a, b),
                              headers=auth(a["tokens"]["admin"]))
@@ -155,3 +247,36 @@ async def test_bodies_cannot_point_into_another_hospital(
     assert r.headers["content-type"] == "application/problem+json"
     assert [e["field"] for e in r.json()["errors"]] == [field]
     assert await snapshot(pool) == before
+
+
+# rows a nurse may call in her own department: the queue's and the desk's actions
+SCOPED = [c for c in CASES if c.method == "POST" and c.expect["nurse"] < 300
+          and (c.path.startswith(f"{API}/tokens") or "/doctors/{doctor_id}/" in c.path)]
+
+
+@pytest.mark.parametrize("case", SCOPED, ids=lambda c: f"{c.method} {c.path}")
+async def test_nurses_and_doctors_act_only_on_their_own_queues(
+        pool: asyncpg.Pool, client: httpx.AsyncClient, case: Case) -> None:
+    """A nurse of another department, and another doctor of the same department, are staff
+    of the hospital but not of this queue: 403, and nothing changes."""
+    world = await _world(pool, client, "HA", case)
+    h = world["hospital_id"]
+    ent = await make_department(pool, h, name="ENT")
+    outsiders = {
+        "nurse of another department": await make_user(pool, h, "nurse", department_id=ent),
+        "another doctor": await make_user(pool, h, "doctor", doctor_id=world["doctor2_id"]),
+    }
+    before = await snapshot(pool)
+    for who, user_id in outsiders.items():
+        token = await session_token(pool, user_id)
+        body = case.body(world) if case.body else None
+        r = await client.request(case.method, case.path.format(**world), json=body,
+                                 headers=auth(token))
+        if who == "another doctor" and case.expect["doctor"] >= 400:
+            assert r.status_code == case.expect["doctor"], (who, r.text)
+            continue
+        assert r.status_code == 403, (who, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+    after = await snapshot(pool)
+    assert {t: v for t, v in after.items() if t not in ("users", "sessions")} == {
+        t: v for t, v in before.items() if t not in ("users", "sessions")}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -98,3 +98,79 @@ async def queue(client: httpx.AsyncClient, w: World, doctor: int = 0) -> dict[st
     r = await client.get(f"/api/v1/doctors/{w.doctors[doctor]}/queue", headers=w.h())
     assert r.status_code == 200, r.text
     return r.json()
+
+
+# ---------------------------------------------------------------------------------------
+# helpers of the endpoint coverage tests (test_patients, test_tokens_api, test_actions, ...)
+# ---------------------------------------------------------------------------------------
+class Clock:
+    """A hand-driven clock for the queue service: arrival times are exact and nobody sleeps."""
+
+    def __init__(self, start: datetime) -> None:
+        self.at = start
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, minutes: float = 0, seconds: float = 0) -> datetime:
+        self.at += timedelta(minutes=minutes, seconds=seconds)
+        return self.at
+
+
+def local_at(hour: int, minute: int = 0, days: int = 0) -> datetime:
+    """hour:minute of the hospital's local day (today, or `days` later)."""
+    tz = ZoneInfo(TZ)
+    day = datetime.now(tz).date() + timedelta(days=days)
+    return datetime.combine(day, time(hour, minute), tz)
+
+
+@pytest.fixture
+def clock(app: Any) -> Clock:
+    """The queue service's clock, stopped at 10:00 local today (inside every world shift)."""
+    c = Clock(local_at(10))
+    app.state.opdq.queue.now = c
+    return c
+
+
+async def act(client: httpx.AsyncClient, w: World, token_id: str, action: str,
+              role: str = "admin", **body: Any) -> httpx.Response:
+    """POST /api/v1/tokens/{id}/{action}."""
+    return await client.post(f"/api/v1/tokens/{token_id}/{action}", json=body or None,
+                             headers=w.h(role))
+
+
+async def get_token(client: httpx.AsyncClient, w: World, token_id: str,
+                    role: str = "receptionist") -> dict[str, Any]:
+    r = await client.get(f"/api/v1/tokens/{token_id}", headers=w.h(role))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def book(client: httpx.AsyncClient, w: World, patient: int, slot: datetime,
+               doctor: int = 0) -> dict[str, Any]:
+    """An ONLINE booking (BOOKED until checked in)."""
+    return await issue(client, w, patient, doctor=doctor, booking_type="ONLINE",
+                       scheduled_time=slot.isoformat())
+
+
+def link_code(token: dict[str, Any]) -> str:
+    """The signed code at the end of a token's patient_link."""
+    link = token["patient_link"]
+    assert "/t/" in link, link
+    return str(link.rsplit("/t/", 1)[1])
+
+
+async def add_department(pool: asyncpg.Pool, w: World, code: str = "ENT",
+                         n_doctors: int = 1) -> tuple[UUID, list[UUID]]:
+    """Another department of the world's hospital with doctors on shift today."""
+    dep = await make_department(pool, w.hospital_id, code=code, name=f"Dept {code}")
+    today = datetime.now(ZoneInfo(TZ)).date()
+    doctors = []
+    for i in range(n_doctors):
+        did = await make_doctor(pool, w.hospital_id, dep, name=f"Dr. {code.title()}{i}")
+        cid = await make_cabin(pool, w.hospital_id, dep, f"{code}-{i + 1}")
+        await pool.execute(
+            """INSERT INTO shifts (hospital_id, doctor_id, cabin_id, date, start_time, end_time)
+               VALUES ($1, $2, $3, $4, '00:00', '23:59:59')""", w.hospital_id, did, cid, today)
+        doctors.append(did)
+    return dep, doctors

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from server.domain import eta as eta_module
 from server.domain.eta import (
+    RESIDUAL_FLOOR,
+    STATS_MEMORY,
     ConsultStats,
     Eta,
     EtaInputs,
@@ -17,6 +22,7 @@ from server.domain.eta import (
     blended_variance,
     etas,
     naive_eta,
+    residual,
     should_push,
     update_stats,
 )
@@ -76,10 +82,36 @@ def test_blend_with_no_history_is_department_default() -> None:
 
 def test_blend_formula_and_convergence() -> None:
     five = learn([20.0] * 5)
-    assert blended_mean(inputs(five, dept=10.0)) == pytest.approx(15.0)  # (5*20 + 5*10) / 10
+    w = 5.0 * (1 - 5 / STATS_MEMORY)  # the department default fades as the memory fills
+    assert blended_mean(inputs(five, dept=10.0)) == pytest.approx((5 * 20 + w * 10) / (5 + w))
     many = learn([20.0, 22.0] * 5000)
-    assert blended_mean(inputs(many, dept=10.0)) == pytest.approx(21.0, abs=0.01)
-    assert blended_variance(inputs(many, dept=10.0)) == pytest.approx(1.0, abs=0.05)
+    assert blended_mean(inputs(many, dept=10.0)) == pytest.approx(21.0, abs=0.05)
+    assert blended_variance(inputs(many, dept=10.0)) == pytest.approx(1.0, abs=0.1)
+    full = learn([20.0] * STATS_MEMORY)
+    assert blended_mean(inputs(full, dept=10.0)) == pytest.approx(20.0)  # no default left
+
+
+def test_old_consults_fade() -> None:
+    """After a full memory, each consult weighs 1/memory: the mean follows a doctor whose
+    pace changes, and n stays at the memory."""
+    stats = learn([10.0] * 200)
+    assert stats.n == STATS_MEMORY
+    for _ in range(STATS_MEMORY):
+        stats = update_stats(stats, 20.0)
+    expected = 20.0 - 10.0 * (1 - 1 / STATS_MEMORY) ** STATS_MEMORY  # geometric forgetting
+    assert stats.mean == pytest.approx(expected)
+    assert stats.n == STATS_MEMORY
+
+
+def test_rebuilt_stats_are_brought_to_the_memory() -> None:
+    """Stats rebuilt from 30 days of the record keep their mean and variance, not their n."""
+    rebuilt = ConsultStats(n=300, mean=12.0, m2=16.0 * 299)
+    after = update_stats(rebuilt, 12.0)
+    assert after.n == STATS_MEMORY
+    assert after.mean == pytest.approx(12.0)
+    assert after.variance == pytest.approx(16.0 * (STATS_MEMORY - 2) / (STATS_MEMORY - 1))
+    with pytest.raises(ValueError):
+        update_stats(rebuilt, 12.0, memory=1)
 
 
 def test_inputs_validated() -> None:
@@ -103,10 +135,25 @@ def test_p50_is_sum_of_means() -> None:
     assert all(e.p90_min > e.p50_min for e in result[1:])
 
 
+def test_p90_counts_the_call_overhead_and_interruptions(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """The p90 includes what the plain sum of consult means leaves out; p50 does not move."""
+    full = etas(inputs(elapsed=3.0), [1.0] * 6)
+    monkeypatch.setattr(eta_module, "INTERRUPT_PER_MIN", 0.0)
+    no_bumps = etas(inputs(elapsed=3.0), [1.0] * 6)
+    monkeypatch.setattr(eta_module, "CALL_OVERHEAD_MIN", 0.0)
+    bare = etas(inputs(elapsed=3.0), [1.0] * 6)
+    assert [e.p50_min for e in full] == [e.p50_min for e in bare] == [7, 17, 27, 37, 47, 57]
+    assert all(f.p90_min >= n.p90_min >= b.p90_min for f, n, b in zip(full, no_bumps, bare,
+                                                                       strict=True))
+    assert full[-1].p90_min > no_bumps[-1].p90_min > bare[-1].p90_min
+
+
 def test_paused_adds_minutes() -> None:
     base = etas(inputs(elapsed=2.0), [1.0] * 3)
     paused = etas(inputs(elapsed=2.0, paused=7.0), [1.0] * 3)
     assert [p.p50_min - b.p50_min for b, p in zip(base, paused, strict=True)] == [7, 7, 7]
+    assert all(p.p90_min > b.p90_min for b, p in zip(base, paused, strict=True))
 
 
 def test_elapsed_current_consult_reduces_first_wait() -> None:
@@ -116,6 +163,23 @@ def test_elapsed_current_consult_reduces_first_wait() -> None:
     assert (fresh.p50_min, later.p50_min) == (10, 4)
     assert overrun.p50_min == 3  # a consult that ran long still needs 25% of the mean (2.5)
     assert later.p90_min <= fresh.p90_min
+    # the p90 knows a long consult runs on (lognormal tail): ~5 more minutes, not 2.5
+    assert overrun.p90_min >= 10
+
+
+@pytest.mark.parametrize("elapsed", [2.0, 6.0, 12.0, 25.0])
+def test_residual_matches_a_lognormal(elapsed: float) -> None:
+    """The closed form against a seeded Monte Carlo of the same lognormal consults."""
+    m, v = 10.0, 25.0
+    sigma2 = math.log1p(v / m**2)
+    rng = np.random.default_rng(7)
+    x = np.exp(math.log(m) - sigma2 / 2 + math.sqrt(sigma2) * rng.standard_normal(2_000_000))
+    left = x[x > elapsed] - elapsed
+    mean, var = residual(m, v, elapsed)
+    assert mean == pytest.approx(float(left.mean()), rel=0.03)
+    assert var == pytest.approx(float(left.var()), rel=0.1)
+    assert residual(m, v, 0.0) == (m, v)
+    assert residual(m, v, 1e6)[0] == RESIDUAL_FLOOR * m  # beyond anything seen
 
 
 def test_show_probabilities_shorten_waits() -> None:
@@ -123,7 +187,22 @@ def test_show_probabilities_shorten_waits() -> None:
     unsure = etas(inputs(elapsed=0.0), [0.6] * 5)
     assert unsure[0] == sure[0]  # nobody ahead but the current patient
     assert all(u.p50_min < s.p50_min for u, s in zip(unsure[1:], sure[1:], strict=True))
+    assert all(u.p90_min < s.p90_min for u, s in zip(unsure[1:], sure[1:], strict=True))
     assert [e.p50_min for e in unsure] == [10, 16, 22, 28, 34]
+
+
+def test_pace_uncertainty_keeps_far_ranges_wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Independent consults alone make the relative spread shrink like 1/sqrt(k) down a long
+    queue; the common pace term keeps it from collapsing for a well-known, steady doctor."""
+    stats = learn([9.0, 11.0] * 50)  # CV 0.1
+    with_pace = etas(inputs(stats, elapsed=None), [1.0] * 31)
+    monkeypatch.setattr(eta_module, "PACE_CV", 0.0)
+    without = etas(inputs(stats, elapsed=None), [1.0] * 31)
+    assert [e.p50_min for e in with_pace] == [e.p50_min for e in without]
+    spread = [(w.p90_min - w.p50_min) / w.p50_min for w in (with_pace[3], with_pace[30])]
+    bare = [(w.p90_min - w.p50_min) / w.p50_min for w in (without[3], without[30])]
+    assert spread[1] > bare[1] + 0.2
+    assert spread[1] / spread[0] > bare[1] / bare[0]
 
 
 def test_learned_fast_doctor_beats_department_default() -> None:
@@ -133,7 +212,9 @@ def test_learned_fast_doctor_beats_department_default() -> None:
 
 
 def test_shift_end_does_not_cap() -> None:
-    assert etas(inputs(elapsed=0.0, shift_remaining_min=5.0), [1.0] * 3)[2].p50_min == 30
+    capped = etas(inputs(elapsed=0.0, shift_remaining_min=5.0), [1.0] * 3)
+    assert capped == etas(inputs(elapsed=0.0), [1.0] * 3)
+    assert capped[2].p50_min > 5
 
 
 @given(

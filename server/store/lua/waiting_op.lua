@@ -1,4 +1,5 @@
--- An action on a WAITING token: cancel, no-show, skip (hold: back N places), rescore.
+-- An action on a WAITING token: cancel, reschedule, no-show, skip (hold: back N places),
+-- rescore.
 -- KEYS: 1 ready, 2 seq, 3 stream, 4 tok, 5 queue (zset)
 -- ARGV: 1 channel, 2 stream maxlen, 3 now (ms), 4 now (ISO), 5 doctor id, 6 token id, 7 op,
 --       8 places (skip) or new score (rescore), 9 new priority (rescore)
@@ -12,10 +13,11 @@ if not own then return {'NOT_WAITING'} end
 local t = load_token(KEYS[4], id) or {id = id}
 local score = ''
 
-if op == 'cancel' or op == 'no-show' then
+local leaving = {cancel = 'CANCELLED', reschedule = 'RESCHEDULED', ['no-show'] = 'NO_SHOW'}
+if leaving[op] then
   redis.call('ZREM', KEYS[5], id)
   redis.call('HDEL', KEYS[4], id)
-  if op == 'cancel' then t.status = 'CANCELLED' else t.status = 'NO_SHOW' end
+  t.status = leaving[op]
 elseif op == 'skip' then
   local places = tonumber(ARGV[8])
   local rank = redis.call('ZRANK', KEYS[5], id)

@@ -1,0 +1,1 @@
+"""Benchmarks and measurements (not part of the test suite)."""

@@ -1,0 +1,314 @@
+// Fan-out load generator in Node (cheaper per message than Python clients, so the figures
+// measure the server, not the client). Started by bench/realtime.py and bench/throughput.py;
+// extended from shared/peers/fanout-load.mjs (same method, same JSON line per measurement).
+//
+//   npm install --prefix bench            (ws, socket.io-client: bench/package.json)
+//   node fanout-load.mjs --peer nchan    --url http://127.0.0.1:8102 --clients 5000 --mode rounds
+//   node fanout-load.mjs --peer socketio --url http://127.0.0.1:8101 --clients 5000 --mode rounds,rate
+//   node fanout-load.mjs --peer ws --sub 'ws://A/ws/board/D?key=K,ws://B/ws/board/D?key=K' \
+//        --pub next --api http://A --auth TOKEN --doctors id1,id2,... --mode rounds,rate
+//
+// Peers: `nchan` and `socketio` publish with an in-process fetch POST; `ws` (our server)
+// either runs --pub-cmd (a shell command, as the original) or, with `--pub next`, presses
+// Next (POST /api/v1/doctors/{id}/next with current_token_id and a bearer token) in process,
+// rotating over --doctors. Subscribers of --sub (a comma list: clients split across servers).
+//
+// Modes (comma list, run in order on one set of connections; one JSON line each):
+//   rounds  R rounds (--rounds, --gap-ms): publish one event, wait until the LAST of N
+//           subscribers has it; the peers' method.
+//   rate    open loop: --rate events/s for --duration-s, spread over the doctors; for each,
+//           the time until the last subscriber has it (events overlap in flight).
+//   idle    hold the connections; commands on stdin, one per line: `stats` (open sockets),
+//           `watch` (start timing: reports when every socket that dropped is open again;
+//           sockets reconnect with exponential backoff and full jitter and resume with
+//           ?since=<last seq>, as static/js/live.js does), `quit`.
+//   http    no websockets: closed-loop HTTP load at --concurrency for --duration-s, either
+//           GETs over --paths (comma list, round robin) or, with --pub next, Next presses
+//           (one in flight per doctor). Prints requests/s and latency percentiles.
+import { execSync } from "node:child_process";
+import { createRequire } from "node:module";
+import { createInterface } from "node:readline";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(here + "/");
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((a, v, i, all) =>
+  v.startsWith("--") ? [...a, [v.slice(2), all[i + 1]]] : a, []));
+const N = +(args.clients ?? 1000), R = +(args.rounds ?? 200), GAP = +(args["gap-ms"] ?? 20);
+const RATE = +(args.rate ?? 10), DURATION = +(args["duration-s"] ?? 20);
+const TIMEOUT = +(args["timeout-ms"] ?? 10000);
+const peer = args.peer ?? "ws";
+const modes = (args.mode ?? "rounds").split(",");
+const doctors = (args.doctors ?? "").split(",").filter(Boolean);
+const subs = (args.sub ?? "").split(",").filter(Boolean);
+const auth = args.auth ? { authorization: `Bearer ${args.auth}` } : {};
+const out = (o) => console.log(JSON.stringify(o));
+
+// ---- which event a message belongs to, and the measurements in flight ---------------------
+const UUID = /"doctor_id":\s*"([0-9a-f-]{36})"/;
+const ROUND = /"round":\s*(\d+)/;
+const SEQ = /"seq":\s*(\d+)/;
+function keyOf(text) {
+  if (peer === "ws") {
+    if (!text.includes("token.called")) return null;
+    if (args.pub !== "next") return args.match && !text.includes(args.match) ? null : "r";
+    const m = UUID.exec(text);
+    return m ? m[1] : null;
+  }
+  const m = ROUND.exec(text);
+  return m ? m[1] : null;
+}
+const pending = new Map();   // key -> {t0, count, done}
+const onMsg = (text) => {
+  const key = keyOf(text);
+  if (key === null) return;
+  const p = pending.get(key);
+  if (p && ++p.count === N) { p.done(performance.now()); pending.delete(key); }
+};
+function expect(key) {
+  return new Promise((ok) => {
+    const t = setTimeout(() => { pending.delete(key); ok(null); }, TIMEOUT);
+    pending.set(key, { count: 0, done: (t1) => { clearTimeout(t); ok(t1); } });
+  });
+}
+
+// ---- connections ------------------------------------------------------------------------
+const socks = [];            // ws peer: {s, url, lastSeq, open}
+let openCount = 0, watchT0 = null, dropped = 0, reconnects = 0;
+function wsUrl(i) {
+  if (peer === "nchan") return args.url.replace(/^http/, "ws") + "/sub/board";
+  return subs[i % subs.length];
+}
+function openWs(entry, first) {
+  const WebSocket = require("ws");
+  return new Promise((ok, bad) => {
+    let url = entry.url;
+    if (!first && entry.lastSeq !== null && peer === "ws") {
+      url = url.replace(/([?&])since=\d+/, "$1").replace(/[?&]$/, "");
+      url += (url.includes("?") ? "&" : "?") + "since=" + entry.lastSeq;
+    }
+    const s = new WebSocket(url, { perMessageDeflate: false });
+    entry.s = s;
+    s.on("message", (d) => {
+      const text = d.toString();
+      const m = SEQ.exec(text.slice(0, 64));
+      if (m) entry.lastSeq = +m[1];
+      onMsg(text);
+    });
+    s.on("open", () => {
+      entry.open = true; entry.attempt = 0; openCount++;
+      if (entry.ping) clearInterval(entry.ping);
+      if (args["ping-ms"]) {
+        entry.ping = setInterval(() => s.readyState === 1 && s.send('{"type":"ping"}'),
+          +args["ping-ms"]);
+      }
+      if (!first) { reconnects++; checkWatch(); }
+      ok();
+    });
+    s.on("error", (e) => { if (first && !entry.open) bad(e); });
+    s.on("close", () => {
+      if (entry.ping) { clearInterval(entry.ping); entry.ping = null; }
+      if (entry.open) { openCount--; entry.open = false; if (watchT0 !== null) dropped++; }
+      if (entry.stopped || (first && !entry.everOpen)) return;
+      // exponential backoff with full jitter, as static/js/live.js (0.5 s base, 10 s cap)
+      const ceiling = Math.min(10000, 500 * 2 ** (entry.attempt ?? 0));
+      entry.attempt = (entry.attempt ?? 0) + 1;
+      setTimeout(() => openWs(entry, false).catch(() => {}), ceiling / 2 + Math.random() * ceiling / 2);
+    });
+    s.once("open", () => { entry.everOpen = true; });
+  });
+}
+function checkWatch() {
+  if (watchT0 !== null && dropped > 0 && openCount === N) {
+    out({ event: "reconnected", s: +((performance.now() - watchT0) / 1000).toFixed(2),
+      dropped, reconnects });
+    watchT0 = null;
+  }
+}
+async function connectWs() {
+  const batch = +(args.batch ?? 200);
+  for (let i = 0; i < N; i += batch) {
+    await Promise.all(Array.from({ length: Math.min(batch, N - i) }, (_, j) => {
+      const entry = { url: wsUrl(i + j), lastSeq: null, open: false };
+      socks.push(entry);
+      return openWs(entry, true);
+    }));
+  }
+  return () => socks.forEach((e) => { e.stopped = true; e.s.terminate(); });
+}
+async function connectSio() {
+  const { io } = require("socket.io-client");
+  const all = [];
+  for (let i = 0; i < N; i += 200) {
+    await Promise.all(Array.from({ length: Math.min(200, N - i) }, () => new Promise((ok, bad) => {
+      const s = io(args.url, { transports: ["websocket"], reconnection: false, forceNew: true });
+      s.on("call", (d) => onMsg(JSON.stringify(d)));
+      s.on("connect", () => { all.push(s); openCount++; ok(); });
+      s.on("connect_error", bad);
+    })));
+  }
+  return () => all.forEach((s) => s.close());
+}
+
+// ---- publishing -------------------------------------------------------------------------
+const current = new Map();   // doctor -> current token id (what the tablet shows)
+const busy = new Set();      // doctors with a Next in flight
+let pubErrors = 0, empty = 0;
+async function pressNext(doctor) {
+  busy.add(doctor);
+  try {
+    const r = await fetch(`${args.api}/api/v1/doctors/${doctor}/next`, {
+      method: "POST", headers: { "content-type": "application/json", ...auth },
+      body: JSON.stringify({ current_token_id: current.get(doctor) ?? null }),
+    });
+    const body = await r.json().catch(() => ({}));
+    if (r.status !== 200) {
+      pubErrors++;
+      if (r.status === 409 && "current_token_id" in body) current.set(doctor, body.current_token_id);
+      return false;
+    }
+    current.set(doctor, body.called ? body.called.id : null);
+    if (!body.called) empty++;
+    return !!body.called;
+  } catch (e) {
+    pubErrors++;
+    return false;
+  } finally {
+    busy.delete(doctor);
+  }
+}
+let nextDoctor = 0;
+function pickDoctor() {
+  for (let k = 0; k < doctors.length; k++) {
+    const d = doctors[(nextDoctor + k) % doctors.length];
+    if (!busy.has(d)) { nextDoctor = (nextDoctor + k + 1) % doctors.length; return d; }
+  }
+  return null;
+}
+// publish one event; returns [key, promise of the publish call's success]
+function publish(r) {
+  if (peer === "nchan") {
+    return [String(r), fetch(args.url + "/pub/board", { method: "POST",
+      body: JSON.stringify({ round: r, type: "token.called" }) }).then((x) => x.ok)];
+  }
+  if (peer === "socketio") {
+    return [String(r), fetch(args.url + "/emit", { method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ round: r }) }).then((x) => x.ok)];
+  }
+  if (args.pub === "next") {
+    const d = pickDoctor();
+    if (d === null) return [null, Promise.resolve(false)];
+    return [d, pressNext(d)];
+  }
+  return ["r", Promise.resolve(execSync(args["pub-cmd"], { stdio: "ignore" })).then(() => true)];
+}
+
+const q = (lat, p) => lat.length ? +lat[Math.min(lat.length - 1, Math.floor(p * lat.length))].toFixed(2) : null;
+function summary(mode, lat, lost, extra = {}) {
+  lat.sort((a, b) => a - b);
+  out({ peer, mode, clients: N, events: lat.length + lost, p50_ms: q(lat, 0.5), p90_ms: q(lat, 0.9),
+    p99_ms: q(lat, 0.99), max_ms: lat.length ? +lat.at(-1).toFixed(2) : null,
+    mean_ms: lat.length ? +(lat.reduce((a, b) => a + b, 0) / lat.length).toFixed(2) : null,
+    lost, pub_errors: pubErrors, empty, open: openCount, reconnects, ...extra });
+}
+
+async function rounds() {
+  const lat = []; let lost = 0; pubErrors = 0; empty = 0;
+  for (let r = 0; r < R; r++) {
+    const t0 = performance.now();
+    const [key, sent] = publish(r);
+    if (key === null) { lost++; continue; }
+    const got = expect(key);
+    if (!(await sent)) { pending.delete(key); lost++; continue; }
+    const t1 = await got;
+    if (t1 === null) lost++; else lat.push(t1 - t0);
+    await new Promise((ok) => setTimeout(ok, GAP));
+  }
+  summary("rounds", lat, lost, { rounds: R, gap_ms: GAP });
+}
+
+async function rate() {
+  const lat = []; let lost = 0; pubErrors = 0; empty = 0;
+  const inflight = [];
+  const every = 1000 / RATE, total = Math.round(RATE * DURATION);
+  const start = performance.now();
+  for (let i = 0; i < total; i++) {
+    const due = start + i * every;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((ok) => setTimeout(ok, wait));
+    const t0 = performance.now();
+    const [key, sent] = publish(1_000_000 + i);
+    if (key === null) { lost++; continue; }
+    const got = expect(key);
+    inflight.push(Promise.all([sent, got]).then(([ok, t1]) => {
+      if (!ok) { pending.delete(key); lost++; return; }
+      if (t1 === null) lost++; else lat.push(t1 - t0);
+    }));
+  }
+  await Promise.all(inflight);
+  summary("rate", lat, lost, { rate: RATE, duration_s: DURATION,
+    achieved_rate: +(total / ((performance.now() - start) / 1000)).toFixed(2) });
+}
+
+async function idle() {
+  out({ event: "idle", open: openCount });
+  const rl = createInterface({ input: process.stdin });
+  for await (const line of rl) {
+    const cmd = line.trim();
+    if (cmd === "stats") out({ event: "stats", open: openCount, reconnects });
+    else if (cmd === "watch") { watchT0 = performance.now(); dropped = 0; reconnects = 0;
+      out({ event: "watching" }); }
+    else if (cmd === "quit") break;
+  }
+}
+
+async function http() {
+  const paths = (args.paths ?? "").split(",").filter(Boolean);
+  const C = +(args.concurrency ?? 16);
+  const lat = []; let errors = 0, i = 0;
+  const end = performance.now() + DURATION * 1000;
+  const worker = async () => {
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      let ok = false;
+      if (args.pub === "next") {
+        const d = pickDoctor();
+        if (d === null) { await new Promise((r) => setTimeout(r, 1)); continue; }
+        ok = await pressNext(d);
+      } else {
+        try {
+          const r = await fetch(args.url + paths[i++ % paths.length], { headers: auth });
+          await r.arrayBuffer();
+          ok = r.status === 200;
+        } catch { ok = false; }
+      }
+      if (ok) lat.push(performance.now() - t0); else errors++;
+    }
+  };
+  const t = performance.now();
+  await Promise.all(Array.from({ length: C }, worker));
+  const secs = (performance.now() - t) / 1000;
+  lat.sort((a, b) => a - b);
+  out({ mode: "http", what: args.pub === "next" ? "next" : "get", concurrency: C,
+    ok: lat.length, errors, empty, seconds: +secs.toFixed(2), rps: +(lat.length / secs).toFixed(1),
+    p50_ms: q(lat, 0.5), p99_ms: q(lat, 0.99) });
+}
+
+// ---- main -------------------------------------------------------------------------------
+let close = () => {};
+if (!(modes.length === 1 && modes[0] === "http")) {
+  const t = performance.now();
+  close = peer === "socketio" ? await connectSio() : await connectWs();
+  out({ event: "connected", peer, clients: N, connect_s: +((performance.now() - t) / 1000).toFixed(2) });
+  await new Promise((r) => setTimeout(r, +(args["settle-ms"] ?? 500)));
+}
+for (const mode of modes) {
+  if (mode === "rounds") await rounds();
+  else if (mode === "rate") await rate();
+  else if (mode === "idle") await idle();
+  else if (mode === "http") await http();
+}
+close();
+process.exit(0);

@@ -1,0 +1,164 @@
+"""Throughput, as ratios to references measured on the same machine in the same run.
+
+    python -m bench.throughput [--quick]
+
+- Next actions/s end to end through ONE web process (uvicorn with server.runner's flags,
+  pinned to core 0; closed-loop Node load on core 1, one Next in flight per doctor over 130
+  doctors, each with a waiting queue), against raw `redis-benchmark` ZADD on the Redis the
+  server uses (the cheapest write a queue change needs; client on core 1).
+- Queue-snapshot GETs/s (`GET /api/v1/doctors/{id}/queue`, 20 waiting, as staff) against a
+  bare Starlette route answering a constant JSON (bench/bare_app.py) under the same flags,
+  core and load.
+
+Both servers sit on one core, so requests/s are per core; the ratios are what to compare
+across machines. Services as in bench/realtime.py (BENCH_DATABASE_URL / BENCH_REDIS_URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from bench.bare_app import __name__ as bare_module
+from bench.realtime import (
+    RESULTS,
+    ROOT,
+    NodeLoad,
+    Services,
+    Web,
+    free_port,
+    pin,
+    raise_fd_limit,
+    seed_hospital,
+    services,
+    wait_http,
+    web_env,
+)
+from server.runner import uvicorn_command
+
+
+@dataclass
+class Config:
+    seconds: float = 10.0
+    next_doctors: int = 130
+    get_doctors: int = 20
+    waiting: int = 20
+    next_concurrency: int = 16
+    get_concurrency: int = 32
+    zadd_requests: int = 200_000
+
+    @classmethod
+    def quick(cls) -> Config:
+        return cls(seconds=4.0, next_doctors=40, get_doctors=10, zadd_requests=50_000)
+
+
+def redis_benchmark(redis_url: str, n: int) -> dict[str, Any] | None:
+    """ZADD requests/s from redis-benchmark (50 clients, no pipelining) on core 1."""
+    exe = shutil.which("redis-benchmark")
+    if not exe:
+        return None
+    u = urlsplit(redis_url)
+    db = (u.path or "/0").strip("/") or "0"
+    cmd = [*pin(1), exe, "-h", u.hostname or "127.0.0.1", "-p", str(u.port or 6379),
+           "--dbnum", db, "-t", "zadd", "-n", str(n), "-c", "50", "--csv"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    rps = None
+    for line in out.stdout.splitlines():
+        cells = [c.strip('"') for c in line.split(",")]
+        if cells and cells[0] == "ZADD":
+            rps = float(cells[1])
+    subprocess.run([exe.replace("redis-benchmark", "redis-cli"), "-h", u.hostname or "127.0.0.1",
+                    "-p", str(u.port or 6379), "-n", db, "DEL", "myzset"], capture_output=True)
+    version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
+    return {"rps": rps, "clients": 50, "requests": n, "tool": version} if rps else None
+
+
+def http_load(args: list[str], timeout: float) -> dict[str, Any]:
+    node = NodeLoad(["--mode", "http", *args])
+    try:
+        return node.until(lambda o: o.get("mode") == "http", timeout=timeout)
+    finally:
+        node.close()
+
+
+def run(cfg: Config, svc: Services, log: Any = print) -> dict[str, Any]:
+    raise_fd_limit()
+    doctors = cfg.next_doctors + cfg.get_doctors
+    per_doctor = cfg.waiting
+    hosp = asyncio.run(seed_hospital(svc.database_url, doctors=doctors, per_doctor=per_doctor))
+    get_ids, next_ids = hosp.doctor_ids[:cfg.get_doctors], hosp.doctor_ids[cfg.get_doctors:]
+    out: dict[str, Any] = {"config": cfg.__dict__ | {}}
+    port = free_port()
+    web = Web(port, web_env(svc, port)).start()
+    try:
+        paths = ",".join(f"/api/v1/doctors/{d}/queue" for d in get_ids)
+        auth = ["--auth", hosp.admin_token]
+        http_load(["--url", web.url, "--paths", paths, *auth, "--concurrency", "4",
+                   "--duration-s", "2"], 60)  # warm up (and the rebuild from the record)
+        log("throughput: queue snapshot GETs ...")
+        out["queue_get"] = http_load(["--url", web.url, "--paths", paths, *auth,
+                                      "--concurrency", str(cfg.get_concurrency),
+                                      "--duration-s", str(cfg.seconds)], cfg.seconds + 60)
+        log(f"  {out['queue_get']}")
+        log("throughput: Next actions ...")
+        doctors_arg = ",".join(str(d) for d in next_ids)
+        out["next"] = http_load(["--pub", "next", "--api", web.url, *auth, "--doctors",
+                                 doctors_arg, "--concurrency", str(cfg.next_concurrency),
+                                 "--duration-s", str(cfg.seconds)], cfg.seconds + 60)
+        log(f"  {out['next']}")
+        if out["next"]["empty"]:
+            out["note"] = "some queues ran empty during the Next load: seed more tokens"
+    finally:
+        web.stop()
+    bare_port = free_port()
+    cmd = uvicorn_command("127.0.0.1", bare_port)
+    cmd[cmd.index("server.app:create_app")] = f"{bare_module}:create_app"
+    bare = subprocess.Popen([*pin(0), *cmd], cwd=ROOT, stdout=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{bare_port}/api/v1/doctors/x/queue", bare)
+        url = f"http://127.0.0.1:{bare_port}"
+        http_load(["--url", url, "--paths", paths, "--concurrency", "4", "--duration-s", "1"],
+                  30)
+        log("throughput: bare Starlette GETs ...")
+        out["bare_get"] = http_load(["--url", url, "--paths", paths, "--concurrency",
+                                     str(cfg.get_concurrency), "--duration-s",
+                                     str(cfg.seconds)], cfg.seconds + 60)
+        log(f"  {out['bare_get']}")
+    finally:
+        bare.terminate()
+        bare.wait(20)
+    log("throughput: redis-benchmark ZADD ...")
+    out["redis_zadd"] = redis_benchmark(svc.redis_url, cfg.zadd_requests)
+    log(f"  {out['redis_zadd']}")
+    if out["redis_zadd"]:
+        out["next_per_zadd"] = out["next"]["rps"] / out["redis_zadd"]["rps"]
+    else:
+        out["note_zadd"] = "redis-benchmark not found (Debian: redis-tools)"
+    out["queue_get_per_bare"] = out["queue_get"]["rps"] / out["bare_get"]["rps"]
+    out["hospital"] = str(hosp.id)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args()
+    cfg = Config.quick() if args.quick else Config()
+    with services() as svc:
+        t = time.monotonic()
+        out = run(cfg, svc)
+        out["wall_s"] = round(time.monotonic() - t, 1)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "throughput.json").write_text(json.dumps(out, indent=2))
+    json.dump(out, sys.stdout, indent=2)
+
+if __name__ == "__main__":
+    main()

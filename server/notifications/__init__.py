@@ -1,0 +1,1 @@
+"""Patient notifications: what a message says (templates); the workers decide when and send."""

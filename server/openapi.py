@@ -1,0 +1,419 @@
+"""The OpenAPI 3.1 document of the HTTP API (API.md), served at GET /api/v1/openapi.json.
+
+Generated from a small registry: one `Op` per method and path (summary, request body and
+query models from server/models, the success answer, who may call it). Request schemas come
+from the pydantic models the routes validate with, so the document cannot drift from them;
+`missing(app)` lists any /api/v1 route of the app without an entry (a test keeps it empty).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from server.auth.sessions import COOKIE_NAME
+from server.domain.lifecycle import Action
+from server.models import admin as admin_models
+from server.models import queue as q
+from server.routes.admin import RESOURCES
+from server.routes.auth import LoginBody
+from server.routes.waitlist import WaitlistCreate, WaitlistQuery
+from server.routes.webhooks import STATUS_PATH
+
+API = "/api/v1"
+OPENAPI_PATH = f"{API}/openapi.json"
+VERSION = "1.0.0"
+
+Auth = Literal["none", "signed-in", "staff", "admin", "desk", "queue", "token-action",
+               "board", "patient-code", "twilio"]
+
+AUTH_TEXT: dict[str, str] = {
+    "none": "No login.",
+    "signed-in": "Any staff session or display key.",
+    "staff": "Any staff user of the hospital (admin, receptionist, doctor, nurse).",
+    "admin": "Admins of the hospital.",
+    "desk": "Admin, receptionist, or a nurse (of the token's department).",
+    "queue": "The queue's own doctor, a nurse of its department, or an admin.",
+    "token-action": (
+        "check-in, cancel, reschedule, priority: admin, receptionist, or a nurse of the "
+        "token's department; transfer: also the queue's own doctor; start, complete, recall, "
+        "skip, no-show: the queue's own doctor, a nurse of its department, or an admin."),
+    "board": "Staff of the hospital, or a display key of that department.",
+    "patient-code": "No login: the signed code of the patient's link is the credential.",
+    "twilio": "Twilio only: the X-Twilio-Signature header is checked.",
+}
+
+PROBLEM_TEXT = {
+    400: "Malformed request (e.g. the body is not JSON).",
+    401: "Not logged in, or the session expired.",
+    403: "Wrong role, or not this queue or department.",
+    404: "Unknown, or not of the caller's hospital.",
+    409: "Refused: the detail names the current status (`current_status`).",
+    422: "Invalid input: `errors` names each field.",
+    429: "Rate limited: see Retry-After.",
+}
+
+
+# --------------------------------------------------------------------- response shapes
+# documentation only: the presenters build these answers (server/presenters.py)
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = None
+    current_status: str | None = None
+
+
+class Eta(BaseModel):
+    p50_min: int
+    p90_min: int
+    updated_at: str
+
+
+class Risk(BaseModel):
+    score: int
+    badge: Literal["Low", "Medium", "High"]
+    tier: int | None = None
+
+
+class TokenPatient(BaseModel):
+    id: str
+    display_name: str
+    name: str | None = None
+
+
+class Token(BaseModel):
+    id: str
+    number: str
+    status: str
+    priority: int
+    booking_type: str
+    patient: TokenPatient
+    doctor_id: str | None
+    doctor_name: str | None = None
+    department_id: str
+    cabin: str | None
+    position: int | None
+    eta: Eta | None
+    risk: Risk | None
+    service_date: str
+    scheduled_time: str | None = None
+    created_at: str
+    called_at: str | None = None
+    patient_link: str | None = None
+
+
+class NextResult(BaseModel):
+    completed: Token | None
+    called: Token | None
+
+
+class QueueView(BaseModel):
+    doctor: dict[str, Any]
+    current: Token | None
+    waiting: list[Token]
+
+
+class PublicToken(BaseModel):
+    number: str
+    status: str
+    position: int | None
+    eta: Eta | None
+    cabin: str | None
+    doctor_name: str | None
+    service_date: str
+    scheduled_time: str | None
+    booking_type: str
+    can_check_in: bool
+
+
+# --------------------------------------------------------------------- the registry
+@dataclass(frozen=True)
+class Op:
+    method: str
+    path: str
+    summary: str
+    tag: str
+    auth: Auth
+    ok: int = 200
+    response: str = "OK"
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    query: type[BaseModel] | None = None
+    returns: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()
+    description: str = ""
+    extra_params: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    raw_body: dict[str, Any] | None = None      # {media type: schema} of a non-JSON body
+
+
+ACTIONS = [a.value for a in Action if a is not Action.CALL]
+
+
+def _admin_ops() -> list[Op]:
+    ops = []
+    for res in RESOURCES:
+        name = res.table.entity
+        base = f"{API}/{res.path}"
+        readers: Auth = "admin" if res.readers == ("admin",) else "staff"
+        ops += [
+            Op("GET", base, f"List {res.path}", "Admin", readers, query=res.filters,
+               response=f"The hospital's {res.path}: `{{\"items\": [...]}}`."),
+            Op("POST", base, f"Create a {name}", "Admin", "admin", 201, f"The new {name}.",
+               body=res.create, errors=(409,)),
+            Op("GET", f"{base}/{{id}}", f"Read a {name}", "Admin", readers,
+               response=f"The {name}."),
+            Op("PATCH", f"{base}/{{id}}", f"Change a {name}", "Admin", "admin",
+               response=f"The changed {name}.", body=res.patch, errors=(409,)),
+        ]
+    return ops
+
+
+def registry() -> list[Op]:
+    return [
+        Op("GET", OPENAPI_PATH, "This document", "Meta", "none",
+           response="The OpenAPI 3.1 document of the API."),
+        # auth
+        Op("POST", f"{API}/auth/login", "Log in", "Auth", "none",
+           response="`{token, expires_at, user}`; also sets the session cookie.",
+           body=LoginBody, errors=(401, 429)),
+        Op("POST", f"{API}/auth/logout", "Log out", "Auth", "none", 204,
+           "Session revoked (if any) and cookie cleared."),
+        Op("GET", f"{API}/me", "Who am I", "Auth", "signed-in",
+           response="The user (or display key) and its hospital."),
+        # admin
+        *_admin_ops(),
+        Op("GET", f"{API}/displays", "List display keys", "Admin", "admin",
+           response="The hospital's display keys (never the keys themselves)."),
+        Op("POST", f"{API}/displays", "Create a display key", "Admin", "admin", 201,
+           "`{id, key, board_url, ...}`: the key is shown once.",
+           body=admin_models.DisplayCreate),
+        Op("GET", f"{API}/displays/{{id}}", "Read a display key", "Admin", "admin",
+           response="The display key's record."),
+        Op("PATCH", f"{API}/displays/{{id}}", "Rename a display key", "Admin", "admin",
+           response="The changed record.", body=admin_models.DisplayPatch),
+        Op("DELETE", f"{API}/displays/{{id}}", "Revoke a display key", "Admin", "admin", 204,
+           "Revoked; boards using it are disconnected."),
+        Op("GET", f"{API}/audit", "Audit trail", "Admin", "admin",
+           response="The hospital's audited admin changes, newest first."),
+        # patients
+        Op("POST", f"{API}/patients", "Register a patient", "Patients", "desk", 201,
+           "The patient; the phone in E.164, a UHID generated when none is given.",
+           body=q.PatientCreate, errors=(409,)),
+        Op("GET", f"{API}/patients", "Find patients by phone or UHID", "Patients", "staff",
+           response="`{\"patients\": [...]}`, newest first (at most 50).", query=q.PatientQuery),
+        Op("GET", f"{API}/patients/{{patient_id}}", "Read a patient", "Patients", "staff",
+           response="The patient with `visits` (their tokens, newest first)."),
+        # tokens
+        Op("POST", f"{API}/tokens", "Issue a token", "Tokens", "desk", 201,
+           "The token. WALK_IN and EMERGENCY wait at once; ONLINE is BOOKED until check-in. "
+           "Given a department, the on-shift doctor with the shortest expected wait gets it.",
+           body=q.TokenCreate, returns=Token, errors=(409,)),
+        Op("GET", f"{API}/tokens/{{token_id}}", "Read a token", "Tokens", "staff",
+           response="The token with its live position and ETA.", returns=Token),
+        Op("GET", f"{API}/tokens/{{token_id}}/history", "A token's history", "Tokens", "staff",
+           response="`{\"history\": [...]}`: every transition with who, when and why."),
+        Op("POST", f"{API}/tokens/{{token_id}}/{{action}}", "Act on a token", "Tokens",
+           "token-action", response="The token after the action.", body=None,
+           returns=Token, errors=(409,),
+           description=(
+               "One transition of the token lifecycle (DESIGN.md). `transfer` takes "
+               "`{\"doctor_id\"}` (a doctor of the same department), `priority` takes "
+               "`{\"priority\"}`; every action takes an optional `{\"reason\"}`. A transition "
+               "the lifecycle refuses answers 409 naming the current status.")),
+        # doctors
+        Op("POST", f"{API}/doctors/{{doctor_id}}/next", "Next (the tablet's button)", "Queue",
+           "queue", response="Completes the current token (if any) and calls the next one.",
+           body=q.NextBody, body_required=False, returns=NextResult, errors=(409,),
+           description=("Send the `current_token_id` the tablet shows (null: nobody); a "
+                        "second tablet or double tap that saw an older state gets 409.")),
+        Op("POST", f"{API}/doctors/{{doctor_id}}/pause", "Pause the doctor", "Queue", "queue",
+           response="`{doctor_id, status, pause_until, reason}`.", body=q.PauseBody,
+           body_required=False, errors=(409,)),
+        Op("POST", f"{API}/doctors/{{doctor_id}}/resume", "Resume the doctor", "Queue", "queue",
+           response="`{doctor_id, status, ...}`.", body=q.PauseBody, body_required=False,
+           errors=(409,)),
+        Op("POST", f"{API}/doctors/{{doctor_id}}/leave", "Record a doctor's leave", "Queue",
+           "admin", 201,
+           "`{id, affected, moved, rescheduled, redistribution_status}`: the doctor's BOOKED "
+           "and WAITING tokens in the window moved to colleagues, or rescheduled.",
+           body=q.LeaveBody),
+        Op("GET", f"{API}/doctors/{{doctor_id}}/queue", "A doctor's queue", "Queue", "staff",
+           response="The doctor (with status), the current token and the waiting ones in "
+                    "queue order.", returns=QueueView),
+        Op("GET", f"{API}/departments/{{department_id}}/board", "A department's board",
+           "Queue", "board",
+           response="Per cabin: the doctor, the current token and the next ones, with "
+                    "masked names and ETAs."),
+        # public
+        Op("GET", f"{API}/public/tokens/{{code}}", "The patient's token", "Public",
+           "patient-code", response="Number, status, position, ETA, cabin and doctor name "
+                                    "(nothing personal).", returns=PublicToken, errors=(429,)),
+        Op("POST", f"{API}/public/tokens/{{code}}/check-in", "Self check-in", "Public",
+           "patient-code", response="The token, now waiting.", body=q.GeoBody,
+           returns=PublicToken, errors=(403, 409, 429),
+           description="Refused (403, with `distance_m`) outside the hospital's geofence."),
+        # waitlist
+        Op("POST", f"{API}/waitlist", "Put a patient on the waitlist", "Waitlist", "desk", 201,
+           "The waitlist entry.", body=WaitlistCreate, errors=(409,)),
+        Op("GET", f"{API}/waitlist", "The waitlist", "Waitlist", "staff",
+           response="`{\"entries\": [...]}`.", query=WaitlistQuery),
+        Op("POST", f"{API}/public/waitlist/{{offer_code}}/accept", "Accept an offered slot",
+           "Public", "patient-code", 201, "The booked token: number, status, slot, doctor, "
+           "cabin and the patient's link.", errors=(409, 429)),
+        # operations
+        Op("GET", f"{API}/dashboard/today", "Today's dashboard", "Admin", "admin",
+           response="Queue lengths, waits, consult times and no-shows, by hour."),
+        Op("POST", STATUS_PATH, "Twilio delivery status", "Webhooks", "twilio", 204,
+           "Recorded (or ignored when unknown).", errors=(403, 422),
+           raw_body={"application/x-www-form-urlencoded": {"type": "object", "properties": {
+               "MessageSid": {"type": "string"}, "MessageStatus": {"type": "string"},
+               "ErrorCode": {"type": "string"}, "ErrorMessage": {"type": "string"}},
+               "required": ["MessageSid", "MessageStatus"]}}),
+    ]
+
+
+# --------------------------------------------------------------------- building
+def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    """A $ref to the model's schema, its definitions hoisted into components."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        components.setdefault(name, sub)
+    components.setdefault(model.__name__, schema)
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _path_params(path: str) -> list[dict[str, Any]]:
+    out = []
+    for name in re.findall(r"\{([^}]+)\}", path):
+        schema: dict[str, Any] = {"type": "string"}
+        if name == "id" or name.endswith("_id"):
+            schema["format"] = "uuid"
+        if name == "action":
+            schema["enum"] = ACTIONS
+        out.append({"name": name, "in": "path", "required": True, "schema": schema})
+    return out
+
+
+def _query_params(model: type[BaseModel], components: dict[str, Any]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        components.setdefault(name, sub)
+    required = set(schema.get("required", []))
+    return [{"name": name, "in": "query", "required": name in required, "schema": prop}
+            for name, prop in schema.get("properties", {}).items()]
+
+
+def _problem(code: int) -> dict[str, Any]:
+    return {"description": PROBLEM_TEXT[code], "content": {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+def _operation(op: Op, components: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "summary": op.summary,
+        "operationId": re.sub(r"[^A-Za-z0-9]+", "_",
+                              f"{op.method.lower()}_{op.path.removeprefix(API)}").strip("_"),
+        "tags": [op.tag],
+        "description": " ".join(x for x in (op.description, f"Who: {AUTH_TEXT[op.auth]}") if x),
+        "x-access": op.auth,
+    }
+    params = _path_params(op.path)
+    if op.query:
+        params += _query_params(op.query, components)
+    if params or op.extra_params:
+        out["parameters"] = [*params, *op.extra_params]
+    if op.body:
+        out["requestBody"] = {"required": op.body_required, "content": {
+            "application/json": {"schema": _schema(op.body, components)}}}
+    elif op.raw_body:
+        out["requestBody"] = {"required": True, "content": {
+            media: {"schema": schema} for media, schema in op.raw_body.items()}}
+    elif op.path.endswith("/{action}"):
+        bodies = [_schema(m, components) for m in (q.ActionBody, q.TransferBody, q.PriorityBody)]
+        out["requestBody"] = {"required": False, "content": {
+            "application/json": {"schema": {"anyOf": bodies}}}}
+    ok: dict[str, Any] = {"description": op.response}
+    if op.ok != 204:
+        ok["content"] = {"application/json": {
+            "schema": _schema(op.returns, components) if op.returns else {"type": "object"}}}
+    responses: dict[str, Any] = {str(op.ok): ok}
+    codes = set(op.errors)
+    if op.body or op.query or op.path.endswith("/{action}"):
+        codes |= {400, 422}
+    if op.auth not in ("none", "patient-code", "twilio"):
+        codes |= {401, 403}
+    if "{" in op.path:
+        codes.add(404)
+    for code in sorted(codes):
+        responses[str(code)] = _problem(code)
+    out["responses"] = responses
+    if op.auth in ("none", "patient-code", "twilio"):
+        out["security"] = []
+    return out
+
+
+@cache
+def document() -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    _schema(Problem, components)
+    paths: dict[str, dict[str, Any]] = {}
+    for op in registry():
+        method = op.method.lower()
+        if method in paths.get(op.path, {}):
+            raise ValueError(f"{op.method} {op.path} is registered twice")
+        paths.setdefault(op.path, {})[method] = _operation(op, components)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "OPD live token queue",
+            "version": VERSION,
+            "description": ("The HTTP API of the outpatient live token queue (API.md). Errors "
+                            "are application/problem+json. Mutating calls accept an "
+                            "`Idempotency-Key` header. Websockets (/ws/...) are described in "
+                            "API.md."),
+        },
+        "tags": [{"name": t} for t in ("Auth", "Admin", "Patients", "Tokens", "Queue",
+                                       "Public", "Waitlist", "Webhooks", "Meta")],
+        "paths": paths,
+        "components": {
+            "schemas": dict(sorted(components.items())),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "The token from login, or a display key (dk_...) "
+                                          "for a board."},
+                "session": {"type": "apiKey", "in": "cookie", "name": COOKIE_NAME},
+            },
+        },
+        "security": [{"bearer": []}, {"session": []}],
+    }
+
+
+def missing(app: ASGIApp) -> list[tuple[str, str]]:
+    """(method, path) of every /api/v1 route of the app the document does not describe."""
+    paths = document()["paths"]
+    out = []
+    for route in getattr(app, "routes", []):
+        if not isinstance(route, Route) or not route.path.startswith(f"{API}/"):
+            continue
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            if method.lower() not in paths.get(route.path, {}):
+                out.append((method, route.path))
+    return out
+
+
+async def openapi_json(request: Request) -> JSONResponse:
+    settings = request.app.state.opdq.settings
+    return JSONResponse({**document(), "servers": [{"url": settings.base_url}]})
+
+
+routes = [Route(OPENAPI_PATH, openapi_json, methods=["GET"])]

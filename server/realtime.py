@@ -1,0 +1,329 @@
+"""The realtime hub of one web process: Redis pub/sub in, per-connection bounded queues out.
+
+Every event is published once to Redis (by the Lua scripts) and each web process delivers it
+to its own subscribers. Dispatch never awaits a socket: each connection has its own bounded
+queue and writer task, and a connection whose queue overflows is dropped (close 4408), so
+a slow or dead client never delays the others (python-websockets' broadcasting advice).
+
+Subscribers see only what concerns them: a board its department (names already masked in
+the events), a doctor console its doctor's queue, a patient their own token, reshaped to
+the public view and sent only when its status, position or ETA (by a minute) changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from starlette.websockets import WebSocket
+
+from server import metrics
+from server.domain.eta import Eta, should_push
+from server.store import keys
+
+log = structlog.get_logger("realtime")
+
+CLOSE_UNAUTHORISED = 4401
+CLOSE_REVOKED = 4403
+CLOSE_OVERLOADED = 4408
+CLOSE_RESYNC = 1012  # "service restart": the event feed was cut; reconnect and resume
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One websocket. `accept` turns an event into the message this client gets, or None."""
+
+    ws: WebSocket
+    hospital_id: str
+    queue_size: int
+    queue: asyncio.Queue[tuple[int | None, str]] = field(init=False)
+    sent_seq: int = 0
+    closed: bool = False
+    close_code: int | None = None
+
+    kind = "base"
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(maxsize=self.queue_size)
+
+    def routes(self) -> tuple[str, str]:
+        """(index, id) this subscriber is filed under in the hub: department or doctor."""
+        raise NotImplementedError
+
+    def accept(self, event: dict[str, Any], raw: str) -> str | None:
+        raise NotImplementedError
+
+    def offer(self, seq: int | None, message: str) -> bool:
+        """Queue a message without waiting; False when the client is too slow (full)."""
+        try:
+            self.queue.put_nowait((seq, message))
+        except asyncio.QueueFull:
+            return False
+        return True
+
+
+def _department(data: dict[str, Any]) -> str | None:
+    token = data.get("token") or {}
+    return data.get("department_id") or token.get("department_id")
+
+
+@dataclass(eq=False)
+class BoardSubscriber(Subscriber):
+    department_id: str = ""
+    display_key_id: str | None = None
+    kind = "board"
+
+    def routes(self) -> tuple[str, str]:
+        return ("department", self.department_id)
+
+    def accept(self, event: dict[str, Any], raw: str) -> str | None:
+        # events reach boards already masked: the live token JSON holds display names only
+        return raw if _department(event.get("data") or {}) == self.department_id else None
+
+
+@dataclass(eq=False)
+class DoctorSubscriber(Subscriber):
+    doctor_id: str = ""
+    kind = "doctor"
+
+    def routes(self) -> tuple[str, str]:
+        return ("doctor", self.doctor_id)
+
+    def accept(self, event: dict[str, Any], raw: str) -> str | None:
+        data = event.get("data") or {}
+        return raw if self.doctor_id in (data.get("doctor_id"), data.get("from_doctor_id")) \
+            else None
+
+
+@dataclass(eq=False)
+class TokenSubscriber(Subscriber):
+    """A patient's phone: only their token, as the public view (no other patient's data)."""
+
+    token_id: str = ""
+    doctor_id: str = ""
+    view: dict[str, Any] = field(default_factory=dict)
+    kind = "token"
+    on_move: Callable[[TokenSubscriber, str], None] | None = None
+
+    def routes(self) -> tuple[str, str]:
+        return ("doctor", self.doctor_id)
+
+    def _message(self, etype: str, seq: int, data: dict[str, Any]) -> str:
+        return json.dumps({"type": etype, "seq": seq, "ts": now_iso(), "data": data})
+
+    def accept(self, event: dict[str, Any], raw: str) -> str | None:
+        data, etype, seq = event.get("data") or {}, event.get("type"), event.get("seq", 0)
+        token = data.get("token") or {}
+        if token.get("id") == self.token_id:
+            moved_to = data.get("doctor_id")
+            if moved_to and moved_to != self.doctor_id and self.on_move:
+                self.on_move(self, moved_to)
+            self.view["status"] = token.get("status", self.view.get("status"))
+            if token.get("cabin"):
+                self.view["cabin"] = token["cabin"]
+            if self.view["status"] != "WAITING":
+                self.view["position"] = None
+                self.view["eta"] = None
+            self.view["can_check_in"] = self.view["status"] == "BOOKED"
+            if etype == "token.called":
+                doctor = data.get("doctor") or {}
+                return self._message("token.called", seq, {
+                    "number": token.get("number", self.view.get("number")),
+                    "cabin": data.get("cabin") or self.view.get("cabin"),
+                    "doctor_name": doctor.get("name") or self.view.get("doctor_name"),
+                    "recall": bool(data.get("recall")),
+                })
+            return self._message("token.updated", seq, dict(self.view))
+        if etype == "queue.updated" and data.get("doctor_id") == self.doctor_id:
+            for entry in data.get("waiting") or []:
+                if entry.get("id") != self.token_id:
+                    continue
+                eta = entry.get("eta") or {}
+                new = Eta(int(eta.get("p50_min", 0)), int(eta.get("p90_min", 0)))
+                old_view = self.view.get("eta")
+                old = Eta(old_view["p50_min"], old_view["p90_min"]) if old_view else None
+                if not should_push(old, new, self.view.get("position"), entry.get("position")):
+                    return None
+                self.view["position"] = entry.get("position")
+                self.view["eta"] = {"p50_min": new.p50_min, "p90_min": new.p90_min,
+                                    "updated_at": event.get("ts")}
+                return self._message("token.updated", seq, dict(self.view))
+        return None
+
+
+class Hub:
+    """Subscriptions of this process, fed by one Redis pattern subscription."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self.index: dict[str, dict[tuple[str, str], set[Subscriber]]] = defaultdict(
+            lambda: defaultdict(set))
+        self.boards_by_key: dict[str, set[BoardSubscriber]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name="realtime-hub")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _listen(self) -> None:
+        backoff = 0.2
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(keys.EVENTS_PATTERN)
+                await pubsub.subscribe(keys.DISPLAY_REVOKED)
+                self.connected.set()
+                backoff = 0.2
+                async for message in pubsub.listen():
+                    self._on_message(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # events published while we were cut off are lost to this process: make every
+                # client reconnect and resume from the stream
+                self.connected.clear()
+                log.warning("event feed lost; clients will resync", error=str(exc))
+                self._close_all(CLOSE_RESYNC)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        channel, raw = message.get("channel"), message.get("data")
+        if not isinstance(raw, str) or not isinstance(channel, str):
+            return
+        if channel == keys.DISPLAY_REVOKED:
+            for sub in list(self.boards_by_key.get(raw, ())):
+                self.drop(sub, CLOSE_REVOKED)
+            return
+        try:
+            event = json.loads(raw)
+        except json.JSONDecodeError:
+            return
+        self.dispatch(keys.hospital_from_channel(channel), event, raw)
+
+    # -- subscriptions -------------------------------------------------------------------
+    def register(self, sub: Subscriber) -> None:
+        self.index[sub.hospital_id][sub.routes()].add(sub)
+        if isinstance(sub, BoardSubscriber) and sub.display_key_id:
+            self.boards_by_key[sub.display_key_id].add(sub)
+        if isinstance(sub, TokenSubscriber):
+            sub.on_move = self._move
+        metrics.WS_CONNECTIONS.labels(sub.kind).inc()
+
+    def unregister(self, sub: Subscriber) -> None:
+        routes = self.index.get(sub.hospital_id)
+        if routes is not None and sub in routes.get(sub.routes(), ()):
+            routes[sub.routes()].discard(sub)
+            if not routes[sub.routes()]:
+                del routes[sub.routes()]
+            metrics.WS_CONNECTIONS.labels(sub.kind).dec()
+        if isinstance(sub, BoardSubscriber) and sub.display_key_id:
+            self.boards_by_key[sub.display_key_id].discard(sub)
+
+    def _move(self, sub: TokenSubscriber, doctor_id: str) -> None:
+        """A transferred token follows its new doctor's queue."""
+        routes = self.index[sub.hospital_id]
+        routes[sub.routes()].discard(sub)
+        sub.doctor_id = doctor_id
+        routes[sub.routes()].add(sub)
+
+    def count(self) -> int:
+        return sum(len(s) for routes in self.index.values() for s in routes.values())
+
+    # -- fan-out -------------------------------------------------------------------------
+    def dispatch(self, hospital_id: str, event: dict[str, Any], raw: str) -> None:
+        routes = self.index.get(hospital_id)
+        if not routes:
+            return
+        data = event.get("data") or {}
+        targets: set[Subscriber] = set()
+        dep = _department(data)
+        if dep:
+            targets |= routes.get(("department", dep), set())
+        for doctor in {data.get("doctor_id"), data.get("from_doctor_id")} - {None}:
+            targets |= routes.get(("doctor", doctor), set())
+        seq = event.get("seq")
+        for sub in list(targets):
+            message = sub.accept(event, raw)
+            if message is not None and not sub.offer(seq, message):
+                metrics.WS_DROPPED.inc()
+                log.info("slow websocket client dropped", kind=sub.kind)
+                self.drop(sub, CLOSE_OVERLOADED)
+
+    def drop(self, sub: Subscriber, code: int) -> None:
+        """Stop feeding a client and tell its writer to close it with `code`."""
+        self.unregister(sub)
+        if sub.closed:
+            return
+        sub.closed, sub.close_code = True, code
+        # make room for the close signal even when the queue is full
+        while True:
+            try:
+                sub.queue.put_nowait((None, ""))
+                break
+            except asyncio.QueueFull:
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    sub.queue.get_nowait()
+
+    def _close_all(self, code: int) -> None:
+        for routes in list(self.index.values()):
+            for subs in list(routes.values()):
+                for sub in list(subs):
+                    self.drop(sub, code)
+
+
+async def pump(sub: Subscriber, heartbeat_s: float) -> None:
+    """The connection's writer: its queue to its socket, dropping what it has already sent
+    (replayed or in the snapshot), with a heartbeat when idle."""
+    while True:
+        try:
+            seq, message = await asyncio.wait_for(sub.queue.get(), timeout=heartbeat_s)
+        except TimeoutError:
+            await sub.ws.send_text(json.dumps({"type": "heartbeat", "seq": sub.sent_seq,
+                                               "ts": now_iso()}))
+            continue
+        if sub.closed and message == "":
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(sub.ws.close(sub.close_code or 1000), timeout=2)
+            return
+        if seq is not None:
+            if seq <= sub.sent_seq:
+                continue
+            sub.sent_seq = seq
+        await sub.ws.send_text(message)
+
+
+async def consistent_snapshot(redis: Redis, hospital_id: str,
+                              build: Callable[[], Awaitable[dict[str, Any]]]
+                              ) -> tuple[int, dict[str, Any]]:
+    """A snapshot and the sequence number it reflects: built again if an event slipped in
+    while it was being read, so the events after it are exactly the ones it does not show."""
+    for _ in range(3):
+        before = int(await redis.get(keys.seq(hospital_id)) or 0)
+        data = await build()
+        after = int(await redis.get(keys.seq(hospital_id)) or 0)
+        if before == after:
+            return after, data
+    return after, data

@@ -1,0 +1,200 @@
+"""Websockets: /ws/board/{department_id}, /ws/doctor/{doctor_id}, /ws/token/{code}.
+
+Protocol (API.md): the first message is `snapshot` (the matching GET), unless `since` can be
+honoured exactly, in which case the missed events come first, in order; then live events,
+each with the hospital's sequence number. Clients may send {"type": "ping"}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+import structlog
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from server.auth.principal import (
+    Principal,
+    can_act_on_queue,
+    optional_principal,
+    resolve_display_key,
+)
+from server.db import doctors as doctors_db
+from server.errors import AppError
+from server.realtime import (
+    CLOSE_UNAUTHORISED,
+    BoardSubscriber,
+    DoctorSubscriber,
+    Hub,
+    Subscriber,
+    TokenSubscriber,
+    consistent_snapshot,
+    now_iso,
+    pump,
+)
+from server.routes import doctors as doctor_routes
+from server.routes import public as public_routes
+from server.routes.render import state
+from server.store.live import LiveStore
+
+log = structlog.get_logger("ws")
+
+STAFF_ROLES = ("admin", "receptionist", "doctor", "nurse")
+
+
+def hub(ws: WebSocket) -> Hub:
+    return state(ws).extras["hub"]  # type: ignore[arg-type, no-any-return]
+
+
+def origin_allowed(ws: WebSocket) -> bool:
+    """Browsers send Origin: only our own pages (or configured ones) may open a socket with
+    the user's cookie. Non-browser clients (display boxes, tests) send none."""
+    origin = ws.headers.get("origin")
+    if not origin:
+        return True
+    settings = state(ws).settings
+    allowed = {settings.base_url.rstrip("/"), *(o.rstrip("/") for o in settings.allowed_origins)}
+    if origin.rstrip("/") in allowed:
+        return True
+    return urlsplit(origin).netloc == ws.headers.get("host")
+
+
+def _since(ws: WebSocket) -> int | None:
+    raw = ws.query_params.get("since")
+    return int(raw) if raw and raw.isdigit() else None
+
+
+async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
+    await ws.accept()
+    await ws.close(code, reason)
+
+
+async def board_ws(ws: WebSocket) -> None:
+    if not origin_allowed(ws):
+        return await _refuse(ws, CLOSE_UNAUTHORISED, "origin not allowed")
+    try:
+        dep = UUID(ws.path_params["department_id"])
+    except ValueError:
+        return await _refuse(ws, CLOSE_UNAUTHORISED, "unknown department")
+    key = ws.query_params.get("key")
+    who: Principal | None = None
+    if key:
+        who = await resolve_display_key(state(ws).pool, key)
+        if who is None or who.department_id != dep:
+            return await _refuse(ws, CLOSE_UNAUTHORISED, "display key not valid here")
+    else:
+        who = await optional_principal(ws)  # type: ignore[arg-type]
+        if who is None or who.kind != "user" or who.role not in STAFF_ROLES:
+            return await _refuse(ws, CLOSE_UNAUTHORISED, "log in or use a display key")
+        if not await doctors_db.department(state(ws).pool, who.hospital_id, dep):
+            return await _refuse(ws, CLOSE_UNAUTHORISED, "unknown department")
+    sub = BoardSubscriber(ws, str(who.hospital_id), state(ws).settings.ws_send_queue,
+                          department_id=str(dep),
+                          display_key_id=str(who.display_key_id) if who.display_key_id else None)
+    await serve(ws, sub, lambda: doctor_routes.board_snapshot(ws, who.hospital_id, dep))  # type: ignore[arg-type]
+
+
+async def doctor_ws(ws: WebSocket) -> None:
+    if not origin_allowed(ws):
+        return await _refuse(ws, CLOSE_UNAUTHORISED, "origin not allowed")
+    who = await optional_principal(ws)  # type: ignore[arg-type]
+    if who is None or who.kind != "user":
+        return await _refuse(ws, CLOSE_UNAUTHORISED, "log in first")
+    try:
+        doctor_id = UUID(ws.path_params["doctor_id"])
+    except ValueError:
+        return await _refuse(ws, CLOSE_UNAUTHORISED, "unknown doctor")
+    today, _ = await state(ws).queue.today(who.hospital_id)
+    ctx = await doctors_db.doctor_context(state(ws).pool, who.hospital_id, doctor_id, today)
+    if not ctx or not can_act_on_queue(who, doctor_id=doctor_id,
+                                       department_id=ctx["department_id"]):
+        return await _refuse(ws, CLOSE_UNAUTHORISED, "not your queue")
+    sub = DoctorSubscriber(ws, str(who.hospital_id), state(ws).settings.ws_send_queue,
+                           doctor_id=str(doctor_id))
+    await serve(ws, sub, lambda: doctor_routes.queue_snapshot(ws, who.hospital_id, doctor_id))  # type: ignore[arg-type]
+
+
+async def token_ws(ws: WebSocket) -> None:
+    try:
+        row = await public_routes.token_for_code(ws, ws.path_params["code"])  # type: ignore[arg-type]
+    except AppError:
+        return await _refuse(ws, CLOSE_UNAUTHORISED, "this link is not valid")
+    sub = TokenSubscriber(ws, str(row["hospital_id"]), state(ws).settings.ws_send_queue,
+                          token_id=str(row["id"]), doctor_id=str(row["doctor_id"]))
+
+    async def snapshot() -> dict[str, Any]:
+        fresh = await public_routes.token_for_code(ws, ws.path_params["code"])  # type: ignore[arg-type]
+        view = await public_routes.patient_view(ws, fresh)  # type: ignore[arg-type]
+        sub.view = dict(view)
+        return view
+
+    sub.view = await public_routes.patient_view(ws, row)  # type: ignore[arg-type]
+    await serve(ws, sub, snapshot)
+
+
+async def serve(ws: WebSocket, sub: Subscriber,
+                snapshot: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    """Register first (so nothing is missed), then replay or snapshot, then pump."""
+    await ws.accept()
+    h = hub(ws)
+    h.register(sub)
+    writer: asyncio.Task[None] | None = None
+    try:
+        await _catch_up(ws, sub, snapshot)
+        writer = asyncio.create_task(pump(sub, state(ws).settings.ws_heartbeat_s))
+        reader = asyncio.create_task(_read(ws, sub))
+        await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (writer, reader):  # one side ended (client gone, or we closed): end both
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError,
+                                     OSError):
+                await task
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        h.unregister(sub)
+        if writer and not writer.done():
+            writer.cancel()
+
+
+async def _catch_up(ws: WebSocket, sub: Subscriber,
+                    snapshot: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    live: LiveStore = state(ws).queue.live
+    since = _since(ws)
+    if since is not None:
+        events = await live.events_since(UUID(sub.hospital_id), since,
+                                         limit=state(ws).settings.event_stream_maxlen)
+        if events is not None:
+            sub.sent_seq = since
+            for event in events:
+                message = sub.accept(event, json.dumps(event))
+                if message is not None:
+                    await ws.send_text(message)
+                sub.sent_seq = event["seq"]
+            return
+    seq, data = await consistent_snapshot(live.redis, sub.hospital_id, snapshot)
+    sub.sent_seq = seq
+    await ws.send_text(json.dumps({"type": "snapshot", "seq": seq, "ts": now_iso(),
+                                   "data": data}, default=str))
+
+
+async def _read(ws: WebSocket, sub: Subscriber) -> None:
+    """Client messages: ping (answered through the queue, so one task writes)."""
+    while True:
+        text = await ws.receive_text()
+        with contextlib.suppress(ValueError, AttributeError):
+            if json.loads(text).get("type") == "ping":
+                sub.offer(None, json.dumps({"type": "pong", "ts": now_iso()}))
+
+
+routes = [
+    WebSocketRoute("/ws/board/{department_id}", board_ws),
+    WebSocketRoute("/ws/doctor/{doctor_id}", doctor_ws),
+    WebSocketRoute("/ws/token/{code}", token_ws),
+]

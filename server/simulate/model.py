@@ -1,0 +1,523 @@
+"""A clinic day as a discrete-event model, played through the server's own domain rules.
+
+Pure and seeded. `plan_day(seed, config)` draws everything random up front: walk-ins peaking
+in the morning, booked slots, seniors and emergencies, no-shows, patients away when called,
+cancellations, doctors of different speeds whose consults drift during the day, pauses and
+late starts. `run_day(plan)` then plays that plan with the domain code (queue order from
+`domain.ordering`, every transition checked by `domain.lifecycle`, consult times learned with
+`domain.eta.update_stats`), so the same seed always gives the same day. Drawing first and
+playing second is what lets the live driver (`server.simulate.live`) replay the very same day
+against a running server, and lets the offline scorer (`server.simulate.offline`) look at
+what the server would have shown at any moment (`Sample`).
+
+Time is in minutes from the opening of the OPD (t = 0 is 09:00; walk-ins may come earlier).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from server.domain import assignment
+from server.domain import lifecycle as lc
+from server.domain.eta import ConsultStats, EtaInputs, update_stats
+from server.domain.ordering import QueuePolicy, order, queue_score, skip_score
+
+OPENING = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
+"""Wall-clock of t = 0 for the ordering rules, which need aware datetimes (any day would do)."""
+OPEN_PAUSE_ASSUMED_MIN = 10.0
+"""What the server assumes for a pause with no announced length (presenters.eta_inputs)."""
+RECALL_AFTER_MIN = 1.0
+"""A called patient who does not appear is called again after a minute ..."""
+GIVE_UP_AFTER_MIN = 2.5
+"""... and skipped (or marked no-show) when still absent this long after the first call."""
+
+
+@dataclass(frozen=True)
+class ClinicConfig:
+    """One department's day; defaults describe a busy general OPD."""
+
+    doctors: int = 3
+    dept_avg_min: float = 10.0          # the department default the server is configured with
+    buffer_min: float = 5.0             # the naive rule's buffer per token
+    shift_min: float = 360.0            # 09:00 - 15:00
+    pre_open_min: float = 20.0          # walk-ins may arrive this long before opening
+    last_walk_in_min: float = 300.0     # the desk stops issuing walk-ins an hour before close
+    walk_ins_per_doctor: float = 22.0   # Poisson mean
+    booked_per_doctor: float = 8.0      # Poisson mean, on 15-minute slots
+    slot_every_min: float = 15.0
+    p_senior: float = 0.15
+    p_emergency: float = 0.02
+    p_booked_no_show: float = 0.15      # booked, never comes
+    p_booked_cancel: float = 0.03       # booked, cancels before the slot
+    p_walk_out: float = 0.03            # waits a while, leaves; a no-show when called
+    p_away: float = 0.04                # not there at the first call; skipped, comes back
+    p_desk_cancel: float = 0.02         # cancels at the desk while waiting
+    speed_sd: float = 0.25              # doctors differ: lognormal sd of their mean
+    day_sd: float = 0.1                 # and a doctor's pace differs from day to day
+    drift_sd: float = 0.03              # per hour: some slow down, some speed up
+    cv_range: tuple[float, float] = (0.3, 0.6)  # consult-time coefficient of variation
+    p_late: float = 0.5
+    late_mean_min: float = 12.0
+    pauses_mean: float = 0.8            # Poisson mean per doctor per day
+    p_pause_announced: float = 0.7      # with minutes given on the tablet
+    p_new_doctor: float = 0.2           # no learned consult history yet
+    history_range: tuple[int, int] = (20, 300)
+    p_start_pressed: float = 0.8        # the doctor taps Start (else Next counts from the call)
+    react_min: float = 0.5              # an idle doctor notices a new patient
+    policy: QueuePolicy = field(default_factory=QueuePolicy)
+
+
+@dataclass(frozen=True)
+class PausePlan:
+    at_min: float
+    announced_min: int | None           # minutes typed on the tablet, None = open-ended
+    actual_min: float
+
+
+@dataclass(frozen=True)
+class DoctorPlan:
+    index: int
+    mean_min: float                     # consult mean at opening
+    cv: float
+    drift_per_hour: float               # the mean is multiplied by (1 + drift * hours)
+    late_min: float                     # starts calling at this time (0 = on time)
+    pauses: tuple[PausePlan, ...]
+    prior: ConsultStats                 # learned before today (update_stats over history)
+    react_min: float = 0.5
+
+
+@dataclass(frozen=True)
+class PatientPlan:
+    pid: int
+    booking_type: str                   # WALK_IN | ONLINE | EMERGENCY
+    priority: int                       # 1 normal, 2 senior, 3 emergency
+    doctor: int | None                  # ONLINE: the booked doctor; else chosen on arrival
+    arrive_min: float | None            # None: never comes (a booked no-show)
+    slot_min: float | None = None
+    cancel_min: float | None = None     # cancels (booked or at the desk) at this time
+    absent: str | None = None           # None | "away" (back after away_min) | "gone"
+    away_min: float = 0.0
+    walk_min: float = 0.5               # from the call to the cabin
+    z: float = 0.0                      # consult noise, standard normal
+    start_pressed: bool = True
+
+    @property
+    def token_id(self) -> str:
+        return f"t{self.pid:05d}"
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    seed: int
+    config: ClinicConfig
+    doctors: tuple[DoctorPlan, ...]
+    patients: tuple[PatientPlan, ...]
+
+
+def consult_minutes(doc: DoctorPlan, pat: PatientPlan, at_min: float) -> float:
+    """Lognormal consult of this doctor at this time of day (mean drifts, CV fixed)."""
+    mean = doc.mean_min * max(0.4, 1.0 + doc.drift_per_hour * at_min / 60.0)
+    sigma = math.sqrt(math.log1p(doc.cv * doc.cv))
+    return mean * math.exp(sigma * pat.z - sigma * sigma / 2)
+
+
+# ---------------------------------------------------------------------------- planning
+_WALK_IN_PROFILE = ((-30, 0, 1.0), (0, 60, 3.0), (60, 120, 3.2), (120, 180, 2.2),
+                    (180, 240, 1.4), (240, 300, 0.9), (300, 360, 0.5))
+"""(from, to, relative rate) of walk-in arrivals: a morning peak, a thin afternoon."""
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    """Knuth's method: small means only (a day's count), and no numpy in the pure model."""
+    limit, k, p = math.exp(-lam), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def _walk_in_time(rng: random.Random, cfg: ClinicConfig) -> float:
+    bins = [(max(a, -cfg.pre_open_min), min(b, cfg.last_walk_in_min), w)
+            for a, b, w in _WALK_IN_PROFILE]
+    bins = [(a, b, w * (b - a)) for a, b, w in bins if b > a]
+    x = rng.random() * sum(w for _, _, w in bins)
+    for a, b, w in bins:
+        if x < w:
+            return a + (b - a) * x / w
+        x -= w
+    return bins[-1][1]
+
+
+def _doctor(rng: random.Random, i: int, cfg: ClinicConfig) -> DoctorPlan:
+    usual = cfg.dept_avg_min * math.exp(rng.gauss(0.0, cfg.speed_sd))
+    mean = usual * math.exp(rng.gauss(0.0, cfg.day_sd))
+    cv = rng.uniform(*cfg.cv_range)
+    drift = rng.gauss(0.0, cfg.drift_sd)
+    late = rng.expovariate(1.0 / cfg.late_mean_min) if rng.random() < cfg.p_late else 0.0
+    pauses = []
+    for _ in range(_poisson(rng, cfg.pauses_mean)):
+        announced = rng.choice((5, 10, 15, 20)) if rng.random() < cfg.p_pause_announced else None
+        actual = (announced or 10) * math.exp(rng.gauss(0.0, 0.35))
+        pauses.append(PausePlan(rng.uniform(60, cfg.shift_min - 60), announced, actual))
+    pauses.sort(key=lambda p: p.at_min)
+    prior = ConsultStats()
+    if rng.random() >= cfg.p_new_doctor:  # a past at the usual pace, not today's
+        sigma = math.sqrt(math.log1p(cv * cv))
+        for _ in range(rng.randint(*cfg.history_range)):
+            prior = update_stats(prior, usual * math.exp(sigma * rng.gauss(0, 1) - sigma**2 / 2))
+    return DoctorPlan(i, mean, cv, drift, late, tuple(pauses), prior, cfg.react_min)
+
+
+def plan_day(seed: int, config: ClinicConfig | None = None) -> DayPlan:
+    """Everything random about one day, drawn from one seeded generator."""
+    cfg = config or ClinicConfig()
+    rng = random.Random(seed)
+    doctors = tuple(_doctor(rng, i, cfg) for i in range(cfg.doctors))
+    patients: list[PatientPlan] = []
+
+    def common(pid: int) -> dict[str, object]:
+        return {"pid": pid, "walk_min": rng.uniform(0.3, 1.5), "z": rng.gauss(0.0, 1.0),
+                "start_pressed": rng.random() < cfg.p_start_pressed}
+
+    n_walk = _poisson(rng, cfg.walk_ins_per_doctor * cfg.doctors)
+    for _ in range(n_walk):
+        pid = len(patients)
+        arrive = _walk_in_time(rng, cfg)
+        emergency = rng.random() < cfg.p_emergency
+        senior = rng.random() < cfg.p_senior
+        u = rng.random()
+        absent = "gone" if u < cfg.p_walk_out else "away" if u < cfg.p_walk_out + cfg.p_away \
+            else None
+        cancel = arrive + rng.uniform(5, 60) if rng.random() < cfg.p_desk_cancel else None
+        patients.append(PatientPlan(
+            booking_type="EMERGENCY" if emergency else "WALK_IN",
+            priority=3 if emergency else 2 if senior else 1, doctor=None, arrive_min=arrive,
+            cancel_min=None if emergency else cancel, absent=None if emergency else absent,
+            away_min=rng.uniform(3, 25), **common(pid)))  # type: ignore[arg-type]
+    slots = [s * cfg.slot_every_min for s in range(int((cfg.shift_min - 30) / cfg.slot_every_min))]
+    for d in range(cfg.doctors):
+        k = min(len(slots), _poisson(rng, cfg.booked_per_doctor))
+        for slot in sorted(rng.sample(slots, k)):
+            pid = len(patients)
+            u = rng.random()
+            no_show = u < cfg.p_booked_no_show
+            cancel = (slot - rng.uniform(30, 180)) if (
+                not no_show and u < cfg.p_booked_no_show + cfg.p_booked_cancel) else None
+            early = min(max(rng.gauss(-10.0, 12.0), -45.0), 40.0)
+            arrive = None if no_show or cancel is not None else slot + early
+            absent = "away" if rng.random() < cfg.p_away else None
+            patients.append(PatientPlan(
+                booking_type="ONLINE", priority=2 if rng.random() < cfg.p_senior else 1,
+                doctor=d, arrive_min=arrive, slot_min=slot, cancel_min=cancel, absent=absent,
+                away_min=rng.uniform(3, 25), **common(pid)))  # type: ignore[arg-type]
+    return DayPlan(seed, cfg, doctors, tuple(patients))
+
+
+# ---------------------------------------------------------------------------- playing
+@dataclass(frozen=True)
+class Sample:
+    """What the server would show one waiting token at one moment, and the inputs behind it."""
+
+    pid: int
+    at_min: float
+    doctor: int
+    position: int
+    inputs: EtaInputs
+    first: bool                          # taken when the token joined the queue
+
+
+@dataclass
+class _Token:
+    plan: PatientPlan
+    status: lc.Status
+    doctor: int | None = None
+    score: float = 0.0
+    called_at: float | None = None
+    started_at: float | None = None
+    back_at: float | None = None         # an 'away' patient is back in the waiting room
+    sample_gen: int = 0                  # the periodic-sample chain of the latest enqueue
+
+
+@dataclass
+class _Doctor:
+    plan: DoctorPlan
+    stats: ConsultStats
+    waiting: dict[str, float] = field(default_factory=dict)   # token id -> score
+    current: str | None = None
+    started: bool = False
+    paused_until: float | None = None    # announced end of a pause, None = open-ended
+    paused: bool = False
+    pause_pending: list[PausePlan] = field(default_factory=list)
+    busy: bool = False                   # a consult, recall or Next is under way
+    wake_scheduled: bool = False
+
+
+@dataclass
+class DayResult:
+    plan: DayPlan
+    outcome: dict[int, lc.Status]
+    calls: dict[int, list[float]]        # pid -> times it was called
+    samples: list[Sample]
+    log: list[tuple[float, str, int, int | None]]  # (t, action, pid or -1, doctor)
+    consults: list[tuple[int, float]]    # (doctor, minutes learned)
+    end_min: float
+
+
+def _dt(t: float) -> datetime:
+    return OPENING + timedelta(minutes=t)
+
+
+class Clinic:
+    """The day being played: an event heap over the plan, state changes via the domain rules."""
+
+    def __init__(self, plan: DayPlan, *, sample_every_min: float | None = 10.0) -> None:
+        self.plan = plan
+        self.cfg = plan.config
+        self.sample_every = sample_every_min
+        self.docs = [_Doctor(p, p.prior) for p in plan.doctors]
+        self.tokens: dict[str, _Token] = {}
+        self.by_pid = {p.pid: p for p in plan.patients}
+        self.heap: list[tuple[float, int, int, str, tuple[object, ...]]] = []
+        self._seq = 0
+        self.now = -math.inf
+        self.calls: dict[int, list[float]] = {}
+        self.samples: list[Sample] = []
+        self.log: list[tuple[float, str, int, int | None]] = []
+        self.consults: list[tuple[int, float]] = []
+
+    # -- plumbing ------------------------------------------------------------------------
+    def at(self, t: float, kind: str, *args: object, late: bool = False) -> None:
+        """Schedule; `late` events (samples) run after every change at the same instant."""
+        self._seq += 1
+        heapq.heappush(self.heap, (t, 1 if late else 0, self._seq, kind, args))
+
+    def _move(self, tok: _Token, action: lc.Action) -> None:
+        tok.status = lc.next_status(tok.status, action)  # raises on an impossible transition
+        self.log.append((self.now, action.value, tok.plan.pid, tok.doctor))
+
+    def ordered(self, d: int) -> list[str]:
+        return order(self.docs[d].waiting.items())
+
+    def eta_inputs(self, d: int) -> EtaInputs:
+        """The inputs the server builds from its live doctor hash (presenters.eta_inputs)."""
+        doc = self.docs[d]
+        elapsed = None
+        if doc.current is not None:
+            cur = self.tokens[doc.current]
+            since = cur.started_at if cur.started_at is not None else cur.called_at
+            elapsed = max(0.0, self.now - (since if since is not None else self.now))
+        paused = 0.0
+        if doc.paused:
+            paused = (max(0.0, doc.paused_until - self.now) if doc.paused_until is not None
+                      else OPEN_PAUSE_ASSUMED_MIN)
+        return EtaInputs(dept_avg_min=self.cfg.dept_avg_min, stats=doc.stats,
+                         current_elapsed_min=elapsed, paused_remaining_min=paused,
+                         shift_remaining_min=self.cfg.shift_min - self.now)
+
+    def _sample(self, tid: str, first: bool) -> None:
+        tok = self.tokens[tid]
+        if tok.status is not lc.Status.WAITING or tok.doctor is None:
+            return
+        ids = self.ordered(tok.doctor)
+        self.samples.append(Sample(tok.plan.pid, self.now, tok.doctor, ids.index(tid) + 1,
+                                   self.eta_inputs(tok.doctor), first))
+
+    def _enqueue(self, tok: _Token, d: int, score: float, *, first: bool = True) -> None:
+        tok.doctor, tok.score = d, score
+        self.docs[d].waiting[tok.plan.token_id] = score
+        tok.sample_gen += 1
+        if self.sample_every is not None:
+            self._sample(tok.plan.token_id, first)
+            self.at(self.now + self.sample_every, "sample", tok.plan.token_id, tok.sample_gen,
+                    late=True)
+        self._wake(d)
+
+    def _wake(self, d: int) -> None:
+        """An idle doctor notices someone waiting and presses Next shortly after."""
+        doc = self.docs[d]
+        if (doc.started and not doc.paused and not doc.busy and doc.current is None
+                and doc.waiting and not doc.wake_scheduled):
+            doc.wake_scheduled = True
+            self.at(self.now + doc.plan.react_min, "next", d)
+
+    def choose_doctor(self) -> int:
+        """The desk's choice for a department token (server: assignment.choose)."""
+        cands = [assignment.Candidate(UUID(int=i + 1), self.eta_inputs(i), len(doc.waiting),
+                                      on_shift=self.now < self.cfg.shift_min)
+                 for i, doc in enumerate(self.docs)]
+        chosen = assignment.choose(cands) or UUID(int=1)
+        return chosen.int - 1
+
+    # -- events --------------------------------------------------------------------------
+    def _arrive(self, pid: int) -> None:
+        p = self.by_pid[pid]
+        tid = p.token_id
+        if p.booking_type == "ONLINE":
+            tok = self.tokens[tid]
+            if tok.status is not lc.Status.BOOKED:
+                return  # cancelled before coming
+            self._move(tok, lc.Action.CHECK_IN)
+            d = p.doctor if p.doctor is not None else 0
+        else:
+            tok = self.tokens[tid] = _Token(p, lc.Status.WAITING)
+            self.log.append((self.now, "issue", pid, None))
+            d = self.choose_doctor()
+        score = queue_score(booking_type=p.booking_type, priority=p.priority,
+                            arrived_at=_dt(self.now),
+                            scheduled_time=_dt(p.slot_min) if p.slot_min is not None else None,
+                            policy=self.cfg.policy)
+        self._enqueue(tok, d, score)
+
+    def _cancel(self, pid: int) -> None:
+        tok = self.tokens.get(self.by_pid[pid].token_id)
+        if tok is None or tok.status not in (lc.Status.BOOKED, lc.Status.WAITING):
+            return
+        if tok.status is lc.Status.WAITING and tok.doctor is not None:
+            self.docs[tok.doctor].waiting.pop(tok.plan.token_id, None)
+        self._move(tok, lc.Action.CANCEL)
+
+    def _next(self, d: int) -> None:
+        """The tablet's Next: complete the current patient (learning the consult), call the
+        next in queue order; or complete and pause when a pause is due."""
+        doc = self.docs[d]
+        doc.wake_scheduled = False
+        if doc.paused:
+            return
+        if doc.current is not None:
+            cur = self.tokens[doc.current]
+            self._move(cur, lc.Action.COMPLETE)
+            began = cur.started_at if cur.started_at is not None else cur.called_at
+            assert began is not None
+            doc.stats = update_stats(doc.stats, self.now - began)
+            self.consults.append((d, self.now - began))
+            doc.current = None
+        doc.busy = False
+        if doc.pause_pending:
+            self._pause_now(d, doc.pause_pending.pop(0))
+            return
+        if not doc.waiting:
+            return
+        tid = self.ordered(d)[0]
+        del doc.waiting[tid]
+        tok = self.tokens[tid]
+        self._move(tok, lc.Action.CALL)
+        tok.called_at, tok.started_at = self.now, None
+        self.calls.setdefault(tok.plan.pid, []).append(self.now)
+        doc.current, doc.busy = tid, True
+        p = tok.plan
+        present = p.absent is None or (p.absent == "away" and tok.back_at is not None
+                                       and tok.back_at <= self.now)
+        if present:
+            if p.start_pressed:
+                self.at(self.now + p.walk_min, "start", tid)
+            began = self.now + p.walk_min
+            self.at(began + consult_minutes(doc.plan, p, began), "next", d)
+        else:
+            self.at(self.now + RECALL_AFTER_MIN, "recall", tid)
+            self.at(self.now + GIVE_UP_AFTER_MIN, "absent", tid)
+
+    def _start(self, tid: str) -> None:
+        tok = self.tokens[tid]
+        self._move(tok, lc.Action.START)
+        tok.started_at = self.now
+
+    def _absent(self, tid: str) -> None:
+        """Still not there: a first absence of someone who stepped out is skipped (held a
+        few places back), anything else is a no-show; then the doctor calls the next."""
+        tok = self.tokens[tid]
+        assert tok.doctor is not None
+        doc = self.docs[tok.doctor]
+        if tok.plan.absent == "away" and tok.back_at is None:
+            self._move(tok, lc.Action.SKIP)
+            tok.back_at = tok.called_at + tok.plan.away_min if tok.called_at else self.now
+            scores = list(doc.waiting.values())
+            tok.score = skip_score(scores, self.cfg.policy.skip_places,
+                                   _dt(self.now).timestamp())
+            doc.current, doc.busy = None, False
+            self._enqueue(tok, tok.doctor, tok.score, first=False)
+        else:
+            self._move(tok, lc.Action.NO_SHOW)
+            doc.current, doc.busy = None, False
+        self._wake(tok.doctor)
+
+    def _pause(self, d: int, idx: int) -> None:
+        doc = self.docs[d]
+        pause = doc.plan.pauses[idx]
+        if doc.busy or doc.wake_scheduled:
+            doc.pause_pending.append(pause)   # after the patient in the cabin
+        else:
+            self._pause_now(d, pause)
+
+    def _pause_now(self, d: int, pause: PausePlan) -> None:
+        doc = self.docs[d]
+        doc.paused = True
+        doc.paused_until = self.now + pause.announced_min if pause.announced_min else None
+        self.log.append((self.now, "pause", -1, d))
+        self.at(self.now + pause.actual_min, "resume", d)
+
+    def _resume(self, d: int) -> None:
+        doc = self.docs[d]
+        doc.paused, doc.paused_until = False, None
+        self.log.append((self.now, "resume", -1, d))
+        if doc.pause_pending:
+            self._pause_now(d, doc.pause_pending.pop(0))
+            return
+        self._wake(d)
+
+    def _doctor_start(self, d: int) -> None:
+        self.docs[d].started = True
+        self.log.append((self.now, "shift-start", -1, d))
+        self._wake(d)
+
+    def _periodic_sample(self, tid: str, gen: int) -> None:
+        tok = self.tokens[tid]
+        if tok.status is lc.Status.WAITING and gen == tok.sample_gen and self.sample_every:
+            self._sample(tid, False)
+            self.at(self.now + self.sample_every, "sample", tid, gen, late=True)
+
+    # -- the day -------------------------------------------------------------------------
+    def run(self) -> DayResult:
+        for p in self.plan.patients:
+            if p.booking_type == "ONLINE":
+                self.tokens[p.token_id] = _Token(p, lc.Status.BOOKED, doctor=p.doctor)
+            if p.arrive_min is not None:
+                self.at(p.arrive_min, "arrive", p.pid)
+            if p.cancel_min is not None:
+                self.at(p.cancel_min, "cancel", p.pid)
+        for doc in self.docs:
+            self.at(doc.plan.late_min, "doctor", doc.plan.index)
+            for i, pause in enumerate(doc.plan.pauses):
+                self.at(pause.at_min, "pause", doc.plan.index, i)
+        handlers: dict[str, Callable[..., None]] = {
+            "arrive": self._arrive, "cancel": self._cancel, "next": self._next,
+            "start": self._start, "absent": self._absent, "pause": self._pause,
+            "resume": self._resume, "doctor": self._doctor_start,
+            "sample": self._periodic_sample,
+            "recall": lambda tid: self.log.append((self.now, "recall",
+                                                   self.tokens[tid].plan.pid,
+                                                   self.tokens[tid].doctor)),
+        }
+        while self.heap:
+            t, _, _, kind, args = heapq.heappop(self.heap)
+            self.now = t
+            handlers[kind](*args)
+        end = self.now
+        for tok in self.tokens.values():  # the day-end sweep: booked, never checked in
+            if tok.status is lc.Status.BOOKED:
+                self._move(tok, lc.Action.NO_SHOW)
+        outcome = {p.pid: self.tokens[p.token_id].status for p in self.plan.patients
+                   if p.token_id in self.tokens}
+        return DayResult(self.plan, outcome, self.calls, self.samples, self.log,
+                         self.consults, end)
+
+
+def run_day(plan: DayPlan, *, sample_every_min: float | None = 10.0) -> DayResult:
+    """Play one planned day to its end (every patient seen, a no-show or cancelled)."""
+    return Clinic(plan, sample_every_min=sample_every_min).run()

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Generate the offline announcement fragments the display board plays when the browser has no
+# local speech voice (static/board/announce.js). Output: static/audio/<lang>/<name>.ogg and
+# static/audio/manifest.json. The generated files are committed; run this again only to change
+# the wording or add a language.
+#
+# Needs espeak-ng and sox (Debian: apt-get install -y espeak-ng sox).
+#
+# Fragments per language: the words of the phrase, the letters A-Z (department codes and
+# cabin letters are spelled), the numbers 0-99, "hundred" and "thousand" (the board builds
+# 100-9999 from these, e.g. 145 = 1 hundred 45, as both English and Hindi say it).
+#   en: "Token | C A R D | 45 | please go to cabin | C | 101"
+#   hi: "टोकन नंबर | C A R D | 45 | केबिन | C | 101 | में आइए"
+set -euo pipefail
+cd "$(dirname "$0")"
+
+command -v espeak-ng >/dev/null || { echo "needs espeak-ng (apt-get install espeak-ng)" >&2; exit 1; }
+command -v sox >/dev/null || { echo "needs sox (apt-get install sox)" >&2; exit 1; }
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# say LANG VOICE NAME TEXT: speak TEXT into LANG/NAME.ogg, mono 16 kHz, silence trimmed
+say() {
+  local lang=$1 voice=$2 name=$3 text=$4
+  mkdir -p "$lang"
+  espeak-ng -v "$voice" -s 140 -a 180 -w "$TMP/raw.wav" -- "$text"
+  sox "$TMP/raw.wav" -r 16000 -c 1 -C 0 "$lang/$name.ogg" \
+    silence 1 0.02 0.3% reverse silence 1 0.02 0.3% reverse norm -1
+}
+
+EN_LETTERS=(A B C D E F G H I J K L M N O P Q R S T U V W X Y Z)
+HI_LETTERS=(ए बी सी डी ई एफ़ जी एच आई जे के एल एम एन ओ पी क्यू आर एस टी यू वी डब्ल्यू एक्स वाई ज़ेड)
+
+# English (Indian English voice where espeak-ng has it)
+EN_VOICE=en-gb
+espeak-ng --voices=en | grep -q " en-in " 2>/dev/null && EN_VOICE=en-in || true
+say en "$EN_VOICE" token "Token"
+say en "$EN_VOICE" cabin "please go to cabin"
+say en "$EN_VOICE" hundred "hundred"
+say en "$EN_VOICE" thousand "thousand"
+for i in "${!EN_LETTERS[@]}"; do
+  l=${EN_LETTERS[$i]}
+  say en "$EN_VOICE" "letter-${l,,}" "$l"
+done
+for n in $(seq 0 99); do say en "$EN_VOICE" "n$n" "$n"; done
+
+# Hindi
+say hi hi token "टोकन नंबर"
+say hi hi cabin "केबिन"
+say hi hi come "में आइए"
+say hi hi hundred "सौ"
+say hi hi thousand "हज़ार"
+for i in "${!EN_LETTERS[@]}"; do
+  say hi hi "letter-${EN_LETTERS[$i],,}" "${HI_LETTERS[$i]}"
+done
+for n in $(seq 0 99); do say hi hi "n$n" "$n"; done
+
+# what exists, so the board asks only for files that are there
+python3 - <<'EOF'
+import json, pathlib
+langs = {d.name: sorted(p.stem for p in d.glob("*.ogg"))
+         for d in sorted(pathlib.Path(".").iterdir()) if d.is_dir()}
+phrases = {"en": ["token", "{letters}", "{number}", "cabin", "{cabin}"],
+           "hi": ["token", "{letters}", "{number}", "cabin", "{cabin}", "come"]}
+pathlib.Path("manifest.json").write_text(json.dumps(
+    {"format": "ogg", "phrases": phrases, "fragments": langs}, ensure_ascii=False, indent=1) + "\n")
+EOF
+du -sh en hi

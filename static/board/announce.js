@@ -1,0 +1,196 @@
+// Spoken announcements for the display board, offline.
+//
+// "Token CARD 45, please go to cabin C 101" in the department's language. The browser's own
+// speech voice is used when it has a LOCAL one for that language (speechSynthesis; a network
+// voice would need the internet); otherwise the fragments in /static/audio/<lang>/ (made by
+// static/audio/generate.sh with espeak-ng) are joined: letters are spelled, numbers built
+// from 0-99 plus "hundred"/"thousand".
+//
+// Announcer queues calls so two never overlap: each call is shown for at least SHOW_MS and
+// the next starts only when the previous one's chime and speech have finished.
+
+import { chime, audioContext, canPlay, playSequence } from '../js/sound.js';
+import { sleep } from '../js/dom.js';
+
+const SHOW_MS = 7000;
+const GAP_MS = 700;
+const SPEECH_TIMEOUT_MS = 12000;
+
+const SPEECH = {
+  en: (c) => `Token ${spell(c.letters)} ${c.number}, please go to cabin ${c.cabinSpoken}`,
+  hi: (c) => `टोकन नंबर ${spell(c.letters)} ${c.number}, केबिन ${c.cabinSpoken} में आइए`,
+};
+const SPEECH_LANG = { en: ['en-IN', 'en'], hi: ['hi-IN', 'hi'] };
+
+function spell(letters) { return letters.split('').join(' '); }
+
+/** "CARD-045" -> {letters: "CARD", number: 45}; "C-101" -> parts [["C"], 101]. */
+export function parseToken(number) {
+  const m = /^([A-Za-z]*)[-\s]*0*(\d+)$/.exec(String(number).trim());
+  if (!m) return { letters: '', number: null, raw: String(number) };
+  return { letters: m[1].toUpperCase(), number: Number(m[2]), raw: String(number) };
+}
+
+/** Split a cabin label into letter runs and numbers: "C-101" -> ["C", 101]; "3" -> [3]. */
+export function cabinParts(cabin) {
+  const out = [];
+  for (const m of String(cabin || '').matchAll(/([A-Za-z]+)|(\d+)/g)) {
+    out.push(m[1] ? m[1].toUpperCase() : Number(m[2]));
+  }
+  return out;
+}
+
+/** Fragment names for a number 0-9999 (both languages say it hundreds-first). */
+export function numberFragments(n) {
+  const out = [];
+  let rest = Math.floor(n);
+  if (rest >= 1000) { out.push(`n${Math.floor(rest / 1000)}`, 'thousand'); rest %= 1000; }
+  if (rest >= 100) { out.push(`n${Math.floor(rest / 100)}`, 'hundred'); rest %= 100; }
+  if (rest > 0 || out.length === 0) out.push(`n${rest}`);
+  return out;
+}
+
+function letterFragments(letters) {
+  return letters.split('').filter((c) => /[A-Z]/i.test(c)).map((c) => `letter-${c.toLowerCase()}`);
+}
+
+/** The fragment names of one call, following the manifest's phrase for the language. */
+export function callFragments(phrase, call) {
+  const tok = parseToken(call.number);
+  const out = [];
+  for (const part of phrase) {
+    if (part === '{letters}') out.push(...letterFragments(tok.letters));
+    else if (part === '{number}') { if (tok.number !== null) out.push(...numberFragments(tok.number)); }
+    else if (part === '{cabin}') {
+      for (const p of cabinParts(call.cabin)) {
+        out.push(...(typeof p === 'number' ? numberFragments(p) : letterFragments(p)));
+      }
+    } else out.push(part);
+  }
+  return out;
+}
+
+export class Announcer {
+  /**
+   * @param {object} o
+   * @param {() => string} o.lang       'en' | 'hi' (falls back to en for others)
+   * @param {(call) => void} o.show     put the call on screen
+   * @param {() => void} o.hide
+   * @param {number} [o.showMs]  how long a call stays on screen at least
+   */
+  constructor(o) {
+    this.o = o;
+    this.queue = [];
+    this.running = false;
+    this.buffers = new Map();     // "lang/name" -> AudioBuffer
+    this.manifest = null;
+    this.spoken = [];             // what was said, newest last (kiosk diagnostics, tests)
+    this.voices = [];
+    if ('speechSynthesis' in window) {
+      this.voices = speechSynthesis.getVoices();
+      speechSynthesis.addEventListener?.('voiceschanged', () => {
+        this.voices = speechSynthesis.getVoices();
+      });
+    }
+  }
+
+  lang() {
+    const l = this.o.lang();
+    return SPEECH[l] ? l : 'en';
+  }
+
+  /** Queue a call {number, cabin, doctor, recall}. */
+  enqueue(call) {
+    this.queue.push(call);
+    if (!this.running) this.run();
+  }
+
+  async run() {
+    this.running = true;
+    try {
+      while (this.queue.length) {
+        const call = this.queue.shift();
+        this.o.show(call);
+        await Promise.all([sleep(this.o.showMs ?? SHOW_MS), this.sound(call).catch((err) => {
+          console.warn('announce: sound failed', err);
+        })]);
+        this.o.hide();
+        if (this.queue.length) await sleep(Math.min(GAP_MS, this.o.showMs ?? GAP_MS));
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  async sound(call) {
+    if (!(await canPlay())) return;  // blocked: the page offers "tap to enable sound"
+    await chime();
+    const voice = this.localVoice();
+    if (voice) await this.speak(call, voice);
+    else await this.playFragments(call);
+  }
+
+  /** A speech voice for the language that runs on this machine (no network), or null. */
+  localVoice() {
+    const wanted = SPEECH_LANG[this.lang()];
+    for (const prefix of wanted) {
+      const v = this.voices.find((x) => x.localService && x.lang?.replace('_', '-')
+        .toLowerCase().startsWith(prefix.toLowerCase()));
+      if (v) return v;
+    }
+    return null;
+  }
+
+  speak(call, voice) {
+    const tok = parseToken(call.number);
+    const cabinSpoken = cabinParts(call.cabin).map((p) => (typeof p === 'number' ? p : spell(p))).join(' ');
+    const text = SPEECH[this.lang()]({ letters: tok.letters, number: tok.number ?? tok.raw, cabinSpoken });
+    return new Promise((resolve) => {
+      const u = new SpeechSynthesisUtterance(text);
+      u.voice = voice;
+      u.lang = voice.lang;
+      u.rate = 0.9;
+      const done = () => { clearTimeout(timer); resolve(); };
+      const timer = setTimeout(done, SPEECH_TIMEOUT_MS);
+      u.onend = done;
+      u.onerror = done;
+      this.said({ via: 'speech', lang: u.lang, text });
+      speechSynthesis.speak(u);
+    });
+  }
+
+  said(entry) {
+    this.spoken.push(entry);
+    if (this.spoken.length > 20) this.spoken.shift();
+  }
+
+  async loadManifest() {
+    if (!this.manifest) {
+      const res = await fetch('/static/audio/manifest.json');
+      this.manifest = await res.json();
+    }
+    return this.manifest;
+  }
+
+  async buffer(lang, name) {
+    const id = `${lang}/${name}`;
+    if (!this.buffers.has(id)) {
+      const p = fetch(`/static/audio/${id}.ogg`)
+        .then((r) => { if (!r.ok) throw new Error(`${id}: ${r.status}`); return r.arrayBuffer(); })
+        .then((data) => audioContext().decodeAudioData(data));
+      this.buffers.set(id, p);
+      p.catch(() => this.buffers.delete(id));
+    }
+    return this.buffers.get(id);
+  }
+
+  async playFragments(call) {
+    const manifest = await this.loadManifest();
+    const lang = manifest.phrases[this.lang()] ? this.lang() : 'en';
+    const have = new Set(manifest.fragments[lang] || []);
+    const names = callFragments(manifest.phrases[lang], call).filter((n) => have.has(n));
+    const buffers = await Promise.all(names.map((n) => this.buffer(lang, n)));
+    this.said({ via: 'fragments', lang, parts: names });
+    await playSequence(buffers);
+  }
+}

@@ -1,0 +1,325 @@
+// Doctor console (tablet): /doctor[?doctor=<id>].
+//
+// One big Next (completes the current patient, calls the next) that sends the id of the
+// patient it shows, so a second tablet or a late double tap is refused by the server instead
+// of calling another patient; the button is disabled while in flight and for a moment after
+// a call. Every action carries one Idempotency-Key and is retried safely on network errors.
+// The queue follows the doctor websocket; on any event the queue GET is re-read (debounced).
+
+import { ApiError, action, clearErrors, describe, get, post, showErrors } from '../js/api.js';
+import { currentUser, loginForm, logout } from '../js/auth.js';
+import { $, debounce, fill, h, minutesSince, showView } from '../js/dom.js';
+import { applyI18n, duration, etaRange, langSwitch, t } from '../js/i18n.js';
+import { CLOSE, Live } from '../js/live.js';
+
+const NEXT_COOLDOWN_MS = 1500;   // after a call, Next rests: a double tap must not call twice
+const TICK_MS = 30000;           // "waited N min" ages
+
+const S = {
+  me: null,
+  doctorId: null,
+  queue: null,                   // GET /doctors/{id}/queue
+  live: null,
+  colleagues: [],
+};
+
+// which buttons a token's status allows (mirrors server/domain/lifecycle.py)
+const ALLOWED = {
+  CALLED: ['recall', 'start', 'complete', 'no-show', 'skip'],
+  IN_CONSULTATION: ['complete'],
+};
+
+const LABELS = {
+  recall: 'doctor.recall', start: 'doctor.start', complete: 'doctor.complete',
+  'no-show': 'doctor.noShow', skip: 'doctor.skip', transfer: 'doctor.transfer',
+};
+
+const BUTTONS = {
+  recall: '#btn-recall', start: '#btn-start', complete: '#btn-complete',
+  'no-show': '#btn-noshow', skip: '#btn-skip',
+};
+
+// ------------------------------------------------------------------ rendering
+
+function badge(cls, text) { return h('span', { class: `badge ${cls}`, text }); }
+
+function flags(tok) {
+  return [
+    tok.priority > 1 ? badge(`prio-${tok.priority}`, t(`prio.${tok.priority}`)) : null,
+    tok.risk?.badge ? badge(`risk-${tok.risk.badge.toLowerCase()}`,
+      `${t(`risk.${tok.risk.badge}`)} ${tok.risk.score ?? ''}`.trim()) : null,
+  ];
+}
+
+function render() {
+  const q = S.queue;
+  if (!q) return;
+  $('#doc-name').textContent = [q.doctor.name, q.doctor.cabin].filter(Boolean).join(' · ');
+  const paused = q.doctor.status === 'PAUSED';
+  const status = $('#doc-status');
+  status.hidden = false;
+  status.className = `badge ${paused ? 'paused' : 'status-COMPLETED'}`;
+  status.textContent = paused ? t('doctor.paused') : t('doctor.available');
+  $('#pause-label').textContent = paused ? t('doctor.resume') : t('doctor.pause');
+  $('#pause-label').dataset.i18n = paused ? 'doctor.resume' : 'doctor.pause';
+
+  const cur = q.current;
+  const box = $('#current');
+  if (cur) {
+    fill(box,
+      h('p', { class: 'cur-number', dataset: { testid: 'current-number' }, text: cur.number }),
+      h('p', { class: 'cur-name', text: cur.patient?.name || cur.patient?.display_name || '' }),
+      h('p', { class: 'cur-flags' }, badge(`status status-${cur.status}`, t(`status.${cur.status}`)),
+        ' ', flags(cur)),
+      cur.visit_reason ? h('p', { class: 'muted', text: cur.visit_reason }) : null,
+    );
+  } else {
+    box.replaceChildren(h('p', { class: 'cur-none', dataset: { testid: 'current-number' },
+                                 text: t('doctor.none') }));
+  }
+  const allowed = new Set(cur ? ALLOWED[cur.status] || [] : []);
+  for (const [name, sel] of Object.entries(BUTTONS)) {
+    const b = $(sel);
+    if (b.dataset.busy !== '1') b.disabled = !allowed.has(name);
+  }
+  const next = $('#btn-next');
+  if (next.dataset.busy !== '1' && !next.dataset.cooling) next.disabled = paused;
+
+  $('#waiting-title').textContent = t('doctor.waiting', { n: q.waiting.length });
+  $('#queue-empty').hidden = q.waiting.length > 0;
+  $('#waiting').replaceChildren(...q.waiting.map(waitingRow));
+}
+
+function waitingRow(tok) {
+  const waited = minutesSince(tok.checked_in_at || tok.created_at);
+  const eta = etaRange(tok.eta);
+  return h('tr', { dataset: { token: tok.id } },
+    h('td', { class: 'num', text: tok.position ?? '' }),
+    h('th', { scope: 'row', class: 'tok nowrap', text: tok.number }),
+    h('td', { text: tok.patient?.name || tok.patient?.display_name || '' }),
+    h('td', { class: 'num nowrap', text: duration(waited) }),
+    h('td', { class: 'num nowrap', text: eta }),
+    h('td', {}, flags(tok)),
+    h('td', {}, h('div', { class: 'row-actions' },
+      h('button', { type: 'button', class: 'btn small', text: t('doctor.transfer'),
+                    'aria-label': `${t('doctor.transfer')} ${tok.number}`,
+                    on: { click: () => openTransfer(tok) } }),
+      h('button', { type: 'button', class: 'btn small', text: t('doctor.skip'),
+                    'aria-label': `${t('doctor.skip')} ${tok.number}`,
+                    on: { click: (ev) => tokenAction(ev.currentTarget, tok, 'skip') } }),
+      h('button', { type: 'button', class: 'btn small', text: t('doctor.noShow'),
+                    'aria-label': `${t('doctor.noShow')} ${tok.number}`,
+                    on: { click: (ev) => tokenAction(ev.currentTarget, tok, 'no-show') } }))));
+}
+
+function say(text, { error = false } = {}) {
+  const alert = $('#console-alert');
+  const ok = $('#console-ok');
+  alert.hidden = !error;
+  ok.hidden = error || !text;
+  if (error) { alert.textContent = text; alert.focus(); } else ok.textContent = text || '';
+}
+
+// ------------------------------------------------------------------ data
+
+async function loadQueue() {
+  try {
+    S.queue = await get(`/api/v1/doctors/${S.doctorId}/queue`);
+    render();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return relogin();
+    say(describe(err), { error: true });
+  }
+}
+const refetch = debounce(loadQueue, 150);
+
+function onMessage(msg) {
+  if (msg.type === 'snapshot') {
+    S.queue = msg.data;
+    render();
+  } else {
+    refetch();
+  }
+}
+
+// ------------------------------------------------------------------ actions
+
+async function run(button, fn, okText) {
+  say('');
+  try {
+    const out = await action(button, fn);
+    if (out === undefined) return undefined;  // already in flight
+    if (okText) say(okText(out));
+    return out;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return relogin();
+    say(describe(err), { error: true });
+    if (err instanceof ApiError && err.status === 409) loadQueue();  // the queue moved on
+    return undefined;
+  }
+}
+
+async function pressNext() {
+  const button = $('#btn-next');
+  if (button.disabled) return;
+  const shown = S.queue?.current?.id ?? null;
+  const res = await run(button, (key) => post(`/api/v1/doctors/${S.doctorId}/next`,
+    { current_token_id: shown }, { key }),
+  (r) => (r.called ? t('doctor.called', { number: r.called.number }) : t('doctor.emptyQueue')));
+  if (!res) return;
+  // rest the button: a second tap of a double tap lands here and does nothing
+  button.dataset.cooling = '1';
+  button.disabled = true;
+  setTimeout(() => { delete button.dataset.cooling; render(); }, NEXT_COOLDOWN_MS);
+  if (S.queue) {
+    S.queue.current = res.called;
+    if (res.called) S.queue.waiting = S.queue.waiting.filter((w) => w.id !== res.called.id);
+    render();
+  }
+  refetch();
+}
+
+async function currentAction(name) {
+  const cur = S.queue?.current;
+  const button = $(BUTTONS[name]);
+  if (!cur || button.disabled) return;
+  if (name === 'no-show' && !window.confirm(t('doctor.confirmNoShow', { number: cur.number }))) return;
+  await tokenAction(button, cur, name);
+}
+
+async function tokenAction(button, tok, name, body = {}) {
+  const out = await run(button, (key) => post(`/api/v1/tokens/${tok.id}/${name}`, body, { key }),
+    () => `${tok.number}: ${t(LABELS[name])} ✓`);
+  if (out) refetch();
+  return out;
+}
+
+async function togglePause() {
+  const paused = S.queue?.doctor.status === 'PAUSED';
+  const out = await run($('#btn-pause'), (key) => post(
+    `/api/v1/doctors/${S.doctorId}/${paused ? 'resume' : 'pause'}`, {}, { key }));
+  if (out !== undefined) loadQueue();
+}
+
+// ------------------------------------------------------------------ transfer
+
+async function openTransfer(tok) {
+  const dialog = $('#transfer-dialog');
+  const form = $('#transfer-form');
+  clearErrors(form);
+  form.dataset.token = tok.id;
+  form.dataset.number = tok.number;
+  $('#transfer-title').textContent = t('doctor.transferTo', { number: tok.number });
+  if (!S.colleagues.length) {
+    try {
+      const dep = S.queue.doctor.department_id;
+      const res = await get(`/api/v1/doctors?department_id=${encodeURIComponent(dep)}`);
+      S.colleagues = res.items.filter((d) => d.active && d.id !== S.doctorId);
+    } catch (err) { say(describe(err), { error: true }); return; }
+  }
+  $('#transfer-doctor').replaceChildren(
+    ...S.colleagues.map((d) => h('option', { value: d.id, text: d.name })));
+  dialog.showModal();
+}
+
+function setupTransfer() {
+  const form = $('#transfer-form');
+  $('#transfer-cancel').addEventListener('click', () => $('#transfer-dialog').close());
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const button = form.querySelector('button[type=submit]');
+    try {
+      await action(button, (key) => post(`/api/v1/tokens/${form.dataset.token}/transfer`,
+        { doctor_id: $('#transfer-doctor').value }, { key }));
+      $('#transfer-dialog').close();
+      say(`${form.dataset.number}: ${t('doctor.transfer')} ✓`);
+      refetch();
+    } catch (err) {
+      showErrors(form, err);
+    }
+  });
+}
+
+// ------------------------------------------------------------------ keys
+
+const KEYS = {
+  n: pressNext,
+  r: () => currentAction('recall'),
+  s: () => currentAction('start'),
+  c: () => currentAction('complete'),
+  x: () => currentAction('no-show'),
+  k: () => currentAction('skip'),
+  p: togglePause,
+};
+
+function onKey(ev) {
+  if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
+  if (ev.target.closest?.('input, select, textarea, dialog, [contenteditable]')) return;
+  if ($('[data-view="console"]').hidden) return;
+  const fn = KEYS[ev.key.toLowerCase()];
+  if (fn) { ev.preventDefault(); fn(); }
+}
+
+// ------------------------------------------------------------------ start
+
+async function relogin() {
+  S.live?.stop();
+  S.live = null;
+  showView('login');
+  S.me = await loginForm($('#login'), { title: 'doctor.title' });
+  await enter();
+}
+
+async function chooseDoctor(note) {
+  showView('choose');
+  $('#choose-note').hidden = !note;
+  $('#choose-note').textContent = note || '';
+  const params = S.me.user.department_id ? `?department_id=${S.me.user.department_id}` : '';
+  const res = await get(`/api/v1/doctors${params}`);
+  $('#choose-doctor').replaceChildren(
+    ...res.items.filter((d) => d.active).map((d) => h('option', { value: d.id, text: d.name })));
+  return new Promise((resolve) => {
+    $('#choose-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      resolve($('#choose-doctor').value);
+    }, { once: true });
+  });
+}
+
+async function enter() {
+  $('#logout').hidden = false;
+  const wanted = new URLSearchParams(location.search).get('doctor');
+  S.doctorId = S.me.user.doctor_id || wanted
+    || await chooseDoctor(S.me.user.role === 'doctor' ? t('doctor.noDoctor') : '');
+  if (!S.me.user.doctor_id) history.replaceState(null, '', `/doctor?doctor=${S.doctorId}`);
+  showView('console');
+  await loadQueue();
+  S.live = new Live({
+    path: () => `/ws/doctor/${S.doctorId}`,
+    onMessage,
+    onDenied: (code) => { if (code === CLOSE.UNAUTHORISED) relogin(); },
+  }).start();
+}
+
+async function main() {
+  applyI18n();
+  langSwitch($('#lang'), () => render());
+  $('#btn-next').addEventListener('click', pressNext);
+  for (const name of Object.keys(BUTTONS)) {
+    $(BUTTONS[name]).addEventListener('click', () => currentAction(name));
+  }
+  $('#btn-pause').addEventListener('click', togglePause);
+  $('#logout').addEventListener('click', async () => { await logout(); location.reload(); });
+  document.addEventListener('keydown', onKey);
+  setupTransfer();
+  setInterval(render, TICK_MS);
+
+  S.me = await currentUser();
+  if (!S.me) {
+    showView('login');
+    S.me = await loginForm($('#login'), { title: 'doctor.title' });
+  }
+  await enter();
+}
+
+main().catch((err) => say(describe(err), { error: true }));

@@ -1,0 +1,1 @@
+"""Browser end-to-end tests (headless Chromium against a real server)."""

@@ -1,0 +1,186 @@
+"""Pause/resume and the ETAs of a queue (DESIGN.md "ETA"), on a hand-driven clock."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.queue.conftest import Clock, World, issue, local_at, press_next, queue
+
+
+async def pause(client: httpx.AsyncClient, w: World, doctor: int = 0, role: str = "doctor",
+                **body: Any) -> httpx.Response:
+    return await client.post(f"/api/v1/doctors/{w.doctors[doctor]}/pause", json=body,
+                             headers=w.h(role))
+
+
+async def resume(client: httpx.AsyncClient, w: World, doctor: int = 0,
+                 role: str = "doctor") -> httpx.Response:
+    return await client.post(f"/api/v1/doctors/{w.doctors[doctor]}/resume", headers=w.h(role))
+
+
+async def etas(client: httpx.AsyncClient, w: World, doctor: int = 0) -> list[tuple[int, int]]:
+    q = await queue(client, w, doctor)
+    return [(t["eta"]["p50_min"], t["eta"]["p90_min"]) for t in q["waiting"]]
+
+
+async def waiting(client: httpx.AsyncClient, w: World, clock: Clock, n: int) -> None:
+    for i in range(n):
+        clock.at = local_at(10, i)
+        await issue(client, w, i)
+
+
+async def test_pause_and_resume(client: httpx.AsyncClient, world: World, clock: Clock,
+                                pool: asyncpg.Pool) -> None:
+    r = await pause(client, world, minutes=15, reason="ward round")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "PAUSED" and r.json()["reason"] == "ward round"
+    assert r.json()["pause_until"] == local_at(10, 15).isoformat()
+    q = await queue(client, world)
+    assert q["doctor"]["status"] == "PAUSED" and q["doctor"]["pause_until"]
+    row = await pool.fetchrow("SELECT * FROM doctor_pauses WHERE doctor_id = $1",
+                              world.doctors[0])
+    assert row["ended_at"] is None and row["reason"] == "ward round"
+
+    r = await pause(client, world, role="nurse")
+    assert r.status_code == 409, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["current_status"] == "PAUSED" and "paused" in r.json()["detail"]
+
+    r = await resume(client, world)
+    assert r.status_code == 200 and r.json()["status"] == "AVAILABLE"
+    assert (await queue(client, world))["doctor"]["status"] == "AVAILABLE"
+    assert await pool.fetchval(
+        "SELECT ended_at IS NOT NULL FROM doctor_pauses WHERE doctor_id = $1", world.doctors[0])
+
+    r = await resume(client, world, role="admin")
+    assert r.status_code == 409
+    assert r.json()["current_status"] == "AVAILABLE"
+
+
+async def test_next_is_refused_while_paused(client: httpx.AsyncClient, world: World,
+                                            clock: Clock) -> None:
+    await waiting(client, world, clock, 1)
+    assert (await pause(client, world)).status_code == 200
+    clock.advance(minutes=1)
+    r = await press_next(client, world, current_token_id=None)
+    assert r.status_code == 409 and "paused" in r.json()["detail"]
+    assert (await resume(client, world)).status_code == 200
+    r = await press_next(client, world, current_token_id=None)
+    assert r.status_code == 200 and r.json()["called"]
+
+
+def p50s(got: list[tuple[int, int]]) -> list[int]:
+    return [p50 for p50, _ in got]
+
+
+def about(got: list[int], want: list[float], tol: float = 1.0) -> bool:
+    """Each p50 within `tol` minutes (or 10 %) of the plain sum of the minutes ahead: the
+    ETA model may add a little (the walk to the cabin), never a different order of size."""
+    return len(got) == len(want) and all(abs(g - w) <= max(tol, 0.1 * w)
+                                         for g, w in zip(got, want, strict=True))
+
+
+async def test_eta_grows_while_paused_and_shrinks_as_the_pause_runs_out(
+        client: httpx.AsyncClient, world: World, clock: Clock) -> None:
+    await waiting(client, world, clock, 3)
+    clock.at = local_at(10, 10)
+    before = p50s(await etas(client, world))
+    assert about(before, [0, 10, 20])
+    assert (await pause(client, world, minutes=15)).status_code == 200
+    paused = p50s(await etas(client, world))
+    assert [a - b for a, b in zip(paused, before, strict=True)] == [15, 15, 15]
+    clock.advance(minutes=5)
+    later = p50s(await etas(client, world))
+    assert [a - b for a, b in zip(later, before, strict=True)] == [10, 10, 10]
+    assert (await resume(client, world)).status_code == 200
+    assert p50s(await etas(client, world)) == before
+
+
+async def test_an_open_ended_pause_adds_a_short_break(client: httpx.AsyncClient, world: World,
+                                                      clock: Clock) -> None:
+    await waiting(client, world, clock, 2)
+    before = p50s(await etas(client, world))
+    assert (await pause(client, world)).status_code == 200
+    assert [a - b for a, b in zip(p50s(await etas(client, world)), before, strict=True)] == [
+        10, 10]
+
+
+async def test_etas_of_a_queue_are_ordered_and_spread(client: httpx.AsyncClient, world: World,
+                                                      clock: Clock) -> None:
+    await waiting(client, world, clock, 6)
+    got = await etas(client, world)
+    assert got[0] == (0, 0)                                     # next, nobody with the doctor
+    assert about(p50s(got), [0, 10, 20, 30, 40, 50])            # the department's 10 minutes
+    assert all(p90 > p50 for p50, p90 in got[1:])
+    assert all(a[0] < b[0] and a[1] <= b[1] for a, b in itertools.pairwise(got))
+    assert all(p90 <= 2 * p50 + 10 for p50, p90 in got[1:])
+    # the current consultation: 10 minutes expected, 4 gone
+    clock.at = local_at(10, 20)
+    assert (await press_next(client, world)).status_code == 200
+    clock.at = local_at(10, 24)
+    busy = p50s(await etas(client, world))
+    assert about(busy, [6, 16, 26, 36, 46])
+    # a consultation running long is still expected to take a while, less than a new one
+    clock.at = local_at(10, 50)
+    assert 1 <= p50s(await etas(client, world))[0] < 10
+
+
+async def test_learned_consult_times_move_the_eta(client: httpx.AsyncClient, world: World,
+                                                  clock: Clock) -> None:
+    await waiting(client, world, clock, 5)
+    fresh = p50s(await etas(client, world))[1]        # one consult ahead, nothing learned
+    current = None
+    for minute in (10, 30, 50, 70):    # three consults of 20 minutes each, a fourth starts
+        clock.at = local_at(10) + timedelta(minutes=minute)
+        r = await press_next(client, world, current_token_id=current)
+        assert r.status_code == 200, r.text
+        current = r.json()["called"]["id"]
+    # the doctor is slower than the department's 10 minutes: the learned mean (blended with
+    # the default while few consults are known) lies between
+    learned = p50s(await etas(client, world))[0]
+    assert fresh < learned < 20
+    clock.advance(minutes=5)
+    assert p50s(await etas(client, world))[0] == learned - 5
+
+
+async def test_the_token_read_and_the_public_view_agree_with_the_queue(
+        client: httpx.AsyncClient, world: World, clock: Clock) -> None:
+    await waiting(client, world, clock, 3)
+    assert (await pause(client, world, minutes=30)).status_code == 200
+    q = await queue(client, world)
+    last = q["waiting"][-1]
+    assert about([last["eta"]["p50_min"]], [50])     # the pause and two consults
+    r = await client.get(f"/api/v1/tokens/{last['id']}", headers=world.h())
+    assert r.json()["eta"] == last["eta"]
+    code = r.json()["patient_link"].rsplit("/t/", 1)[1]
+    pub = (await client.get(f"/api/v1/public/tokens/{code}")).json()
+    assert (pub["position"], pub["eta"]) == (3, last["eta"])
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"minutes": 0}, "minutes"),
+    ({"minutes": 601}, "minutes"),
+    ({"minutes": "soon"}, "minutes"),
+    ({"until": "11:00"}, "until"),
+])
+async def test_bad_pause_body_names_the_field(client: httpx.AsyncClient, world: World,
+                                              body: dict[str, Any], field: str) -> None:
+    r = await pause(client, world, **body)
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == [field]
+    assert (await queue(client, world))["doctor"]["status"] == "AVAILABLE"
+
+
+@pytest.mark.parametrize("path", ["pause", "resume", "next", "queue"])
+async def test_unknown_doctor_is_404(client: httpx.AsyncClient, world: World,
+                                     path: str) -> None:
+    method = "GET" if path == "queue" else "POST"
+    r = await client.request(method, f"/api/v1/doctors/00000000-0000-0000-0000-000000000000/"
+                             f"{path}", headers=world.h("admin"))
+    assert r.status_code == 404

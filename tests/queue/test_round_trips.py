@@ -1,0 +1,128 @@
+"""Reading a doctor's queue costs a fixed number of Redis and PostgreSQL round trips, whatever
+its length: counted for real, with spies that still call through to the services."""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from asyncpg.connection import Connection
+
+from tests.queue.conftest import World, build_world, issue
+
+PG_METHODS = ("execute", "executemany", "fetch", "fetchrow", "fetchval")
+
+
+class RoundTrips:
+    """Counts PostgreSQL queries (every Connection query method, which the pool's own methods
+    and pooled connections all go through) and Redis commands (the client's execute_command,
+    which scripts' EVALSHA use too, plus pipeline executions)."""
+
+    def __init__(self) -> None:
+        self.pg: Counter[str] = Counter()
+        self.redis: Counter[str] = Counter()
+
+    def reset(self) -> None:
+        self.pg.clear()
+        self.redis.clear()
+
+    def totals(self) -> tuple[int, int]:
+        return sum(self.pg.values()), sum(self.redis.values())
+
+
+def _pg_spy(counts: Counter[str], name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(real)
+    async def spy(self: Connection, *args: Any, **kwargs: Any) -> Any:
+        # a pooled connection is reset (one more round trip) each time it goes back
+        reset = name == "execute" and args and args[0] == self.get_reset_query()
+        counts["reset" if reset else name] += 1
+        return await real(self, *args, **kwargs)
+    return spy
+
+
+@pytest.fixture
+def round_trips(app: Any, monkeypatch: pytest.MonkeyPatch) -> RoundTrips:
+    spies = RoundTrips()
+    for name in PG_METHODS:
+        monkeypatch.setattr(Connection, name, _pg_spy(spies.pg, name, getattr(Connection, name)))
+    redis = app.state.opdq.redis
+    real_execute = redis.execute_command
+    real_pipeline = redis.pipeline
+
+    async def execute_command(*args: Any, **options: Any) -> Any:
+        spies.redis[str(args[0])] += 1
+        return await real_execute(*args, **options)
+
+    def pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipe = real_pipeline(*args, **kwargs)
+        real_run = pipe.execute
+
+        async def execute(*a: Any, **k: Any) -> Any:
+            spies.redis["PIPELINE"] += 1
+            return await real_run(*a, **k)
+
+        pipe.execute = execute
+        return pipe
+
+    monkeypatch.setattr(redis, "execute_command", execute_command)
+    monkeypatch.setattr(redis, "pipeline", pipeline)
+    return spies
+
+
+async def read_queue(client: httpx.AsyncClient, w: World, doctor: int) -> dict[str, Any]:
+    r = await client.get(f"/api/v1/doctors/{w.doctors[doctor]}/queue", headers=w.h("doctor"))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_queue_read_cost_does_not_grow_with_the_queue(
+        client: httpx.AsyncClient, pool: asyncpg.Pool, round_trips: RoundTrips) -> None:
+    w = await build_world(pool, n_doctors=2, n_patients=20)
+    for i in range(10):
+        await issue(client, w, i, doctor=0)
+    for i in range(100):
+        await issue(client, w, i % 20, doctor=1)
+    # warm: scripts loaded, the live view built
+    await read_queue(client, w, 0)
+    await read_queue(client, w, 1)
+
+    costs = {}
+    for doctor, n in ((0, 10), (1, 100)):
+        round_trips.reset()
+        q = await read_queue(client, w, doctor)
+        assert len(q["waiting"]) == n
+        assert [t["position"] for t in q["waiting"]] == list(range(1, n + 1))
+        assert all(t["eta"] and t["patient_link"] for t in q["waiting"])
+        costs[n] = (round_trips.totals(), dict(round_trips.pg), dict(round_trips.redis))
+
+    assert costs[10] == costs[100], costs
+    (pg, redis), by_method, _ = costs[100]
+    queries = pg - by_method.get("reset", 0)
+    # session, hospital and doctor (route), hospital, doctor, risks and rows (use-case), each
+    # on its own pooled connection
+    assert 1 <= queries <= 8, costs[100]
+    assert by_method.get("reset", 0) <= queries, costs[100]
+    assert redis == 1, costs[100]               # the one read script
+
+
+async def test_board_read_cost_grows_with_cabins_not_tokens(
+        client: httpx.AsyncClient, pool: asyncpg.Pool, round_trips: RoundTrips) -> None:
+    w = await build_world(pool, n_doctors=2, n_patients=20)
+    url = f"/api/v1/departments/{w.department_id}/board"
+    totals = []
+    issued = 0
+    for n in (5, 60):
+        for i in range(issued, n):
+            await issue(client, w, i % 20, doctor=i % 2)
+        issued = n
+        assert (await client.get(url, headers=w.h())).status_code == 200   # warm
+        round_trips.reset()
+        r = await client.get(url, headers=w.h())
+        assert sum(c["waiting_count"] for c in r.json()["cabins"]) == n
+        totals.append(round_trips.totals())
+    assert totals[0] == totals[1], totals

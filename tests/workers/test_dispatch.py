@@ -1,0 +1,134 @@
+"""The dispatcher: pure routing of events to jobs, and the consumer group over real Redis."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+import pytest
+from arq.connections import ArqRedis
+from redis.asyncio import Redis
+
+from server.store import keys
+from workers import dispatch
+from workers.dispatch import GROUP, JobSpec, notify_jobs_for, route
+
+H = "0f6b3c1e-0000-4000-8000-000000000001"
+T1, T2, T3 = (f"0f6b3c1e-0000-4000-8000-00000000001{i}" for i in range(3))
+D, DEP = "0f6b3c1e-0000-4000-8000-000000000021", "0f6b3c1e-0000-4000-8000-000000000031"
+TS = "2025-11-25T10:00:00+00:00"
+ONLY = [notify_jobs_for]   # other routers (risk) have their own tests
+
+
+def ev(etype: str, data: dict[str, Any], seq: int = 7) -> dict[str, Any]:
+    return {"type": etype, "seq": seq, "ts": TS, "data": data, "hospital_id": H}
+
+
+def tok(tid: str, status: str) -> dict[str, Any]:
+    return {"id": tid, "number": "CARD-001", "status": status}
+
+
+def send(tid: str, event: str) -> JobSpec:
+    return JobSpec("send_notification", (H, tid, event), f"notify:{tid}:{event}")
+
+
+@pytest.mark.parametrize(("event", "jobs"), [
+    (ev("token.created", {"token": tok(T1, "WAITING")}), [send(T1, "TOKEN_CREATED")]),
+    (ev("token.created", {"token": tok(T1, "BOOKED")}), [send(T1, "TOKEN_CREATED")]),
+    (ev("token.called", {"token": tok(T1, "CALLED"), "cabin": "C-101"}), [send(T1, "CALL_NOW")]),
+    (ev("token.called", {"token": tok(T1, "CALLED"), "recall": True}), []),
+    (ev("token.updated", {"token": tok(T1, "CANCELLED")}), [send(T1, "CANCELLED")]),
+    (ev("token.updated", {"token": tok(T1, "RESCHEDULED")}), [send(T1, "RESCHEDULED")]),
+    (ev("token.updated", {"token": tok(T1, "IN_CONSULTATION")}), []),
+    (ev("token.updated", {"token": tok(T1, "NO_SHOW")}), []),
+    (ev("queue.updated", {"department_id": DEP, "waiting": [
+        {"id": T2, "position": 2}, {"id": T1, "position": 1}, {"id": T3, "position": 3}]}, 9),
+     [JobSpec("notify_ahead", (H, DEP, (T1, T2, T3)), f"ahead:{H}:9")]),
+    (ev("queue.updated", {"department_id": DEP, "waiting": {}}), []),   # cjson's empty list
+    (ev("doctor.status", {"doctor_id": D, "status": "PAUSED", "pause_until": None}, 11),
+     [JobSpec("notify_doctor_delay", (H, D), f"delay:{D}:11")]),
+    (ev("doctor.status", {"doctor_id": D, "status": "PAUSED",
+                          "pause_until": "2025-11-25T10:30:00+00:00"}, 12),
+     [JobSpec("notify_doctor_delay", (H, D), f"delay:{D}:12")]),
+    (ev("doctor.status", {"doctor_id": D, "status": "PAUSED",
+                          "pause_until": "2025-11-25T10:05:00+00:00"}), []),   # a short break
+    (ev("doctor.status", {"doctor_id": D, "status": "AVAILABLE"}), []),
+    (ev("announcement", {}), []),
+])
+def test_router(event: dict[str, Any], jobs: list[JobSpec]) -> None:
+    assert notify_jobs_for(event) == jobs
+
+
+def test_routers_are_a_plain_list_starting_with_notifications() -> None:
+    assert dispatch.ROUTERS[0] is notify_jobs_for
+    extra = JobSpec("score_token", (H, T1), f"risk:{T1}")
+    event = ev("token.created", {"token": tok(T1, "WAITING")})
+    assert route(event, [notify_jobs_for, lambda e: [extra]]) == [
+        send(T1, "TOKEN_CREATED"), extra]
+
+
+async def _hospital(pool: asyncpg.Pool) -> str:
+    return str(await pool.fetchval(
+        "INSERT INTO hospitals (name, code) VALUES ('Disp', 'DISP') RETURNING id"))
+
+
+async def _add(redis: Redis, h: str, seq: int, etype: str, data: dict[str, Any]) -> None:
+    event = {"type": etype, "seq": seq, "ts": TS, "data": data}
+    await redis.xadd(keys.stream(h), {"e": json.dumps(event)}, id=f"{seq}-0")
+
+
+async def _queued(arq: ArqRedis) -> list[str]:
+    return sorted(j.job_id for j in await arq.queued_jobs())
+
+
+async def test_dispatcher_enqueues_once_and_acks(pool: asyncpg.Pool, redis: Redis,
+                                                 arq_redis: ArqRedis) -> None:
+    h = await _hospital(pool)
+    await _add(redis, h, 1, "token.created", {"token": tok(T1, "WAITING")})
+    await _add(redis, h, 2, "token.called", {"token": tok(T1, "CALLED")})
+    await _add(redis, h, 3, "token.created", {"token": tok(T1, "WAITING")})  # replayed
+    await redis.xadd(keys.stream(h), {"e": "not json"}, id="4-0")           # poison
+    ctx = {"pool": pool, "redis_app": redis, "redis": arq_redis}
+    d = dispatch.start(ctx, block_ms=50, refresh_s=60, routers=ONLY)
+    try:
+        await d.wait_for(lambda x: x.handled >= 4)
+    finally:
+        await dispatch.stop(ctx)
+    assert await _queued(arq_redis) == [f"notify:{T1}:CALL_NOW", f"notify:{T1}:TOKEN_CREATED"]
+    assert d.enqueued == 2
+    pending = await redis.xpending(keys.stream(h), GROUP)
+    assert pending["pending"] == 0
+
+
+async def test_entries_of_a_dead_worker_are_taken_over(pool: asyncpg.Pool, redis: Redis,
+                                                       arq_redis: ArqRedis) -> None:
+    h = await _hospital(pool)
+    stream = keys.stream(h)
+    await redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+    await _add(redis, h, 1, "token.created", {"token": tok(T2, "BOOKED")})
+    # a worker read it, then died before enqueueing or acknowledging
+    got = await redis.xreadgroup(GROUP, "dead-worker", {stream: ">"}, count=10)
+    assert len(got[0][1]) == 1
+    ctx = {"pool": pool, "redis_app": redis, "redis": arq_redis}
+    d = dispatch.start(ctx, block_ms=50, refresh_s=60, claim_idle_ms=0,
+                        routers=ONLY)
+    try:
+        await d.wait_for(lambda x: x.handled >= 1)
+    finally:
+        await dispatch.stop(ctx)
+    assert await _queued(arq_redis) == [f"notify:{T2}:TOKEN_CREATED"]
+    assert (await redis.xpending(stream, GROUP))["pending"] == 0
+
+
+async def test_new_hospitals_are_picked_up(pool: asyncpg.Pool, redis: Redis,
+                                           arq_redis: ArqRedis) -> None:
+    ctx = {"pool": pool, "redis_app": redis, "redis": arq_redis}
+    d = dispatch.start(ctx, block_ms=50, refresh_s=0.05, routers=ONLY)
+    try:
+        h = await _hospital(pool)
+        await _add(redis, h, 1, "token.updated", {"token": tok(T3, "CANCELLED")})
+        await d.wait_for(lambda x: x.handled >= 1)
+    finally:
+        await dispatch.stop(ctx)
+    assert await _queued(arq_redis) == [f"notify:{T3}:CANCELLED"]

@@ -1,0 +1,139 @@
+"""End to end: queue actions -> event stream -> dispatcher -> ARQ worker -> fake Twilio; and
+the cron jobs (reminders, late start)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from server.queue import SYSTEM
+from server.store import keys
+from tests.queue.conftest import TZ, World, issue, press_next
+from tests.workers.conftest import PUBLIC_BASE, issue_token, run_burst
+from tests.workers.fake_twilio import FakeTwilio
+from workers import dispatch, notify
+from workers.dispatch import Dispatcher, notify_jobs_for
+
+ONLY = [notify_jobs_for]   # the notification router alone (risk jobs have their own tests)
+
+
+@pytest.fixture
+async def dispatcher(ctx: dict[str, Any]) -> AsyncIterator[Dispatcher]:
+    d = dispatch.start(ctx, block_ms=50, refresh_s=60, routers=ONLY)
+    yield d
+    await dispatch.stop(ctx)
+
+
+async def drain(ctx: dict[str, Any], d: Dispatcher, w: World) -> None:
+    """Every event so far routed and enqueued, then every job run (a burst worker)."""
+    n = await ctx["redis_app"].xlen(keys.stream(w.hospital_id))
+    await d.wait_for(lambda x: x.handled >= n)
+    await run_burst(ctx)
+
+
+def bodies(fake: FakeTwilio) -> list[str]:
+    return [m.body for m in fake.messages]
+
+
+async def test_a_token_issued_over_http_is_texted(
+        client: httpx.AsyncClient, ctx: dict[str, Any], world: World, dispatcher: Dispatcher,
+        fake_twilio: FakeTwilio) -> None:
+    tok = await issue(client, world, 0)
+    await drain(ctx, dispatcher, world)
+    [msg] = fake_twilio.messages
+    assert msg.to == "+919876500000"
+    assert tok["number"] in msg.body and "Wait about" in msg.body
+    assert f"{PUBLIC_BASE}/t/" in msg.body
+    # the doctor presses Next: the patient is called to the cabin
+    assert (await press_next(client, world)).status_code == 200
+    await drain(ctx, dispatcher, world)
+    assert len(fake_twilio.messages) == 2
+    assert f"{tok['number']}: please go to cabin {world.cabins[0]} now" in bodies(fake_twilio)[1]
+    # a recall sends nothing more; replaying the whole stream sends nothing more either
+    r = await client.post(f"/api/v1/tokens/{tok['id']}/recall", headers=world.h("doctor"))
+    assert r.status_code == 200, r.text
+    await drain(ctx, dispatcher, world)
+    await dispatch.stop(ctx)
+    await ctx["redis_app"].xgroup_destroy(keys.stream(world.hospital_id), dispatch.GROUP)
+    rctx = {**ctx}
+    replay = dispatch.start(rctx, block_ms=50, refresh_s=60, routers=ONLY)
+    try:
+        await drain(rctx, replay, world)
+    finally:
+        await dispatch.stop(rctx)
+    assert len(fake_twilio.messages) == 2
+
+
+async def test_pause_tells_waiting_patients_the_new_wait(
+        ctx: dict[str, Any], world: World, dispatcher: Dispatcher,
+        fake_twilio: FakeTwilio) -> None:
+    for p in range(2):
+        await issue_token(ctx, world, p)
+    await ctx["notify_queue"].set_paused(world.hospital_id, SYSTEM, world.doctors[0], True,
+                                         minutes=45, reason="emergency in ward")
+    await drain(ctx, dispatcher, world)   # the DELAY fan-out job enqueues the sends
+    await run_burst(ctx)
+    delays = [b for b in bodies(fake_twilio) if "delayed" in b]
+    assert len(delays) == 2
+    for body in delays:
+        p50 = int(body.split("Wait about ")[1].split("-")[0].split(" ")[0])
+        assert p50 >= 40, body   # the pause is in the ETA
+
+
+async def test_the_patient_n_places_ahead_is_told(
+        ctx: dict[str, Any], world: World, dispatcher: Dispatcher,
+        fake_twilio: FakeTwilio) -> None:
+    toks = [await issue_token(ctx, world, p) for p in range(5)]
+    await drain(ctx, dispatcher, world)  # toks[2] was issued at #3: its creation text says so
+    assert not [m for m in fake_twilio.messages if "in line for" in m.body]
+    # later: the creation messages no longer stand for "you are #3"
+    await ctx["pool"].execute("UPDATE tokens SET created_at = created_at - interval '1 hour'")
+    await ctx["notify_queue"].call_next(world.hospital_id, SYSTEM, world.doctors[0],
+                                        current_token_id=None, expect_given=False)
+    await drain(ctx, dispatcher, world)
+    await run_burst(ctx)
+    ahead = [m for m in fake_twilio.messages if "in line for" in m.body]
+    assert [m.to for m in ahead] == ["+919876500003"]   # toks[3] is now #3
+    assert f"{toks[3]['number']} is now #3 in line" in ahead[0].body
+
+
+async def test_reminders_go_once(ctx: dict[str, Any], world: World,
+                                 fake_twilio: FakeTwilio) -> None:
+    now = datetime.now(ZoneInfo(TZ))
+    soon = await issue_token(ctx, world, 0, booking_type="ONLINE",
+                             scheduled_time=now + timedelta(minutes=90))
+    tomorrow = await issue_token(ctx, world, 1, booking_type="ONLINE",
+                                 scheduled_time=now + timedelta(hours=20))
+    await ctx["pool"].execute("UPDATE tokens SET created_at = now() - interval '2 days'")
+    assert await notify.schedule_reminders(ctx) == 2
+    assert await notify.schedule_reminders(ctx) == 0      # ARQ knows both jobs
+    await run_burst(ctx)
+    by_to = {m.to: m.body for m in fake_twilio.messages}
+    assert by_to["+919876500000"].startswith("Reminder:") and "today" in by_to["+919876500000"]
+    assert soon["number"] in by_to["+919876500000"]
+    assert "tomorrow" in by_to["+919876500001"] and tomorrow["number"] in by_to["+919876500001"]
+    await ctx["redis"].flushdb()                           # ARQ forgot: the log remembers
+    assert await notify.schedule_reminders(ctx) == 0
+
+
+async def test_a_late_doctor_raises_an_alert_and_delays(
+        ctx: dict[str, Any], world: World, fake_twilio: FakeTwilio) -> None:
+    local = datetime.now(ZoneInfo(TZ))
+    if local.hour == 0 and local.minute < 2:
+        pytest.skip("the world's shifts start at 00:00: nobody is late yet")
+    await ctx["pool"].execute("UPDATE departments SET late_start_alert_min = 1")
+    for p in range(2):
+        await issue_token(ctx, world, p)
+    assert await notify.check_late_starts(ctx) == 1
+    assert await notify.check_late_starts(ctx) == 1
+    alerts = await ctx["pool"].fetch("SELECT kind, entity_id FROM system_alerts")
+    assert [(a["kind"], a["entity_id"]) for a in alerts] == [
+        ("DOCTOR_LATE_START", world.doctors[0])]
+    await run_burst(ctx)
+    delays = [m for m in fake_twilio.messages if "delayed" in m.body]
+    assert sorted(m.to for m in delays) == ["+919876500000", "+919876500001"]

@@ -1,0 +1,117 @@
+"""Message templates: pure, so table-driven and without services."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from server.notifications import templates as t
+
+LINK = "https://opd.cityhospital.example.in/t/AbCdEfGhIjKlMnOp.QrStUvWxYz012345"
+CTX = t.MessageContext(
+    full_name="Rahul Kumar Sharma", token_number="CARD-045", department="Cardiology",
+    cabin="C-101", position=4, eta_p50_min=18, eta_p90_min=27, link=LINK,
+    reason="Doctor called to an emergency surgery, please come another day",
+    scheduled_at=datetime(2025, 11, 25, 10, 30, tzinfo=ZoneInfo("Asia/Kolkata")),
+)
+PHONE = re.compile(r"\+?\d{8,}")
+
+# what each event must say (beyond the token number, which all carry)
+MUST = {
+    "TOKEN_CREATED": [LINK],
+    "AHEAD": ["#4", LINK],
+    "CALL_NOW": ["C-101"],
+    "DELAY": ["18-27", LINK],
+    "CANCELLED": [],
+    "RESCHEDULED": [],
+    "REMINDER_DAY_BEFORE": ["10:30"],
+    "REMINDER_2H": ["10:30", LINK],
+}
+
+
+@pytest.mark.parametrize("language", t.LANGUAGES)
+@pytest.mark.parametrize("event", t.EVENTS)
+def test_every_event_renders_in_both_languages(event: str, language: str) -> None:
+    body = t.render(event, language, CTX)
+    assert "CARD-045" in body
+    for part in MUST[event]:
+        assert part in body, (part, body)
+    assert "Sharma" not in body and "Kumar" not in body   # first name at most
+    assert not PHONE.search(body)
+    assert t.segments(body) <= t.max_segments(LINK in body, body), body
+
+
+@pytest.mark.parametrize("event", t.EVENTS)
+def test_english_is_one_gsm7_segment(event: str) -> None:
+    body = t.render(event, "en", CTX)
+    assert t.is_gsm7(body) and t.segments(body) == 1, (len(body), body)
+
+
+@pytest.mark.parametrize("event", ["CALL_NOW", "CANCELLED", "RESCHEDULED",
+                                   "REMINDER_DAY_BEFORE"])
+def test_hindi_without_a_link_is_one_ucs2_segment(event: str) -> None:
+    body = t.render(event, "hi", CTX)
+    assert not t.is_gsm7(body)
+    assert len(body) <= t.UCS2_SINGLE and t.segments(body) == 1, (len(body), body)
+    assert "टोकन" in body
+
+
+def test_hindi_with_a_link_takes_at_most_two_parts() -> None:
+    body = t.render("TOKEN_CREATED", "hi", CTX)
+    assert body.endswith(LINK) and t.segments(body) == 2
+
+
+def test_a_long_reason_gives_way_to_the_segment() -> None:
+    body = t.render("CANCELLED", "en", replace(CTX, reason="word " * 60))
+    assert "..." in body and t.segments(body) == 1
+    assert "Please contact the desk." in body
+
+
+def test_greeting_uses_the_first_name_only() -> None:
+    assert t.render("CALL_NOW", "en", CTX).startswith("Rahul, token CARD-045")
+    assert t.render("CALL_NOW", "hi", CTX).startswith("Rahul जी, टोकन CARD-045")
+
+
+def test_booked_token_names_its_slot() -> None:
+    body = t.render("TOKEN_CREATED", "en", replace(CTX, booked=True))
+    assert "booked" in body and "25 Nov 10:30" in body and t.segments(body) == 1
+
+
+def test_missing_parts_are_left_out_cleanly() -> None:
+    bare = t.MessageContext(full_name="", token_number="GEN-001", department="General")
+    assert t.render("TOKEN_CREATED", "en", bare) == "your token is GEN-001 at General."
+    assert t.render("CALL_NOW", "en", bare) == "token GEN-001: please go to General now."
+    assert "None" not in t.render("DELAY", "hi", bare)
+
+
+@pytest.mark.parametrize(("text", "parts"), [
+    ("a" * 160, 1), ("a" * 161, 2), ("a" * 306, 2), ("a" * 307, 3),
+    ("€" * 80, 1), ("€" * 81, 2),                 # extension characters cost two units
+    ("अ" * 70, 1), ("अ" * 71, 2), ("अ" * 134, 2), ("अ" * 135, 3),
+    ("Rahul" + "✓", 1),                           # one non-GSM character makes it UCS-2
+])
+def test_segments(text: str, parts: int) -> None:
+    assert t.segments(text) == parts
+
+
+@pytest.mark.parametrize(("name", "first"), [
+    ("Rahul Kumar Sharma", "Rahul"), ("anita", "Anita"), ("  Dr. ", "Dr"), ("", ""),
+    ("Venkatanarasimharajuvaripeta Rao", "Venkatanarasimharaju"),  # 20 characters
+])
+def test_first_name(name: str, first: str) -> None:
+    assert t.first_name(name) == first
+
+
+def test_language_falls_back_to_what_exists() -> None:
+    assert t.language_for("hi", "en") == "hi"
+    assert t.language_for("ta", "hi") == "hi"
+    assert t.language_for("ta", None) == "en"
+
+
+def test_unknown_event_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown notification event"):
+        t.render("BIRTHDAY", "en", CTX)

@@ -1,0 +1,54 @@
+"""Two real web processes sharing the test PostgreSQL and Redis, and a websocket client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.conftest import Services
+from tests.livesrv import LiveServer, running
+
+
+@pytest.fixture(scope="session")
+def server_a(services: Services, schema_ready: str) -> Iterator[LiveServer]:
+    with running(services.database_url, services.redis_url) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def server_b(services: Services, schema_ready: str) -> Iterator[LiveServer]:
+    with running(services.database_url, services.redis_url) as srv:
+        yield srv
+
+
+def ws_connect(server: LiveServer, path: str, *, token: str | None = None,
+               **kwargs: Any) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return connect(f"{server.ws_url}{path}", additional_headers=headers, open_timeout=5,
+                   **kwargs)
+
+
+async def next_message(ws: ClientConnection, wait: float = 5.0) -> dict[str, Any]:
+    """The next protocol message, skipping heartbeats."""
+    async with asyncio.timeout(wait):
+        while True:
+            msg = json.loads(await ws.recv())
+            if msg["type"] != "heartbeat":
+                return msg
+
+
+async def until(ws: ClientConnection, pred: Callable[[dict[str, Any]], bool],
+                wait: float = 5.0) -> list[dict[str, Any]]:
+    """Messages up to and including the first that satisfies pred."""
+    seen = []
+    async with asyncio.timeout(wait):
+        while True:
+            msg = await next_message(ws, wait)
+            seen.append(msg)
+            if pred(msg):
+                return seen

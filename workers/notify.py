@@ -1,0 +1,386 @@
+"""Notification jobs: one message per (token, event, channel), ever.
+
+Exactly once, as far as our side can promise it:
+1. claim: INSERT the notifications_log row (PENDING) ON CONFLICT DO NOTHING on the unique
+   (token_id, event, channel) index; whoever runs the job later finds the same row;
+2. attempt: a compare-and-set bumps `attempts` and clears error_code, only when no attempt
+   is in flight (attempts = 0, or the last one recorded an outcome, or its lease ran out), so
+   two workers racing on one row never both send; the loser returns and leaves the row to
+   the job that owns the attempt (ARQ re-runs that job if its worker dies);
+3. outcome: SENT with Twilio's SID, or error_code/message (transient: PENDING, retried with
+   backoff; permanent: FAILED). Delivery callbacks move SENT on (routes/webhooks.py).
+
+"Sent at Twilio but the row update failed": the SID is written with a few quick retries; if
+PostgreSQL still refuses, the SID is kept in Redis (SID_STASH_TTL_S) and the job retries,
+and a retry that finds an attempt without an outcome looks there first and records that SID
+instead of sending again. What remains is a worker killed between Twilio's answer and both
+writes, or a read timeout on a request Twilio accepted: the row then shows an attempt without
+an outcome, and once its lease has run out the retry sends again. We chose a rare duplicate
+over a missed "call now"; a retried message carries the same body.
+
+Channel: WhatsApp when the patient opted in (and a WhatsApp sender exists), else SMS. A
+permanent WhatsApp failure falls back to SMS in the same job; 63016 (outside the 24-hour
+session) first tries the approved template (TWILIO_WHATSAPP_TEMPLATE_SID) on the same row,
+since Twilio created no message. A WhatsApp failure reported later by a delivery callback is
+picked up by `sweep_whatsapp_fallbacks`. 21610 (the patient sent STOP) opts the patient out of
+that channel and is never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any, TypeVar
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import structlog
+from arq import Retry, cron
+from arq.worker import func
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from server.db import notifications as db
+from server.notifications import templates
+from server.observability import mask_phone
+from server.queue import QueueService
+from server.store.keys import PREFIX
+from server.store.live import LiveStore
+from workers.twilio_sender import (
+    HTTP_TIMEOUT_S,
+    SMS,
+    WHATSAPP,
+    Outgoing,
+    Sender,
+    SendError,
+    build_sender,
+)
+
+log = structlog.get_logger("notify")
+T = TypeVar("T")
+
+NOTIFY_MAX_TRIES = 6
+BACKOFF_BASE_S = 5.0           # 5, 10, 20, 40, 80 s (x 0.5-1 jitter): about 2.5 min in all
+BACKOFF_CAP_S = 300.0
+LEASE_S = 3 * HTTP_TIMEOUT_S   # an attempt with no outcome after this is taken for dead
+SID_STASH_TTL_S = 7 * 24 * 3600
+AHEAD_QUIET_S = 60             # a token issued this recently was just told its position
+UNSUBSCRIBED = 21610           # the recipient sent STOP
+WA_WINDOW = 63016              # WhatsApp free-form message outside the 24-hour session
+QUIET_CODES = frozenset({UNSUBSCRIBED, WA_WINDOW})   # expected: no system alert
+REMINDERS = (("REMINDER_DAY_BEFORE", 2 * 3600.0, 24 * 3600.0),
+             ("REMINDER_2H", 0.0, 2 * 3600.0))
+
+# a message for an event still makes sense only while the token is in one of these states
+RELEVANT = {
+    "TOKEN_CREATED": {"WAITING", "BOOKED"},
+    "AHEAD": {"WAITING"},
+    "CALL_NOW": {"CALLED"},
+    "DELAY": {"WAITING"},
+    "CANCELLED": {"CANCELLED", "RESCHEDULED"},
+    "RESCHEDULED": {"CANCELLED", "RESCHEDULED"},
+    "REMINDER_DAY_BEFORE": {"BOOKED"},
+    "REMINDER_2H": {"BOOKED"},
+}
+NEEDS_ETA = frozenset({"TOKEN_CREATED", "AHEAD", "DELAY"})
+OUTAGES = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+           asyncpg.CannotConnectNowError, RedisConnectionError, RedisTimeoutError)
+
+
+def sid_stash_key(row_id: UUID | str) -> str:
+    """Twilio SID of a sent message whose row could not be updated (see module doc)."""
+    return f"{PREFIX}:notify:sid:{row_id}"
+
+
+def send_job_id(token_id: str, event: str, channel: str | None = None) -> str:
+    return f"notify:{token_id}:{event}" + (f":{channel}" if channel else "")
+
+
+def backoff_s(job_try: int, base_s: float = BACKOFF_BASE_S) -> float:
+    """Exponential with jitter, so throttled workers do not come back in step."""
+    ceiling = min(BACKOFF_CAP_S, base_s * 2 ** max(0, job_try - 1))
+    return ceiling * random.uniform(0.5, 1.0)
+
+
+def _try(ctx: dict[str, Any]) -> int:
+    return int(ctx.get("job_try") or 1)
+
+
+def _retry(ctx: dict[str, Any]) -> Retry:
+    return Retry(defer=backoff_s(_try(ctx), ctx.get("notify_backoff_base_s", BACKOFF_BASE_S)))
+
+
+def retry_on_outage(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """ARQ retries only on Retry: turn a database or Redis outage into one, with backoff."""
+    @functools.wraps(fn)
+    async def wrapper(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> T:
+        try:
+            return await fn(ctx, *args, **kwargs)
+        except OUTAGES as exc:
+            if _try(ctx) >= NOTIFY_MAX_TRIES:
+                raise
+            log.warning("notification job hit an outage; retrying", error=type(exc).__name__,
+                        job_try=_try(ctx))
+            raise _retry(ctx) from exc
+    return wrapper
+
+
+# ---------------------------------------------------------------------------- lifecycle
+async def setup(ctx: dict[str, Any]) -> None:
+    """What the jobs share in a worker: the sender and the queue use-cases (for ETAs)."""
+    settings = ctx["settings"]
+    if "notify_sender" not in ctx:  # tests bring their own (a shorter timeout)
+        ctx["notify_sender"] = build_sender(settings)
+    if "notify_queue" not in ctx:
+        ctx["notify_queue"] = QueueService(
+            ctx["pool"], LiveStore(ctx["redis_app"], settings.event_stream_maxlen), settings)
+
+
+async def teardown(ctx: dict[str, Any]) -> None:
+    sender = ctx.pop("notify_sender", None)
+    if sender is not None:
+        await sender.aclose()
+
+
+async def _enqueue(ctx: dict[str, Any], function: str, *args: Any, job_id: str) -> bool:
+    return await ctx["redis"].enqueue_job(function, *args, _job_id=job_id) is not None
+
+
+# ---------------------------------------------------------------------------- the send job
+def channel_plan(info: dict[str, Any], sender: Sender, forced: str | None) -> list[str]:
+    """Channels to try in order: WhatsApp first when opted in, SMS (also as the fallback)."""
+    allowed = {
+        WHATSAPP: bool(info["whatsapp_opt_in"]) and sender.whatsapp_enabled,
+        SMS: bool(info["sms_opt_in"]) and sender.sms_enabled,
+    }
+    order = [forced] if forced else [WHATSAPP, SMS]
+    return [c for c in order if allowed[c]]
+
+
+async def _body(ctx: dict[str, Any], info: dict[str, Any], event: str) -> tuple[str, str]:
+    """(language, body) from the token's current state; the ETA from the live queue."""
+    svc: QueueService = ctx["notify_queue"]
+    lang = templates.language_for(info["patient_language"], info["department_language"],
+                                  info["default_language"])
+    position = eta = None
+    if event in NEEDS_ETA and info["status"] == "WAITING":
+        try:
+            position, eta = await svc.token_position(info["hospital_id"], info)
+        except Exception as exc:  # the message still goes, without a wait time
+            log.warning("no ETA for the message", token_id=str(info["id"]),
+                        error=type(exc).__name__)
+    at = info["scheduled_time"]
+    mctx = templates.MessageContext(
+        full_name=info["patient_name"], token_number=info["number"],
+        department=info["department_name"], cabin=info["cabin_number"], position=position,
+        eta_p50_min=eta.p50_min if eta else None, eta_p90_min=eta.p90_min if eta else None,
+        link=svc.link_for(info), reason=info["cancel_reason"],
+        scheduled_at=at.astimezone(ZoneInfo(info["timezone"])) if at else None,
+        booked=info["status"] == "BOOKED",
+    )
+    return lang, templates.render(event, lang, mctx)
+
+
+@retry_on_outage
+async def send_notification(ctx: dict[str, Any], hospital_id: str, token_id: str, event: str,
+                            channel: str | None = None) -> str:
+    """Send the token's message for `event` on the patient's channel (or `channel`)."""
+    pool = ctx["pool"]
+    info = await db.message_context(pool, UUID(hospital_id), UUID(token_id))
+    bound = {"token_id": token_id, "notification": event}
+    if info is None:
+        log.info("notification for a missing token", **bound)
+        return "gone"
+    if info["status"] not in RELEVANT[event]:
+        log.info("notification no longer relevant", status=info["status"], **bound)
+        return "stale"
+    if event in ("CANCELLED", "RESCHEDULED"):
+        event = info["status"]  # the record, not the event, says which of the two it was
+    lang, body = await _body(ctx, info, event)
+    plan = channel_plan(info, ctx["notify_sender"], channel)
+    if not plan:
+        await db.claim(pool, hospital_id=info["hospital_id"], patient_id=info["patient_id"],
+                       token_id=info["id"], channel=channel or SMS, event=event, language=lang,
+                       body=body, to_masked=mask_phone(info["phone"]), status="SKIPPED",
+                       error_message="patient not opted in on any configured channel")
+        log.info("notification skipped: not opted in", **bound)
+        return "skipped"
+    outcome = "failed"
+    for ch in plan:
+        outcome = await _deliver(ctx, info, event, ch, lang, body)
+        if outcome != "fallback":
+            return outcome
+        log.info("falling back to the next channel", failed_channel=ch, **bound)
+    return outcome
+
+
+async def _deliver(ctx: dict[str, Any], info: dict[str, Any], event: str, channel: str,
+                   lang: str, body: str) -> str:
+    """One channel: claim, attempt, send, record. Returns sent / done / in-flight / fallback /
+    failed / opted-out; raises Retry for a transient failure with tries left."""
+    pool, sender = ctx["pool"], ctx["notify_sender"]
+    masked = mask_phone(info["phone"])
+    bound = {"token_id": str(info["id"]), "notification": event, "channel": channel, "to": masked}
+    async with pool.acquire() as conn:  # one connection up to the send, none during it
+        slot = await db.claim_slot(conn, hospital_id=info["hospital_id"],
+                                   patient_id=info["patient_id"], token_id=info["id"],
+                                   channel=channel, event=event, language=lang, body=body,
+                                   to_masked=masked)
+        if slot["status"] == "FAILED":
+            return "fallback" if channel == WHATSAPP else "done"
+        if slot["status"] != "PENDING":
+            return "done"
+        if slot["attempts"] > 0 and slot["error_code"] is None:
+            sid = await ctx["redis_app"].get(sid_stash_key(slot["id"]))
+            if sid:  # sent before, the row update failed: record it, do not send again
+                await db.mark_sent(conn, slot["id"], sid)
+                log.info("notification recorded from the SID stash", sid=sid, **bound)
+                return "sent"
+        attempt = await db.begin_attempt(conn, slot["id"], LEASE_S)
+    if attempt is None:
+        log.info("notification attempt in flight elsewhere", **bound)
+        return "in-flight"
+    msg = Outgoing(channel=channel, to=info["phone"], body=slot["body"])
+    try:
+        try:
+            result = await sender.send(msg)
+        except SendError as exc:
+            if not (channel == WHATSAPP and exc.code == WA_WINDOW and sender.template_sid):
+                raise
+            log.info("outside the WhatsApp window; sending the approved template", **bound)
+            result = await sender.send(replace(msg, content_sid=sender.template_sid,
+                                               content_variables={"1": slot["body"]}))
+    except SendError as exc:
+        return await _failed(ctx, info, event, channel, slot["id"], exc, bound)
+    await _record_sent(ctx, slot["id"], result.sid)
+    log.info("notification sent", sid=result.sid, attempt=attempt, **bound)
+    return "sent"
+
+
+async def _record_sent(ctx: dict[str, Any], row_id: UUID, sid: str) -> None:
+    """Twilio has the message: the SID must reach the row, or at least Redis."""
+    for wait_s in (0.0, 0.2, 0.5):
+        await asyncio.sleep(wait_s)
+        try:
+            await db.mark_sent(ctx["pool"], row_id, sid)
+            return
+        except (*OUTAGES, asyncpg.PostgresError) as exc:
+            log.warning("could not record a sent message", row_id=str(row_id),
+                        error=type(exc).__name__)
+    await ctx["redis_app"].set(sid_stash_key(row_id), sid, ex=SID_STASH_TTL_S)
+    raise _retry(ctx)
+
+
+async def _failed(ctx: dict[str, Any], info: dict[str, Any], event: str, channel: str,
+                  row_id: UUID, exc: SendError, bound: dict[str, Any]) -> str:
+    pool = ctx["pool"]
+    if exc.transient:
+        await db.mark_attempt_failed(pool, row_id, exc.code, exc.message)
+        if _try(ctx) < NOTIFY_MAX_TRIES:
+            retry = _retry(ctx)
+            log.warning("notification attempt failed; retrying", code=exc.code,
+                        job_try=_try(ctx), **bound)
+            raise retry
+        await db.mark_failed(pool, row_id, exc.code, exc.message)
+        await db.insert_alert(
+            pool, hospital_id=info["hospital_id"], kind="NOTIFICATION_FAILED",
+            entity_type="NOTIFICATION", entity_id=row_id,
+            message=f"{channel} {event} for token {info['number']} failed after "
+                    f"{_try(ctx)} tries: {exc.message}",
+            details={"code": exc.code, "token_id": str(info["id"]), "channel": channel})
+        log.error("notification failed after the last try", code=exc.code, **bound)
+        return "fallback" if channel == WHATSAPP else "failed"
+    await db.mark_failed(pool, row_id, exc.code, exc.message)
+    if exc.code == UNSUBSCRIBED:
+        await db.opt_out(pool, info["hospital_id"], info["patient_id"], channel)
+        log.info("patient unsubscribed; opted out of the channel", **bound)
+        return "fallback" if channel == WHATSAPP else "opted-out"
+    if exc.code not in QUIET_CODES:
+        await db.insert_alert(
+            pool, hospital_id=info["hospital_id"], kind="NOTIFICATION_REFUSED",
+            entity_type="NOTIFICATION", entity_id=row_id,
+            message=f"Twilio refused {channel} {event} for token {info['number']}: "
+                    f"{exc.message}",
+            details={"code": exc.code, "token_id": str(info["id"]), "channel": channel})
+    log.warning("notification refused", code=exc.code, **bound)
+    return "fallback" if channel == WHATSAPP else "failed"
+
+
+# ---------------------------------------------------------------------------- fan-out jobs
+@retry_on_outage
+async def notify_ahead(ctx: dict[str, Any], hospital_id: str, department_id: str,
+                       waiting: tuple[str, ...]) -> str:
+    """`waiting` is a queue.updated's waiting token ids in order: tell the one at the
+    department's notify_ahead position that its turn is near."""
+    n = await db.notify_ahead(ctx["pool"], UUID(hospital_id), UUID(department_id)) or 3
+    if len(waiting) < n:
+        return "none"
+    token_id = waiting[n - 1]
+    if await db.created_within(ctx["pool"], UUID(token_id), AHEAD_QUIET_S):
+        return "just-told"  # issued at that position: its creation message said so
+    await _enqueue(ctx, "send_notification", hospital_id, token_id, "AHEAD",
+                   job_id=send_job_id(token_id, "AHEAD"))
+    return token_id
+
+
+@retry_on_outage
+async def notify_doctor_delay(ctx: dict[str, Any], hospital_id: str, doctor_id: str) -> int:
+    """The doctor paused or is late: every patient waiting for them gets the new ETA."""
+    ids = await db.waiting_tokens(ctx["pool"], UUID(hospital_id), UUID(doctor_id))
+    for tid in ids:
+        await _enqueue(ctx, "send_notification", hospital_id, str(tid), "DELAY",
+                       job_id=send_job_id(str(tid), "DELAY"))
+    return len(ids)
+
+
+# ---------------------------------------------------------------------------- cron jobs
+async def schedule_reminders(ctx: dict[str, Any]) -> int:
+    """Booked tokens the day before and 2 h before their slot (the unique index keeps each
+    reminder single, however often this runs)."""
+    n = 0
+    for event, lead_min_s, lead_max_s in REMINDERS:
+        for h, tid in await db.reminder_candidates(ctx["pool"], event, lead_min_s, lead_max_s):
+            n += await _enqueue(ctx, "send_notification", str(h), str(tid), event,
+                                job_id=send_job_id(str(tid), event))
+    return n
+
+
+async def check_late_starts(ctx: dict[str, Any]) -> int:
+    """Doctors late to start with patients waiting: an alert for staff, DELAY for patients."""
+    slot = int(time.time() // 300)  # one fan-out per doctor per 5 minutes
+    late = await db.late_doctors(ctx["pool"])
+    for d in late:
+        await db.insert_alert(
+            ctx["pool"], hospital_id=d["hospital_id"], kind="DOCTOR_LATE_START",
+            entity_type="DOCTOR", entity_id=d["doctor_id"], once_within_hours=12,
+            message=f"{d['doctor_name']} has not called a patient since the shift began "
+                    f"at {d['shift_start'].isoformat()}")
+        await _enqueue(ctx, "notify_doctor_delay", str(d["hospital_id"]), str(d["doctor_id"]),
+                       job_id=f"late:{d['doctor_id']}:{slot}")
+    return len(late)
+
+
+async def sweep_whatsapp_fallbacks(ctx: dict[str, Any]) -> int:
+    """WhatsApp messages a delivery callback reported failed (63016 and the like): SMS."""
+    n = 0
+    for h, tid, event in await db.whatsapp_fallbacks(ctx["pool"]):
+        n += await _enqueue(ctx, "send_notification", str(h), str(tid), event, SMS,
+                            job_id=send_job_id(str(tid), event, SMS))
+    return n
+
+
+FUNCTIONS = [
+    func(send_notification, max_tries=NOTIFY_MAX_TRIES),
+    func(notify_ahead, max_tries=NOTIFY_MAX_TRIES),
+    func(notify_doctor_delay, max_tries=NOTIFY_MAX_TRIES),
+]
+CRON_JOBS = [
+    cron(schedule_reminders, minute=set(range(0, 60, 5)), second=30),
+    cron(check_late_starts, minute=set(range(1, 60, 5)), second=30),
+    cron(sweep_whatsapp_fallbacks, second=15),
+]

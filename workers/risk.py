@@ -1,0 +1,236 @@
+"""No-show risk jobs: train per hospital, score booked tokens, offer freed slots, explain.
+
+Jobs take ids only and are idempotent: re-scoring a token whose inputs and model are
+unchanged writes nothing; a slot is offered once; training takes a per-hospital lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from server.db import risk as risk_db
+from server.presenters import utcnow
+from server.risk import explainer, waitlist
+from server.risk import features as F
+from server.risk import model as M
+
+if TYPE_CHECKING:
+    from workers.dispatch import JobSpec
+
+log = structlog.get_logger("risk")
+
+EXTRA_REMINDER_BADGE = "High"
+
+
+# ------------------------------------------------------------------------------ training
+def training_rows(visits: list[dict[str, Any]]) -> list[M.TrainingRow]:
+    """Rows with an outcome, each with the history from strictly earlier days."""
+    hist = F.histories_before([F.record_from_row(v) for v in visits])
+    return [M.TrainingRow(v["patient_id"], F.inputs_from_row(v, h), v["status"] == "NO_SHOW")
+            for v, h in zip(visits, hist, strict=True) if v["status"] in F.OUTCOMES]
+
+
+def new_version(kind: str, now: datetime) -> str:
+    return f"{kind}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+async def train_hospital(pool: asyncpg.Pool, hospital_id: UUID, *, only_if_missing: bool = False,
+                         now: datetime | None = None) -> dict[str, Any] | None:
+    """Train and activate the hospital's model: its own logistic regression with enough
+    booked outcomes (model.MIN_OUTCOMES), else the prior. None if another trainer is busy."""
+    now = now or utcnow()
+    async with pool.acquire() as conn, conn.transaction():
+        if not await risk_db.lock_training(conn, hospital_id):
+            return None
+        if only_if_missing and await risk_db.active_model(conn, hospital_id):
+            return None
+        rows = training_rows(await risk_db.training_visits(conn, hospital_id))
+        booked = len(M.booked_rows(rows))
+        kind = "logistic" if booked >= M.MIN_OUTCOMES else "prior"
+        version = new_version(kind, now)
+        if kind == "logistic":
+            try:  # CPU-bound for a second or two: off the event loop
+                trained = await asyncio.to_thread(M.train, rows, version)
+            except ValueError:  # all shows (or all no-shows): nothing to learn yet
+                kind, version = "prior", new_version("prior", now)
+                trained = M.evaluate_prior(rows, version)
+        else:
+            trained = M.evaluate_prior(rows, version)
+        m = trained.metrics
+        model_id = await risk_db.insert_model(
+            conn, hospital_id=hospital_id, version=version, kind=kind, n_train=m.n_train,
+            n_holdout=m.n_holdout, auc=m.auc, brier=m.brier,
+            calibration_error=m.calibration_error, params=trained.params.to_json())
+    log.info("risk model trained", hospital_id=str(hospital_id), version=version, kind=kind,
+             booked_outcomes=booked, auc=m.auc, brier=m.brier, ece=m.calibration_error)
+    return {"id": str(model_id), "version": version, "kind": kind, "booked_outcomes": booked,
+            "auc": m.auc, "brier": m.brier, "calibration_error": m.calibration_error}
+
+
+async def train_risk_models(ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    """Nightly: a fresh model for every hospital from its own history."""
+    out = []
+    for h in await risk_db.hospitals(ctx["pool"]):
+        res = await train_hospital(ctx["pool"], h)
+        if res:
+            out.append(res)
+    return out
+
+
+async def ensure_risk_models(ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    """At start-up (and hourly): hospitals with no model yet get one now, not tonight."""
+    out = []
+    for h in await risk_db.hospitals_without_model(ctx["pool"]):
+        res = await train_hospital(ctx["pool"], h, only_if_missing=True)
+        if res:
+            out.append(res)
+    return out
+
+
+# ------------------------------------------------------------------------------ scoring
+async def _model_for(pool: asyncpg.Pool, hospital_id: UUID) -> dict[str, Any]:
+    row = await risk_db.active_model(pool, hospital_id)
+    if row is None:
+        await train_hospital(pool, hospital_id, only_if_missing=True)
+        row = await risk_db.active_model(pool, hospital_id)
+    if row is None:  # lost a race with a trainer that has not committed: the prior for now
+        params = M.prior_model("prior-default")
+        return {"id": None, "version": params.version, "params": params.to_json()}
+    return row
+
+
+async def score_token(ctx: dict[str, Any], token_id: str) -> int | None:
+    """Score a BOOKED token: a risk_assessments row (model id and version, features, factors).
+
+    Returns the assessment id; None when the token is not BOOKED. Writes nothing new when
+    the latest assessment already has the same model and features.
+    """
+    pool: asyncpg.Pool = ctx["pool"]
+    tid = UUID(str(token_id))
+    visit = await risk_db.visit(pool, tid)
+    if not visit or visit["status"] != "BOOKED":
+        return None
+    hist = await risk_db.history_before(pool, visit["patient_id"], visit["department_id"],
+                                        visit["service_date"])
+    inputs = F.inputs_from_row(visit, F.history_from_row(hist))
+    model_row = await _model_for(pool, visit["hospital_id"])
+    s = M.score_visit(M.ModelParams.from_json(model_row["params"]), inputs)
+    feats = {"vector": s.features, "inputs": F.describe(inputs)}
+    factors = [{"group": f.group, "phrase": f.phrase, "effect": f.effect} for f in s.factors]
+    async with pool.acquire() as conn, conn.transaction():
+        await risk_db.lock_token(conn, tid)
+        last = await risk_db.latest_assessment(conn, tid)
+        if last and last["model_version"] == s.model_version and last["features"] == feats:
+            return int(last["id"])
+        aid = await risk_db.insert_assessment(
+            conn, hospital_id=visit["hospital_id"], token_id=tid, patient_id=visit["patient_id"],
+            model_id=model_row["id"], model_version=s.model_version, score=s.score,
+            badge=s.badge, tier=s.tier, show_probability=round(s.show_probability, 4),
+            factors=factors, features=feats)
+    log.info("risk scored", token_id=str(tid), score=s.score, badge=s.badge,
+             model_version=s.model_version)
+    if s.badge == EXTRA_REMINDER_BADGE and (not last or last["badge"] != EXTRA_REMINDER_BADGE):
+        await _enqueue(ctx, "explain_risk", aid, job_id=f"explain:{aid}")
+        await enqueue_notification(ctx, visit["hospital_id"], tid, "REMINDER_EXTRA")
+    return int(aid)
+
+
+async def rescore_booked(ctx: dict[str, Any]) -> int:
+    """Daily: re-score every future BOOKED token (history, reminders, weather or the model
+    may have changed since it was booked). Returns how many were scored."""
+    n = 0
+    for tid in await risk_db.future_booked(ctx["pool"]):
+        if await score_token(ctx, str(tid)) is not None:
+            n += 1
+    return n
+
+
+# ------------------------------------------------------------------------------ waitlist
+async def offer_freed_slot(ctx: dict[str, Any], token_id: str) -> list[str]:
+    """Offer a cancelled or missed booked slot to the waitlist; the offered entries' ids.
+
+    The offer SMS (WAITLIST_OFFER) goes to the waitlisted patient, not to the freed token's
+    own patient, which notify.send_notification (one message per token, to the token's
+    patient) cannot express yet: each offer and its link are logged until a notify job for a
+    (patient, offer link) exists.
+    """
+    settings = ctx["settings"]
+    offers = await waitlist.offer_slot(ctx["pool"], UUID(str(token_id)), utcnow(),
+                                       settings.secret())
+    for o in offers:
+        log.info("waitlist offer (WAITLIST_OFFER)", entry_id=str(o.entry_id),
+                 patient_id=str(o.patient_id), slot_token_id=str(o.token_id),
+                 expires_at=o.expires_at.isoformat(),
+                 url=waitlist.offer_url(settings.base_url, o.code))
+    return [str(o.entry_id) for o in offers]
+
+
+# ------------------------------------------------------------------------------ explainer
+async def explain_risk(ctx: dict[str, Any], assessment_id: int) -> str | None:
+    """Words for one assessment (the model's or the template's); the score never changes."""
+    pool: asyncpg.Pool = ctx["pool"]
+    a = await risk_db.assessment(pool, int(assessment_id))
+    if not a:
+        return None
+    if a["explanation"]:
+        return str(a["explanation"])
+    summary = explainer.request_summary(a)
+    attempt = await explainer.explain(ctx["settings"], summary)
+    await risk_db.insert_audit(
+        pool, hospital_id=a["hospital_id"], purpose=explainer.PURPOSE, model=attempt.model,
+        request_summary=summary, latency_ms=attempt.latency_ms,
+        prompt_tokens=attempt.prompt_tokens, completion_tokens=attempt.completion_tokens,
+        estimated_cost_usd=attempt.cost_usd, status=attempt.status, error=attempt.error)
+    await risk_db.set_explanation(pool, a["id"], attempt.explanation)
+    return attempt.explanation
+
+
+# ------------------------------------------------------------------------------ enqueueing
+async def _enqueue(ctx: dict[str, Any], function: str, *args: Any, job_id: str) -> None:
+    """Enqueue through the worker's ARQ pool (ctx["redis"]); a job called outside a worker
+    (tests, scripts) has none and enqueues nothing."""
+    arq = ctx.get("redis")
+    if arq is None:
+        log.info("no job queue in this context; not enqueued", function=function, job_id=job_id)
+        return
+    await arq.enqueue_job(function, *args, _job_id=job_id)
+
+
+async def enqueue_notification(ctx: dict[str, Any], hospital_id: UUID, token_id: UUID,
+                               event: str) -> None:
+    """Ask the notifications worker (workers/notify.py) for the token's `event` message; its
+    job id is the one notify uses, so a second ask for the same message is a no-op."""
+    from workers import notify
+
+    if event not in notify.RELEVANT:  # notify has no message for it yet: don't fail a job
+        log.warning("notify cannot send this event yet; not enqueued", notify_event=event,
+                    token_id=str(token_id))
+        return
+    await _enqueue(ctx, "send_notification", str(hospital_id), str(token_id), event,
+                   job_id=notify.send_job_id(str(token_id), event))
+
+
+# ------------------------------------------------------------------------------ routing
+def risk_jobs_for(event: dict[str, Any]) -> list[JobSpec]:
+    """dispatch.ROUTERS entry: score a new booking; offer the slot of a booked token that was
+    cancelled or missed (offer_freed_slot checks it really was BOOKED before)."""
+    from workers.dispatch import JobSpec  # dispatch imports this module for ROUTERS
+
+    data = event.get("data") or {}
+    token = data.get("token") or {}
+    tid, status = token.get("id"), token.get("status")
+    if not tid:
+        return []
+    if event.get("type") == "token.created" and status == "BOOKED":
+        return [JobSpec("score_token", (tid,), f"risk-score:{tid}")]
+    if (event.get("type") == "token.updated" and status in ("CANCELLED", "NO_SHOW")
+            and token.get("booking_type") == "ONLINE"):
+        return [JobSpec("offer_freed_slot", (tid,), f"waitlist-offer:{tid}")]
+    return []
