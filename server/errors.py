@@ -9,7 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from asyncpg import CannotConnectNowError, ConnectionDoesNotExistError, PostgresConnectionError
 from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -18,6 +21,12 @@ from starlette.responses import JSONResponse, Response
 log = structlog.get_logger("errors")
 
 PROBLEM = "application/problem+json"
+
+# a backing service went away mid-request: 503 with Retry-After, not a 500
+SERVICE_DOWN: tuple[type[Exception], ...] = (
+    RedisConnectionError, RedisTimeoutError, PostgresConnectionError, CannotConnectNowError,
+    ConnectionDoesNotExistError, ConnectionRefusedError,
+)
 
 
 class AppError(Exception):
@@ -135,6 +144,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
                    headers=dict(exc.headers or {}))
 
 
+async def _service_down(request: Request, exc: Exception) -> Response:
+    """Redis or PostgreSQL unreachable: say so (clients retry), rather than a bare 500."""
+    which = "redis" if isinstance(exc, RedisConnectionError | RedisTimeoutError) else "postgresql"
+    log.warning("backing service unreachable", service=which, error=str(exc))
+    return problem(503, "Service unavailable", f"{which} is unreachable; try again shortly",
+                   type_="/problems/unavailable", headers={"Retry-After": "2"},
+                   extra={"unreachable": [which]})
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", path=request.url.path)
     return problem(500, "Internal error", "an unexpected error occurred; it has been logged")
@@ -144,4 +162,6 @@ def install(app: Starlette) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(ValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    for down in SERVICE_DOWN:
+        app.add_exception_handler(down, _service_down)
     app.add_exception_handler(Exception, _unexpected)

@@ -6,8 +6,10 @@ holds only public fields (masked name), because events built from it reach displ
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from server.domain.eta import ConsultStats, Eta, EtaInputs, etas
 from server.domain.masking import display_name
@@ -111,3 +113,18 @@ def eta_inputs(fields: dict[str, str], dept_avg_min: float, now: datetime,
     shift_left = (shift_end - now).total_seconds() / 60 if shift_end else None
     return EtaInputs(dept_avg_min=dept_avg_min, stats=stats, current_elapsed_min=elapsed,
                      paused_remaining_min=paused, shift_remaining_min=shift_left)
+
+
+def jsonable(value: Any) -> Any:
+    """Record values as JSON: ids and times as strings, numerics as numbers."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return value

@@ -13,14 +13,14 @@ import contextlib
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from server.errors import Conflict, InvalidInput
+from server.presenters import jsonable
 
 Executor = asyncpg.Pool | asyncpg.Connection
 Row = dict[str, Any]
@@ -107,16 +107,6 @@ def _translate(table: Table) -> Iterator[None]:
 # ---------------------------------------------------------------------------------------
 # audit
 # ---------------------------------------------------------------------------------------
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
-
-
 async def write_audit(
     conn: asyncpg.Connection, *, hospital_id: UUID, actor_id: UUID | None, entity: str,
     entity_id: UUID | None, action: str, changes: dict[str, Any],
@@ -129,7 +119,7 @@ async def write_audit(
 
 
 def _audit_created(table: Table, values: Row) -> dict[str, Any]:
-    return {k: ("(set)" if k in table.secret else _jsonable(v)) for k, v in values.items()}
+    return {k: ("(set)" if k in table.secret else jsonable(v)) for k, v in values.items()}
 
 
 def _audit_diff(table: Table, old: Row, values: Row) -> dict[str, Any]:
@@ -138,7 +128,7 @@ def _audit_diff(table: Table, old: Row, values: Row) -> dict[str, Any]:
         if k in table.secret:
             out[k] = "(changed)"
         elif old.get(k) != v:
-            out[k] = {"from": _jsonable(old.get(k)), "to": _jsonable(v)}
+            out[k] = {"from": jsonable(old.get(k)), "to": jsonable(v)}
     return out
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -31,27 +29,13 @@ from server.db import admin as db
 from server.errors import InvalidInput, NotFound
 from server.models import admin as m
 from server.models.common import parse_body, parse_query, path_uuid
+from server.presenters import jsonable
 from server.security.passwords import hash_password
 from server.state import AppState
+from server.store import keys
 
 ADMIN = ("admin",)
 BASE = "/api/v1"
-# the channel the websocket layer listens on to close a revoked board's sockets
-DISPLAY_REVOKED_CHANNEL = "opd:display-revoked"
-
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [jsonable(v) for v in value]
-    return value
 
 
 def render(data: Any, status: int = 200) -> JSONResponse:
@@ -184,7 +168,7 @@ async def display(request: Request) -> Response:
         if revoked is None:
             raise NotFound("no such display")
         if revoked:
-            await state.redis.publish(DISPLAY_REVOKED_CHANNEL, str(key_id))
+            await state.redis.publish(keys.DISPLAY_REVOKED, str(key_id))
         return Response(status_code=204)
     if request.method == "GET":
         row = await db.get_row(state.pool, db.DISPLAYS, principal.hospital_id, key_id)

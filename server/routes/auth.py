@@ -20,7 +20,7 @@ from server.auth.principal import Principal, authenticate, optional_principal
 from server.db import admin as admin_db
 from server.errors import RateLimited, Unauthorized
 from server.models.common import Body, parse_body
-from server.routes.admin import jsonable
+from server.presenters import jsonable
 from server.security.passwords import hash_password, needs_rehash, verify_password
 from server.state import AppState
 

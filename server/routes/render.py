@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
-from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 from starlette.requests import Request
 
 from server.db import tokens as tokens_db
-from server.presenters import eta_view, token_view
+from server.presenters import eta_view, jsonable, token_view
 from server.queue import QueueService
 from server.state import AppState
+
+# jsonable is re-exported for routes: one way to render record values
+__all__ = ["jsonable", "service", "state", "token"]
 
 
 def state(request: Request) -> AppState:
@@ -33,17 +33,3 @@ async def token(request: Request, row: dict[str, Any], *, staff: bool = True) ->
                       risk=risks.get(row["id"]), link=svc.link_for(row) if staff else None,
                       staff=staff)
 
-
-def jsonable(value: Any) -> Any:
-    """Record values as JSON: ids and times as strings, numerics as numbers."""
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
