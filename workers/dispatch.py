@@ -44,7 +44,7 @@ from workers.risk import risk_jobs_for
 
 log = structlog.get_logger("notify.dispatch")
 
-GROUP = "notify"
+GROUP = keys.DISPATCH_GROUP
 BLOCK_MS = 2000            # one XREADGROUP waits this long for new entries
 BATCH = 100
 REFRESH_S = 30.0           # how often the hospital list is read again from PostgreSQL

@@ -49,7 +49,7 @@ from server.db import notifications as db
 from server.notifications import templates
 from server.observability import mask_phone
 from server.queue import QueueService
-from server.store.keys import PREFIX
+from server.store import keys
 from server.store.live import LiveStore
 from workers.twilio_sender import (
     HTTP_TIMEOUT_S,
@@ -90,11 +90,6 @@ RELEVANT = {
 NEEDS_ETA = frozenset({"TOKEN_CREATED", "AHEAD", "DELAY"})
 OUTAGES = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
            asyncpg.CannotConnectNowError, RedisConnectionError, RedisTimeoutError)
-
-
-def sid_stash_key(row_id: UUID | str) -> str:
-    """Twilio SID of a sent message whose row could not be updated (see module doc)."""
-    return f"{PREFIX}:notify:sid:{row_id}"
 
 
 def send_job_id(token_id: str, event: str, channel: str | None = None) -> str:
@@ -236,7 +231,7 @@ async def _deliver(ctx: dict[str, Any], info: dict[str, Any], event: str, channe
         if slot["status"] != "PENDING":
             return "done"
         if slot["attempts"] > 0 and slot["error_code"] is None:
-            sid = await ctx["redis_app"].get(sid_stash_key(slot["id"]))
+            sid = await ctx["redis_app"].get(keys.notify_sid_stash(slot["id"]))
             if sid:  # sent before, the row update failed: record it, do not send again
                 await db.mark_sent(conn, slot["id"], sid)
                 log.info("notification recorded from the SID stash", sid=sid, **bound)
@@ -272,7 +267,7 @@ async def _record_sent(ctx: dict[str, Any], row_id: UUID, sid: str) -> None:
         except (*OUTAGES, asyncpg.PostgresError) as exc:
             log.warning("could not record a sent message", row_id=str(row_id),
                         error=type(exc).__name__)
-    await ctx["redis_app"].set(sid_stash_key(row_id), sid, ex=SID_STASH_TTL_S)
+    await ctx["redis_app"].set(keys.notify_sid_stash(row_id), sid, ex=SID_STASH_TTL_S)
     raise _retry(ctx)
 
 

@@ -13,26 +13,10 @@ import math
 from redis.asyncio import Redis
 
 from server.errors import RateLimited
+from server.store.keys import login_addr_key, login_user_key, public_key
 
-# ---------------------------------------------------------------------------------------
-# key names (all under opd:rl:)
-# ---------------------------------------------------------------------------------------
-
-
-def login_user_key(username: str) -> str:
-    return f"opd:rl:login:user:{username.lower()[:64]}"
-
-
-def login_addr_key(address: str) -> str:
-    return f"opd:rl:login:addr:{address[:64]}"
-
-
-def public_key(scope: str, ident: str) -> str:
-    """For the patient endpoints: e.g. public_key("checkin", code) or ("addr", ip)."""
-    return f"opd:rl:public:{scope}:{ident[:128]}"
-
-
-# ---------------------------------------------------------------------------------------
+# key names live in server/store/keys.py; re-exported for the routes that count hits
+__all__ = ["enforce", "hit", "login_addr_key", "login_user_key", "public_key", "refund"]
 
 # KEYS[1] = counter. Gives one hit back, but never creates a key nor goes below zero, so a
 # refund that lands after the window expired does nothing.

@@ -231,6 +231,7 @@ class Sample:
     position: int
     inputs: EtaInputs
     first: bool                          # taken when the token joined the queue
+    started: bool = True                 # the doctor had begun calling (not late, not early)
 
 
 @dataclass
@@ -327,7 +328,8 @@ class Clinic:
             return
         ids = self.ordered(tok.doctor)
         self.samples.append(Sample(tok.plan.pid, self.now, tok.doctor, ids.index(tid) + 1,
-                                   self.eta_inputs(tok.doctor), first))
+                                   self.eta_inputs(tok.doctor), first,
+                                   self.docs[tok.doctor].started))
 
     def _enqueue(self, tok: _Token, d: int, score: float, *, first: bool = True) -> None:
         tok.doctor, tok.score = d, score

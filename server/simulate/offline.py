@@ -45,6 +45,7 @@ class Scored:
     naive: int
     actual: float
     first: bool
+    started: bool = True       # shown after the doctor's first call of the day
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def score_day(result: DayResult) -> list[Scored]:
         e = cache.eta(s.inputs, s.position)
         out.append(Scored(result.plan.seed, s.pid, s.at_min, s.position, e.p50_min, e.p90_min,
                           naive_eta(s.position, cfg.dept_avg_min, cfg.buffer_min),
-                          nxt - s.at_min, s.first))
+                          nxt - s.at_min, s.first, s.started))
     return out
 
 

@@ -15,6 +15,15 @@ EVENTS_PATTERN = f"{PREFIX}:{{h:*}}:ev"
 DISPLAY_REVOKED = f"{PREFIX}:display-revoked"
 
 
+# the consumer group through which workers turn each hospital's events into jobs
+DISPATCH_GROUP = "notify"
+
+
+def notify_sid_stash(row_id: UUID | str) -> str:
+    """Twilio SID of a sent message whose log row could not be updated (workers/notify.py)."""
+    return f"{PREFIX}:notify:sid:{row_id}"
+
+
 def tag(hospital_id: UUID | str) -> str:
     return f"{PREFIX}:{{h:{hospital_id}}}"
 
@@ -57,3 +66,17 @@ def hospital_from_channel(name: str) -> str:
     """'opd:{h:<id>}:ev' -> '<id>'."""
     start = name.index("{h:") + 3
     return name[start:name.index("}", start)]
+
+
+# rate limits (server/auth/ratelimit.py): fixed windows, not per hospital
+def login_user_key(username: str) -> str:
+    return f"{PREFIX}:rl:login:user:{username.lower()[:64]}"
+
+
+def login_addr_key(address: str) -> str:
+    return f"{PREFIX}:rl:login:addr:{address[:64]}"
+
+
+def public_key(scope: str, ident: str) -> str:
+    """For the patient endpoints: e.g. public_key("checkin", code) or ("addr", ip)."""
+    return f"{PREFIX}:rl:public:{scope}:{ident[:128]}"
