@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         live = LiveStore(redis, settings.event_stream_maxlen)
         state = AppState(settings=settings, pool=pool, redis=redis,
                          queue=QueueService(pool, live, settings))
-        hub = Hub(create_redis(settings.redis_url, subscriber=True))
+        hub = Hub(create_redis(settings.redis_url, subscriber=True), settings.ws_heartbeat_s)
         state.extras["hub"] = hub
         await hub.start()
         with contextlib.suppress(TimeoutError):  # serve anyway; clients resync when it comes

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ CLOSE_UNAUTHORISED = 4401
 CLOSE_REVOKED = 4403
 CLOSE_OVERLOADED = 4408
 CLOSE_RESYNC = 1012  # "service restart": the event feed was cut; reconnect and resume
+HEARTBEAT = "heartbeat"  # queued marker; the writer fills in the connection's last seq
 
 
 def now_iso() -> str:
@@ -52,6 +54,7 @@ class Subscriber:
     sent_seq: int = 0
     closed: bool = False
     close_code: int | None = None
+    last_sent: float = field(default_factory=time.monotonic)
 
     kind = "base"
 
@@ -90,7 +93,30 @@ class BoardSubscriber(Subscriber):
 
     def accept(self, event: dict[str, Any], raw: str) -> str | None:
         # events reach boards already masked: the live token JSON holds display names only
-        return raw if _department(event.get("data") or {}) == self.department_id else None
+        if _department(event.get("data") or {}) != self.department_id:
+            return None
+        etype = event.get("type")
+        if etype == "token.updated":
+            return None  # the queue.updated that follows every change carries it
+        if etype == "queue.updated":
+            return board_queue_message(event)
+        return raw
+
+
+BOARD_NEXT = 5  # tokens a board shows per cabin
+
+
+def board_queue_message(event: dict[str, Any]) -> str:
+    """A board needs the next few tokens of a queue, not all of it: trimmed and encoded once
+    per event, then shared by every board of the department."""
+    cached = event.get("_board")
+    if cached is None:
+        data = event.get("data") or {}
+        waiting = data.get("waiting") or []
+        cached = json.dumps({**event, "data": {**data, "waiting": waiting[:BOARD_NEXT],
+                                               "waiting_count": len(waiting)}})
+        event["_board"] = cached
+    return cached  # type: ignore[no-any-return]
 
 
 @dataclass(eq=False)
@@ -166,8 +192,10 @@ class TokenSubscriber(Subscriber):
 class Hub:
     """Subscriptions of this process, fed by one Redis pattern subscription."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, heartbeat_s: float = 20.0) -> None:
         self.redis = redis
+        self.heartbeat_s = heartbeat_s
+        self._beats: asyncio.Task[None] | None = None
         self.index: dict[str, dict[tuple[str, str], set[Subscriber]]] = defaultdict(
             lambda: defaultdict(set))
         self.boards_by_key: dict[str, set[BoardSubscriber]] = defaultdict(set)
@@ -177,12 +205,26 @@ class Hub:
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="realtime-hub")
+        self._beats = asyncio.create_task(self._heartbeats(), name="realtime-heartbeats")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._beats):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _heartbeats(self) -> None:
+        """One timer for every connection (not a timeout per message): a client that heard
+        nothing for heartbeat_s gets a heartbeat, so it can tell a quiet queue from a cut."""
+        while True:
+            await asyncio.sleep(self.heartbeat_s / 2)
+            idle_since = time.monotonic() - self.heartbeat_s
+            for routes in list(self.index.values()):
+                for subs in list(routes.values()):
+                    for sub in list(subs):
+                        if sub.last_sent <= idle_since:
+                            sub.offer(None, HEARTBEAT)
 
     async def _listen(self) -> None:
         backoff = 0.2
@@ -294,25 +336,23 @@ class Hub:
                     self.drop(sub, code)
 
 
-async def pump(sub: Subscriber, heartbeat_s: float) -> None:
+async def pump(sub: Subscriber) -> None:
     """The connection's writer: its queue to its socket, dropping what it has already sent
-    (replayed or in the snapshot), with a heartbeat when idle."""
+    (replayed or in the snapshot)."""
     while True:
-        try:
-            seq, message = await asyncio.wait_for(sub.queue.get(), timeout=heartbeat_s)
-        except TimeoutError:
-            await sub.ws.send_text(json.dumps({"type": "heartbeat", "seq": sub.sent_seq,
-                                               "ts": now_iso()}))
-            continue
+        seq, message = await sub.queue.get()
         if sub.closed and message == "":
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(sub.ws.close(sub.close_code or 1000), timeout=2)
             return
-        if seq is not None:
+        if message == HEARTBEAT:  # real messages are JSON objects
+            message = json.dumps({"type": "heartbeat", "seq": sub.sent_seq, "ts": now_iso()})
+        elif seq is not None:
             if seq <= sub.sent_seq:
                 continue
             sub.sent_seq = seq
         await sub.ws.send_text(message)
+        sub.last_sent = time.monotonic()
 
 
 async def consistent_snapshot(redis: Redis, hospital_id: str,

@@ -147,7 +147,7 @@ async def serve(ws: WebSocket, sub: Subscriber,
     writer: asyncio.Task[None] | None = None
     try:
         await _catch_up(ws, sub, snapshot)
-        writer = asyncio.create_task(pump(sub, state(ws).settings.ws_heartbeat_s))
+        writer = asyncio.create_task(pump(sub))
         reader = asyncio.create_task(_read(ws, sub))
         await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
         for task in (writer, reader):  # one side ended (client gone, or we closed): end both

@@ -82,7 +82,7 @@ function applyQueue(d) {
   cabin.next = (d.waiting || []).slice(0, NEXT_SHOWN).map((w) => ({
     id: w.id, number: w.number, display_name: w.display_name, position: w.position, eta: w.eta,
   }));
-  cabin.waiting_count = (d.waiting || []).length;
+  cabin.waiting_count = d.waiting_count ?? (d.waiting || []).length;  // boards get the head
   if (cabin.current && cabin.current.status === 'CALLED' && cabin.current.id !== before) {
     announce({ id: cabin.current.id, number: cabin.current.number, cabin: cabin.cabin,
                doctor: cabin.doctor.name, recall: cabin.current.recall_count || 0 });
@@ -126,6 +126,8 @@ function onMessage(msg) {
       break;
     }
     case 'announcement': showNotice(msg.data); break;
+    // a token's change is followed by its queue's queue.updated; heartbeats keep the line
+    case 'token.updated': case 'heartbeat': case 'pong': break;
     default: refetch();
   }
 }

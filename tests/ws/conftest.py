@@ -16,7 +16,7 @@ from tests.livesrv import LiveServer, running
 
 @pytest.fixture(scope="session")
 def server_a(services: Services, schema_ready: str) -> Iterator[LiveServer]:
-    with running(services.database_url, services.redis_url) as srv:
+    with running(services.database_url, services.redis_url, WS_HEARTBEAT_S="1") as srv:
         yield srv
 
 

@@ -223,3 +223,29 @@ async def test_a_stalled_client_is_dropped_and_the_others_keep_up(
         for ws in healthy:
             await ws.close()
         stalled.close()
+
+
+async def test_an_idle_socket_gets_heartbeats_with_its_last_seq(server_a: LiveServer,
+                                                                 w: World) -> None:
+    import json
+
+    async with ws_connect(server_a, f"/ws/doctor/{w.doctors[0]}", token=w.tokens["doctor"]) as ws:
+        snap = await next_message(ws)
+        async with asyncio.timeout(5):
+            beat = json.loads(await ws.recv())
+        assert beat["type"] == "heartbeat" and beat["seq"] == snap["seq"]
+
+
+async def test_boards_get_the_head_of_a_queue_and_no_token_updates(
+        server_a: LiveServer, w: World, pool: asyncpg.Pool) -> None:
+    _, key = await make_display_key(pool, w.hospital_id, w.department_id)
+    for i in range(8):
+        await issue(server_a, w, i)
+    async with ws_connect(server_a, f"/ws/board/{w.department_id}?key={key}") as board:
+        await next_message(board)
+        await press_next(server_a, w, current_token_id=None)
+        msgs = await until(board, lambda m: m["type"] == "queue.updated")
+        assert "token.updated" not in [m["type"] for m in msgs]
+        q = msgs[-1]["data"]
+        assert len(q["waiting"]) == 5 and q["waiting_count"] == 7
+        assert [t["position"] for t in q["waiting"]] == [1, 2, 3, 4, 5]
