@@ -1,7 +1,8 @@
 """How a web process is started: one place for uvicorn's flags (the Procfile says the same).
 
 permessage-deflate is off: compression costs each connection tens of KiB of zlib state,
-and our messages are small.
+and our messages are small. The sans-I/O websockets implementation is uvicorn's current one
+and the lighter per connection (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import sys
 def uvicorn_command(host: str, port: int, *, workers: int = 1) -> list[str]:
     cmd = [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory",
            "--host", host, "--port", str(port), "--no-access-log",
-           "--ws-per-message-deflate", "false", "--ws-max-size", "65536",
+           "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
+           "--ws-max-size", "65536",
            # uvicorn's own INFO lines print websocket URLs, display keys included
            "--log-level", "warning"]
     if workers > 1:

@@ -140,7 +140,8 @@ async def token_ws(ws: WebSocket) -> None:
 
 async def serve(ws: WebSocket, sub: Subscriber,
                 snapshot: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-    """Register first (so nothing is missed), then replay or snapshot, then pump."""
+    """Register first (so nothing is missed), then replay or snapshot, then pump. The
+    connection's own task reads; one writer task sends (two tasks a socket, not three)."""
     await ws.accept()
     h = hub(ws)
     h.register(sub)
@@ -148,19 +149,16 @@ async def serve(ws: WebSocket, sub: Subscriber,
     try:
         await _catch_up(ws, sub, snapshot)
         writer = asyncio.create_task(pump(sub))
-        reader = asyncio.create_task(_read(ws, sub))
-        await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (writer, reader):  # one side ended (client gone, or we closed): end both
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError,
-                                     OSError):
-                await task
-    except (WebSocketDisconnect, RuntimeError):
+        # the writer closing the socket (dropped, revoked) ends this read with a disconnect
+        await _read(ws, sub)
+    except (WebSocketDisconnect, RuntimeError, OSError):
         pass
     finally:
         h.unregister(sub)
         if writer and not writer.done():
             writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
 
 
 async def _catch_up(ws: WebSocket, sub: Subscriber,
