@@ -178,6 +178,16 @@ async function pressNext(doctor) {
     busy.delete(doctor);
   }
 }
+// what each tablet shows as current before the load starts (an earlier run may have left one)
+async function learnCurrent() {
+  for (let i = 0; i < doctors.length; i += 10) {
+    await Promise.all(doctors.slice(i, i + 10).map(async (d) => {
+      const r = await fetch(`${args.api}/api/v1/doctors/${d}/queue`, { headers: auth });
+      const body = await r.json();
+      current.set(d, body.current ? body.current.id : null);
+    }));
+  }
+}
 let nextDoctor = 0;
 function pickDoctor() {
   for (let k = 0; k < doctors.length; k++) {
@@ -247,9 +257,9 @@ async function rate() {
       if (t1 === null) lost++; else lat.push(t1 - t0);
     }));
   }
+  const achieved = total / ((performance.now() - start) / 1000);
   await Promise.all(inflight);
-  summary("rate", lat, lost, { rate: RATE, duration_s: DURATION,
-    achieved_rate: +(total / ((performance.now() - start) / 1000)).toFixed(2) });
+  summary("rate", lat, lost, { rate: RATE, duration_s: DURATION, achieved_rate: +achieved.toFixed(2) });
 }
 
 async function idle() {
@@ -297,6 +307,7 @@ async function http() {
 }
 
 // ---- main -------------------------------------------------------------------------------
+if (args.pub === "next") await learnCurrent();
 let close = () => {};
 if (!(modes.length === 1 && modes[0] === "http")) {
   const t = performance.now();

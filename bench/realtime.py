@@ -608,6 +608,7 @@ def main() -> None:
     p.add_argument("--peers", help="comma list of ours,socketio,nchan")
     p.add_argument("--idle-clients", type=int)
     p.add_argument("--no-reconnect", action="store_true")
+    p.add_argument("--no-idle", action="store_true", help="skip the idle/restart phase")
     args = p.parse_args()
     cfg = Config.quick() if args.quick else Config()
     if args.sizes:
@@ -617,6 +618,7 @@ def main() -> None:
     if args.idle_clients:
         cfg.idle_clients = args.idle_clients
     cfg.reconnect = not args.no_reconnect
+    cfg.idle = not args.no_idle
     with services() as svc:
         out = run(cfg, svc)
     RESULTS.mkdir(exist_ok=True)

@@ -130,10 +130,13 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     if args.live:
         from server.simulate.live import run_live
 
-        out = asyncio.run(run_live(
-            args.base_url or get_settings().base_url, speed=args.speed, seed=args.seed,
-            days=1 if args.days is None else args.days, minutes=args.minutes,
-            verbose=not args.quiet))
+        try:
+            out = asyncio.run(run_live(
+                args.base_url or get_settings().base_url, speed=args.speed, seed=args.seed,
+                days=1 if args.days is None else args.days, minutes=args.minutes,
+                verbose=not args.quiet))
+        except KeyboardInterrupt:
+            return  # Ctrl-C (or `opdq dev` stopping): nothing half-done worth reporting
         print(json.dumps(out, indent=2))
         return
     from server.simulate.model import ClinicConfig
