@@ -155,8 +155,9 @@ async def serve(ws: WebSocket, sub: Subscriber,
         pass
     finally:
         h.unregister(sub)
-        if writer and not writer.done():
+        if writer:
             writer.cancel()
+            # a writer that failed on a gone client: collect its exception, it is expected
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer
 
