@@ -34,6 +34,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -348,7 +349,8 @@ async def schedule_reminders(ctx: dict[str, Any]) -> int:
 async def check_late_starts(ctx: dict[str, Any]) -> int:
     """Doctors late to start with patients waiting: an alert for staff, DELAY for patients."""
     slot = int(time.time() // 300)  # one fan-out per doctor per 5 minutes
-    late = await db.late_doctors(ctx["pool"])
+    now = ctx.get("now", lambda: datetime.now(UTC))()  # a clock tests can set
+    late = await db.late_doctors(ctx["pool"], now)
     for d in late:
         await db.insert_alert(
             ctx["pool"], hospital_id=d["hospital_id"], kind="DOCTOR_LATE_START",

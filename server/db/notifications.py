@@ -7,6 +7,7 @@ inserted before anything is sent, and only the holder of the row's current attem
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -235,9 +236,9 @@ async def reminder_candidates(conn: Conn, event: str, lead_min_s: float, lead_ma
     return [(r["hospital_id"], r["id"]) for r in rows]
 
 
-async def late_doctors(conn: Conn) -> list[dict[str, Any]]:
-    """Doctors whose shift began more than the department's late_start_alert_min ago, who
-    have called nobody since it began, are not paused, and have patients waiting."""
+async def late_doctors(conn: Conn, at: datetime) -> list[dict[str, Any]]:
+    """Doctors whose shift began more than the department's late_start_alert_min before
+    `at`, who have called nobody since it began, are not paused, and have patients waiting."""
     rows = await conn.fetch(
         """SELECT s.hospital_id, s.doctor_id, s.date, d.name AS doctor_name,
                   dep.late_start_alert_min,
@@ -246,10 +247,10 @@ async def late_doctors(conn: Conn) -> list[dict[str, Any]]:
            JOIN hospitals h ON h.id = s.hospital_id
            JOIN doctors d ON d.id = s.doctor_id
            JOIN departments dep ON dep.id = d.department_id
-           WHERE s.date = (now() AT TIME ZONE h.timezone)::date AND d.active
+           WHERE s.date = ($1::timestamptz AT TIME ZONE h.timezone)::date AND d.active
              AND (s.date + s.start_time) AT TIME ZONE h.timezone
-                 < now() - make_interval(mins => dep.late_start_alert_min)
-             AND (s.date + s.end_time) AT TIME ZONE h.timezone > now()
+                 < $1::timestamptz - make_interval(mins => dep.late_start_alert_min)
+             AND (s.date + s.end_time) AT TIME ZONE h.timezone > $1::timestamptz
              AND NOT EXISTS (
                  SELECT 1 FROM tokens t WHERE t.doctor_id = s.doctor_id
                    AND t.service_date = s.date
@@ -259,7 +260,8 @@ async def late_doctors(conn: Conn) -> list[dict[str, Any]]:
                    AND t.service_date = s.date AND t.status = 'WAITING')
              AND NOT EXISTS (
                  SELECT 1 FROM doctor_pauses dp
-                 WHERE dp.doctor_id = s.doctor_id AND dp.ended_at IS NULL)"""
+                 WHERE dp.doctor_id = s.doctor_id AND dp.ended_at IS NULL)""",
+        at,
     )
     return [dict(r) for r in rows]
 
