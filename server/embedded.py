@@ -8,13 +8,10 @@ servers are stopped when the owning process exits.
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import socket
 import subprocess
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,19 +99,3 @@ def start(
     redis_dir = data_dir / "redis"
     redis_url, port, proc = start_redis(redis_dir, redis_port, persist=persist)
     return EmbeddedServices(db_url, redis_url, port, redis_dir, pg, proc)
-
-
-@contextlib.contextmanager
-def running(data_dir: Path, **kwargs: object) -> Iterator[EmbeddedServices]:
-    services = start(data_dir, **kwargs)  # type: ignore[arg-type]
-    try:
-        yield services
-    finally:
-        services.stop()
-
-
-def reset_dir(path: Path) -> None:
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    os.chmod(path, 0o755)

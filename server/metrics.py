@@ -24,6 +24,3 @@ WS_CONNECTIONS = Gauge(
 WS_DROPPED = Counter(
     "opdq_ws_dropped_total", "Websocket clients dropped because their send queue overflowed",
 )
-EVENTS_PUBLISHED = Counter(
-    "opdq_events_published_total", "Queue events published", ["type"],
-)

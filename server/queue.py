@@ -30,6 +30,7 @@ import structlog
 
 from server import metrics
 from server.db import doctors as doctors_db
+from server.db import patients as patients_db
 from server.db import tokens as tokens_db
 from server.domain import assignment, calendar, geo
 from server.domain import lifecycle as lc
@@ -181,9 +182,7 @@ class QueueService:
                 raise InvalidInput.field("doctor_id", "the doctor is not in that department")
             if not ctx["active"]:
                 raise Conflict("the doctor is not active")
-            if not await conn.fetchval(
-                "SELECT 1 FROM patients WHERE hospital_id = $1 AND id = $2", h, patient_id
-            ):
+            if not await patients_db.get(conn, h, patient_id):
                 raise InvalidInput.field("patient_id", "no such patient")
             dep = await doctors_db.department(conn, h, ctx["department_id"])
             assert dep
@@ -215,7 +214,7 @@ class QueueService:
                                               "token.created")
                 if isinstance(res, Refused):
                     raise Diverged([doctor_id], f"enqueue refused: {res.code}")
-                await self._publish_queue(conn, h, doctor_id)
+                await self._publish_queue(conn, h, doctor_id, ctx)
             else:
                 await self.live.publish(h, "token.created", {"token": live_token(row),
                                                              "doctor_id": str(doctor_id)})
@@ -306,7 +305,7 @@ class QueueService:
             await self._record(conn, h, [doctor_id], write)
             if completed:
                 await self._learn(h, doctor_id, completed, now)
-            await self._publish_queue(conn, h, doctor_id)
+            await self._publish_queue(conn, h, doctor_id, ctx)
             metrics.QUEUE_ACTIONS.labels("next").inc()
             ids = [t["id"] for t in (completed, called) if t]
             fresh = await tokens_db.tokens_by_ids(conn, h, ids)
@@ -441,7 +440,7 @@ class QueueService:
                                 res.seq, self_service=geo_point is not None or None)
 
         await self._record(conn, h, [row["doctor_id"]], write)
-        await self._publish_queue(conn, h, row["doctor_id"])
+        await self._publish_queue(conn, h, row["doctor_id"], ctx)
 
     async def _current(self, conn: asyncpg.Connection, h: UUID, actor: Actor,
                        row: dict[str, Any], new_status: str, now: datetime, *,
@@ -632,7 +631,7 @@ class QueueService:
                     await tokens_db.close_pause(conn, doctor_id)
 
             await self._record(conn, h, [doctor_id], write)
-            await self._publish_queue(conn, h, doctor_id)
+            await self._publish_queue(conn, h, doctor_id, ctx)
             metrics.QUEUE_ACTIONS.labels("pause" if paused else "resume").inc()
             return {"doctor_id": str(doctor_id), "status": "PAUSED" if paused else "AVAILABLE",
                     "pause_until": until or None, "reason": reason}
@@ -648,14 +647,7 @@ class QueueService:
             exception_id = await tokens_db.insert_exception(
                 conn, hospital_id=h, doctor_id=doctor_id, kind=kind, start_at=start,
                 end_at=end, reason=reason, created_by=actor.id)
-            affected = await conn.fetch(
-                """SELECT id, service_date FROM tokens WHERE hospital_id = $1 AND doctor_id = $2
-                   AND status IN ('BOOKED', 'WAITING')
-                   AND coalesce(scheduled_time, created_at) < $4
-                   AND (coalesce(scheduled_time, created_at) >= $3 OR status = 'WAITING')
-                   AND service_date >= $5
-                   ORDER BY queue_score NULLS LAST, scheduled_time, id""",
-                h, doctor_id, start, end, today)
+            affected = await tokens_db.affected_by_leave(conn, h, doctor_id, start, end, today)
         moved, rescheduled = [], []
         for tok in affected:
             others = [d for d in await doctors_db.department_doctors(
@@ -693,13 +685,16 @@ class QueueService:
 
         return await self._retrying(h, once)
 
-    async def _queue_state(self, conn: Any, h: UUID, doctor_id: UUID) -> QueueState:
+    async def _queue_state(self, conn: Any, h: UUID, doctor_id: UUID,
+                           ctx: dict[str, Any] | None = None) -> QueueState:
+        """`ctx`: the doctor's context for today when the caller already read it."""
         now = self.now()
-        hosp = await doctors_db.hospital(conn, h)
-        if not hosp:
-            raise NotFound("no such hospital")
-        today = calendar.local_day(now, hosp["timezone"])
-        ctx = await self._doctor(conn, h, doctor_id, today)
+        if ctx is None:
+            hosp = await doctors_db.hospital(conn, h)
+            if not hosp:
+                raise NotFound("no such hospital")
+            ctx = await self._doctor(conn, h, doctor_id, calendar.local_day(now, hosp["timezone"]))
+        today = calendar.local_day(now, ctx["timezone"])
         live = await self.live.read_doctor(h, doctor_id)
         ids = [UUID(t) for t, _ in live.waiting]
         cur = live.fields.get("cur")
@@ -725,10 +720,11 @@ class QueueService:
         return None, None
 
     # ------------------------------------------------------------------ events
-    async def _publish_queue(self, conn: Any, h: UUID, doctor_id: UUID) -> None:
+    async def _publish_queue(self, conn: Any, h: UUID, doctor_id: UUID,
+                             ctx: dict[str, Any] | None = None) -> None:
         """queue.updated: the doctor's whole queue with positions and ETAs, and a snapshot of
         both in the record (what the patient was shown, for ETA accuracy later)."""
-        q = await self._queue_state(conn, h, doctor_id)
+        q = await self._queue_state(conn, h, doctor_id, ctx)
         now, live = q.now, q.live
         waiting = []
         ids, positions, p50s, p90s = [], [], [], []
@@ -751,12 +747,7 @@ class QueueService:
             "waiting": waiting,
         }, at_ms=int(now.timestamp() * 1000))
         if ids:
-            await conn.execute(
-                """UPDATE tokens t SET position = x.pos, eta_p50_min = x.p50,
-                       eta_p90_min = x.p90, eta_updated_at = $5
-                   FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[]) AS x(id, pos, p50, p90)
-                   WHERE t.id = x.id""",
-                ids, positions, p50s, p90s, now)
+            await tokens_db.snapshot_positions(conn, ids, positions, p50s, p90s, now)
 
     # ------------------------------------------------------------------ rebuild / repair
     async def rebuild_hospital(self, h: UUID) -> None:

@@ -106,6 +106,16 @@ class BoardSubscriber(Subscriber):
 BOARD_NEXT = 5  # tokens a board shows per cabin
 
 
+def waiting_by_id(event: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A queue.updated's waiting entries by token id, built once per event for every patient
+    socket of that queue (not a scan of the queue per socket)."""
+    index = event.get("_waiting")
+    if index is None:
+        index = {e.get("id"): e for e in (event.get("data") or {}).get("waiting") or []}
+        event["_waiting"] = index
+    return index  # type: ignore[no-any-return]
+
+
 def board_queue_message(event: dict[str, Any]) -> str:
     """A board needs the next few tokens of a queue, not all of it: trimmed and encoded once
     per event, then shared by every board of the department."""
@@ -113,8 +123,9 @@ def board_queue_message(event: dict[str, Any]) -> str:
     if cached is None:
         data = event.get("data") or {}
         waiting = data.get("waiting") or []
-        cached = json.dumps({**event, "data": {**data, "waiting": waiting[:BOARD_NEXT],
-                                               "waiting_count": len(waiting)}})
+        public = {k: v for k, v in event.items() if not k.startswith("_")}  # not the caches
+        cached = json.dumps({**public, "data": {**data, "waiting": waiting[:BOARD_NEXT],
+                                                "waiting_count": len(waiting)}})
         event["_board"] = cached
     return cached  # type: ignore[no-any-return]
 
@@ -173,9 +184,8 @@ class TokenSubscriber(Subscriber):
                 })
             return self._message("token.updated", seq, dict(self.view))
         if etype == "queue.updated" and data.get("doctor_id") == self.doctor_id:
-            for entry in data.get("waiting") or []:
-                if entry.get("id") != self.token_id:
-                    continue
+            entry = waiting_by_id(event).get(self.token_id)
+            if entry is not None:
                 eta = entry.get("eta") or {}
                 new = Eta(int(eta.get("p50_min", 0)), int(eta.get("p90_min", 0)))
                 old_view = self.view.get("eta")

@@ -283,12 +283,9 @@ async def _failed(ctx: dict[str, Any], info: dict[str, Any], event: str, channel
                         job_try=_try(ctx), **bound)
             raise retry
         await db.mark_failed(pool, row_id, exc.code, exc.message)
-        await db.insert_alert(
-            pool, hospital_id=info["hospital_id"], kind="NOTIFICATION_FAILED",
-            entity_type="NOTIFICATION", entity_id=row_id,
-            message=f"{channel} {event} for token {info['number']} failed after "
-                    f"{_try(ctx)} tries: {exc.message}",
-            details={"code": exc.code, "token_id": str(info["id"]), "channel": channel})
+        await _alert(pool, info, row_id, "NOTIFICATION_FAILED", channel, exc.code,
+                     f"{channel} {event} for token {info['number']} failed after "
+                     f"{_try(ctx)} tries: {exc.message}")
         log.error("notification failed after the last try", code=exc.code, **bound)
         return "fallback" if channel == WHATSAPP else "failed"
     await db.mark_failed(pool, row_id, exc.code, exc.message)
@@ -297,14 +294,20 @@ async def _failed(ctx: dict[str, Any], info: dict[str, Any], event: str, channel
         log.info("patient unsubscribed; opted out of the channel", **bound)
         return "fallback" if channel == WHATSAPP else "opted-out"
     if exc.code not in QUIET_CODES:
-        await db.insert_alert(
-            pool, hospital_id=info["hospital_id"], kind="NOTIFICATION_REFUSED",
-            entity_type="NOTIFICATION", entity_id=row_id,
-            message=f"Twilio refused {channel} {event} for token {info['number']}: "
-                    f"{exc.message}",
-            details={"code": exc.code, "token_id": str(info["id"]), "channel": channel})
+        await _alert(pool, info, row_id, "NOTIFICATION_REFUSED", channel, exc.code,
+                     f"Twilio refused {channel} {event} for token {info['number']}: "
+                     f"{exc.message}")
     log.warning("notification refused", code=exc.code, **bound)
     return "fallback" if channel == WHATSAPP else "failed"
+
+
+async def _alert(pool: Any, info: dict[str, Any], row_id: UUID, kind: str, channel: str,
+                 code: int | None, message: str) -> None:
+    """A system alert for staff about one message (its row, token and channel)."""
+    await db.insert_alert(
+        pool, hospital_id=info["hospital_id"], kind=kind, entity_type="NOTIFICATION",
+        entity_id=row_id, message=message,
+        details={"code": code, "token_id": str(info["id"]), "channel": channel})
 
 
 # ---------------------------------------------------------------------------- fan-out jobs

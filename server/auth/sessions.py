@@ -69,13 +69,6 @@ async def revoke_session(db: Executor, session_id: UUID) -> None:
     )
 
 
-async def revoke_user_sessions(db: Executor, user_id: UUID) -> None:
-    """Called when a user is deactivated or its password changes."""
-    await db.execute(
-        "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
-        user_id,
-    )
-
 
 async def user_for_login(db: Executor, username: str) -> dict[str, Any] | None:
     """The active user with this username (with its password hash: never leaves auth)."""

@@ -128,13 +128,6 @@ async def insert_model(conn: asyncpg.Connection, *, hospital_id: UUID, version: 
         params)
 
 
-async def models(conn: Conn, hospital_id: UUID) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        """SELECT id, version, kind, n_train, n_holdout, auc, brier, calibration_error, active,
-                  trained_at FROM risk_models WHERE hospital_id = $1 ORDER BY trained_at""",
-        hospital_id)
-    return [dict(r) for r in rows]
-
 
 async def lock_token(conn: asyncpg.Connection, token_id: UUID) -> None:
     """Two scorers of one token take turns, so a re-run sees the first one's row."""

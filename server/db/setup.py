@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -20,10 +19,6 @@ async def create_hospital(
         name, code, timezone, latitude, longitude, radius_m, language,
     )
 
-
-async def hospital_by_code(conn: asyncpg.Connection, code: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow("SELECT * FROM hospitals WHERE code = $1", code)
-    return dict(row) if row else None
 
 
 async def create_user(

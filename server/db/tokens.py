@@ -178,19 +178,32 @@ async def latest_risk(conn: asyncpg.Connection | asyncpg.Pool,
     return {r["token_id"]: dict(r) for r in rows}
 
 
-async def tokens_of_doctor(conn: asyncpg.Connection, hospital_id: UUID, doctor_id: UUID,
-                           statuses: tuple[str, ...], start: datetime, end: datetime
-                           ) -> list[dict[str, Any]]:
-    """Tokens of a doctor whose visit falls in [start, end) (leave redistribution)."""
+
+async def affected_by_leave(conn: asyncpg.Connection, hospital_id: UUID, doctor_id: UUID,
+                            start: datetime, end: datetime, today: date
+                            ) -> list[dict[str, Any]]:
+    """The doctor's tokens a leave from start to end touches: bookings whose slot falls in it,
+    and patients already waiting, in queue order."""
     rows = await conn.fetch(
-        TOKEN_SELECT + """ WHERE t.hospital_id = $1 AND t.doctor_id = $2
-            AND t.status = ANY($3::text[])
-            AND coalesce(t.scheduled_time, t.created_at) >= $4
-            AND coalesce(t.scheduled_time, t.created_at) < $5
-            ORDER BY t.queue_score NULLS LAST, t.scheduled_time, t.id FOR UPDATE OF t""",
-        hospital_id, doctor_id, list(statuses), start, end,
-    )
+        """SELECT id, service_date FROM tokens WHERE hospital_id = $1 AND doctor_id = $2
+           AND status IN ('BOOKED', 'WAITING')
+           AND coalesce(scheduled_time, created_at) < $4
+           AND (coalesce(scheduled_time, created_at) >= $3 OR status = 'WAITING')
+           AND service_date >= $5
+           ORDER BY queue_score NULLS LAST, scheduled_time, id""",
+        hospital_id, doctor_id, start, end, today)
     return [dict(r) for r in rows]
+
+
+async def snapshot_positions(conn: asyncpg.Connection, ids: list[UUID], positions: list[int],
+                             p50s: list[int], p90s: list[int], at: datetime) -> None:
+    """What each waiting patient was shown (position, ETA), in one statement for the queue."""
+    await conn.execute(
+        """UPDATE tokens t SET position = x.pos, eta_p50_min = x.p50,
+               eta_p90_min = x.p90, eta_updated_at = $5
+           FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[]) AS x(id, pos, p50, p90)
+           WHERE t.id = x.id""",
+        ids, positions, p50s, p90s, at)
 
 
 async def open_pause(conn: asyncpg.Connection, hospital_id: UUID, doctor_id: UUID,

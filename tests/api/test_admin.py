@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from server.auth.principal import resolve_display_key
+from server.store import keys
 from tests.api.helpers import (
     PASSWORD,
     auth,
@@ -357,17 +358,12 @@ async def test_display_keys(pool: asyncpg.Pool, client: httpx.AsyncClient, redis
     assert me.status_code == 200 and me.json()["display"]["department_id"] == dept
     assert await pool.fetchval("SELECT last_seen_at IS NOT NULL FROM display_keys")
 
-    pubsub = redis.pubsub()
-    await pubsub.subscribe("opd:display-revoked")
-    await pubsub.get_message(timeout=1)  # the subscribe confirmation
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(keys.DISPLAY_REVOKED)
     r = await client.delete(f"{API}/displays/{created['id']}", headers=h)
     assert r.status_code == 204
-    message = None
-    for _ in range(20):
-        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
-        if message:
-            break
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(2):
+        message = await anext(aiter(pubsub.listen()))  # awaits the publish, no polling
     await pubsub.aclose()
     assert message is not None and message["data"] == created["id"]
 
