@@ -369,11 +369,13 @@ async def consistent_snapshot(redis: Redis, hospital_id: str,
                               build: Callable[[], Awaitable[dict[str, Any]]]
                               ) -> tuple[int, dict[str, Any]]:
     """A snapshot and the sequence number it reflects: built again if an event slipped in
-    while it was being read, so the events after it are exactly the ones it does not show."""
+    while it was being read, so the events after it are exactly the ones it does not show.
+    If the queue keeps moving, the number read before the last build is the safe answer: an
+    event the snapshot already shows is sent again (harmless), none it misses is skipped."""
     for _ in range(3):
         before = int(await redis.get(keys.seq(hospital_id)) or 0)
         data = await build()
         after = int(await redis.get(keys.seq(hospital_id)) or 0)
         if before == after:
             return after, data
-    return after, data
+    return before, data
