@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 MIN_CONSULT_MIN: float = 0.5
+MIN_KNOWN: float = 1e-6      # consults' worth of knowledge below which the pace is unknown
 """Lower clamp of a recorded consult: shorter ones are mis-taps (Start then Next at once)."""
 PRIOR_CV: float = 0.5
 """Coefficient of variation assumed for the department default (consults vary by about half)."""
@@ -137,7 +138,7 @@ def blended_mean(inputs: EtaInputs) -> float:
     dominates until the doctor has a few consults of their own, then the doctor's mean takes
     over entirely."""
     n, w = min(inputs.stats.n, STATS_MEMORY), _prior_weight(inputs)
-    if n + w <= 0:
+    if n + w < MIN_KNOWN:  # no knowledge (a vanishing weight would underflow to m = 0)
         return inputs.dept_avg_min
     return (n * inputs.stats.mean + w * inputs.dept_avg_min) / (n + w)
 
@@ -151,7 +152,7 @@ def blended_variance(inputs: EtaInputs) -> float:
     if sample_var is None:
         return prior_var
     n = min(inputs.stats.n, STATS_MEMORY)
-    if n + w <= 0:
+    if n + w < MIN_KNOWN:
         return prior_var
     return (n * sample_var + w * prior_var) / (n + w)
 
@@ -185,6 +186,8 @@ def residual(m: float, v: float, elapsed: float) -> tuple[float, float]:
     if elapsed <= 0 or v <= 0:
         return floor, v
     sigma2 = math.log1p(v / (m * m))
+    if sigma2 < 1e-12:  # consults all but identical: the plain remainder is the answer
+        return floor, v
     sigma = math.sqrt(sigma2)
     z = (math.log(elapsed) - math.log(m) + sigma2 / 2) / sigma
     tail = _phi(-z)
@@ -224,7 +227,8 @@ def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
     m = blended_mean(inputs)
     v = blended_variance(inputs)
     n_known = min(inputs.stats.n, STATS_MEMORY) + _prior_weight(inputs)
-    pace_var = PACE_CV**2 + (v / (m * m * n_known) if n_known > 0 else PRIOR_CV**2)
+    # a pseudo-count below MIN_KNOWN is none at all (and would overflow the ratio)
+    pace_var = PACE_CV**2 + (v / (m * m * n_known) if n_known >= MIN_KNOWN else PRIOR_CV**2)
     cycle = m + CALL_OVERHEAD_MIN
     mean = max(inputs.paused_remaining_min, 0.0)
     var = (PAUSE_CV * mean) ** 2  # the pause, then consult-to-consult noise, independent

@@ -8,7 +8,7 @@ import statistics
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from server.domain import eta as eta_module
@@ -225,6 +225,10 @@ def test_shift_end_does_not_cap() -> None:
     st.floats(min_value=0, max_value=20),
     st.lists(st.floats(min_value=0, max_value=1), max_size=40),
 )
+@example([], None, 0.5, 0.0, 5e-324, [1.0])   # a vanishing prior weight once divided by zero
+@example([], 10.0, 0.5, 0.0, 1e-300, [1.0, 1.0])   # ... or gave inf * 0 = NaN
+@example([], 1.0, 0.5, 0.0, 5e-324, [])   # ... or a blended mean of 0
+@example([2.0, 2.0], 1.0, 3.0, 0.0, 5e-324, [])   # ... or a spread of 0 in the remainder
 def test_eta_shape(
     consults: list[float],
     elapsed: float | None,
