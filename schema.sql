@@ -260,7 +260,24 @@ CREATE TABLE IF NOT EXISTS token_history (
     at           timestamptz NOT NULL DEFAULT now(),
     FOREIGN KEY (hospital_id, token_id) REFERENCES tokens (hospital_id, id) ON DELETE CASCADE
 );
+-- a doctor sees one patient at a time: the record itself refuses a second current token
+CREATE UNIQUE INDEX IF NOT EXISTS tokens_one_current_per_doctor ON tokens (doctor_id, service_date)
+    WHERE status IN ('CALLED', 'IN_CONSULTATION');
 CREATE INDEX IF NOT EXISTS token_history_token_idx ON token_history (token_id, at);
+-- the action (server/queue.py) a row belongs to: one press of Next writes two rows
+ALTER TABLE token_history ADD COLUMN IF NOT EXISTS action_id uuid;
+CREATE INDEX IF NOT EXISTS token_history_action_idx ON token_history (action_id)
+    WHERE action_id IS NOT NULL;
+
+-- Actions whose record committed. An action's events are announced only after its COMMIT;
+-- when its process died (or its COMMIT failed) before announcing them, whoever settles the
+-- action asks here whether to announce them or drop them. Rows older than two days go.
+CREATE TABLE IF NOT EXISTS live_actions (
+    id           uuid PRIMARY KEY,
+    hospital_id  uuid NOT NULL REFERENCES hospitals (id) ON DELETE CASCADE,
+    at           timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS live_actions_at_idx ON live_actions (at);
 
 CREATE TABLE IF NOT EXISTS doctor_pauses (
     id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -312,6 +329,13 @@ CREATE TABLE IF NOT EXISTS idempotency_records (
     PRIMARY KEY (scope, key)
 );
 CREATE INDEX IF NOT EXISTS idempotency_records_created_idx ON idempotency_records (created_at);
+-- the action the first request committed, written in that action's own transaction: a retry
+-- after a 5xx or a lost answer returns that effect instead of doing it again
+ALTER TABLE idempotency_records ADD COLUMN IF NOT EXISTS effect uuid;
+-- the first request ended without an answer to keep (a 5xx): a retry replays the effect at once
+ALTER TABLE idempotency_records ADD COLUMN IF NOT EXISTS unanswered boolean NOT NULL DEFAULT false;
+-- which request holds the claim: one whose claim's outcome was lost can take it back
+ALTER TABLE idempotency_records ADD COLUMN IF NOT EXISTS claimed_by uuid;
 
 CREATE TABLE IF NOT EXISTS admin_audit (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
+import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
@@ -36,6 +38,23 @@ from server.state import AppState
 from server.store.client import create_redis
 from server.store.live import LiveStore
 
+log = structlog.get_logger("app")
+T = TypeVar("T")
+
+
+async def when_up(service: str, connect: Callable[[], Awaitable[T]]) -> T:
+    """Start even while a backing service is down: wait for it, with backoff. A process
+    runner must never turn a dependency's outage into a web process that exits."""
+    delay = 0.5
+    while True:
+        try:
+            return await connect()
+        except errors.SERVICE_DOWN as exc:
+            log.warning("waiting for a backing service", service=service,
+                        error=type(exc).__name__, retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
@@ -49,10 +68,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         assert settings.database_url and settings.redis_url
-        await init_db(settings.database_url)
-        pool = await create_pool(
-            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
-        )
+        dsn = settings.database_url
+        await when_up("postgresql", lambda: init_db(dsn))
+        pool = await when_up("postgresql", lambda: create_pool(
+            dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+            application_name=settings.db_application_name))
         redis = create_redis(settings.redis_url)
         live = LiveStore(redis, settings.event_stream_maxlen)
         state = AppState(settings=settings, pool=pool, redis=redis,

@@ -19,7 +19,7 @@ import asyncpg
 
 from server.db import setup as setup_db
 from server.db.pool import init_db
-from server.runner import uvicorn_command
+from server.runner import uvicorn_command, worker_command
 from server.security.passwords import hash_password
 from server.settings import Settings, get_settings
 
@@ -93,9 +93,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
         if asyncio.run(load_demo(env["DATABASE_URL"])):
             print("demo hospital loaded")
         procs.append(subprocess.Popen(uvicorn_command(settings.host, settings.port), env=env))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "arq", "workers.main.WorkerSettings"], env=env,
-        ))
+        procs.append(subprocess.Popen(worker_command(), env=env))
         base = settings.base_url
         if args.simulate:  # not waited on: the simulator ending must not stop the server
             sim = subprocess.Popen([sys.executable, "-m", "server.cli", "simulate", "--live",

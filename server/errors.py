@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import structlog
-from asyncpg import CannotConnectNowError, ConnectionDoesNotExistError, PostgresConnectionError
+from asyncpg import exceptions as pg
 from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -22,10 +23,16 @@ log = structlog.get_logger("errors")
 
 PROBLEM = "application/problem+json"
 
-# a backing service went away mid-request: 503 with Retry-After, not a 500
+# a backing service went away (or is shutting down, or timed out) mid-request: 503 with
+# Retry-After, never a 500: the client may retry, with its Idempotency-Key, and get one effect
 SERVICE_DOWN: tuple[type[Exception], ...] = (
-    RedisConnectionError, RedisTimeoutError, PostgresConnectionError, CannotConnectNowError,
-    ConnectionDoesNotExistError, ConnectionRefusedError,
+    RedisConnectionError, RedisTimeoutError,
+    asyncpg.PostgresConnectionError, asyncpg.InterfaceError, pg.InternalClientError,
+    pg.OperatorInterventionError,            # admin shutdown, crash shutdown, cannot connect now
+    pg.InsufficientResourcesError,           # too many connections, out of memory or disk
+    pg.QueryCanceledError,                   # statement or lock timeout
+    pg.TransactionRollbackError,             # deadlock or serialization failure: try again
+    ConnectionError, TimeoutError,
 )
 
 
@@ -147,10 +154,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _service_down(request: Request, exc: Exception) -> Response:
     """Redis or PostgreSQL unreachable: say so (clients retry), rather than a bare 500."""
     which = "redis" if isinstance(exc, RedisConnectionError | RedisTimeoutError) else "postgresql"
-    log.warning("backing service unreachable", service=which, error=str(exc))
+    log.warning("backing service unreachable", service=which, error=type(exc).__name__)
     return problem(503, "Service unavailable", f"{which} is unreachable; try again shortly",
                    type_="/problems/unavailable", headers={"Retry-After": "2"},
                    extra={"unreachable": [which]})
+
+
+async def _data_error(request: Request, exc: Exception) -> Response:
+    """Last defence: a value PostgreSQL refuses (NUL in text, a date out of its range, ...).
+    The request models refuse such input first, naming the field; reaching here is a gap in
+    them, logged to be closed, and still answered as bad input rather than a 500."""
+    log.warning("input refused by postgresql, not by its model", path=request.url.path,
+                error=type(exc).__name__)
+    return problem(422, "Invalid input", "a value of the request cannot be stored",
+                   type_="/problems/invalid-input",
+                   errors=[{"field": "body", "message": "a value cannot be stored"}])
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -164,4 +182,5 @@ def install(app: Starlette) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     for down in SERVICE_DOWN:
         app.add_exception_handler(down, _service_down)
+    app.add_exception_handler(pg.DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected)

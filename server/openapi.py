@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -22,11 +22,14 @@ from starlette.types import ASGIApp
 from server.auth.sessions import COOKIE_NAME
 from server.domain.lifecycle import Action
 from server.models import admin as admin_models
+from server.models import dates
 from server.models import queue as q
+from server.models.common import text_pattern
 from server.routes.admin import RESOURCES
-from server.routes.auth import LoginBody
-from server.routes.waitlist import WaitlistCreate, WaitlistQuery
+from server.routes.auth import LockoutQuery, LoginBody
+from server.routes.waitlist import OFFER_CODE_PATTERN, WaitlistCreate, WaitlistQuery
 from server.routes.webhooks import STATUS_PATH
+from server.security import links
 
 API = "/api/v1"
 OPENAPI_PATH = f"{API}/openapi.json"
@@ -52,11 +55,13 @@ AUTH_TEXT: dict[str, str] = {
 }
 
 PROBLEM_TEXT = {
-    400: "Malformed request (e.g. the body is not JSON).",
+    400: "Malformed request (e.g. the body is not JSON, or nests deeper than 32 levels).",
     401: "Not logged in, or the session expired.",
     403: "Wrong role, or not this queue or department.",
     404: "Unknown, or not of the caller's hospital.",
     409: "Refused: the detail names the current status (`current_status`).",
+    413: "The body is too large.",
+    415: "A body that is not `application/json` (UTF-8).",
     422: "Invalid input: `errors` names each field.",
     429: "Rate limited: see Retry-After.",
 }
@@ -157,6 +162,13 @@ class Op:
 
 
 ACTIONS = [a.value for a in Action if a is not Action.CALL]
+# actions with a body of their own are described at their own path (a concrete path is matched
+# before the template), so each body is the one its action takes
+ACTION_BODIES: dict[str, type[BaseModel]] = {Action.TRANSFER.value: q.TransferBody,
+                                             Action.PRIORITY.value: q.PriorityBody}
+PLAIN_ACTIONS = [a for a in ACTIONS if a not in ACTION_BODIES]
+# path parameters that are no ids: their formats
+PATH_PATTERNS = {"code": links.CODE_PATTERN, "offer_code": OFFER_CODE_PATTERN}
 
 
 def _admin_ops() -> list[Op]:
@@ -185,7 +197,21 @@ def registry() -> list[Op]:
         # auth
         Op("POST", f"{API}/auth/login", "Log in", "Auth", "none",
            response="`{token, expires_at, user}`; also sets the session cookie.",
-           body=LoginBody, errors=(401, 429)),
+           body=LoginBody, errors=(401, 429),
+           description=(
+               "Failed logins are throttled (429 with Retry-After): per username and client "
+               "address after a few free failures with a doubling delay, per address past a "
+               "high ceiling, and, for a username failing from many addresses, for the "
+               "addresses that failed. A right password from an address that has not failed "
+               "for that user is not refused (unless the address is over its ceiling); a "
+               "success clears that address's failures for the user.")),
+        Op("GET", f"{API}/auth/lockouts", "Recent login lock-outs", "Auth", "admin",
+           response="`{\"items\": [...]}`, newest first (at most 200): each lock-out of a user "
+                    "of the hospital, once per failure window: `id`, `user_id`, `username`, "
+                    "`scope` (`pair`: one address, `user`: many addresses, `address`: the "
+                    "address's ceiling), `address`, `failures`, `retry_after_s`, `message`, "
+                    "`created_at`.",
+           query=LockoutQuery),
         Op("POST", f"{API}/auth/logout", "Log out", "Auth", "none", 204,
            "Session revoked (if any) and cookie cleared."),
         Op("GET", f"{API}/me", "Who am I", "Auth", "signed-in",
@@ -223,13 +249,21 @@ def registry() -> list[Op]:
         Op("GET", f"{API}/tokens/{{token_id}}/history", "A token's history", "Tokens", "staff",
            response="`{\"history\": [...]}`: every transition with who, when and why."),
         Op("POST", f"{API}/tokens/{{token_id}}/{{action}}", "Act on a token", "Tokens",
-           "token-action", response="The token after the action.", body=None,
-           returns=Token, errors=(409,),
+           "token-action", response="The token after the action.", body=q.ActionBody,
+           body_required=False, returns=Token, errors=(409,),
            description=(
-               "One transition of the token lifecycle (DESIGN.md). `transfer` takes "
-               "`{\"doctor_id\"}` (a doctor of the same department), `priority` takes "
-               "`{\"priority\"}`; every action takes an optional `{\"reason\"}`. A transition "
-               "the lifecycle refuses answers 409 naming the current status.")),
+               "One transition of the token lifecycle (DESIGN.md), with an optional "
+               "`{\"reason\"}`. `transfer` and `priority` take bodies of their own (below). A "
+               "transition the lifecycle refuses answers 409 naming the current status.")),
+        Op("POST", f"{API}/tokens/{{token_id}}/transfer", "Transfer a token", "Tokens",
+           "token-action", response="The token, now waiting for the other doctor.",
+           body=q.TransferBody, returns=Token, errors=(409,),
+           description=("The `{action}` transfer: to `doctor_id`, a doctor of the token's "
+                        "department (422 naming doctor_id otherwise).")),
+        Op("POST", f"{API}/tokens/{{token_id}}/priority", "Change a token's priority",
+           "Tokens", "token-action", response="The token with its new priority and place.",
+           body=q.PriorityBody, returns=Token, errors=(409,),
+           description="The `{action}` priority: 1 normal, 2 senior, 3 emergency."),
         # doctors
         Op("POST", f"{API}/doctors/{{doctor_id}}/next", "Next (the tablet's button)", "Queue",
            "queue", response="Completes the current token (if any) and calls the next one.",
@@ -283,9 +317,28 @@ def registry() -> list[Op]:
 
 
 # --------------------------------------------------------------------- building
-def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
-    """A $ref to the model's schema, its definitions hoisted into components."""
+def _model_schema(model: type[BaseModel], *, request: bool = True) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for sub in (schema, *schema.get("$defs", {}).values()) if request else ():
+        for prop in sub.get("properties", {}).values():
+            for alt in (prop, *prop.get("anyOf", ())):
+                _describe_text(alt)
+    return schema
+
+
+def _describe_text(schema: dict[str, Any]) -> None:
+    """A plain string of a request says what every string of the API obeys (parse_body,
+    parse_query): no control characters but tab and line breaks, and `minLength` counted
+    after surrounding spaces are stripped. Typed strings (pattern, format, enum) say more."""
+    if schema.get("type") != "string" or {"pattern", "format", "enum", "const"} & set(schema):
+        return
+    schema["pattern"] = text_pattern(min_length=schema.get("minLength", 0), multiline=True)
+
+
+def _schema(model: type[BaseModel], components: dict[str, Any], *,
+            request: bool = True) -> dict[str, Any]:
+    """A $ref to the model's schema, its definitions hoisted into components."""
+    schema = _model_schema(model, request=request)
     for name, sub in schema.pop("$defs", {}).items():
         components.setdefault(name, sub)
     components.setdefault(model.__name__, schema)
@@ -299,23 +352,40 @@ def _path_params(path: str) -> list[dict[str, Any]]:
         if name == "id" or name.endswith("_id"):
             schema["format"] = "uuid"
         if name == "action":
-            schema["enum"] = ACTIONS
+            schema["enum"] = PLAIN_ACTIONS
+        if name in PATH_PATTERNS:
+            schema["pattern"] = PATH_PATTERNS[name]
         out.append({"name": name, "in": "path", "required": True, "schema": schema})
     return out
 
 
 def _query_params(model: type[BaseModel], components: dict[str, Any]) -> list[dict[str, Any]]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema = _model_schema(model)
     for name, sub in schema.pop("$defs", {}).items():
         components.setdefault(name, sub)
     required = set(schema.get("required", []))
-    return [{"name": name, "in": "query", "required": name in required, "schema": prop}
+    return [{"name": name, "in": "query", "required": name in required,
+             "schema": _not_null(prop)}
             for name, prop in schema.get("properties", {}).items()]
 
 
+def _not_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent or a string: `null` is no value it can have."""
+    kept = [s for s in prop.get("anyOf", []) if s.get("type") != "null"]
+    if len(kept) != 1:
+        return prop
+    rest = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+    return {**kept[0], **rest}
+
+
 def _problem(code: int) -> dict[str, Any]:
-    return {"description": PROBLEM_TEXT[code], "content": {
+    out: dict[str, Any] = {"description": PROBLEM_TEXT[code], "content": {
         "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    if code == 429:
+        out["headers"] = {"Retry-After": {
+            "description": "Seconds to wait before trying again.", "required": True,
+            "schema": {"type": "integer", "minimum": 1}}}
+    return out
 
 
 def _operation(op: Op, components: dict[str, Any]) -> dict[str, Any]:
@@ -338,18 +408,17 @@ def _operation(op: Op, components: dict[str, Any]) -> dict[str, Any]:
     elif op.raw_body:
         out["requestBody"] = {"required": True, "content": {
             media: {"schema": schema} for media, schema in op.raw_body.items()}}
-    elif op.path.endswith("/{action}"):
-        bodies = [_schema(m, components) for m in (q.ActionBody, q.TransferBody, q.PriorityBody)]
-        out["requestBody"] = {"required": False, "content": {
-            "application/json": {"schema": {"anyOf": bodies}}}}
     ok: dict[str, Any] = {"description": op.response}
     if op.ok != 204:
         ok["content"] = {"application/json": {
-            "schema": _schema(op.returns, components) if op.returns else {"type": "object"}}}
+            "schema": (_schema(op.returns, components, request=False) if op.returns
+                       else {"type": "object"})}}
     responses: dict[str, Any] = {str(op.ok): ok}
     codes = set(op.errors)
-    if op.body or op.query or op.path.endswith("/{action}"):
+    if op.body or op.query:
         codes |= {400, 422}
+    if op.body:
+        codes |= {413, 415}
     if op.auth not in ("none", "patient-code", "twilio"):
         codes |= {401, 403}
     if "{" in op.path:
@@ -362,10 +431,15 @@ def _operation(op: Op, components: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@cache
 def document() -> dict[str, Any]:
+    """The document; built again when a date range that moves with the day has moved."""
+    return _document(dates.key())
+
+
+@lru_cache(maxsize=2)
+def _document(_day: tuple[Any, ...]) -> dict[str, Any]:   # _day: the cache key
     components: dict[str, Any] = {}
-    _schema(Problem, components)
+    _schema(Problem, components, request=False)
     paths: dict[str, dict[str, Any]] = {}
     for op in registry():
         method = op.method.lower()

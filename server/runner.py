@@ -1,4 +1,5 @@
-"""How a web process is started: one place for uvicorn's flags (the Procfile says the same).
+"""How the processes are started: one place for uvicorn's flags and the worker's command
+(the Procfile says the same).
 
 permessage-deflate is off: compression costs each connection tens of KiB of zlib state,
 and our messages are small. The sans-I/O websockets implementation is uvicorn's current one
@@ -20,3 +21,9 @@ def uvicorn_command(host: str, port: int, *, workers: int = 1) -> list[str]:
     if workers > 1:
         cmd += ["--workers", str(workers)]
     return cmd
+
+
+def worker_command() -> list[str]:
+    """The background worker under its supervisor (workers/run.py): it outlives Redis and
+    PostgreSQL outages instead of exiting."""
+    return [sys.executable, "-m", "workers.run"]

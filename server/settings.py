@@ -39,8 +39,20 @@ class Settings(BaseSettings):
     session_ttl_hours: int = Field(default=12, ge=1, le=168)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     allowed_origins: list[str] = Field(default_factory=list)
-    login_rate_per_minute: int = Field(default=10, ge=1)
     public_rate_per_minute: int = Field(default=60, ge=1)
+
+    # login throttling (server/auth/ratelimit.py): only failures count. Per username and
+    # client address, the first LOGIN_FREE_FAILURES are free, then each failure doubles a
+    # lock-out from LOGIN_DELAY_BASE_S up to LOGIN_DELAY_MAX_S; per address (a hospital's
+    # staff share one NAT) at most LOGIN_ADDRESS_MAX_FAILURES, and per username across
+    # addresses LOGIN_USER_MAX_FAILURES (past it only addresses that have not failed for that
+    # user are heard), each within LOGIN_FAILURE_WINDOW_S.
+    login_free_failures: int = Field(default=5, ge=0, le=100)
+    login_delay_base_s: float = Field(default=1.0, ge=0.001, le=3600)
+    login_delay_max_s: int = Field(default=900, ge=1, le=86400)
+    login_failure_window_s: int = Field(default=900, ge=1, le=86400)
+    login_address_max_failures: int = Field(default=200, ge=1)
+    login_user_max_failures: int = Field(default=50, ge=1)
 
     # a Next without current_token_id this soon after a call is taken for a double tap
     next_guard_ms: int = Field(default=2000, ge=0, le=60000)
@@ -48,6 +60,10 @@ class Settings(BaseSettings):
     # Postgres pool
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
+    # the worker (workers/run.py) keeps this file while it is ready: a health check's `test -f`
+    worker_ready_file: Path | None = None
+    # shown in pg_stat_activity; web and worker processes may set their own
+    db_application_name: str = Field(default="opdq", pattern=r"^[a-z0-9_.-]{1,63}$")
 
     # realtime
     ws_send_queue: int = Field(default=256, ge=8)

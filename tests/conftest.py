@@ -24,6 +24,7 @@ from server.app import create_app
 from server.db.pool import create_pool, init_db
 from server.settings import Settings, load_settings
 from server.store.client import create_redis
+from tests.faults.services import PrivateRedis
 
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
 
@@ -127,3 +128,10 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    r = PrivateRedis(tmp_path / "redis")
+    yield r
+    r.stop()

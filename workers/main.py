@@ -1,10 +1,13 @@
-"""ARQ WorkerSettings: `arq workers.main.WorkerSettings`.
+"""ARQ WorkerSettings: what the worker runs. The process is `python -m workers.run`
+(workers/run.py), which runs these settings under a supervisor that outlives Redis and
+PostgreSQL outages; `arq workers.main.WorkerSettings` still works, without that.
 
 Jobs take ids only and are idempotent ("jobs may be called more than once").
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, ClassVar
 
@@ -17,29 +20,65 @@ from server.observability import configure_logging
 from server.settings import get_settings
 from server.store.client import create_redis
 from workers import dispatch, notify, queue_jobs, risk
+from workers.outages import OUTAGES
 
 log = structlog.get_logger("worker")
 
 IDEMPOTENCY_TTL_HOURS = 24
+POOL_CLOSE_S = 10.0
 
 
-async def startup(ctx: dict[str, Any]) -> None:
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json)
-    assert settings.database_url and settings.redis_url
+async def open_postgres(ctx: dict[str, Any]) -> None:
+    """The schema (idempotent) and the worker's pool; raises while PostgreSQL is down."""
+    settings = ctx["settings"]
+    assert settings.database_url
     await init_db(settings.database_url)
-    ctx["settings"] = settings
     ctx["pool"] = await create_pool(settings.database_url, min_size=1, max_size=5)
-    ctx["redis_app"] = create_redis(settings.redis_url)
+
+
+async def open_redis(ctx: dict[str, Any]) -> None:
+    """The jobs' own Redis client (live queues, SID stash); raises while Redis is down."""
+    assert ctx["settings"].redis_url
+    client = create_redis(ctx["settings"].redis_url)
+    try:
+        await client.ping()
+    except BaseException:
+        await client.aclose()
+        raise
+    ctx["redis_app"] = client
+
+
+async def start_services(ctx: dict[str, Any]) -> None:
+    """Once PostgreSQL, Redis and the ARQ pool (ctx["redis"]) are there."""
     await notify.setup(ctx)
     dispatch.start(ctx)  # queue events -> notification jobs, in every worker process
 
 
+async def startup(ctx: dict[str, Any]) -> None:
+    """on_startup for a plain `arq workers.main.WorkerSettings` (workers/run.py does these
+    steps itself, each retried until its dependency answers)."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    assert settings.database_url and settings.redis_url
+    ctx["settings"] = settings
+    await open_postgres(ctx)
+    await open_redis(ctx)
+    await start_services(ctx)
+
+
 async def shutdown(ctx: dict[str, Any]) -> None:
+    """Closes what startup opened, however far it got."""
     await dispatch.stop(ctx)
     await notify.teardown(ctx)
-    await ctx["redis_app"].aclose()
-    await ctx["pool"].close()
+    redis_app = ctx.pop("redis_app", None)
+    if redis_app is not None:
+        await redis_app.aclose()
+    pool = ctx.pop("pool", None)
+    if pool is not None:
+        try:
+            await asyncio.wait_for(pool.close(), POOL_CLOSE_S)
+        except OUTAGES:  # PostgreSQL gone: don't wait for goodbyes
+            pool.terminate()
 
 
 async def on_job_start(ctx: dict[str, Any]) -> None:

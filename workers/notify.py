@@ -18,6 +18,12 @@ writes, or a read timeout on a request Twilio accepted: the row then shows an at
 an outcome, and once its lease has run out the retry sends again. We chose a rare duplicate
 over a missed "call now"; a retried message carries the same body.
 
+The record decides (freshness, EXPECT): a record behind the event (its transaction has not
+committed yet: the token still WAITING for a CALL_NOW, its row not there for TOKEN_CREATED)
+is waited for with backoff, and a record that never catches up raises an alert; a record
+that moved past the event makes the message stale. What a job leaves undone (a row PENDING,
+a call with no message at all) is taken up by `sweep_notifications`.
+
 Channel: WhatsApp when the patient opted in (and a WhatsApp sender exists), else SMS. A
 permanent WhatsApp failure falls back to SMS in the same job; 63016 (outside the 24-hour
 session) first tries the approved template (TWILIO_WHATSAPP_TEMPLATE_SID) on the same row,
@@ -33,7 +39,7 @@ import functools
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -43,8 +49,6 @@ import asyncpg
 import structlog
 from arq import Retry, cron
 from arq.worker import func
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.db import notifications as db
 from server.notifications import templates
@@ -52,6 +56,7 @@ from server.observability import mask_phone
 from server.queue import QueueService
 from server.store import keys
 from server.store.live import LiveStore
+from workers.outages import OUTAGES, is_outage
 from workers.twilio_sender import (
     HTTP_TIMEOUT_S,
     SMS,
@@ -77,20 +82,60 @@ QUIET_CODES = frozenset({UNSUBSCRIBED, WA_WINDOW})   # expected: no system alert
 REMINDERS = (("REMINDER_DAY_BEFORE", 2 * 3600.0, 24 * 3600.0),
              ("REMINDER_2H", 0.0, 2 * 3600.0))
 
-# a message for an event still makes sense only while the token is in one of these states
-RELEVANT = {
-    "TOKEN_CREATED": {"WAITING", "BOOKED"},
-    "AHEAD": {"WAITING"},
-    "CALL_NOW": {"CALLED"},
-    "DELAY": {"WAITING"},
-    "CANCELLED": {"CANCELLED", "RESCHEDULED"},
-    "RESCHEDULED": {"CANCELLED", "RESCHEDULED"},
-    "REMINDER_DAY_BEFORE": {"BOOKED"},
-    "REMINDER_2H": {"BOOKED"},
+BEHIND_BASE_S = 1.0            # the record behind its event: 1, 2, 4, 8, 16 s (x 0.5-1)
+SWEEP_GRACE_S = 60.0           # the normal path's head start before the sweeper steps in
+SWEEP_WINDOW_S = 3600.0        # calls and new tokens this recent are checked for a message
+SWEEP_LIMIT = 500
+
+BEHIND, RELEVANT_NOW, AHEAD = "behind", "relevant", "ahead"
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What the record says about a message's event.
+
+    relevant: the message makes sense while the token is in one of these states.
+    behind:   states the token is in before the event's action committed (None: its row is
+              not there yet), so the record may still catch up with the event;
+    reached:  states the action leads to: once the token's history shows one, the action did
+              commit, and a token back in a `behind` state has moved on since (a skip puts a
+              CALLED token back to WAITING; a cancel can be reinstated).
+    """
+
+    relevant: frozenset[str]
+    behind: frozenset[str | None] = frozenset()
+    reached: frozenset[str] = frozenset()
+
+
+_CANCELLED = frozenset({"CANCELLED", "RESCHEDULED"})
+EXPECT: dict[str, Expect] = {
+    # from queue events (the event can come before its record commits)
+    "TOKEN_CREATED": Expect(frozenset({"WAITING", "BOOKED"}), frozenset({None})),
+    "AHEAD": Expect(frozenset({"WAITING"}), frozenset({None, "BOOKED"}), frozenset({"WAITING"})),
+    "CALL_NOW": Expect(frozenset({"CALLED"}), frozenset({None, "BOOKED", "WAITING"}),
+                       frozenset({"CALLED"})),
+    "CANCELLED": Expect(_CANCELLED, frozenset({None, "BOOKED", "WAITING"}), _CANCELLED),
+    "RESCHEDULED": Expect(_CANCELLED, frozenset({None, "BOOKED", "WAITING"}), _CANCELLED),
+    # from the record itself (cron jobs, the doctor's waiting list): never behind it
+    "DELAY": Expect(frozenset({"WAITING"})),
+    "REMINDER_DAY_BEFORE": Expect(frozenset({"BOOKED"})),
+    "REMINDER_2H": Expect(frozenset({"BOOKED"})),
 }
+# a message for an event still makes sense only while the token is in one of these states
+RELEVANT = {event: set(e.relevant) for event, e in EXPECT.items()}
 NEEDS_ETA = frozenset({"TOKEN_CREATED", "AHEAD", "DELAY"})
-OUTAGES = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-           asyncpg.CannotConnectNowError, RedisConnectionError, RedisTimeoutError)
+
+
+def freshness(event: str, status: str | None, reached: frozenset[str] = frozenset()) -> str:
+    """Whether the record (the token's `status`, None when its row is not found, and the
+    statuses its history has `reached`) is behind the event, agrees with it, or has moved
+    past it. Behind: retry until it catches up. Ahead: the message is stale, drop it."""
+    expect = EXPECT[event]
+    if status in expect.relevant:
+        return RELEVANT_NOW
+    if status in expect.behind and not expect.reached & reached:
+        return BEHIND
+    return AHEAD
 
 
 def send_job_id(token_id: str, event: str, channel: str | None = None) -> str:
@@ -117,8 +162,14 @@ def retry_on_outage(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[
     async def wrapper(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> T:
         try:
             return await fn(ctx, *args, **kwargs)
-        except OUTAGES as exc:
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
             if _try(ctx) >= NOTIFY_MAX_TRIES:
+                # a row it left PENDING, or a call or new token left without one, is taken up
+                # by sweep_notifications once the outage is over
+                log.error("notification job gave up after an outage", error=type(exc).__name__,
+                          job_try=_try(ctx), function=fn.__name__)
                 raise
             log.warning("notification job hit an outage; retrying", error=type(exc).__name__,
                         job_try=_try(ctx))
@@ -189,21 +240,34 @@ async def send_notification(ctx: dict[str, Any], hospital_id: str, token_id: str
     pool = ctx["pool"]
     info = await db.message_context(pool, UUID(hospital_id), UUID(token_id))
     bound = {"token_id": token_id, "notification": event}
+    status = info["status"] if info else None
+    verdict = freshness(event, status)
+    if verdict == BEHIND and info is not None and EXPECT[event].reached:
+        # back in a state before the event: not yet there, or there and moved back since?
+        verdict = freshness(event, status, await db.statuses_reached(pool, info["id"]))
+    if verdict == BEHIND:
+        return await _record_behind(ctx, hospital_id, token_id, event, status, bound)
     if info is None:
         log.info("notification for a missing token", **bound)
         return "gone"
-    if info["status"] not in RELEVANT[event]:
-        log.info("notification no longer relevant", status=info["status"], **bound)
+    if verdict == AHEAD:
+        # a row claimed while it was relevant (its send failed or was cut short) is closed
+        n = await db.skip_pending(pool, info["id"], _row_events(event),
+                                  f"no longer relevant: the token is {status}", LEASE_S)
+        log.info("notification no longer relevant", status=status, rows_skipped=n, **bound)
         return "stale"
     if event in ("CANCELLED", "RESCHEDULED"):
         event = info["status"]  # the record, not the event, says which of the two it was
     lang, body = await _body(ctx, info, event)
     plan = channel_plan(info, ctx["notify_sender"], channel)
     if not plan:
+        reason = "patient not opted in on any configured channel"
         await db.claim(pool, hospital_id=info["hospital_id"], patient_id=info["patient_id"],
                        token_id=info["id"], channel=channel or SMS, event=event, language=lang,
                        body=body, to_masked=mask_phone(info["phone"]), status="SKIPPED",
-                       error_message="patient not opted in on any configured channel")
+                       error_message=reason)
+        # a row claimed before the patient opted out (a sweep forces its channel)
+        await db.skip_pending(pool, info["id"], (event,), reason, LEASE_S, channel=channel)
         log.info("notification skipped: not opted in", **bound)
         return "skipped"
     outcome = "failed"
@@ -213,6 +277,31 @@ async def send_notification(ctx: dict[str, Any], hospital_id: str, token_id: str
             return outcome
         log.info("falling back to the next channel", failed_channel=ch, **bound)
     return outcome
+
+
+def _row_events(event: str) -> tuple[str, ...]:
+    """The notifications_log events a job's event may have claimed rows under."""
+    return ("CANCELLED", "RESCHEDULED") if event in ("CANCELLED", "RESCHEDULED") else (event,)
+
+
+async def _record_behind(ctx: dict[str, Any], hospital_id: str, token_id: str, event: str,
+                         status: str | None, bound: dict[str, Any]) -> str:
+    """The event is ahead of the record (its transaction has not committed yet): retry with
+    backoff until the record catches up; after the last try, say so loudly."""
+    job_try = _try(ctx)
+    if job_try < NOTIFY_MAX_TRIES:
+        log.info("the record is behind the event; retrying", status=status, job_try=job_try,
+                 **bound)
+        raise Retry(defer=backoff_s(job_try, ctx.get("notify_behind_base_s", BEHIND_BASE_S)))
+    log.error("the record never caught up with the event; message not sent", status=status,
+              job_try=job_try, **bound)
+    await db.insert_alert(
+        ctx["pool"], hospital_id=UUID(hospital_id), kind="NOTIFICATION_UNCONFIRMED",
+        entity_type="TOKEN", entity_id=UUID(token_id),
+        message=f"{event} for token {token_id} not sent: after {job_try} tries the record "
+                f"still shows the token {status or 'missing'}",
+        details={"event": event, "status": status, "tries": job_try})
+    return "behind"
 
 
 async def _deliver(ctx: dict[str, Any], info: dict[str, Any], event: str, channel: str,
@@ -374,6 +463,34 @@ async def sweep_whatsapp_fallbacks(ctx: dict[str, Any]) -> int:
     return n
 
 
+async def sweep_notifications(ctx: dict[str, Any]) -> int:
+    """Every minute: what the normal path left undone, once it had SWEEP_GRACE_S to do it.
+
+    1. PENDING rows that nobody is working on: the attempt never started (attempts = 0: the
+       job died between claim and attempt), an attempt whose lease ran out with no outcome,
+       or a transient failure whose retry is overdue (lost with Redis' data). Re-enqueued on
+       the row's channel under `sweep:<row>:<attempts>:<updated>`: one job per state of the
+       row, however often this runs; the attempt compare-and-set still lets one send.
+    2. Calls and new tokens of the last SWEEP_WINDOW_S that the record holds (still CALLED,
+       still WAITING or BOOKED) with no row for their CALL_NOW / TOKEN_CREATED at all: the
+       event or its job was lost (Redis lost its data, a job gave up in an outage).
+    """
+    pool = ctx["pool"]
+    grace = float(ctx.get("notify_sweep_grace_s", SWEEP_GRACE_S))
+    n = 0
+    for row in await db.stuck_pending(pool, grace, LEASE_S, BACKOFF_CAP_S, SWEEP_LIMIT):
+        stamp = int(row["updated_at"].timestamp() * 1000)
+        n += await _enqueue(ctx, "send_notification", str(row["hospital_id"]),
+                            str(row["token_id"]), row["event"], row["channel"],
+                            job_id=f"sweep:{row['id']}:{row['attempts']}:{stamp}")
+    for h, tid, event in await db.unannounced(pool, grace, SWEEP_WINDOW_S, SWEEP_LIMIT):
+        n += await _enqueue(ctx, "send_notification", str(h), str(tid), event,
+                            job_id=f"sweep:{tid}:{event}")
+    if n:
+        log.warning("notifications swept up", jobs=n)
+    return n
+
+
 FUNCTIONS = [
     func(send_notification, max_tries=NOTIFY_MAX_TRIES),
     func(notify_ahead, max_tries=NOTIFY_MAX_TRIES),
@@ -383,4 +500,5 @@ CRON_JOBS = [
     cron(schedule_reminders, minute=set(range(0, 60, 5)), second=30),
     cron(check_late_starts, minute=set(range(1, 60, 5)), second=30),
     cron(sweep_whatsapp_fallbacks, second=15),
+    cron(sweep_notifications, second=45, unique=True, timeout=50),
 ]

@@ -44,6 +44,13 @@ async def message_context(conn: Conn, hospital_id: UUID, token_id: UUID
     return dict(row) if row else None
 
 
+async def statuses_reached(conn: Conn, token_id: UUID) -> frozenset[str]:
+    """Every status the token's history shows it has been in."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT to_status FROM token_history WHERE token_id = $1", token_id)
+    return frozenset(r["to_status"] for r in rows)
+
+
 async def claim(conn: Conn, *, hospital_id: UUID, patient_id: UUID, token_id: UUID,
                 channel: str, event: str, language: str, body: str, to_masked: str,
                 status: str = "PENDING", error_message: str | None = None) -> UUID | None:
@@ -106,6 +113,27 @@ async def begin_attempt(conn: Conn, row_id: UUID, lease_s: float) -> int | None:
            RETURNING attempts""",
         row_id, lease_s,
     )
+
+
+async def skip_pending(conn: Conn, token_id: UUID, events: tuple[str, ...], reason: str,
+                       lease_s: float, channel: str | None = None) -> int:
+    """Close the token's PENDING rows for `events` (on `channel`, else any) as SKIPPED: the
+    message is no longer wanted. Rows with an attempt in flight (begin_attempt's condition)
+    are left to the job that holds it; both are one-row compare-and-sets, so they never
+    both win. Returns the rows closed."""
+    status = await conn.execute(
+        """UPDATE notifications_log
+           SET status = 'SKIPPED',
+               error_message = left($3 || CASE WHEN attempts > 0 AND error_code IS NULL
+                   THEN '; the outcome of attempt ' || attempts || ' is unknown' ELSE '' END,
+                   500)
+           WHERE token_id = $1 AND event = ANY($2::text[]) AND status = 'PENDING'
+             AND provider_id IS NULL AND ($5::text IS NULL OR channel = $5::text)
+             AND (attempts = 0 OR error_code IS NOT NULL
+                  OR updated_at < now() - make_interval(secs => $4))""",
+        token_id, list(events), reason, lease_s, channel,
+    )
+    return int(status.split()[-1])
 
 
 async def mark_sent(conn: Conn, row_id: UUID, provider_id: str) -> bool:
@@ -282,6 +310,50 @@ async def whatsapp_fallbacks(conn: Conn, within_s: float = 7200, limit: int = 50
         within_s, limit,
     )
     return [(r["hospital_id"], r["token_id"], r["event"]) for r in rows]
+
+
+async def stuck_pending(conn: Conn, grace_s: float, lease_s: float, retry_cap_s: float,
+                        limit: int = 500) -> list[dict[str, Any]]:
+    """PENDING rows nobody works on, untouched for grace_s past what their state allows: no
+    attempt started; an attempt with no outcome past its lease; a transient failure whose
+    retry (deferred at most retry_cap_s) is overdue."""
+    rows = await conn.fetch(
+        """SELECT id, hospital_id, token_id, event, channel, attempts, updated_at
+           FROM notifications_log
+           WHERE status = 'PENDING' AND token_id IS NOT NULL AND provider_id IS NULL
+             AND updated_at < now() - make_interval(secs => $1 + CASE
+                 WHEN attempts = 0 THEN 0
+                 WHEN error_code IS NULL THEN $2
+                 ELSE $3 END)
+           ORDER BY updated_at LIMIT $4""",
+        grace_s, lease_s, retry_cap_s, limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def unannounced(conn: Conn, grace_s: float, window_s: float, limit: int = 500
+                      ) -> list[tuple[UUID, UUID, str]]:
+    """(hospital, token, event) for calls and new tokens of the last window_s (older than
+    grace_s) that the record still holds, CALLED or WAITING/BOOKED, with no notifications_log
+    row at all for their CALL_NOW / TOKEN_CREATED: their event or job was lost."""
+    rows = await conn.fetch(
+        """SELECT t.hospital_id, t.id, 'CALL_NOW' AS event FROM tokens t
+           WHERE t.status = 'CALLED' AND t.service_date >= current_date - 1
+             AND t.called_at < now() - make_interval(secs => $1)
+             AND t.called_at > now() - make_interval(secs => $2)
+             AND NOT EXISTS (SELECT 1 FROM notifications_log n
+                             WHERE n.token_id = t.id AND n.event = 'CALL_NOW')
+           UNION ALL
+           SELECT t.hospital_id, t.id, 'TOKEN_CREATED' FROM tokens t
+           WHERE t.status IN ('WAITING', 'BOOKED')
+             AND t.created_at < now() - make_interval(secs => $1)
+             AND t.created_at > now() - make_interval(secs => $2)
+             AND NOT EXISTS (SELECT 1 FROM notifications_log n
+                             WHERE n.token_id = t.id AND n.event = 'TOKEN_CREATED')
+           LIMIT $3""",
+        grace_s, window_s, limit,
+    )
+    return [(r["hospital_id"], r["id"], r["event"]) for r in rows]
 
 
 async def log_rows(conn: Conn, token_id: UUID) -> list[dict[str, Any]]:

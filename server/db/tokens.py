@@ -133,15 +133,48 @@ async def insert_history(
     conn: asyncpg.Connection, *, hospital_id: UUID, token_id: UUID, action: str,
     from_status: str | None, to_status: str, actor_kind: str, actor_id: UUID | None,
     reason: str | None = None, doctor_id: UUID | None = None, details: dict[str, Any] | None = None,
-    at: datetime | None = None,
+    at: datetime | None = None, action_id: UUID | None = None,
 ) -> None:
     await conn.execute(
         """INSERT INTO token_history (hospital_id, token_id, action, from_status, to_status,
-               actor_kind, actor_id, reason, doctor_id, details, at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, now()))""",
+               actor_kind, actor_id, reason, doctor_id, details, at, action_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, now()), $12)""",
         hospital_id, token_id, action, from_status, to_status, actor_kind, actor_id, reason,
-        doctor_id, details or {}, at,
+        doctor_id, details or {}, at, action_id,
     )
+
+
+async def tokens_of_action(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: UUID,
+                           action_id: UUID) -> dict[str, UUID]:
+    """History action ('issue', 'call', 'complete'...) -> token id, for one committed action."""
+    rows = await conn.fetch(
+        "SELECT action, token_id FROM token_history WHERE hospital_id = $1 AND action_id = $2",
+        hospital_id, action_id)
+    return {r["action"]: r["token_id"] for r in rows}
+
+
+async def current_of(conn: asyncpg.Connection, doctor_id: UUID, day: date) -> UUID | None:
+    """The doctor's CALLED or IN_CONSULTATION token of the day, as the record holds it."""
+    return await conn.fetchval(  # type: ignore[no-any-return]
+        """SELECT id FROM tokens WHERE doctor_id = $1 AND service_date = $2
+           AND status IN ('CALLED', 'IN_CONSULTATION')""", doctor_id, day)
+
+
+async def mark_committed(conn: asyncpg.Connection, action_id: UUID, hospital_id: UUID) -> None:
+    """In the action's own transaction: the proof, once it commits, that it did."""
+    await conn.execute("INSERT INTO live_actions (id, hospital_id) VALUES ($1, $2)",
+                       action_id, hospital_id)
+
+
+async def committed(conn: asyncpg.Connection, action_ids: list[UUID]) -> set[UUID]:
+    rows = await conn.fetch("SELECT id FROM live_actions WHERE id = ANY($1::uuid[])", action_ids)
+    return {r["id"] for r in rows}
+
+
+async def purge_actions(conn: asyncpg.Connection | asyncpg.Pool, older_than_days: int = 2) -> int:
+    status = await conn.execute(
+        "DELETE FROM live_actions WHERE at < now() - make_interval(days => $1)", older_than_days)
+    return int(status.split()[-1])
 
 
 async def history(conn: asyncpg.Connection | asyncpg.Pool, token_id: UUID) -> list[dict[str, Any]]:

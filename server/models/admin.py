@@ -2,42 +2,107 @@
 
 Patch models take any subset of fields, refuse an empty body and refuse null for a field the
 schema requires. Rules spanning fields (a doctor account needs doctor_id) raise InvalidInput
-naming the field, so the client sees which input to fix.
+naming the field, so the client sees which input to fix, and are written into the model's JSON
+Schema (`allOf` of `if`/`then`, `dependentRequired`, `minProperties`) for the OpenAPI document.
+Numbers are JSON numbers (minutes with decimals are rounded to 0.01), never strings.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal
+import math
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BeforeValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from server.errors import InvalidInput
-from server.models.common import Body, E164Phone, Language, Name
+from server.models.common import (
+    Body,
+    E164Phone,
+    Language,
+    Name,
+    NoControls,
+    SchemaExtra,
+    text,
+)
+from server.models.dates import PlanDate, WallTime
 
 Role = Literal["admin", "receptionist", "doctor", "nurse"]
-DeptCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z][A-Z0-9]{1,9}$")]
-DeptName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-CabinNumber = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
-Floor = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+DeptCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z][A-Z0-9]{1,9}$"),
+                     NoControls]
+DeptName = text(100, min_length=1)
+CabinNumber = text(20, min_length=1)
+Floor = text(20, min_length=1)
 # lowered before the pattern check, so "DrRao" is accepted as "drrao" (login lowers too)
-Username = Annotated[str, BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
-                     StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")]
+Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$"),
+                     BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
+                     NoControls,
+                     SchemaExtra({"pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$",
+                                  "description": "3 to 64 letters, digits, `.`, `_`, `-`; "
+                                                 "stored in lower case"})]
 # argon2 hashes any length, but a megabyte password is a cheap way to burn CPU
-Password = Annotated[str, StringConstraints(min_length=10, max_length=200)]
-# minutes with two decimals, as numeric(6, 2) stores them; 8 h bounds a typo like 1000
-Minutes = Annotated[Decimal, Field(gt=0, le=480, max_digits=6, decimal_places=2)]
-Buffer = Annotated[Decimal, Field(ge=0, le=480, max_digits=6, decimal_places=2)]
+Password = text(200, min_length=10)
+
+
+def _number(value: Any) -> Any:
+    """A JSON number only (not a string, not a boolean), as a Decimal of its shortest form."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError("must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _minutes(low: str, description: str) -> Any:
+    """Minutes as numeric(6, 2) stores them: a JSON number, rounded to 0.01."""
+    return Annotated[Decimal, BeforeValidator(_number),
+                     Field(ge=Decimal(low), le=480), AfterValidator(_cents),
+                     WithJsonSchema({"type": "number", "minimum": float(low), "maximum": 480,
+                                     "description": description})]
+
+
+# 8 h bounds a typo like 1000
+Minutes = _minutes("0.01", "Minutes, 0.01 to 480, rounded to 0.01.")
+Buffer = _minutes("0", "Minutes, 0 to 480, rounded to 0.01.")
 Policy240 = Annotated[int, Field(ge=0, le=240)]
 Places = Annotated[int, Field(ge=1, le=50)]
+
+
+def _patch_schema(schema: dict[str, Any], cls: Any) -> None:
+    """What PatchBody refuses, said in its schema: null where the column may not be empty,
+    an empty body; plus the class's own rules."""
+    schema["minProperties"] = 1
+    for name, prop in schema.get("properties", {}).items():
+        if name in cls.nullable or "anyOf" not in prop:
+            continue
+        kept = [s for s in prop["anyOf"] if s.get("type") != "null"]
+        rest = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+        prop.clear()
+        prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+        prop.update(rest)
+    schema.update(cls.schema_rules)
 
 
 class PatchBody(Body):
     """Any subset of fields; at least one; null only where the column may be empty."""
 
+    model_config = ConfigDict(json_schema_extra=_patch_schema)
     nullable: ClassVar[frozenset[str]] = frozenset()
+    schema_rules: ClassVar[dict[str, Any]] = {}
 
     @field_validator("*", mode="after")
     @classmethod
@@ -64,8 +129,8 @@ def _required(field: str, message: str) -> InvalidInput:
 class DepartmentCreate(Body):
     name: DeptName
     code: DeptCode
-    avg_consultation_min: Minutes = Decimal(10)
-    buffer_min: Buffer = Decimal(5)
+    avg_consultation_min: Minutes = Field(default=Decimal(10), json_schema_extra={"default": 10})
+    buffer_min: Buffer = Field(default=Decimal(5), json_schema_extra={"default": 5})
     daily_cap: int | None = Field(default=None, ge=1, le=10000)
     booked_grace_min: Policy240 = 15
     senior_credit_min: Policy240 = 20
@@ -125,11 +190,12 @@ class DoctorPatch(PatchBody):
 
 # ---------------------------------------------------------------------------------------
 class ShiftCreate(Body):
+    model_config = ConfigDict(json_schema_extra={"description": "`end` is after `start`."})
     doctor_id: UUID
     cabin_id: UUID
-    date: dt.date
-    start: dt.time
-    end: dt.time
+    date: PlanDate
+    start: WallTime
+    end: WallTime
 
     @model_validator(mode="after")
     def _ordered(self) -> ShiftCreate:
@@ -139,11 +205,14 @@ class ShiftCreate(Body):
 
 
 class ShiftPatch(PatchBody):
+    schema_rules: ClassVar[dict[str, Any]] = {
+        "description": "`end` is after `start`; with only one of them, after (or before) the "
+                       "stored one."}
     doctor_id: UUID | None = None
     cabin_id: UUID | None = None
-    date: dt.date | None = None
-    start: dt.time | None = None
-    end: dt.time | None = None
+    date: PlanDate | None = None
+    start: WallTime | None = None
+    end: WallTime | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> ShiftPatch:
@@ -153,7 +222,23 @@ class ShiftPatch(PatchBody):
 
 
 # ---------------------------------------------------------------------------------------
+def _if_role(role: str | list[str], then: dict[str, Any]) -> dict[str, Any]:
+    const = {"const": role} if isinstance(role, str) else {"enum": role}
+    return {"if": {"required": ["role"], "properties": {"role": const}}, "then": then}
+
+
+_DOCTOR_TIE = {"required": ["doctor_id"], "properties": {"doctor_id": {"type": "string"}}}
+_NO_DOCTOR = {"properties": {"doctor_id": {"type": "null"}}}
+_NURSE_TIE = {"required": ["department_id"], "properties": {"department_id": {"type": "string"}}}
+
+
 class UserCreate(Body):
+    model_config = ConfigDict(json_schema_extra={
+        "description": "A doctor account names its `doctor_id` (and only a doctor account "
+                       "does); a nurse account names its `department_id`.",
+        "allOf": [_if_role("doctor", _DOCTOR_TIE),
+                  _if_role(["admin", "receptionist", "nurse"], _NO_DOCTOR),
+                  _if_role("nurse", _NURSE_TIE)]})
     username: Username
     password: Password
     role: Role
@@ -163,17 +248,27 @@ class UserCreate(Body):
 
     @model_validator(mode="after")
     def _ties(self) -> UserCreate:
-        if self.role == "doctor" and self.doctor_id is None:
-            raise _required("doctor_id", "required for role doctor")
-        if self.role != "doctor" and self.doctor_id is not None:
-            raise _required("doctor_id", "only for role doctor")
-        if self.role == "nurse" and self.department_id is None:
-            raise _required("department_id", "required for role nurse")
+        _role_ties(self.role, self.doctor_id, self.department_id)
         return self
 
 
 class UserPatch(PatchBody):
     nullable = frozenset({"doctor_id", "department_id", "full_name"})
+    # the ties of UserCreate, stated so that no patch depends on the stored row: a change of
+    # doctor_id comes with the role, a department taken away with a role that needs none
+    schema_rules: ClassVar[dict[str, Any]] = {
+        "description": "`role: doctor` comes with its `doctor_id`, `role: nurse` with its "
+                       "`department_id`; `doctor_id` changes only with `role` (another role "
+                       "clears it); `department_id: null` only with a role other than nurse.",
+        "dependentRequired": {"doctor_id": ["role"]},
+        "allOf": [
+            _if_role("doctor", _DOCTOR_TIE),
+            _if_role(["admin", "receptionist", "nurse"], _NO_DOCTOR),
+            _if_role("nurse", _NURSE_TIE),
+            {"if": {"required": ["department_id"],
+                    "properties": {"department_id": {"type": "null"}}},
+             "then": {"required": ["role"]}},
+        ]}
     username: Username | None = None
     password: Password | None = None
     role: Role | None = None
@@ -181,6 +276,34 @@ class UserPatch(PatchBody):
     department_id: UUID | None = None
     full_name: Name | None = None
     active: bool | None = None
+
+    @model_validator(mode="after")
+    def _ties(self) -> UserPatch:
+        given = self.model_fields_set
+        if "doctor_id" in given and "role" not in given:
+            raise _required("role", "give the role with doctor_id")
+        if "department_id" in given and self.department_id is None and "role" not in given:
+            raise _required("role", "give the role when clearing department_id")
+        if "role" in given:
+            _role_ties(self.role, self.doctor_id, self.department_id)
+        return self
+
+
+def _role_ties(role: str | None, doctor_id: UUID | None, department_id: UUID | None) -> None:
+    """A doctor account names its doctor, and only a doctor account does; a nurse names the
+    department she works in."""
+    if role == "doctor" and doctor_id is None:
+        raise _required("doctor_id", "required for role doctor")
+    if role != "doctor" and doctor_id is not None:
+        raise _required("doctor_id", "only for role doctor")
+    if role == "nurse" and department_id is None:
+        raise _required("department_id", "required for role nurse")
+
+    def changes(self) -> dict[str, Any]:
+        out = super().changes()
+        if "role" in out and out["role"] != "doctor":
+            out["doctor_id"] = None     # a former doctor's tie goes with the role
+        return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -201,4 +324,4 @@ class DepartmentFilter(Body):
 class ShiftFilter(Body):
     doctor_id: UUID | None = None
     cabin_id: UUID | None = None
-    date: dt.date | None = None
+    date: PlanDate | None = None

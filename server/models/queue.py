@@ -1,14 +1,20 @@
-"""Request bodies of the patient, token and doctor-queue endpoints (API.md)."""
+"""Request bodies of the patient, token and doctor-queue endpoints (API.md).
+
+Rules that span fields are checked by field validators (so the error names the field) and
+written into each model's JSON Schema as well (`allOf` of `anyOf`/`if`-`then`), so the OpenAPI
+document states them. What no schema can state (an id that must exist, an order between two
+values, a day of the hospital's own calendar) is said in the description.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Literal, Self
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
+    ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
@@ -16,16 +22,38 @@ from pydantic import (
     model_validator,
 )
 
-from server.models.common import Body, E164Phone, Language, Name, ShortText
+from server.errors import InvalidInput
+from server.models.common import (
+    Body,
+    E164Phone,
+    Language,
+    Name,
+    NoControls,
+    ShortText,
+)
+from server.models.dates import MAX_LEAVE, BirthDate, BookingDateTime, PlanDateTime
 
-Uhid = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9-]{3,32}$")]
+Uhid = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9-]{3,32}$"),
+                 NoControls]
+# 1 normal, 2 senior, 3 emergency; an integer, never a boolean or a string
+Priority = Annotated[int, Field(ge=1, le=3)]
+
+
+def _string(name: str) -> dict[str, Any]:
+    """JSON Schema: `name` is present and not null."""
+    return {"required": [name], "properties": {name: {"type": "string"}}}
+
+
+def _null(name: str) -> dict[str, Any]:
+    """JSON Schema: `name` is absent or null."""
+    return {"properties": {name: {"type": "null"}}}
 
 
 class PatientCreate(Body):
     name: Name
     phone: E164Phone
     uhid: Uhid | None = None
-    date_of_birth: date | None = None
+    date_of_birth: BirthDate | None = None
     gender: Literal["F", "M", "O", "U"] | None = None
     language: Language = "en"
     sms_opt_in: bool = True
@@ -33,33 +61,41 @@ class PatientCreate(Body):
     distance_km: float | None = Field(default=None, ge=0, le=5000)
     commute_min: int | None = Field(default=None, ge=0, le=24 * 60)
 
-    # a field validator (not a model validator) so the error names date_of_birth
-    @field_validator("date_of_birth")
-    @classmethod
-    def _born_in_the_past(cls, v: date | None) -> date | None:
-        if v and v > date.today():
-            raise ValueError("date_of_birth cannot be in the future")
-        return v
-
 
 class PatientQuery(BaseModel):
+    model_config = ConfigDict(json_schema_extra={
+        "description": "Give `phone` or `uhid` (or both)."})
     phone: E164Phone | None = None
     uhid: Uhid | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> Self:
         if not self.phone and not self.uhid:
-            raise ValueError("give phone or uhid")
+            raise InvalidInput.field("phone", "give phone or uhid")
         return self
 
 
 class TokenCreate(Body):
+    model_config = ConfigDict(json_schema_extra={
+        "description": (
+            "Give `doctor_id` or `department_id` (a doctor of that department when both). "
+            "An ONLINE booking needs `scheduled_time`, on a day of the hospital's calendar "
+            "from today; WALK_IN and EMERGENCY take none (they are for today). An EMERGENCY "
+            "token has priority 3."),
+        "allOf": [
+            {"anyOf": [_string("doctor_id"), _string("department_id")]},
+            {"if": {"properties": {"booking_type": {"const": "ONLINE"}}},
+             "then": _string("scheduled_time"), "else": _null("scheduled_time")},
+            {"if": {"properties": {"booking_type": {"const": "EMERGENCY"}}},
+             "then": {"properties": {"priority": {"enum": [3, None]}}}},
+        ]})
+
     patient_id: UUID
     doctor_id: UUID | None = None
     department_id: UUID | None = Field(default=None, validate_default=True)
     booking_type: Literal["WALK_IN", "ONLINE", "EMERGENCY"]
-    priority: Literal[1, 2, 3] | None = Field(default=None, validate_default=True)
-    scheduled_time: AwareDatetime | None = Field(default=None, validate_default=True)
+    priority: Priority | None = Field(default=None, validate_default=True)
+    scheduled_time: BookingDateTime | None = Field(default=None, validate_default=True)
     visit_reason: ShortText | None = None
 
     # field validators (not a model validator) so an error names its field
@@ -80,8 +116,11 @@ class TokenCreate(Body):
     @field_validator("scheduled_time")
     @classmethod
     def _booked_slot(cls, v: datetime | None, info: ValidationInfo) -> datetime | None:
-        if info.data.get("booking_type") == "ONLINE" and v is None:
+        booking = info.data.get("booking_type")
+        if booking == "ONLINE" and v is None:
             raise ValueError("an ONLINE booking needs scheduled_time")
+        if booking in ("WALK_IN", "EMERGENCY") and v is not None:
+            raise ValueError("only ONLINE bookings take scheduled_time")
         return v
 
     @property
@@ -98,7 +137,7 @@ class TransferBody(ActionBody):
 
 
 class PriorityBody(ActionBody):
-    priority: Literal[1, 2, 3]
+    priority: Priority
 
 
 class GeoBody(Body):
@@ -118,8 +157,11 @@ class PauseBody(Body):
 
 
 class LeaveBody(Body):
-    start: AwareDatetime
-    end: AwareDatetime
+    model_config = ConfigDict(json_schema_extra={
+        "description": f"`end` is after `start`, at most {MAX_LEAVE.days} days later."})
+
+    start: PlanDateTime
+    end: PlanDateTime
     reason: ShortText
     kind: Literal["LEAVE", "UNPLANNED_LEAVE", "TRAINING", "SURGERY"] = "LEAVE"
 
@@ -130,4 +172,7 @@ class LeaveBody(Body):
         start = info.data.get("start")
         if start is not None and v <= start:
             raise ValueError("end must be after start")
+        if start is not None and v - start > MAX_LEAVE:
+            raise ValueError(f"a leave spans at most {MAX_LEAVE.days} days")
         return v
+

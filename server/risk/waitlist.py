@@ -60,7 +60,9 @@ def parse_offer_code(secret: bytes, code: str) -> tuple[UUID, UUID] | None:
     if len(code) > 80 or "." not in code:
         return None
     payload, _, mac = code.rpartition(".")
-    if not hmac.compare_digest(_mac(secret, payload), mac):
+    # as bytes: compare_digest raises TypeError on a non-ASCII str
+    if not hmac.compare_digest(_mac(secret, payload).encode(),
+                               mac.encode("utf-8", "backslashreplace")):
         return None
     try:
         raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))

@@ -153,8 +153,10 @@ async def displays(request: Request) -> Response:
         department_id=body.department_id, name=body.name, key_hash=display_key_hash(key),
         key_prefix=key[:10],
     )
-    return render(row | {"key": key, "board_url": board_url(request, body.department_id, key)},
-                  201)
+    shown_once = render(row | {"key": key, "board_url": board_url(request, body.department_id,
+                                                                   key)}, 201)
+    shown_once.headers["Cache-Control"] = "no-store"  # a secret: an Idempotency-Key replay omits it
+    return shown_once
 
 
 async def display(request: Request) -> Response:

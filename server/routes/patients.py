@@ -63,8 +63,13 @@ async def get_patient(request: Request) -> JSONResponse:
     return JSONResponse(jsonable({**row, "visits": visits}))
 
 
+async def patients(request: Request) -> JSONResponse:
+    # one route for the path, so a 405 answers Allow: GET, POST (two would name one each)
+    return await (find_patients if request.method in ("GET", "HEAD") else create_patient)(
+        request)
+
+
 routes = [
-    Route("/api/v1/patients", create_patient, methods=["POST"]),
-    Route("/api/v1/patients", find_patients, methods=["GET"]),
+    Route("/api/v1/patients", patients, methods=["GET", "POST"]),
     Route("/api/v1/patients/{patient_id}", get_patient, methods=["GET"]),
 ]

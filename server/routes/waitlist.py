@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+import re
 from typing import Any
 from uuid import UUID
 
@@ -13,25 +13,30 @@ from starlette.routing import Route
 
 from server.auth import ratelimit
 from server.auth.principal import staff
+from server.errors import NotFound
 from server.models.common import Body, parse_body, parse_query
+from server.models.dates import BookingDate, PlanDate
 from server.risk import waitlist
 from server.routes import render
 
 DESK = ("admin", "receptionist", "nurse")
 WINDOW_S = 60
+# an offer code: base64url of two UUIDs (43 characters), ".", the MAC (risk/waitlist.py)
+OFFER_CODE_PATTERN = rf"^[A-Za-z0-9_-]{{43}}\.[A-Za-z0-9_-]{{{waitlist.MAC_CHARS}}}$"
+_OFFER_CODE = re.compile(OFFER_CODE_PATTERN, re.ASCII)
 
 
 class WaitlistCreate(Body):
     patient_id: UUID
     department_id: UUID
     preferred_doctor_id: UUID | None = None
-    desired_date: date
+    desired_date: BookingDate
 
 
 class WaitlistQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     department_id: UUID | None = None
-    day: date | None = Field(default=None, alias="date")  # a field named date would shadow
+    day: PlanDate | None = Field(default=None, alias="date")  # a field named date would shadow
 
 
 def entry_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -70,8 +75,11 @@ async def accept_offer(request: Request) -> JSONResponse:
     addr = request.client.host if request.client else "unknown"
     await ratelimit.enforce(st.redis, ratelimit.public_key("addr", addr),
                             st.settings.public_rate_per_minute, WINDOW_S)
+    code = request.path_params["offer_code"]
+    if not _OFFER_CODE.fullmatch(code):
+        raise NotFound(waitlist.OFFER_INVALID)
     svc = render.service(request)
-    row = await waitlist.accept(svc, st.settings.secret(), request.path_params["offer_code"])
+    row = await waitlist.accept(svc, st.settings.secret(), code)
     return JSONResponse({
         "number": row["number"], "status": row["status"],
         "service_date": row["service_date"].isoformat(),
@@ -81,8 +89,12 @@ async def accept_offer(request: Request) -> JSONResponse:
     }, status_code=201)
 
 
+async def waitlist_entries(request: Request) -> JSONResponse:
+    # one route for the path, so a 405 answers Allow: GET, POST (two would name one each)
+    return await (list_entries if request.method in ("GET", "HEAD") else add_entry)(request)
+
+
 routes = [
-    Route("/api/v1/waitlist", add_entry, methods=["POST"]),
-    Route("/api/v1/waitlist", list_entries, methods=["GET"]),
+    Route("/api/v1/waitlist", waitlist_entries, methods=["GET", "POST"]),
     Route("/api/v1/public/waitlist/{offer_code}/accept", accept_offer, methods=["POST"]),
 ]

@@ -10,9 +10,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from datetime import date
 
 MAC_CHARS = 16
+MAX_CODE = 64
+# what sign() makes: a base64url public code (16 characters; 22 for demo data), ".", the MAC;
+# anything else in a path (non-ASCII, NUL, a stray dot) is no link of ours and never reaches
+# the database or the MAC comparison
+CODE_PATTERN = rf"^[A-Za-z0-9_-]{{1,{MAX_CODE - MAC_CHARS - 1}}}\.[A-Za-z0-9_-]{{{MAC_CHARS}}}$"
+_CODE = re.compile(CODE_PATTERN, re.ASCII)
 
 
 def _mac(secret: bytes, public_code: str, day: date) -> str:
@@ -25,16 +32,21 @@ def sign(secret: bytes, public_code: str, day: date) -> str:
 
 
 def split(code: str) -> tuple[str, str] | None:
-    if len(code) > 64 or "." not in code:
+    """(public code, MAC) of a well-formed link code, else None."""
+    if len(code) > MAX_CODE or not _CODE.fullmatch(code):
         return None
     public_code, _, mac = code.rpartition(".")
-    if not public_code or len(mac) != MAC_CHARS:
-        return None
     return public_code, mac
 
 
+def same(expected: str, given: str) -> bool:
+    """Constant-time comparison of two codes as bytes: compare_digest refuses non-ASCII str."""
+    return hmac.compare_digest(expected.encode("utf-8", "backslashreplace"),
+                               given.encode("utf-8", "backslashreplace"))
+
+
 def verify(secret: bytes, public_code: str, mac: str, day: date) -> bool:
-    return hmac.compare_digest(_mac(secret, public_code, day), mac)
+    return same(_mac(secret, public_code, day), mac)
 
 
 def url(base_url: str, code: str) -> str:

@@ -6,6 +6,7 @@ hospital lives on one slot and every Lua script touches one slot only.
 
 from __future__ import annotations
 
+import hashlib
 from uuid import UUID
 
 PREFIX = "opd"
@@ -29,8 +30,20 @@ def tag(hospital_id: UUID | str) -> str:
 
 
 def ready(h: UUID | str) -> str:
-    """Present once the live view was loaded from PostgreSQL; gone after a flush or restart."""
+    """The run id of the Redis server that loaded the live view from PostgreSQL: gone after a
+    flush, and no longer that server's after a restart or failover (see _lib.lua)."""
     return f"{tag(h)}:ready"
+
+
+def staged(h: UUID | str, action: str) -> str:
+    """An action's events, staged until its record commits (emit.lua) or dropped."""
+    return f"{tag(h)}:staged:{action}"
+
+
+def floor(h: UUID | str) -> str:
+    """The sequence number of the last whole-hospital rebuild: a client resuming from before
+    it gets a fresh snapshot (events around a lost view cannot be replayed exactly)."""
+    return f"{tag(h)}:floor"
 
 
 def seq(h: UUID | str) -> str:
@@ -58,7 +71,8 @@ def queue(h: UUID | str, doctor_id: UUID | str) -> str:
 
 
 def doctor(h: UUID | str, doctor_id: UUID | str) -> str:
-    """Hash: cur, cur_status, cur_since_ms, last_call_ms, status, pause fields, consult stats."""
+    """Hash: cur, cur_status, cur_since_ms, last_call_ms, status, pause fields, consult stats,
+    and `pending` (the id of an action whose change is not settled yet)."""
     return f"{tag(h)}:doc:{doctor_id}"
 
 
@@ -68,13 +82,35 @@ def hospital_from_channel(name: str) -> str:
     return name[start:name.index("}", start)]
 
 
-# rate limits (server/auth/ratelimit.py): fixed windows, not per hospital
+# rate limits (server/auth/ratelimit.py), not per hospital. The login keys share one hash
+# tag, so the throttle's script stays single-slot in a Redis Cluster; usernames are hashed
+# (a password typed into the username box must not sit in Redis in clear).
+LOGIN_THROTTLE = f"{PREFIX}:{{login}}"
+
+
+def _digest(*parts: str) -> str:
+    text = "\x00".join(parts).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(text).hexdigest()[:32]
+
+
+def login_pair_key(username: str, address: str) -> str:
+    """Hash f (failures), u (locked until, ms), x (forgotten at, ms): one user, one address."""
+    return f"{LOGIN_THROTTLE}:pair:{_digest(username.lower(), address)}"
+
+
 def login_user_key(username: str) -> str:
-    return f"{PREFIX}:rl:login:user:{username.lower()[:64]}"
+    """Hash s (window start, ms), n (failures): one username, every address."""
+    return f"{LOGIN_THROTTLE}:user:{_digest(username.lower())}"
 
 
 def login_addr_key(address: str) -> str:
-    return f"{PREFIX}:rl:login:addr:{address[:64]}"
+    """Hash s (window start, ms), n (failures): one client address, every username."""
+    return f"{LOGIN_THROTTLE}:addr:{address[:64]}"
+
+
+def login_alert_key(*parts: str) -> str:
+    """Set for one failure window once a lockout of these parts was alerted."""
+    return f"{LOGIN_THROTTLE}:alerted:{_digest(*parts)}"
 
 
 def public_key(scope: str, ident: str) -> str:

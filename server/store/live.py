@@ -1,14 +1,18 @@
 """Typed calls into the Lua scripts: the live queue of each doctor.
 
-Results come back as small dataclasses; a missing live view raises NotReady so the caller
-rebuilds from PostgreSQL and tries again.
+Every change runs as part of an action (server/queue.py): the script changes the queue and
+stages its events under the action's id; `emit` announces them once the record committed,
+`discard` drops them when it did not. Results come back as small dataclasses; a missing live
+view raises NotReady (rebuild from PostgreSQL and try again) and another action's unsettled
+change raises Pending (settle it and try again).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -19,9 +23,31 @@ from redis.exceptions import ResponseError
 from server.store import keys
 from server.store.scripts import Scripts, register
 
+MAX_SEQ = 2**53  # what a browser's JSON number holds exactly; a `since` above it is nonsense
+
 
 class NotReady(Exception):
     """The hospital's live view is not in Redis (flushed, restarted, never loaded)."""
+
+
+class Pending(Exception):
+    """A doctor carries another action's change that is not settled yet (announced after its
+    COMMIT, or dropped when the record refused it)."""
+
+    def __init__(self, doctor_ids: list[UUID], action: str) -> None:
+        super().__init__(f"action {action} is not settled")
+        self.doctor_ids = doctor_ids
+        self.action = action
+
+
+@dataclass
+class Staging:
+    """An action's handle on the live view: its id (under which its scripts stage events and
+    mark doctors) and the doctors a script of it may have marked, which the action must settle:
+    emit after COMMIT, or discard and rebuild when the record did not take it."""
+
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    doctors: set[UUID] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -38,12 +64,10 @@ class NextResult:
     completed: str | None
     called: str | None
     called_score: float | None
-    seq: int
 
 
 @dataclass(frozen=True)
 class Applied:
-    seq: int
     score: float | None = None
     previous: str = ""
 
@@ -70,101 +94,146 @@ class LiveStore:
         self.scripts: Scripts = register(redis)
         self.maxlen = stream_maxlen
 
-    def _common(self, h: UUID) -> list[str]:
-        return [keys.ready(h), keys.seq(h), keys.stream(h), keys.tokens(h)]
-
-    async def _run(self, script: Any, keys_: list[str], args: list[Any]) -> list[Any]:
+    async def _run(self, script: Any, keys_: list[str], args: list[Any],
+                   doctors: list[UUID] | None = None, act: Staging | None = None) -> list[Any]:
+        """Run a script; with `act`, note the doctors it may have marked (an OK answer, or
+        no answer at all: a script that ran but whose reply was lost marked them too)."""
         try:
-            return list(await script(keys=keys_, args=args))
+            r = list(await script(keys=keys_, args=args))
         except ResponseError as exc:
             if str(exc).startswith("NOTREADY"):
                 raise NotReady(str(exc)) from None
             raise
+        except BaseException:
+            if act is not None:
+                act.doctors.update(doctors or [])
+            raise
+        if r and r[0] == "PENDING":
+            raise Pending(doctors or [], r[1])
+        if act is not None and r and r[0] == "OK":
+            act.doctors.update(doctors or [])
+        return r
 
-    def _head(self, h: UUID, at_ms: int | None) -> tuple[list[Any], int]:
+    def _head(self, h: UUID, act: Staging, at_ms: int | None) -> tuple[list[str], list[Any]]:
         ms = at_ms or now_ms()
-        return [keys.channel(h), self.maxlen, ms, iso(ms)], ms
+        return [keys.ready(h), keys.staged(h, act.id)], [act.id, ms, iso(ms)]
 
-    async def enqueue(self, h: UUID, doctor_id: UUID, token: dict[str, Any], score: float,
-                      event: str, at_ms: int | None = None) -> Applied | Refused:
-        head, _ = self._head(h, at_ms)
-        r = await self._run(self.scripts.enqueue, [*self._common(h), keys.queue(h, doctor_id)],
-                            [*head, json.dumps(token), repr(score), event])
-        return Applied(int(r[1])) if r[0] == "OK" else Refused(r[0])
+    async def enqueue(self, h: UUID, act: Staging, doctor_id: UUID, token: dict[str, Any],
+                      score: float, event: str, at_ms: int | None = None) -> Applied | Refused:
+        ks, head = self._head(h, act, at_ms)
+        r = await self._run(
+            self.scripts.enqueue,
+            [*ks, keys.tokens(h), keys.queue(h, doctor_id), keys.doctor(h, doctor_id)],
+            [*head, json.dumps(token), repr(score), event], [doctor_id], act)
+        return Applied() if r[0] == "OK" else Refused(r[0])
 
-    async def call_next(self, h: UUID, doctor_id: UUID, *, expected: str | None,
+    async def call_next(self, h: UUID, act: Staging, doctor_id: UUID, *, expected: str | None,
                         expect_given: bool, guard_ms: int, at_ms: int | None = None
                         ) -> NextResult | Refused:
-        head, _ = self._head(h, at_ms)
+        ks, head = self._head(h, act, at_ms)
         exp = "" if not expect_given else (expected or "-")
         r = await self._run(
             self.scripts.call_next,
-            [*self._common(h), keys.queue(h, doctor_id), keys.doctor(h, doctor_id)],
-            [*head, str(doctor_id), exp, guard_ms],
-        )
+            [*ks, keys.tokens(h), keys.queue(h, doctor_id), keys.doctor(h, doctor_id)],
+            [*head, str(doctor_id), exp, guard_ms], [doctor_id], act)
         if r[0] != "OK":
             return Refused(r[0], r[1])
-        return NextResult(r[1] or None, r[2] or None, float(r[3]) if r[3] else None, int(r[4]))
+        return NextResult(r[1] or None, r[2] or None, float(r[3]) if r[3] else None)
 
-    async def current_op(self, h: UUID, doctor_id: UUID, token_id: UUID, op: str, *,
-                         places: int = 3, empty_score: float = 0.0, at_ms: int | None = None
+    async def current_op(self, h: UUID, act: Staging, doctor_id: UUID, token_id: UUID, op: str,
+                         *, places: int = 3, empty_score: float = 0.0, at_ms: int | None = None
                          ) -> Applied | Refused:
-        head, _ = self._head(h, at_ms)
+        ks, head = self._head(h, act, at_ms)
         r = await self._run(
             self.scripts.current_op,
-            [*self._common(h), keys.queue(h, doctor_id), keys.doctor(h, doctor_id)],
+            [*ks, keys.tokens(h), keys.queue(h, doctor_id), keys.doctor(h, doctor_id)],
             [*head, str(doctor_id), str(token_id), op, places, repr(empty_score)],
-        )
+            [doctor_id], act)
         if r[0] != "OK":
             return Refused(r[0], r[1])
-        return Applied(int(r[2]), float(r[3]) if r[3] else None, r[1])
+        return Applied(float(r[2]) if r[2] else None, r[1])
 
-    async def waiting_op(self, h: UUID, doctor_id: UUID, token_id: UUID, op: str, *,
-                         arg: float | int = 0, priority: int = 0, at_ms: int | None = None
+    async def waiting_op(self, h: UUID, act: Staging, doctor_id: UUID, token_id: UUID, op: str,
+                         *, arg: float | int = 0, priority: int = 0, at_ms: int | None = None
                          ) -> Applied | Refused:
-        head, _ = self._head(h, at_ms)
+        ks, head = self._head(h, act, at_ms)
         r = await self._run(
-            self.scripts.waiting_op, [*self._common(h), keys.queue(h, doctor_id)],
-            [*head, str(doctor_id), str(token_id), op, repr(arg), priority],
-        )
+            self.scripts.waiting_op,
+            [*ks, keys.tokens(h), keys.queue(h, doctor_id), keys.doctor(h, doctor_id)],
+            [*head, str(doctor_id), str(token_id), op, repr(arg), priority], [doctor_id], act)
         if r[0] != "OK":
             return Refused(r[0])
-        return Applied(int(r[1]), float(r[2]) if r[2] else None)
+        return Applied(float(r[1]) if r[1] else None)
 
-    async def transfer(self, h: UUID, from_doctor: UUID, token_id: UUID, to_doctor: UUID,
-                       score: float, cabin: str | None, at_ms: int | None = None
-                       ) -> Applied | Refused:
-        head, _ = self._head(h, at_ms)
+    async def transfer(self, h: UUID, act: Staging, from_doctor: UUID, token_id: UUID,
+                       to_doctor: UUID, score: float, cabin: str | None,
+                       at_ms: int | None = None) -> Applied | Refused:
+        ks, head = self._head(h, act, at_ms)
         r = await self._run(
             self.scripts.transfer,
-            [*self._common(h), keys.queue(h, from_doctor), keys.queue(h, to_doctor)],
+            [*ks, keys.tokens(h), keys.queue(h, from_doctor), keys.queue(h, to_doctor),
+             keys.doctor(h, from_doctor), keys.doctor(h, to_doctor)],
             [*head, str(from_doctor), str(token_id), str(to_doctor), repr(score), cabin or ""],
-        )
-        return Applied(int(r[1])) if r[0] == "OK" else Refused(r[0])
+            [from_doctor, to_doctor], act)
+        return Applied() if r[0] == "OK" else Refused(r[0])
 
-    async def doctor_status(self, h: UUID, doctor_id: UUID, status: str, *, department_id: UUID,
-                            until: str = "", reason: str = "", at_ms: int | None = None
-                            ) -> Applied | Refused:
-        head, _ = self._head(h, at_ms)
+    async def doctor_status(self, h: UUID, act: Staging, doctor_id: UUID, status: str, *,
+                            department_id: UUID, until: str = "", reason: str = "",
+                            at_ms: int | None = None) -> Applied | Refused:
+        ks, head = self._head(h, act, at_ms)
         r = await self._run(
-            self.scripts.doctor_status, [*self._common(h), keys.doctor(h, doctor_id)],
-            [*head, str(doctor_id), status, until, reason, str(department_id)],
-        )
-        return Applied(int(r[1])) if r[0] == "OK" else Refused(r[0], r[1])
+            self.scripts.doctor_status, [*ks, keys.doctor(h, doctor_id)],
+            [*head, str(doctor_id), status, until, reason, str(department_id)], [doctor_id], act)
+        return Applied() if r[0] == "OK" else Refused(r[0], r[1])
 
-    async def publish(self, h: UUID, etype: str, data: dict[str, Any],
-                      at_ms: int | None = None) -> int:
-        head, _ = self._head(h, at_ms)
-        r = await self._run(self.scripts.publish, self._common(h)[:3],
-                            [*head, etype, json.dumps(data, default=str)])
+    async def publish(self, h: UUID, act: Staging, etype: str, data: dict[str, Any], *,
+                      doctors: list[UUID], at_ms: int | None = None) -> None:
+        """Stage an event of the action; it is announced with the action's other events."""
+        ks, head = self._head(h, act, at_ms)
+        await self._run(self.scripts.publish, [*ks, *(keys.doctor(h, d) for d in doctors)],
+                        [act.id, head[2], etype, json.dumps(data, default=str)], doctors, act)
+
+    async def announce(self, h: UUID, etype: str, data: dict[str, Any]) -> int:
+        """An event no record stands behind (a board announcement): staged and emitted at
+        once. Returns its sequence number."""
+        act = Staging()
+        await self.publish(h, act, etype, data, doctors=[])
+        r = await self._run(
+            self.scripts.emit,
+            [keys.ready(h), keys.seq(h), keys.stream(h), keys.staged(h, act.id)],
+            [keys.channel(h), self.maxlen, now_ms(), act.id])
+        return int(r[2])
+
+    async def emit(self, h: UUID, action: str, doctor_ids: list[UUID],
+                   at_ms: int | None = None) -> int:
+        """Announce a committed action's staged events (once, however often it is called);
+        returns how many were announced now."""
+        r = await self._run(
+            self.scripts.emit,
+            [keys.ready(h), keys.seq(h), keys.stream(h), keys.staged(h, action),
+             *(keys.doctor(h, d) for d in doctor_ids)],
+            [keys.channel(h), self.maxlen, at_ms or now_ms(), action])
         return int(r[1])
 
-    async def read_doctor(self, h: UUID, doctor_id: UUID) -> DoctorLive:
+    async def discard(self, h: UUID, action: str) -> int:
+        """Drop the events of an action the record does not hold (its doctors stay marked
+        until they are rebuilt); returns the events dropped."""
+        r = await self._run(self.scripts.discard, [keys.staged(h, action)], [])
+        return int(r[1])
+
+    async def pending(self, h: UUID, doctor_ids: list[UUID]
+                      ) -> tuple[bool, dict[UUID, str]]:
+        """(is the live view ready, {doctor: unsettled action}) in one round trip."""
+        r = await self.scripts.pending(keys=[keys.ready(h),
+                                             *(keys.doctor(h, d) for d in doctor_ids)], args=[])
+        marks = {d: a for d, a in zip(doctor_ids, r[1] or [], strict=True) if a}
+        return bool(r[0]), marks
+
+    async def read_doctor(self, h: UUID, doctor_id: UUID, action: str = "") -> DoctorLive:
         r = await self._run(
             self.scripts.read_queue,
             [keys.ready(h), keys.tokens(h), keys.queue(h, doctor_id), keys.doctor(h, doctor_id)],
-            [],
-        )
+            [action], [doctor_id])
         flat, waiting_flat, toks = r
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
         waiting = [(waiting_flat[i], float(waiting_flat[i + 1]))
@@ -175,19 +244,32 @@ class LiveStore:
 
     async def rebuild(self, h: UUID, mode: str, doctors: list[dict[str, Any]],
                       tokens: list[dict[str, Any]], at_ms: int | None = None) -> None:
-        head, _ = self._head(h, at_ms)
-        ks = [*self._common(h)]
+        ks = [keys.ready(h), keys.seq(h), keys.floor(h), keys.tokens(h)]
         for d in doctors:
             ks += [keys.queue(h, d["id"]), keys.doctor(h, d["id"])]
         payload = json.dumps({"doctors": doctors, "tokens": tokens}, default=str)
-        await self.scripts.rebuild(keys=ks, args=[*head, mode, payload])
+        await self._run(self.scripts.rebuild, ks, [at_ms or now_ms(), mode, payload])
 
     async def is_ready(self, h: UUID) -> bool:
-        return bool(await self.redis.exists(keys.ready(h)))
+        ready, _ = await self.pending(h, [])
+        return ready
+
+    async def current_seq(self, h: UUID | str) -> int:
+        return int(await self.redis.get(keys.seq(h)) or 0)
 
     async def events_since(self, h: UUID, since: int, limit: int) -> list[dict[str, Any]] | None:
-        """Events after `since`, in order; None when some may have been trimmed or lost."""
-        first = await self.redis.xrange(keys.stream(h), "-", "+", count=1)
+        """Events after `since`, in order; None when they cannot be replayed exactly: some
+        were trimmed or lost, `since` is from before the last rebuild, or it is ahead of the
+        server (a Redis that came back older than what the client saw)."""
+        if not 0 <= since < MAX_SEQ:
+            return None
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(keys.seq(h))
+            pipe.get(keys.floor(h))
+            pipe.xrange(keys.stream(h), "-", "+", count=1)
+            current, floor, first = await pipe.execute()
+        if since > int(current or 0) or since < int(floor or 0):
+            return None
         if not first or int(first[0][0].split("-")[0]) > since:
             return None
         entries = await self.redis.xrange(keys.stream(h), f"({since}-0", "+", count=limit + 1)

@@ -15,7 +15,7 @@ from redis.commands.core import AsyncScript
 LUA_DIR = Path(__file__).with_name("lua")
 NAMES = (
     "enqueue", "call_next", "current_op", "waiting_op", "transfer", "doctor_status",
-    "publish", "read_queue", "rebuild",
+    "publish", "read_queue", "rebuild", "emit", "discard", "pending",
 )
 
 
@@ -38,6 +38,9 @@ class Scripts:
     publish: AsyncScript
     read_queue: AsyncScript
     rebuild: AsyncScript
+    emit: AsyncScript
+    discard: AsyncScript
+    pending: AsyncScript
 
 
 def register(redis: Redis) -> Scripts:

@@ -97,6 +97,7 @@ CASES: list[Case] = [
          everyone(200)),
     Case("GET", f"{API}/me", None, signed_in(200)),
     Case("POST", f"{API}/auth/logout", None, everyone(204)),
+    Case("GET", f"{API}/auth/lockouts", None, admin_only()),
     # departments
     Case("GET", f"{API}/departments", None, staff_read()),
     Case("POST", f"{API}/departments", _department, admin_only(201)),

@@ -307,7 +307,7 @@ async def test_user_patch_rules(pool: asyncpg.Pool, client: httpx.AsyncClient) -
     admin_id = await pool.fetchval("SELECT id FROM users WHERE role = 'admin'")
     r = await client.patch(f"{API}/users/{admin_id}", json={"active": False}, headers=h)
     assert r.status_code == 422 and _fields(r) == ["active"]
-    r = await client.patch(f"{API}/users/{admin_id}", json={"role": "nurse"}, headers=h)
+    r = await client.patch(f"{API}/users/{admin_id}", json={"role": "receptionist"}, headers=h)
     assert r.status_code == 422 and _fields(r) == ["role"]
     # a receptionist promoted to nurse needs a department (schema check, merged row)
     user_id = await make_user(pool, hospital_id, "receptionist")

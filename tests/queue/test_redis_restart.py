@@ -3,48 +3,17 @@ reordered, and the app carries on without a manual step."""
 
 from __future__ import annotations
 
-import signal
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from server import embedded
 from server.app import create_app
 from server.settings import Settings
+from tests.faults.services import PrivateRedis
 from tests.queue.conftest import World, build_world
-
-
-class PrivateRedis:
-    """A redis-server of the test's own, so it can be killed and restarted on one port."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = embedded.free_port()
-        self.proc = None
-        self.start()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        _, _, self.proc = embedded.start_redis(self.folder, self.port, persist=False)
-
-    def kill(self) -> None:
-        assert self.proc
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    r = PrivateRedis(tmp_path / "redis")
-    yield r
-    embedded.stop_redis(r.proc)
 
 
 @pytest.fixture

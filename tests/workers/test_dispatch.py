@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from arq.connections import ArqRedis
+from arq.connections import ArqRedis, RedisSettings
+from arq.connections import create_pool as create_arq_pool
 from redis.asyncio import Redis
 
 from server.store import keys
+from server.store.client import create_redis
+from tests.faults.services import PrivateRedis, redis_binaries
 from workers import dispatch
 from workers.dispatch import GROUP, JobSpec, notify_jobs_for, route
 
@@ -132,3 +136,72 @@ async def test_new_hospitals_are_picked_up(pool: asyncpg.Pool, redis: Redis,
     finally:
         await dispatch.stop(ctx)
     assert await _queued(arq_redis) == [f"notify:{T3}:CANCELLED"]
+
+
+# ------------------------------------------------------------------ faults
+REDIS_BUILDS = redis_binaries()
+
+
+@pytest.mark.parametrize("build", sorted(REDIS_BUILDS))
+async def test_a_flushall_loses_no_event(build: str, tmp_path: Path, pool: asyncpg.Pool) -> None:
+    """Redis 7 answers the reader's blocked XREADGROUP with "UNBLOCKED the stream key no
+    longer exists"; 6.2 with NOGROUP at the next entry. Either way the reader recreates the
+    group from "0" at once and routes what the new stream holds."""
+    private = PrivateRedis(tmp_path / build, REDIS_BUILDS[build])
+    client = create_redis(private.url)
+    arq = await create_arq_pool(RedisSettings.from_dsn(private.url))
+    ctx = {"pool": pool, "redis_app": client, "redis": arq}
+    try:
+        h = await _hospital(pool)
+        d = dispatch.start(ctx, refresh_s=60, routers=ONLY)   # reads block 2 s at a time
+        await _add(client, h, 1, "token.created", {"token": tok(T1, "WAITING")})
+        await d.wait_for(lambda x: x.handled >= 1)
+        await client.flushall()
+        await _add(client, h, 2, "token.created", {"token": tok(T2, "WAITING")})
+        await d.wait_for(lambda x: x.handled >= 2, within_s=1.0)
+        assert await _queued(arq) == [f"notify:{T2}:TOKEN_CREATED"]
+        assert d.failures == 0
+    finally:
+        await dispatch.stop(ctx)
+        await arq.aclose()
+        await client.aclose()
+        private.stop()
+
+
+async def test_a_failing_reader_recovers_in_place(pool: asyncpg.Pool, redis: Redis,
+                                                  arq_redis: ArqRedis) -> None:
+    h = await _hospital(pool)
+    ctx = {"pool": pool, "redis_app": redis, "redis": arq_redis}
+    d = dispatch.start(ctx, block_ms=100, refresh_s=60, retry_max_s=0.2, routers=ONLY)
+    try:
+        await _add(redis, h, 1, "token.created", {"token": tok(T1, "WAITING")})
+        await d.wait_for(lambda x: x.handled >= 1)
+        reader = d.tasks[h]
+        await redis.delete(keys.stream(h))
+        await redis.set(keys.stream(h), "not a stream")          # WRONGTYPE from now on
+        await d.wait_for(lambda x: x.failures >= 1)
+        await redis.delete(keys.stream(h))
+        await _add(redis, h, 2, "token.created", {"token": tok(T2, "WAITING")})
+        await d.wait_for(lambda x: x.handled >= 2, within_s=2.0)
+    finally:
+        await dispatch.stop(ctx)
+    assert d.tasks == {} and reader.done()
+    assert f"notify:{T2}:TOKEN_CREATED" in await _queued(arq_redis)
+
+
+async def test_a_dead_reader_is_restarted_at_once(pool: asyncpg.Pool, redis: Redis,
+                                                  arq_redis: ArqRedis) -> None:
+    h = await _hospital(pool)
+    ctx = {"pool": pool, "redis_app": redis, "redis": arq_redis}
+    d = dispatch.start(ctx, block_ms=100, refresh_s=60, routers=ONLY)
+    try:
+        await _add(redis, h, 1, "token.created", {"token": tok(T1, "WAITING")})
+        await d.wait_for(lambda x: x.handled >= 1)
+        reader = d.tasks[h]
+        reader.cancel()                      # dies, whatever the reason: not at the refresh
+        await _add(redis, h, 2, "token.created", {"token": tok(T2, "WAITING")})
+        await d.wait_for(lambda x: x.handled >= 2, within_s=2.0)
+        assert d.tasks[h] is not reader
+    finally:
+        await dispatch.stop(ctx)
+    assert f"notify:{T2}:TOKEN_CREATED" in await _queued(arq_redis)

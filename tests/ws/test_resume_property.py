@@ -63,7 +63,7 @@ async def act(c: httpx.AsyncClient, w, action: str, h: dict) -> None:
 
 async def barrier(live: LiveStore, hospital_id, doctor: str) -> int:
     """An event this console will see, after everything the actions published."""
-    return await live.publish(hospital_id, "announcement", {"doctor_id": doctor, "text": "."})
+    return await live.announce(hospital_id, "announcement", {"doctor_id": doctor, "text": "."})
 
 
 @settings(max_examples=12, deadline=None,

@@ -1,26 +1,43 @@
 -- Shared by every script (prepended at load time by scripts.py).
 --
--- emit(seq_key, stream_key, channel, maxlen, now_ms, ts, type, data) -> seq
---   Advances the hospital's sequence by one, appends the event to the bounded stream with
---   entry id "<seq>-0" (so XRANGE resumes exactly) and publishes it. A missing sequence
---   (first use, or Redis lost its data) starts at the current time in ms: after a flush the
---   new numbers are still above every number a client has seen, so none is reused.
-local function emit(seq_key, stream_key, channel, maxlen, now_ms, ts, etype, data)
-  local current = tonumber(redis.call('GET', seq_key) or '0')
-  local s = current + 1
-  if current == 0 then s = now_ms end
-  redis.call('SET', seq_key, s)
-  local event = cjson.encode({type = etype, seq = s, ts = ts, data = data})
-  redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, tostring(s) .. '-0', 'e', event)
-  redis.call('PUBLISH', channel, event)
-  return s
+-- Nothing is announced before it is committed. A script that changes a queue *stages* its
+-- events under the action's id (a list, keys.staged) and marks each doctor it touched with
+-- `pending = <action id>`; the events get their sequence numbers and reach the stream and
+-- the channel only when emit.lua runs after PostgreSQL's COMMIT. While a doctor is marked,
+-- every other script on that doctor answers PENDING, so no one reads or changes a view that
+-- the record may not hold; server/queue.py settles the action (emit it if its record
+-- committed, else drop it and rebuild the doctor from the record) and tries again.
+
+-- The id of this Redis server process. A restart (or a failover) changes it, and a live view
+-- loaded before it may come from an older snapshot: it is not trusted (see check_ready).
+local function server_id()
+  return string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
 end
 
+-- The live view is ready when it was loaded from PostgreSQL by this very server process.
 local function check_ready(ready_key)
-  if redis.call('EXISTS', ready_key) == 0 then
-    return redis.error_reply('NOTREADY live view not loaded')
+  local loaded_by = redis.call('GET', ready_key)
+  if not loaded_by or loaded_by ~= server_id() then
+    return redis.error_reply('NOTREADY live view not loaded since this Redis server started')
   end
   return nil
+end
+
+-- {'PENDING', action} when another action's change to this doctor is not settled yet.
+local function check_pending(doc_key, action)
+  local other = redis.call('HGET', doc_key, 'pending')
+  if other and other ~= action then return {'PENDING', other} end
+  return nil
+end
+
+-- Stage an event of `action` (data: a Lua table, or a JSON string when raw is true) and mark
+-- the doctors it concerns. One line per event: "<type>\n<ts>\n<data JSON>".
+local function stage(staged_key, doc_keys, action, ts, etype, data, raw)
+  local body = data
+  if not raw then body = cjson.encode(data) end
+  redis.call('RPUSH', staged_key, etype .. '\n' .. ts .. '\n' .. body)
+  redis.call('EXPIRE', staged_key, 86400)  -- a safety net: settled actions delete it at once
+  for _, k in ipairs(doc_keys) do redis.call('HSET', k, 'pending', action) end
 end
 
 -- the live token's public fields (see keys.tokens), or nil

@@ -1,8 +1,13 @@
--- Publish an event that changes no queue (queue.updated with ETAs, announcements).
--- KEYS: 1 ready, 2 seq, 3 stream
--- ARGV: 1 channel, 2 stream maxlen, 3 now (ms), 4 now (ISO), 5 type, 6 data (JSON object)
--- Returns {'OK', seq}.
+-- Stage an event that changes no queue (queue.updated with ETAs, a booked token's change,
+-- announcements) as part of an action; emit.lua announces it after COMMIT.
+-- KEYS: 1 ready, 2 staged, 3.. doctor hashes the event concerns
+-- ARGV: 1 action id, 2 now (ISO), 3 type, 4 data (JSON object, staged as given)
+-- Returns {'OK'} or {'PENDING', action}.
 local err = check_ready(KEYS[1]); if err then return err end
-local s = emit(KEYS[2], KEYS[3], ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5],
-               cjson.decode(ARGV[6]))
-return {'OK', tostring(s)}
+local docs = {}
+for i = 3, #KEYS do
+  local busy = check_pending(KEYS[i], ARGV[1]); if busy then return busy end
+  table.insert(docs, KEYS[i])
+end
+stage(KEYS[2], docs, ARGV[1], ARGV[2], ARGV[3], ARGV[4], true)
+return {'OK'}
