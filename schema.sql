@@ -264,7 +264,7 @@ CREATE TABLE IF NOT EXISTS token_history (
 CREATE UNIQUE INDEX IF NOT EXISTS tokens_one_current_per_doctor ON tokens (doctor_id, service_date)
     WHERE status IN ('CALLED', 'IN_CONSULTATION');
 CREATE INDEX IF NOT EXISTS token_history_token_idx ON token_history (token_id, at);
--- the action (server/queue.py) a row belongs to: one press of Next writes two rows
+-- the action (server/queue/) a row belongs to: one press of Next writes two rows
 ALTER TABLE token_history ADD COLUMN IF NOT EXISTS action_id uuid;
 CREATE INDEX IF NOT EXISTS token_history_action_idx ON token_history (action_id)
     WHERE action_id IS NOT NULL;

@@ -41,7 +41,7 @@ from server.settings import Settings, load_settings
 from server.store import keys
 from server.store.client import create_redis
 from tests.workers.fake_twilio import FakeTwilio
-from workers import dispatch, notify
+from workers import dispatch, notify, routing
 from workers.twilio_sender import build_sender
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "notifications.md"
@@ -216,7 +216,7 @@ async def event_to_send(ctx: dict[str, Any], arq: ArqRedis, fake: FakeTwilio, h:
     event is routed (AHEAD checks too); only the new tokens' creation texts are timed."""
     # the stream already holds the set-up's events: this measurement starts after them
     await ctx["redis_app"].xgroup_create(keys.stream(h), dispatch.GROUP, id="$", mkstream=True)
-    dispatch.start(ctx, routers=[dispatch.notify_jobs_for])
+    dispatch.start(ctx, routers=[routing.notify_jobs_for])
     w = worker(ctx, arq, burst=False)
     task = asyncio.create_task(w.main())
     issued: dict[str, float] = {}

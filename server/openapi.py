@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from server.auth.principal import STAFF
 from server.auth.sessions import COOKIE_NAME
 from server.domain.lifecycle import Action
 from server.models import admin as admin_models
@@ -41,7 +42,7 @@ Auth = Literal["none", "signed-in", "staff", "admin", "desk", "queue", "token-ac
 AUTH_TEXT: dict[str, str] = {
     "none": "No login.",
     "signed-in": "Any staff session or display key.",
-    "staff": "Any staff user of the hospital (admin, receptionist, doctor, nurse).",
+    "staff": f"Any staff user of the hospital ({', '.join(STAFF)}).",
     "admin": "Admins of the hospital.",
     "desk": "Admin, receptionist, or a nurse (of the token's department).",
     "queue": "The queue's own doctor, a nurse of its department, or an admin.",

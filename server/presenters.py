@@ -6,13 +6,14 @@ holds only public fields (masked name), because events built from it reach displ
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from server.domain.eta import ConsultStats, Eta, EtaInputs, etas
 from server.domain.masking import display_name
+from server.store.live import DoctorState
 
 
 def _iso(v: Any) -> Any:
@@ -36,6 +37,30 @@ def live_token(row: dict[str, Any], cabin: str | None = None) -> dict[str, Any]:
         "recall_count": row.get("recall_count", 0),
         "skip_count": row.get("skip_count", 0),
     }
+
+
+def live_doctor(doctor: dict[str, Any], stats: tuple[int, float, float],
+                pause: dict[str, Any] | None, current: dict[str, Any] | None,
+                now: datetime) -> DoctorState:
+    """The doctor's live state as the record holds it (a rebuild writes it to Redis)."""
+    def ms(at: datetime | None) -> int | None:
+        return int(at.timestamp() * 1000) if at else None
+
+    n, mean, m2 = stats
+    until = (pause["started_at"] + timedelta(minutes=pause["expected_min"])).isoformat() \
+        if pause and pause["expected_min"] else None
+    called = current["called_at"] if current else None
+    return DoctorState(
+        name=doctor["name"], cabin=doctor["cabin"] or "",
+        status="PAUSED" if pause else "AVAILABLE",
+        current=str(current["id"]) if current else None,
+        current_status=current["status"] if current else None,
+        current_since_ms=ms(called or now) if current else None,
+        started_ms=ms(current["started_at"]) if current else None,
+        last_call_ms=ms(called),  # the double-tap guard outlives a lost live view
+        paused_since_ms=ms(pause["started_at"]) if pause else None, pause_until=until,
+        pause_reason=(pause["reason"] or "") if pause else None,
+        consults=n, consult_mean=mean, consult_m2=m2)
 
 
 def eta_view(eta: Eta | None, at: datetime) -> dict[str, Any] | None:
@@ -81,11 +106,11 @@ def token_view(
 
 
 def queue_etas(
-    *, fields: dict[str, str], n_waiting: int, dept_avg_min: float, now: datetime,
-    show_probs: list[float] | None = None, shift_end: datetime | None = None,
+    *, doctor: DoctorState, n_waiting: int, dept_avg_min: float, now: datetime,
+    show_probs: list[float] | None = None,
 ) -> list[Eta]:
-    """ETAs of a doctor's waiting tokens, in queue order, from the live doctor hash."""
-    inputs = eta_inputs(fields, dept_avg_min, now, shift_end)
+    """ETAs of a doctor's waiting tokens, in queue order, from the live doctor state."""
+    inputs = eta_inputs(doctor, dept_avg_min, now)
     return etas(inputs, show_probs or [1.0] * n_waiting)
 
 
@@ -93,26 +118,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def eta_inputs(fields: dict[str, str], dept_avg_min: float, now: datetime,
-               shift_end: datetime | None = None) -> EtaInputs:
-    """ETA inputs of a doctor from the live doctor hash (keys.doctor)."""
+def eta_inputs(doctor: DoctorState, dept_avg_min: float, now: datetime) -> EtaInputs:
+    """ETA inputs of a doctor from the live doctor state (keys.doctor)."""
     now_ms = now.timestamp() * 1000
-    stats = ConsultStats(int(fields.get("n", 0) or 0), float(fields.get("mean", 0) or 0),
-                         float(fields.get("m2", 0) or 0))
+    stats = ConsultStats(doctor.consults, doctor.consult_mean, doctor.consult_m2)
     elapsed = None
-    if fields.get("cur"):
-        since = float(fields.get("started_ms") or fields.get("cur_since_ms") or now_ms)
+    if doctor.current:
+        since = doctor.started_ms or doctor.current_since_ms or now_ms
         elapsed = max(0.0, (now_ms - since) / 60000)
     paused = 0.0
-    if fields.get("status") == "PAUSED":
-        until = fields.get("pause_until")
-        if until:
-            paused = max(0.0, (datetime.fromisoformat(until) - now).total_seconds() / 60)
+    if doctor.status == "PAUSED":
+        if doctor.pause_until:
+            paused = max(0.0, (datetime.fromisoformat(doctor.pause_until) - now
+                               ).total_seconds() / 60)
         else:
             paused = 10.0  # an open-ended pause: assume a short break until told otherwise
-    shift_left = (shift_end - now).total_seconds() / 60 if shift_end else None
     return EtaInputs(dept_avg_min=dept_avg_min, stats=stats, current_elapsed_min=elapsed,
-                     paused_remaining_min=paused, shift_remaining_min=shift_left)
+                     paused_remaining_min=paused)
 
 
 def jsonable(value: Any) -> Any:

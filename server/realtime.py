@@ -301,9 +301,6 @@ class Hub:
         sub.doctor_id = doctor_id
         routes[sub.routes()].add(sub)
 
-    def count(self) -> int:
-        return sum(len(s) for routes in self.index.values() for s in routes.values())
-
     # -- fan-out -------------------------------------------------------------------------
     def dispatch(self, hospital_id: str, event: dict[str, Any], raw: str) -> None:
         routes = self.index.get(hospital_id)

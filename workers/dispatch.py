@@ -7,17 +7,14 @@ enqueued, and the entries a dead worker left pending are taken over (XAUTOCLAIM)
 CLAIM_IDLE_MS. One reader task per hospital: the streams live on different Cluster slots,
 so one XREADGROUP over all of them would not survive a move to Redis Cluster.
 
-What an event means is decided by ROUTERS, pure functions event -> [JobSpec]. Job ids are
-deterministic (the event's seq, or the token and notification kind), so an event read twice
-(a replay after a crash) enqueues nothing new while ARQ still knows the job, and the
-notifications_log claim catches anything later. Jobs take ids only.
+What an event means is decided by workers/routing.py (ROUTERS, pure functions event ->
+[JobSpec]). Job ids are deterministic (workers/job_ids.py), so an event read twice (a replay
+after a crash) enqueues nothing new while ARQ still knows the job, and the notifications_log
+claim catches anything later. Jobs take ids only.
 
 A reader never stays down: Redis unreachable, it retries with backoff; its group gone (Redis
 restarted empty, FLUSHALL), it recreates it at once from "0"; anything else, it logs and
 starts over; a reader task that ends anyway is restarted at once (Dispatcher._read, run).
-
-Recalls (token.called with recall: true) send nothing: the patient already had CALL_NOW for
-this token (one message per token, event and channel, ever) and the board announces it again.
 """
 
 from __future__ import annotations
@@ -31,8 +28,6 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -44,7 +39,7 @@ from redis.exceptions import ResponseError
 from server.db import doctors as doctors_db
 from server.store import keys
 from workers.outages import OUTAGES, is_outage
-from workers.risk import risk_jobs_for
+from workers.routing import Router, route
 
 log = structlog.get_logger("notify.dispatch")
 
@@ -55,8 +50,6 @@ REFRESH_S = 30.0           # how often the hospital list is read again from Post
 CLAIM_IDLE_MS = 30_000     # an entry pending this long belongs to a dead (or stuck) worker
 CLAIM_EVERY_S = 15.0
 CONSUMER_IDLE_MS = 3_600_000   # consumers gone this long with nothing pending are removed
-MAX_AHEAD = 50             # departments.notify_ahead is at most 50
-DELAY_MIN_PAUSE_MIN = 10   # shorter pauses are not worth a text to every waiting patient
 RETRY_MIN_S, RETRY_MAX_S = 0.1, 2.0   # a reader's wait after a failure, doubling
 
 
@@ -65,75 +58,6 @@ def _group_lost(exc: ResponseError) -> bool:
     that was deleted (FLUSHALL): "UNBLOCKED the stream key no longer exists"."""
     text = str(exc)
     return text.startswith(("NOGROUP", "UNBLOCKED")) or "no longer exists" in text
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    function: str
-    args: tuple[Any, ...]
-    job_id: str
-
-
-Router = Callable[[dict[str, Any]], list[JobSpec]]
-
-
-def _send(h: str, token_id: str, event: str) -> JobSpec:
-    return JobSpec("send_notification", (h, token_id, event), f"notify:{token_id}:{event}")
-
-
-def _pause_minutes(event: dict[str, Any]) -> float | None:
-    until, ts = event["data"].get("pause_until"), event.get("ts")
-    if not until or not ts:
-        return None
-    try:
-        return (datetime.fromisoformat(until) - datetime.fromisoformat(ts)).total_seconds() / 60
-    except (TypeError, ValueError):
-        return None
-
-
-def notify_jobs_for(event: dict[str, Any]) -> list[JobSpec]:
-    """Patient notifications an event calls for. `event` carries "hospital_id" (added by
-    the dispatcher from the stream's key) besides type, seq, ts and data."""
-    h, etype, seq = event.get("hospital_id"), event.get("type"), event.get("seq")
-    data = event.get("data") or {}
-    token = data.get("token") or {}
-    tid, status = token.get("id"), token.get("status")
-    if not h:
-        return []
-    if etype == "token.created" and tid and status in ("WAITING", "BOOKED"):
-        return [_send(h, tid, "TOKEN_CREATED")]
-    if etype == "token.called" and tid and not data.get("recall"):
-        return [_send(h, tid, "CALL_NOW")]
-    if etype == "token.updated" and tid and status in ("CANCELLED", "RESCHEDULED"):
-        return [_send(h, tid, status)]
-    if etype == "queue.updated":
-        waiting = data.get("waiting")  # Lua's cjson turns an empty list into {}
-        if not isinstance(waiting, list) or not waiting or not data.get("department_id"):
-            return []
-        ordered = sorted((w for w in waiting if w.get("id")),
-                         key=lambda w: w.get("position") or 0)
-        ids = tuple(str(w["id"]) for w in ordered[:MAX_AHEAD])
-        return [JobSpec("notify_ahead", (h, str(data["department_id"]), ids),
-                        f"ahead:{h}:{seq}")]
-    if etype == "doctor.status" and data.get("status") == "PAUSED" and data.get("doctor_id"):
-        minutes = _pause_minutes(event)
-        if minutes is not None and minutes < DELAY_MIN_PAUSE_MIN:
-            return []
-        return [JobSpec("notify_doctor_delay", (h, str(data["doctor_id"])),
-                        f"delay:{data['doctor_id']}:{seq}")]
-    return []
-
-
-# Every router sees every event; their jobs are enqueued in this order. Append, don't nest.
-ROUTERS: list[Router] = [
-    notify_jobs_for,
-    risk_jobs_for,
-]
-
-
-def route(event: dict[str, Any], routers: list[Router] | None = None) -> list[JobSpec]:
-    return [spec for router in (ROUTERS if routers is None else routers)
-            for spec in router(event)]
 
 
 class Dispatcher:

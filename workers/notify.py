@@ -56,6 +56,7 @@ from server.observability import mask_phone
 from server.queue import QueueService
 from server.store import keys
 from server.store.live import LiveStore
+from workers import job_ids
 from workers.outages import OUTAGES, is_outage
 from workers.twilio_sender import (
     HTTP_TIMEOUT_S,
@@ -136,10 +137,6 @@ def freshness(event: str, status: str | None, reached: frozenset[str] = frozense
     if status in expect.behind and not expect.reached & reached:
         return BEHIND
     return AHEAD
-
-
-def send_job_id(token_id: str, event: str, channel: str | None = None) -> str:
-    return f"notify:{token_id}:{event}" + (f":{channel}" if channel else "")
 
 
 def backoff_s(job_try: int, base_s: float = BACKOFF_BASE_S) -> float:
@@ -412,7 +409,7 @@ async def notify_ahead(ctx: dict[str, Any], hospital_id: str, department_id: str
     if await db.created_within(ctx["pool"], UUID(token_id), AHEAD_QUIET_S):
         return "just-told"  # issued at that position: its creation message said so
     await _enqueue(ctx, "send_notification", hospital_id, token_id, "AHEAD",
-                   job_id=send_job_id(token_id, "AHEAD"))
+                   job_id=job_ids.send_notification(token_id, "AHEAD"))
     return token_id
 
 
@@ -422,7 +419,7 @@ async def notify_doctor_delay(ctx: dict[str, Any], hospital_id: str, doctor_id: 
     ids = await db.waiting_tokens(ctx["pool"], UUID(hospital_id), UUID(doctor_id))
     for tid in ids:
         await _enqueue(ctx, "send_notification", hospital_id, str(tid), "DELAY",
-                       job_id=send_job_id(str(tid), "DELAY"))
+                       job_id=job_ids.send_notification(str(tid), "DELAY"))
     return len(ids)
 
 
@@ -434,7 +431,7 @@ async def schedule_reminders(ctx: dict[str, Any]) -> int:
     for event, lead_min_s, lead_max_s in REMINDERS:
         for h, tid in await db.reminder_candidates(ctx["pool"], event, lead_min_s, lead_max_s):
             n += await _enqueue(ctx, "send_notification", str(h), str(tid), event,
-                                job_id=send_job_id(str(tid), event))
+                                job_id=job_ids.send_notification(str(tid), event))
     return n
 
 
@@ -450,7 +447,7 @@ async def check_late_starts(ctx: dict[str, Any]) -> int:
             message=f"{d['doctor_name']} has not called a patient since the shift began "
                     f"at {d['shift_start'].isoformat()}")
         await _enqueue(ctx, "notify_doctor_delay", str(d["hospital_id"]), str(d["doctor_id"]),
-                       job_id=f"late:{d['doctor_id']}:{slot}")
+                       job_id=job_ids.late_start(d["doctor_id"], slot))
     return len(late)
 
 
@@ -459,7 +456,7 @@ async def sweep_whatsapp_fallbacks(ctx: dict[str, Any]) -> int:
     n = 0
     for h, tid, event in await db.whatsapp_fallbacks(ctx["pool"]):
         n += await _enqueue(ctx, "send_notification", str(h), str(tid), event, SMS,
-                            job_id=send_job_id(str(tid), event, SMS))
+                            job_id=job_ids.send_notification(str(tid), event, SMS))
     return n
 
 
@@ -469,8 +466,9 @@ async def sweep_notifications(ctx: dict[str, Any]) -> int:
     1. PENDING rows that nobody is working on: the attempt never started (attempts = 0: the
        job died between claim and attempt), an attempt whose lease ran out with no outcome,
        or a transient failure whose retry is overdue (lost with Redis' data). Re-enqueued on
-       the row's channel under `sweep:<row>:<attempts>:<updated>`: one job per state of the
-       row, however often this runs; the attempt compare-and-set still lets one send.
+       the row's channel under job_ids.sweep_row (the row, its attempts and updated_at): one
+       job per state of the row, however often this runs; the attempt compare-and-set still
+       lets one send.
     2. Calls and new tokens of the last SWEEP_WINDOW_S that the record holds (still CALLED,
        still WAITING or BOOKED) with no row for their CALL_NOW / TOKEN_CREATED at all: the
        event or its job was lost (Redis lost its data, a job gave up in an outage).
@@ -482,10 +480,10 @@ async def sweep_notifications(ctx: dict[str, Any]) -> int:
         stamp = int(row["updated_at"].timestamp() * 1000)
         n += await _enqueue(ctx, "send_notification", str(row["hospital_id"]),
                             str(row["token_id"]), row["event"], row["channel"],
-                            job_id=f"sweep:{row['id']}:{row['attempts']}:{stamp}")
+                            job_id=job_ids.sweep_row(row["id"], row["attempts"], stamp))
     for h, tid, event in await db.unannounced(pool, grace, SWEEP_WINDOW_S, SWEEP_LIMIT):
         n += await _enqueue(ctx, "send_notification", str(h), str(tid), event,
-                            job_id=f"sweep:{tid}:{event}")
+                            job_id=job_ids.sweep_unannounced(tid, event))
     if n:
         log.warning("notifications swept up", jobs=n)
     return n

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -20,9 +20,7 @@ from server.presenters import utcnow
 from server.risk import explainer, waitlist
 from server.risk import features as F
 from server.risk import model as M
-
-if TYPE_CHECKING:
-    from workers.dispatch import JobSpec
+from workers import job_ids
 
 log = structlog.get_logger("risk")
 
@@ -137,7 +135,7 @@ async def score_token(ctx: dict[str, Any], token_id: str) -> int | None:
     log.info("risk scored", token_id=str(tid), score=s.score, badge=s.badge,
              model_version=s.model_version)
     if s.badge == EXTRA_REMINDER_BADGE and (not last or last["badge"] != EXTRA_REMINDER_BADGE):
-        await _enqueue(ctx, "explain_risk", aid, job_id=f"explain:{aid}")
+        await _enqueue(ctx, "explain_risk", aid, job_id=job_ids.explain_risk(aid))
         await enqueue_notification(ctx, visit["hospital_id"], tid, "REMINDER_EXTRA")
     return int(aid)
 
@@ -206,7 +204,7 @@ async def _enqueue(ctx: dict[str, Any], function: str, *args: Any, job_id: str) 
 async def enqueue_notification(ctx: dict[str, Any], hospital_id: UUID, token_id: UUID,
                                event: str) -> None:
     """Ask the notifications worker (workers/notify.py) for the token's `event` message; its
-    job id is the one notify uses, so a second ask for the same message is a no-op."""
+    job id is job_ids.send_notification, as notify's own, so asking twice is a no-op."""
     from workers import notify
 
     if event not in notify.RELEVANT:  # notify has no message for it yet: don't fail a job
@@ -214,23 +212,4 @@ async def enqueue_notification(ctx: dict[str, Any], hospital_id: UUID, token_id:
                     token_id=str(token_id))
         return
     await _enqueue(ctx, "send_notification", str(hospital_id), str(token_id), event,
-                   job_id=notify.send_job_id(str(token_id), event))
-
-
-# ------------------------------------------------------------------------------ routing
-def risk_jobs_for(event: dict[str, Any]) -> list[JobSpec]:
-    """dispatch.ROUTERS entry: score a new booking; offer the slot of a booked token that was
-    cancelled or missed (offer_freed_slot checks it really was BOOKED before)."""
-    from workers.dispatch import JobSpec  # dispatch imports this module for ROUTERS
-
-    data = event.get("data") or {}
-    token = data.get("token") or {}
-    tid, status = token.get("id"), token.get("status")
-    if not tid:
-        return []
-    if event.get("type") == "token.created" and status == "BOOKED":
-        return [JobSpec("score_token", (tid,), f"risk-score:{tid}")]
-    if (event.get("type") == "token.updated" and status in ("CANCELLED", "NO_SHOW")
-            and token.get("booking_type") == "ONLINE"):
-        return [JobSpec("offer_freed_slot", (tid,), f"waitlist-offer:{tid}")]
-    return []
+                   job_id=job_ids.send_notification(token_id, event))

@@ -49,6 +49,7 @@ from arq.worker import Worker
 
 from server.observability import configure_logging
 from server.settings import Settings, get_settings
+from workers import job_ids
 from workers import main as worker_main
 from workers.outages import is_outage
 
@@ -328,7 +329,7 @@ class Supervisor:
         minute (an action whose commit failed may have left a queue behind)."""
         with contextlib.suppress(Exception):
             await self.ctx["redis"].enqueue_job(
-                "reconcile_queues", _job_id=f"reconcile_queues:resume:{int(time.time() * 1000)}")
+                "reconcile_queues", _job_id=job_ids.reconcile_resume(int(time.time() * 1000)))
 
     # ------------------------------------------------------------------ helpers
     async def _sleep(self, seconds: float) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 from uuid import UUID
 
 import asyncpg
@@ -19,8 +19,12 @@ from server.auth import sessions
 from server.db import admin as admin_db
 from server.errors import Forbidden, Unauthorized
 
-ROLES = ("admin", "receptionist", "doctor", "nurse")
-STAFF = ROLES
+# The staff roles: defined here only (schema.sql's CHECK on users.role says the same in SQL).
+Role = Literal["admin", "receptionist", "doctor", "nurse"]
+ROLES: tuple[Role, ...] = get_args(Role)
+STAFF = ROLES    # any staff user
+# the front desk: registers patients, issues tokens, keeps the waitlist
+DESK: tuple[Role, ...] = ("admin", "receptionist", "nurse")
 
 # display keys carry a visible prefix so one bearer header can hold either kind of credential
 DISPLAY_KEY_PREFIX = "dk_"
@@ -33,7 +37,7 @@ class Principal:
     kind: Literal["user", "display"]
     hospital_id: UUID
     user_id: UUID | None = None
-    role: str | None = None            # admin | receptionist | doctor | nurse
+    role: str | None = None            # one of ROLES
     doctor_id: UUID | None = None      # role doctor
     department_id: UUID | None = None  # role nurse (and a doctor's department); display keys
     display_key_id: UUID | None = None

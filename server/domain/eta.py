@@ -99,9 +99,6 @@ class EtaInputs:
     """Minutes since the current token was called/started; None when nobody is with the doctor."""
     paused_remaining_min: float = 0.0
     """Doctor paused: expected minutes until resume (0 when not paused)."""
-    shift_remaining_min: float | None = None
-    """Minutes left in the shift (None = unknown). Not used to cap estimates: the caller flags
-    tokens whose p50 exceeds it, since a patient is better told the truth than a clipped ETA."""
     prior_weight: float = 5.0
     """Pseudo-count of the department default when blending with the doctor's own consults."""
 
@@ -221,8 +218,8 @@ def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
 
     Both are non-decreasing in k: p50 by construction, p90 by a running maximum (W_k is
     pathwise non-decreasing, so are its true quantiles; the running maximum removes the rare
-    dips of the lognormal approximation). Estimates are not capped by the shift end (see
-    EtaInputs.shift_remaining_min).
+    dips of the lognormal approximation). Estimates are not capped by the shift end: a patient
+    is better told the truth than a clipped ETA.
     """
     m = blended_mean(inputs)
     v = blended_variance(inputs)

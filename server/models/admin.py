@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 from pydantic import (
@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from server.auth.principal import ROLES, Role
 from server.errors import InvalidInput
 from server.models.common import (
     Body,
@@ -37,7 +38,6 @@ from server.models.common import (
 )
 from server.models.dates import PlanDate, WallTime
 
-Role = Literal["admin", "receptionist", "doctor", "nurse"]
 DeptCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z][A-Z0-9]{1,9}$"),
                      NoControls]
 DeptName = text(100, min_length=1)
@@ -229,6 +229,7 @@ def _if_role(role: str | list[str], then: dict[str, Any]) -> dict[str, Any]:
 
 _DOCTOR_TIE = {"required": ["doctor_id"], "properties": {"doctor_id": {"type": "string"}}}
 _NO_DOCTOR = {"properties": {"doctor_id": {"type": "null"}}}
+_NOT_DOCTOR = [role for role in ROLES if role != "doctor"]   # only doctors have a doctor_id
 _NURSE_TIE = {"required": ["department_id"], "properties": {"department_id": {"type": "string"}}}
 
 
@@ -237,7 +238,7 @@ class UserCreate(Body):
         "description": "A doctor account names its `doctor_id` (and only a doctor account "
                        "does); a nurse account names its `department_id`.",
         "allOf": [_if_role("doctor", _DOCTOR_TIE),
-                  _if_role(["admin", "receptionist", "nurse"], _NO_DOCTOR),
+                  _if_role(_NOT_DOCTOR, _NO_DOCTOR),
                   _if_role("nurse", _NURSE_TIE)]})
     username: Username
     password: Password
@@ -263,7 +264,7 @@ class UserPatch(PatchBody):
         "dependentRequired": {"doctor_id": ["role"]},
         "allOf": [
             _if_role("doctor", _DOCTOR_TIE),
-            _if_role(["admin", "receptionist", "nurse"], _NO_DOCTOR),
+            _if_role(_NOT_DOCTOR, _NO_DOCTOR),
             _if_role("nurse", _NURSE_TIE),
             {"if": {"required": ["department_id"],
                     "properties": {"department_id": {"type": "null"}}},

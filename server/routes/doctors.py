@@ -9,7 +9,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from server.auth.principal import Principal, authenticate, can_act_on_queue, require_role, staff
+from server.auth.principal import (
+    STAFF,
+    Principal,
+    authenticate,
+    can_act_on_queue,
+    require_role,
+    staff,
+)
 from server.db import doctors as doctors_db
 from server.domain.masking import display_name
 from server.errors import Forbidden, NotFound
@@ -90,8 +97,7 @@ async def queue_snapshot(request: Request, h: UUID, doctor_id: UUID) -> dict[str
     return {
         "doctor": {"id": str(doctor_id), "name": ctx["name"],
                    "department_id": str(ctx["department_id"]), "cabin": ctx["cabin"],
-                   "status": q.live.fields.get("status", "AVAILABLE"),
-                   "pause_until": q.live.fields.get("pause_until") or None},
+                   "status": q.live.doctor.status, "pause_until": q.live.doctor.pause_until},
         "current": token_view(current, risk=q.risks.get(current["id"]),
                               link=svc.link_for(current)) if current else None,
         "waiting": [token_view(rows[tid], position=pos, eta=eta_view(eta, now),
@@ -107,7 +113,7 @@ async def board(request: Request) -> JSONResponse:
         if who.department_id != dep_id:
             raise NotFound("no such department")
     else:
-        require_role(who, "admin", "receptionist", "doctor", "nurse")
+        require_role(who, *STAFF)
     return JSONResponse(await board_snapshot(request, who.hospital_id, dep_id))
 
 
@@ -127,7 +133,7 @@ async def board_snapshot(request: Request, h: UUID, department_id: UUID) -> dict
         cur = rows.get(q.current) if q.current else None
         cabins.append({
             "doctor": {"id": str(d["id"]), "name": d["name"],
-                       "status": q.live.fields.get("status", "AVAILABLE")},
+                       "status": q.live.doctor.status},
             "cabin": d["cabin"],
             "current": ({"id": str(cur["id"]), "number": cur["number"], "status": cur["status"],
                          "display_name": display_name(cur["patient_name"])} if cur else None),

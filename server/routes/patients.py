@@ -7,19 +7,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from server.auth.principal import staff
+from server.auth.principal import DESK, staff
 from server.db import patients as patients_db
 from server.errors import Conflict, NotFound
 from server.models.common import parse_body, parse_query, path_uuid
 from server.models.queue import PatientCreate, PatientQuery
 from server.routes.render import jsonable, state
 
-REGISTER_ROLES = ("admin", "receptionist", "nurse")
 UHID_ATTEMPTS = 20
 
 
 async def create_patient(request: Request) -> JSONResponse:
-    who = await staff(request, *REGISTER_ROLES)
+    who = await staff(request, *DESK)
     body = await parse_body(request, PatientCreate)
     pool = state(request).pool
     fields = body.model_dump(exclude_none=True)

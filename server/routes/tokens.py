@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from server.auth.principal import Principal, can_act_on_queue, staff
+from server.auth.principal import DESK, Principal, can_act_on_queue, staff
 from server.db import doctors as doctors_db
 from server.db import tokens as tokens_db
 from server.domain.lifecycle import Action
@@ -19,7 +19,6 @@ from server.models.queue import ActionBody, PriorityBody, TokenCreate, TransferB
 from server.queue import Actor
 from server.routes import render
 
-DESK = ("admin", "receptionist", "nurse")
 # who may take each action, beyond admins and the queue's own doctor/nurse
 DESK_ACTIONS = {Action.CHECK_IN, Action.CANCEL, Action.TRANSFER, Action.PRIORITY,
                 Action.RESCHEDULE}

@@ -12,14 +12,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server.auth import ratelimit
-from server.auth.principal import staff
+from server.auth.principal import DESK, staff
 from server.errors import NotFound
 from server.models.common import Body, parse_body, parse_query
 from server.models.dates import BookingDate, PlanDate
 from server.risk import waitlist
 from server.routes import render
 
-DESK = ("admin", "receptionist", "nurse")
 WINDOW_S = 60
 # an offer code: base64url of two UUIDs (43 characters), ".", the MAC (risk/waitlist.py)
 OFFER_CODE_PATTERN = rf"^[A-Za-z0-9_-]{{43}}\.[A-Za-z0-9_-]{{{waitlist.MAC_CHARS}}}$"

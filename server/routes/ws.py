@@ -19,6 +19,7 @@ import structlog
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from server.auth.principal import STAFF as STAFF_ROLES
 from server.auth.principal import (
     Principal,
     can_act_on_queue,
@@ -44,8 +45,6 @@ from server.routes.render import state
 from server.store.live import LiveStore
 
 log = structlog.get_logger("ws")
-
-STAFF_ROLES = ("admin", "receptionist", "doctor", "nurse")
 
 
 def hub(ws: WebSocket) -> Hub:

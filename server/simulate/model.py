@@ -319,8 +319,7 @@ class Clinic:
             paused = (max(0.0, doc.paused_until - self.now) if doc.paused_until is not None
                       else OPEN_PAUSE_ASSUMED_MIN)
         return EtaInputs(dept_avg_min=self.cfg.dept_avg_min, stats=doc.stats,
-                         current_elapsed_min=elapsed, paused_remaining_min=paused,
-                         shift_remaining_min=self.cfg.shift_min - self.now)
+                         current_elapsed_min=elapsed, paused_remaining_min=paused)
 
     def _sample(self, tid: str, first: bool) -> None:
         tok = self.tokens[tid]

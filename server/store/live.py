@@ -1,6 +1,6 @@
 """Typed calls into the Lua scripts: the live queue of each doctor.
 
-Every change runs as part of an action (server/queue.py): the script changes the queue and
+Every change runs as part of an action (server/queue/): the script changes the queue and
 stages its events under the action's id; `emit` announces them once the record committed,
 `discard` drops them when it did not. Results come back as small dataclasses; a missing live
 view raises NotReady (rebuild from PostgreSQL and try again) and another action's unsettled
@@ -63,18 +63,62 @@ class Refused:
 class NextResult:
     completed: str | None
     called: str | None
-    called_score: float | None
 
 
 @dataclass(frozen=True)
 class Applied:
-    score: float | None = None
-    previous: str = ""
+    score: float | None = None                # the token's new score (skip, rescore)
+
+
+@dataclass(frozen=True)
+class DoctorState:
+    """The doctor's live hash (keys.doctor), parsed here and nowhere else. Times in ms."""
+
+    name: str = ""
+    cabin: str = ""
+    status: str = "AVAILABLE"                 # AVAILABLE | PAUSED
+    current: str | None = None                # token id being called or seen
+    current_status: str | None = None         # CALLED | IN_CONSULTATION
+    current_since_ms: int | None = None       # called at
+    started_ms: int | None = None             # consultation started at
+    last_call_ms: int | None = None           # the double-tap guard's reference
+    paused_since_ms: int | None = None
+    pause_until: str | None = None            # ISO 8601, or None for an open-ended pause
+    pause_reason: str | None = None
+    consults: int = 0                         # consult-time statistics (domain.eta)
+    consult_mean: float = 0.0
+    consult_m2: float = 0.0
+
+    @classmethod
+    def parse(cls, flat: list[str]) -> DoctorState:
+        f = dict(zip(flat[::2], flat[1::2], strict=True))
+
+        def ms(name: str) -> int | None:
+            return int(float(f[name])) if f.get(name) else None
+
+        return cls(
+            name=f.get("name", ""), cabin=f.get("cabin", ""),
+            status=f.get("status") or "AVAILABLE", current=f.get("cur") or None,
+            current_status=f.get("cur_status") or None, current_since_ms=ms("cur_since_ms"),
+            started_ms=ms("started_ms"), last_call_ms=ms("last_call_ms"),
+            paused_since_ms=ms("paused_since_ms"), pause_until=f.get("pause_until") or None,
+            pause_reason=f.get("pause_reason") or None, consults=int(f.get("n") or 0),
+            consult_mean=float(f.get("mean") or 0), consult_m2=float(f.get("m2") or 0))
+
+    def hash_fields(self) -> dict[str, str | int | float]:
+        """The hash a rebuild writes (rebuild.lua): the inverse of parse."""
+        named = {"name": self.name, "cabin": self.cabin, "status": self.status,
+                 "cur": self.current, "cur_status": self.current_status,
+                 "cur_since_ms": self.current_since_ms, "started_ms": self.started_ms,
+                 "last_call_ms": self.last_call_ms, "paused_since_ms": self.paused_since_ms,
+                 "pause_until": self.pause_until, "pause_reason": self.pause_reason,
+                 "n": self.consults, "mean": self.consult_mean, "m2": self.consult_m2}
+        return {k: v for k, v in named.items() if v is not None}
 
 
 @dataclass(frozen=True)
 class DoctorLive:
-    fields: dict[str, str]
+    doctor: DoctorState
     waiting: list[tuple[str, float]]          # (token id, score), queue order
     current: dict[str, Any] | None            # live token JSON of the current token
     tokens: dict[str, dict[str, Any]]         # live token JSON by id, for the waiting ones
@@ -138,7 +182,7 @@ class LiveStore:
             [*head, str(doctor_id), exp, guard_ms], [doctor_id], act)
         if r[0] != "OK":
             return Refused(r[0], r[1])
-        return NextResult(r[1] or None, r[2] or None, float(r[3]) if r[3] else None)
+        return NextResult(r[1] or None, r[2] or None)
 
     async def current_op(self, h: UUID, act: Staging, doctor_id: UUID, token_id: UUID, op: str,
                          *, places: int = 3, empty_score: float = 0.0, at_ms: int | None = None
@@ -151,7 +195,7 @@ class LiveStore:
             [doctor_id], act)
         if r[0] != "OK":
             return Refused(r[0], r[1])
-        return Applied(float(r[2]) if r[2] else None, r[1])
+        return Applied(float(r[2]) if r[2] else None)
 
     async def waiting_op(self, h: UUID, act: Staging, doctor_id: UUID, token_id: UUID, op: str,
                          *, arg: float | int = 0, priority: int = 0, at_ms: int | None = None
@@ -235,12 +279,21 @@ class LiveStore:
             [keys.ready(h), keys.tokens(h), keys.queue(h, doctor_id), keys.doctor(h, doctor_id)],
             [action], [doctor_id])
         flat, waiting_flat, toks = r
-        fields = dict(zip(flat[::2], flat[1::2], strict=True))
         waiting = [(waiting_flat[i], float(waiting_flat[i + 1]))
                    for i in range(0, len(waiting_flat), 2)]
         current = json.loads(toks[0]) if toks[0] else None
         tokens = {w[0]: json.loads(t) for w, t in zip(waiting, toks[1:], strict=True) if t}
-        return DoctorLive(fields, waiting, current, tokens)
+        return DoctorLive(DoctorState.parse(flat), waiting, current, tokens)
+
+    async def consult_stats(self, h: UUID, doctor_id: UUID) -> tuple[int, float, float]:
+        """(n, mean, m2) of the doctor's learned consult times."""
+        n, mean, m2 = await self.redis.hmget(keys.doctor(h, doctor_id), "n", "mean", "m2")
+        return int(n or 0), float(mean or 0), float(m2 or 0)
+
+    async def set_consult_stats(self, h: UUID, doctor_id: UUID, n: int, mean: float,
+                                m2: float) -> None:
+        await self.redis.hset(keys.doctor(h, doctor_id),
+                              mapping={"n": n, "mean": mean, "m2": m2})
 
     async def rebuild(self, h: UUID, mode: str, doctors: list[dict[str, Any]],
                       tokens: list[dict[str, Any]], at_ms: int | None = None) -> None:

@@ -8,7 +8,6 @@ announcement. What boards and workers were told is compared with the record.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections import Counter
 from typing import Any
@@ -96,29 +95,50 @@ async def test_a_committed_action_its_process_never_announced_is_announced_once(
         assert told.calls() == Counter({first["id"]: 1})
 
 
-async def _kill_backends(pool: asyncpg.Pool, stop: asyncio.Event, rng: random.Random) -> int:
-    """Every few ms, terminate one of the app's backends that is mid-statement or
-    mid-transaction (COMMIT included), picked at random."""
-    killed = 0
-    while not stop.is_set():
-        killed += await pool.fetchval(
-            """SELECT count(pg_terminate_backend(pid)) FROM (
-                 SELECT pid FROM pg_stat_activity WHERE application_name = $1
-                 AND state IN ('active', 'idle in transaction') ORDER BY random() LIMIT 1) x""",
-            APP_NAME)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=rng.uniform(0.01, 0.06))
-    return killed
+class Killer:
+    """Terminates one of the app's backends that is mid-statement or mid-transaction (COMMIT
+    included), picked at random, after every one to three answers: the fault rate follows
+    the requests' progress, not the machine's speed."""
+
+    def __init__(self, pool: asyncpg.Pool, rng: random.Random) -> None:
+        self.pool, self.rng = pool, rng
+        self.answers, self.killed, self.done = 0, 0, False
+        self._progress = asyncio.Condition()
+
+    async def answered(self) -> None:
+        async with self._progress:
+            self.answers += 1
+            self._progress.notify_all()
+
+    async def stop(self) -> None:
+        async with self._progress:
+            self.done = True
+            self._progress.notify_all()
+
+    async def run(self) -> None:
+        while True:
+            target = self.answers + self.rng.randint(1, 3)
+            async with self._progress:
+                await self._progress.wait_for(
+                    lambda target=target: self.done or self.answers >= target)
+            if self.done:
+                return
+            self.killed += await self.pool.fetchval(
+                """SELECT count(pg_terminate_backend(pid)) FROM (
+                     SELECT pid FROM pg_stat_activity WHERE application_name = $1
+                     AND state IN ('active', 'idle in transaction') ORDER BY random() LIMIT 1) x""",
+                APP_NAME)
 
 
-async def _with_retries(send: Any, statuses: Counter[int]) -> httpx.Response:
+async def _with_retries(send: Any, statuses: Counter[int], killer: Killer) -> httpx.Response:
     """What the pages do: retry a 503 with the same Idempotency-Key."""
-    for _ in range(30):
+    for _ in range(40):
         r = await send()
         statuses[r.status_code] += 1
+        await killer.answered()
         if r.status_code != 503:
             return r
-    raise AssertionError(f"still refused after 30 tries: {r.text}")
+    raise AssertionError(f"still refused after 40 tries: {r.text}")
 
 
 async def test_terminated_backends_during_bursts_announce_only_what_the_record_holds(
@@ -126,7 +146,7 @@ async def test_terminated_backends_during_bursts_announce_only_what_the_record_h
         redis: Redis) -> None:
     c, w = fault_client, await build_world(pool, n_patients=30)
     svc = fault_app.state.opdq.queue
-    rng = random.Random(12)
+    killer = Killer(pool, random.Random(12))
     statuses: Counter[int] = Counter()
 
     queued = asyncio.Event()
@@ -139,22 +159,23 @@ async def test_terminated_backends_during_bursts_announce_only_what_the_record_h
                     "doctor_id": str(w.doctors[p % 2])}
             h = {**w.h(), "Idempotency-Key": f"issue-{p}"}
             await _with_retries(lambda body=body, h=h: c.post("/api/v1/tokens", json=body,
-                                                              headers=h), statuses)
+                                                              headers=h), statuses, killer)
 
     async def tablet(doctor: int, name: str) -> None:
         await queued.wait()
         for i in range(20):
             h = {**w.h("admin"), "Idempotency-Key": f"{name}-{i}"}
             await _with_retries(lambda h=h: c.post(
-                f"/api/v1/doctors/{w.doctors[doctor]}/next", json={}, headers=h), statuses)
+                f"/api/v1/doctors/{w.doctors[doctor]}/next", json={}, headers=h), statuses, killer)
 
     async with Announced(redis, w.hospital_id) as told:
-        stop = asyncio.Event()
-        killer = asyncio.create_task(_kill_backends(pool, stop, rng))
-        await asyncio.gather(desk(), tablet(0, "a"), tablet(1, "b"), tablet(0, "c"))
-        stop.set()
-        killed = await killer
-        assert killed > 0
+        killing = asyncio.create_task(killer.run())
+        try:
+            await asyncio.gather(desk(), tablet(0, "a"), tablet(1, "b"), tablet(0, "c"))
+        finally:
+            await killer.stop()
+            await killing
+        assert killer.killed > 0
         assert set(statuses) <= {200, 201, 409, 503}, statuses   # never a 500
         # what the failed actions' own processes could not settle, the reconciler does
         await svc.reconcile(w.hospital_id)

@@ -13,9 +13,10 @@ from arq.worker import Worker
 
 from tests.queue.conftest import World, issue
 from tests.risk.conftest import book
+from workers import job_ids
 from workers import risk as jobs
-from workers.dispatch import ROUTERS, JobSpec, route
 from workers.main import WorkerSettings
+from workers.routing import ROUTERS, JobSpec, risk_jobs_for, route
 
 
 async def _assessments(pool: asyncpg.Pool, token_id: str) -> list[dict[str, Any]]:
@@ -92,12 +93,12 @@ def test_router_picks_the_jobs() -> None:
                  "data": {"token": {"id": "t3", "status": "CANCELLED", "booking_type": "ONLINE"}}}
     called = {"type": "token.updated",
               "data": {"token": {"id": "t4", "status": "CALLED", "booking_type": "ONLINE"}}}
-    assert jobs.risk_jobs_for(created) == [JobSpec("score_token", ("t1",), "risk-score:t1")]
-    assert jobs.risk_jobs_for(walk_in) == [] and jobs.risk_jobs_for(called) == []
-    assert jobs.risk_jobs_for(cancelled) == [
-        JobSpec("offer_freed_slot", ("t3",), "waitlist-offer:t3")]
-    assert jobs.risk_jobs_for({"type": "queue.updated", "data": {}}) == []
-    assert jobs.risk_jobs_for in ROUTERS
+    assert risk_jobs_for(created) == [JobSpec("score_token", ("t1",), job_ids.score_token("t1"))]
+    assert risk_jobs_for(walk_in) == [] and risk_jobs_for(called) == []
+    assert risk_jobs_for(cancelled) == [
+        JobSpec("offer_freed_slot", ("t3",), job_ids.offer_freed_slot("t3"))]
+    assert risk_jobs_for({"type": "queue.updated", "data": {}}) == []
+    assert risk_jobs_for in ROUTERS
     assert {j.function for j in route(created)} >= {"score_token"}
 
 
@@ -108,7 +109,7 @@ async def test_a_real_worker_runs_the_registered_job(client: httpx.AsyncClient, 
     tok = await book(client, world, 4)
     arq = ArqRedis.from_url(services.redis_url)
     try:
-        await arq.enqueue_job("score_token", tok["id"], _job_id=f"risk-score:{tok['id']}")
+        await arq.enqueue_job("score_token", tok["id"], _job_id=job_ids.score_token(tok["id"]))
         worker = Worker(functions=WorkerSettings.functions, redis_pool=arq, burst=True,
                         handle_signals=False, ctx=dict(job_ctx), max_tries=1, poll_delay=0.05)
         await worker.main()

@@ -211,10 +211,6 @@ def test_learned_fast_doctor_beats_department_default() -> None:
     assert result[2].p50_min < etas(inputs(elapsed=0.0), [1.0] * 3)[2].p50_min
 
 
-def test_shift_end_does_not_cap() -> None:
-    capped = etas(inputs(elapsed=0.0, shift_remaining_min=5.0), [1.0] * 3)
-    assert capped == etas(inputs(elapsed=0.0), [1.0] * 3)
-    assert capped[2].p50_min > 5
 
 
 @given(

@@ -27,8 +27,8 @@ from tests.faults.services import until
 from tests.queue.conftest import World
 from tests.workers.conftest import issue_token, make_ctx, run_burst
 from tests.workers.fake_twilio import FakeTwilio
-from workers import notify
-from workers.notify import NOTIFY_MAX_TRIES, send_job_id, send_notification, sweep_notifications
+from workers import job_ids, notify
+from workers.notify import NOTIFY_MAX_TRIES, send_notification, sweep_notifications
 from workers.outages import is_outage
 
 
@@ -66,7 +66,7 @@ async def test_call_now_waits_for_the_call_to_commit(ctx: dict[str, Any], world:
     h, t = str(world.hospital_id), str(tok["id"])
     ctx["notify_behind_base_s"] = 0.2       # retries after 0.1-0.2, 0.2-0.4, 0.4-0.8 s...
     await ctx["redis"].enqueue_job("send_notification", h, t, "CALL_NOW",
-                                   _job_id=send_job_id(t, "CALL_NOW"))
+                                   _job_id=job_ids.send_notification(t, "CALL_NOW"))
     worker_task, first_try = worker_until_first_try(ctx)
     await asyncio.wait_for(first_try.wait(), 10)   # it ran, found the token WAITING
     assert fake_twilio.requests == [] and await db.log_rows(ctx["pool"], tok["id"]) == []
@@ -200,7 +200,7 @@ async def test_a_row_left_pending_without_an_attempt_is_sent_once(
     assert await sweep_notifications(ctx) == 0          # the same row state: the same job
     # and the original job comes back too (say, its ARQ retry): both race, one sends
     await ctx["redis"].enqueue_job("send_notification", h, t, "TOKEN_CREATED",
-                                   _job_id=send_job_id(t, "TOKEN_CREATED"))
+                                   _job_id=job_ids.send_notification(t, "TOKEN_CREATED"))
     fake_twilio.latency_s = 0.05
     w1, w2 = await asyncio.gather(run_burst(ctx, max_jobs=1), run_burst(ctx, max_jobs=1))
     assert w1.jobs_complete + w2.jobs_complete == 2

@@ -15,8 +15,9 @@ from redis.asyncio import Redis
 from server.store import keys
 from server.store.client import create_redis
 from tests.faults.services import PrivateRedis, redis_binaries
-from workers import dispatch
-from workers.dispatch import GROUP, JobSpec, notify_jobs_for, route
+from workers import dispatch, job_ids
+from workers.dispatch import GROUP
+from workers.routing import ROUTERS, JobSpec, notify_jobs_for, route
 
 H = "0f6b3c1e-0000-4000-8000-000000000001"
 T1, T2, T3 = (f"0f6b3c1e-0000-4000-8000-00000000001{i}" for i in range(3))
@@ -34,7 +35,7 @@ def tok(tid: str, status: str) -> dict[str, Any]:
 
 
 def send(tid: str, event: str) -> JobSpec:
-    return JobSpec("send_notification", (H, tid, event), f"notify:{tid}:{event}")
+    return JobSpec("send_notification", (H, tid, event), job_ids.send_notification(tid, event))
 
 
 @pytest.mark.parametrize(("event", "jobs"), [
@@ -48,13 +49,13 @@ def send(tid: str, event: str) -> JobSpec:
     (ev("token.updated", {"token": tok(T1, "NO_SHOW")}), []),
     (ev("queue.updated", {"department_id": DEP, "waiting": [
         {"id": T2, "position": 2}, {"id": T1, "position": 1}, {"id": T3, "position": 3}]}, 9),
-     [JobSpec("notify_ahead", (H, DEP, (T1, T2, T3)), f"ahead:{H}:9")]),
+     [JobSpec("notify_ahead", (H, DEP, (T1, T2, T3)), job_ids.notify_ahead(H, 9))]),
     (ev("queue.updated", {"department_id": DEP, "waiting": {}}), []),   # cjson's empty list
     (ev("doctor.status", {"doctor_id": D, "status": "PAUSED", "pause_until": None}, 11),
-     [JobSpec("notify_doctor_delay", (H, D), f"delay:{D}:11")]),
+     [JobSpec("notify_doctor_delay", (H, D), job_ids.doctor_delay(D, 11))]),
     (ev("doctor.status", {"doctor_id": D, "status": "PAUSED",
                           "pause_until": "2025-11-25T10:30:00+00:00"}, 12),
-     [JobSpec("notify_doctor_delay", (H, D), f"delay:{D}:12")]),
+     [JobSpec("notify_doctor_delay", (H, D), job_ids.doctor_delay(D, 12))]),
     (ev("doctor.status", {"doctor_id": D, "status": "PAUSED",
                           "pause_until": "2025-11-25T10:05:00+00:00"}), []),   # a short break
     (ev("doctor.status", {"doctor_id": D, "status": "AVAILABLE"}), []),
@@ -65,7 +66,7 @@ def test_router(event: dict[str, Any], jobs: list[JobSpec]) -> None:
 
 
 def test_routers_are_a_plain_list_starting_with_notifications() -> None:
-    assert dispatch.ROUTERS[0] is notify_jobs_for
+    assert ROUTERS[0] is notify_jobs_for
     extra = JobSpec("score_token", (H, T1), f"risk:{T1}")
     event = ev("token.created", {"token": tok(T1, "WAITING")})
     assert route(event, [notify_jobs_for, lambda e: [extra]]) == [
@@ -99,7 +100,8 @@ async def test_dispatcher_enqueues_once_and_acks(pool: asyncpg.Pool, redis: Redi
         await d.wait_for(lambda x: x.handled >= 4)
     finally:
         await dispatch.stop(ctx)
-    assert await _queued(arq_redis) == [f"notify:{T1}:CALL_NOW", f"notify:{T1}:TOKEN_CREATED"]
+    assert await _queued(arq_redis) == [job_ids.send_notification(T1, "CALL_NOW"),
+                                        job_ids.send_notification(T1, "TOKEN_CREATED")]
     assert d.enqueued == 2
     pending = await redis.xpending(keys.stream(h), GROUP)
     assert pending["pending"] == 0
@@ -121,7 +123,7 @@ async def test_entries_of_a_dead_worker_are_taken_over(pool: asyncpg.Pool, redis
         await d.wait_for(lambda x: x.handled >= 1)
     finally:
         await dispatch.stop(ctx)
-    assert await _queued(arq_redis) == [f"notify:{T2}:TOKEN_CREATED"]
+    assert await _queued(arq_redis) == [job_ids.send_notification(T2, "TOKEN_CREATED")]
     assert (await redis.xpending(stream, GROUP))["pending"] == 0
 
 
@@ -135,7 +137,7 @@ async def test_new_hospitals_are_picked_up(pool: asyncpg.Pool, redis: Redis,
         await d.wait_for(lambda x: x.handled >= 1)
     finally:
         await dispatch.stop(ctx)
-    assert await _queued(arq_redis) == [f"notify:{T3}:CANCELLED"]
+    assert await _queued(arq_redis) == [job_ids.send_notification(T3, "CANCELLED")]
 
 
 # ------------------------------------------------------------------ faults
@@ -159,7 +161,7 @@ async def test_a_flushall_loses_no_event(build: str, tmp_path: Path, pool: async
         await client.flushall()
         await _add(client, h, 2, "token.created", {"token": tok(T2, "WAITING")})
         await d.wait_for(lambda x: x.handled >= 2, within_s=1.0)
-        assert await _queued(arq) == [f"notify:{T2}:TOKEN_CREATED"]
+        assert await _queued(arq) == [job_ids.send_notification(T2, "TOKEN_CREATED")]
         assert d.failures == 0
     finally:
         await dispatch.stop(ctx)
@@ -186,7 +188,7 @@ async def test_a_failing_reader_recovers_in_place(pool: asyncpg.Pool, redis: Red
     finally:
         await dispatch.stop(ctx)
     assert d.tasks == {} and reader.done()
-    assert f"notify:{T2}:TOKEN_CREATED" in await _queued(arq_redis)
+    assert job_ids.send_notification(T2, "TOKEN_CREATED") in await _queued(arq_redis)
 
 
 async def test_a_dead_reader_is_restarted_at_once(pool: asyncpg.Pool, redis: Redis,
@@ -204,4 +206,4 @@ async def test_a_dead_reader_is_restarted_at_once(pool: asyncpg.Pool, redis: Red
         assert d.tasks[h] is not reader
     finally:
         await dispatch.stop(ctx)
-    assert f"notify:{T2}:TOKEN_CREATED" in await _queued(arq_redis)
+    assert job_ids.send_notification(T2, "TOKEN_CREATED") in await _queued(arq_redis)

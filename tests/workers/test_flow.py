@@ -17,7 +17,8 @@ from tests.queue.conftest import TZ, World, issue, press_next
 from tests.workers.conftest import PUBLIC_BASE, issue_token, run_burst
 from tests.workers.fake_twilio import FakeTwilio
 from workers import dispatch, notify
-from workers.dispatch import Dispatcher, notify_jobs_for
+from workers.dispatch import Dispatcher
+from workers.routing import notify_jobs_for
 
 ONLY = [notify_jobs_for]   # the notification router alone (risk jobs have their own tests)
 

@@ -38,7 +38,7 @@ from tests.workers.conftest import (
     make_ctx,
 )
 from tests.workers.fake_twilio import FakeTwilio
-from workers import notify
+from workers import job_ids, notify
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -188,7 +188,7 @@ async def test_the_worker_waits_for_both_at_start_and_outlives_postgres(
         await pg_relay.start()
         await worker.until_ready(True, 10)
         # back: the live queues are compared with the record at once
-        await until(lambda: job_done(arq, "reconcile_queues:resume:*"), 10,
+        await until(lambda: job_done(arq, job_ids.reconcile_resume("*")), 10,
                     "the reconciler run when PostgreSQL came back")
     finally:
         log = worker.log

@@ -50,3 +50,14 @@ end
 local function save_token(tok_key, token)
   redis.call('HSET', tok_key, token.id, cjson.encode(token))
 end
+
+-- The skip rule, bit for bit the same doubles as domain.ordering.skip_score (a test ties
+-- them): the score that puts a token behind `places` of the waiting tokens. `flat` is a
+-- ZRANGE ... WITHSCORES answer over (at least) the first places + 1 of them, ascending;
+-- `empty` is the score to use when nobody waits.
+local function skip_score(flat, places, empty)
+  local n = #flat / 2
+  if n == 0 then return empty end
+  if n <= places then return tonumber(flat[2 * n]) + 1.0 end
+  return (tonumber(flat[2 * places]) + tonumber(flat[2 * places + 2])) / 2
+end

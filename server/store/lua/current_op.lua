@@ -4,7 +4,7 @@
 --       7 skip places (int), 8 score to use when nobody waits (float)
 -- Returns {'OK', previous status, new score or ''}
 --      or {'NOT_CURRENT', current} / {'BAD_STATE', current status} / {'PENDING', action}.
--- Skip mirrors domain.ordering.skip_score exactly: behind `places` waiting tokens.
+-- Skip: behind `places` waiting tokens (skip_score in _lib.lua).
 local err = check_ready(KEYS[1]); if err then return err end
 local doc, id, op = KEYS[5], ARGV[5], ARGV[6]
 local busy = check_pending(doc, ARGV[1]); if busy then return busy end
@@ -37,12 +37,8 @@ elseif op == 'complete' or op == 'no-show' then
 elseif op == 'skip' then
   if st ~= 'CALLED' then return {'BAD_STATE', st} end
   local places = tonumber(ARGV[7])
-  local r = redis.call('ZRANGE', KEYS[4], 0, places, 'WITHSCORES')
-  local n = #r / 2
-  local v
-  if n == 0 then v = tonumber(ARGV[8])
-  elseif n <= places then v = tonumber(r[2 * n]) + 1.0
-  else v = (tonumber(r[2 * places]) + tonumber(r[2 * places + 2])) / 2 end
+  local v = skip_score(redis.call('ZRANGE', KEYS[4], 0, places, 'WITHSCORES'), places,
+                       tonumber(ARGV[8]))
   redis.call('ZADD', KEYS[4], v, id)
   redis.call('HDEL', doc, 'cur', 'cur_status', 'cur_since_ms', 'started_ms')
   t.status = 'WAITING'

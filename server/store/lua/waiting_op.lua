@@ -4,7 +4,7 @@
 -- ARGV: 1 action id, 2 now (ms), 3 now (ISO), 4 doctor id, 5 token id, 6 op,
 --       7 places (skip) or new score (rescore), 8 new priority (rescore)
 -- Returns {'OK', new score or ''} or {'NOT_WAITING'} or {'PENDING', action}.
--- Skip mirrors domain.ordering.skip_score over the tokens behind this one.
+-- Skip: behind `places` of the tokens behind this one (skip_score in _lib.lua).
 local err = check_ready(KEYS[1]); if err then return err end
 local busy = check_pending(KEYS[5], ARGV[1]); if busy then return busy end
 local id, op = ARGV[5], ARGV[6]
@@ -21,12 +21,8 @@ if leaving[op] then
 elseif op == 'skip' then
   local places = tonumber(ARGV[7])
   local rank = redis.call('ZRANK', KEYS[4], id)
-  local r = redis.call('ZRANGE', KEYS[4], rank + 1, rank + 1 + places, 'WITHSCORES')
-  local n = #r / 2
-  local v
-  if n == 0 then v = tonumber(own)
-  elseif n <= places then v = tonumber(r[2 * n]) + 1.0
-  else v = (tonumber(r[2 * places]) + tonumber(r[2 * places + 2])) / 2 end
+  local v = skip_score(redis.call('ZRANGE', KEYS[4], rank + 1, rank + 1 + places, 'WITHSCORES'),
+                       places, tonumber(own))
   redis.call('ZADD', KEYS[4], v, id)
   t.skip_count = (t.skip_count or 0) + 1
   save_token(KEYS[3], t)

@@ -1,0 +1,116 @@
+"""Reads of the live queue (positions, ETAs, assignment candidates) and the queue.updated
+event every action publishes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from server.db import doctors as doctors_db
+from server.db import tokens as tokens_db
+from server.domain import assignment, calendar
+from server.errors import Conflict, InvalidInput, NotFound
+from server.presenters import eta_inputs, queue_etas
+from server.queue.base import QueueBase, QueueState, Txn, epoch_ms
+
+
+class Reads(QueueBase):
+    async def choose_doctor(self, h: UUID, department_id: UUID, day: date,
+                            at: datetime | None = None) -> UUID:
+        """The on-shift doctor of the department whose queue would call a new token soonest."""
+        if not await doctors_db.department(self.pool, h, department_id):
+            raise InvalidInput.field("department_id", "no such department")
+        docs = await doctors_db.department_doctors(self.pool, h, department_id, day)
+        chosen = assignment.choose(await self._candidates(h, docs, day, at))
+        if chosen is None:
+            raise Conflict("no doctor of this department is on shift")
+        return chosen
+
+    async def _candidates(self, h: UUID, docs: list[dict[str, Any]], day: date,
+                          at: datetime | None = None) -> list[assignment.Candidate]:
+        """Assignment candidates; a doctor whose shift is over, or who is on leave at `at`
+        (now, or the booked slot), is not on shift."""
+        now = self.now()
+        away = await doctors_db.on_leave(self.pool, [d["id"] for d in docs], at or now)
+        out = []
+        for d in docs:
+            live = await self._retrying(h, lambda d=d: self.live.read_doctor(h, d["id"]))
+            on_shift = d["shift_end"] is not None and d["id"] not in away and (
+                calendar.local_datetime(day, d["shift_end"], d["timezone"]) > now)
+            out.append(assignment.Candidate(
+                doctor_id=d["id"], waiting=len(live.waiting), on_shift=on_shift,
+                eta_inputs=eta_inputs(live.doctor, d["avg_consultation_min"], now)))
+        return out
+    # ------------------------------------------------------------------ reads
+    async def doctor_queue(self, h: UUID, doctor_id: UUID
+                           ) -> tuple[QueueState, dict[UUID, dict[str, Any]]]:
+        """The doctor's queue in order, with the token rows: 1 Redis round trip and 4
+        queries, whatever its length."""
+        async def once() -> tuple[QueueState, dict[UUID, dict[str, Any]]]:
+            q = await self._queue_state(self.pool, h, doctor_id)
+            ids = [tid for tid, _, _ in q.waiting] + ([q.current] if q.current else [])
+            return q, await tokens_db.tokens_by_ids(self.pool, h, ids)
+
+        return await self._retrying(h, once)
+
+    async def _queue_state(self, conn: Any, h: UUID, doctor_id: UUID,
+                           ctx: dict[str, Any] | None = None, action: str = "") -> QueueState:
+        """`ctx`: the doctor's context for today when the caller already read it; `action`:
+        the reading action's id (it may read the change it is making)."""
+        now = self.now()
+        if ctx is None:
+            hosp = await doctors_db.hospital(conn, h)
+            if not hosp:
+                raise NotFound("no such hospital")
+            ctx = await self._doctor(conn, h, doctor_id, calendar.local_day(now, hosp["timezone"]))
+        live = await self.live.read_doctor(h, doctor_id, action)
+        ids = [UUID(t) for t, _ in live.waiting]
+        cur = live.doctor.current
+        risks = await tokens_db.latest_risk(conn, ids + ([UUID(cur)] if cur else []))
+        show = [float(risks[i]["show_probability"]) if i in risks else 1.0 for i in ids]
+        etas_ = queue_etas(doctor=live.doctor, n_waiting=len(ids),
+                           dept_avg_min=ctx["avg_consultation_min"], now=now,
+                           show_probs=show)
+        return QueueState(ctx=ctx, live=live, risks=risks, now=now,
+                          current=UUID(cur) if cur else None,
+                          waiting=[(tid, i + 1, etas_[i]) for i, tid in enumerate(ids)])
+
+    async def token_position(self, h: UUID, row: dict[str, Any]) -> tuple[int | None, Any]:
+        """Position and ETA of one waiting token (None for others)."""
+        if row["status"] != "WAITING" or not row["doctor_id"]:
+            return None, None
+        q = await self._retrying(h, lambda: self._queue_state(self.pool, h, row["doctor_id"]))
+        for tid, pos, eta in q.waiting:
+            if tid == row["id"]:
+                return pos, eta
+        return None, None
+    # ------------------------------------------------------------------ events
+    async def _publish_queue(self, txn: Txn, doctor_id: UUID,
+                             ctx: dict[str, Any] | None = None) -> None:
+        """queue.updated: the doctor's whole queue with positions and ETAs (staged with the
+        action), and a snapshot of both in the record (what the patient was shown, for ETA
+        accuracy later)."""
+        q = await self._queue_state(txn.conn, txn.h, doctor_id, ctx, txn.staging.id)
+        now, live = q.now, q.live
+        waiting = []
+        ids, positions, p50s, p90s = [], [], [], []
+        for tid, pos, eta in q.waiting:
+            tok = live.tokens.get(str(tid), {"id": str(tid)})
+            waiting.append({**tok, "position": pos,
+                            "eta": {"p50_min": eta.p50_min, "p90_min": eta.p90_min}})
+            ids.append(tid)
+            positions.append(pos)
+            p50s.append(eta.p50_min)
+            p90s.append(eta.p90_min)
+        await self.live.publish(txn.h, txn.staging, "queue.updated", {
+            "doctor_id": str(doctor_id),
+            "department_id": str(q.ctx["department_id"]),
+            "cabin": q.ctx["cabin"],
+            "doctor": {"id": str(doctor_id), "name": q.ctx["name"],
+                       "status": live.doctor.status},
+            "current": live.current,
+            "waiting": waiting,
+        }, doctors=[doctor_id], at_ms=epoch_ms(now))
+        if ids:
+            await tokens_db.snapshot_positions(txn.conn, ids, positions, p50s, p90s, now)

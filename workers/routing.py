@@ -1,0 +1,112 @@
+"""What a queue event means for the workers: pure routers, event -> [JobSpec].
+
+The dispatcher (workers/dispatch.py) reads the event streams and enqueues what `route`
+returns; the jobs themselves live in workers/notify.py and workers/risk.py. Nothing here does
+I/O or imports a job module, so each of those can import this one without a circle.
+
+Job ids come from workers/job_ids.py and are deterministic (the event's seq, or the token and
+notification kind), so an event read twice enqueues nothing new while ARQ still knows the job.
+Jobs take ids only.
+
+Recalls (token.called with recall: true) send nothing: the patient already had CALL_NOW for
+this token (one message per token, event and channel, ever) and the board announces it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from workers import job_ids
+
+MAX_AHEAD = 50             # departments.notify_ahead is at most 50
+DELAY_MIN_PAUSE_MIN = 10   # shorter pauses are not worth a text to every waiting patient
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    function: str
+    args: tuple[Any, ...]
+    job_id: str
+
+
+Router = Callable[[dict[str, Any]], list[JobSpec]]
+
+
+def _send(h: str, token_id: str, event: str) -> JobSpec:
+    return JobSpec("send_notification", (h, token_id, event),
+                   job_ids.send_notification(token_id, event))
+
+
+def _pause_minutes(event: dict[str, Any]) -> float | None:
+    until, ts = event["data"].get("pause_until"), event.get("ts")
+    if not until or not ts:
+        return None
+    try:
+        return (datetime.fromisoformat(until) - datetime.fromisoformat(ts)).total_seconds() / 60
+    except (TypeError, ValueError):
+        return None
+
+
+def notify_jobs_for(event: dict[str, Any]) -> list[JobSpec]:
+    """Patient notifications an event calls for. `event` carries "hospital_id" (added by
+    the dispatcher from the stream's key) besides type, seq, ts and data."""
+    h, etype, seq = event.get("hospital_id"), event.get("type"), event.get("seq")
+    data = event.get("data") or {}
+    token = data.get("token") or {}
+    tid, status = token.get("id"), token.get("status")
+    if not h:
+        return []
+    if etype == "token.created" and tid and status in ("WAITING", "BOOKED"):
+        return [_send(h, tid, "TOKEN_CREATED")]
+    if etype == "token.called" and tid and not data.get("recall"):
+        return [_send(h, tid, "CALL_NOW")]
+    if etype == "token.updated" and tid and status in ("CANCELLED", "RESCHEDULED"):
+        return [_send(h, tid, status)]
+    if etype == "queue.updated":
+        waiting = data.get("waiting")  # Lua's cjson turns an empty list into {}
+        if not isinstance(waiting, list) or not waiting or not data.get("department_id"):
+            return []
+        ordered = sorted((w for w in waiting if w.get("id")),
+                         key=lambda w: w.get("position") or 0)
+        ids = tuple(str(w["id"]) for w in ordered[:MAX_AHEAD])
+        return [JobSpec("notify_ahead", (h, str(data["department_id"]), ids),
+                        job_ids.notify_ahead(h, seq))]
+    if etype == "doctor.status" and data.get("status") == "PAUSED" and data.get("doctor_id"):
+        minutes = _pause_minutes(event)
+        if minutes is not None and minutes < DELAY_MIN_PAUSE_MIN:
+            return []
+        return [JobSpec("notify_doctor_delay", (h, str(data["doctor_id"])),
+                        job_ids.doctor_delay(data["doctor_id"], seq))]
+    return []
+
+
+def risk_jobs_for(event: dict[str, Any]) -> list[JobSpec]:
+    """Score a new booking; offer the slot of a booked token that was cancelled or missed
+    (offer_freed_slot checks it really was BOOKED before)."""
+    data = event.get("data") or {}
+    token = data.get("token") or {}
+    tid, status = token.get("id"), token.get("status")
+    if not tid:
+        return []
+    if event.get("type") == "token.created" and status == "BOOKED":
+        return [JobSpec("score_token", (tid,), job_ids.score_token(tid))]
+    if (event.get("type") == "token.updated" and status in ("CANCELLED", "NO_SHOW")
+            and token.get("booking_type") == "ONLINE"):
+        return [JobSpec("offer_freed_slot", (tid,), job_ids.offer_freed_slot(tid))]
+    return []
+
+
+# Every router sees every event; their jobs are enqueued in this order. Append, don't nest.
+ROUTERS: list[Router] = [
+    notify_jobs_for,
+    risk_jobs_for,
+]
+
+
+def route(event: dict[str, Any], routers: list[Router] | None = None) -> list[JobSpec]:
+    """The jobs of every router (ROUTERS unless given), in the routers' order."""
+    return [spec for router in (ROUTERS if routers is None else routers)
+            for spec in router(event)]
