@@ -103,22 +103,28 @@ class Actions(QueueBase):
 
     # ------------------------------------------------------------------ next
     async def call_next(self, h: UUID, actor: Actor, doctor_id: UUID, *,
-                        current_token_id: UUID | None, expect_given: bool
+                        current_token_id: UUID | None, expect_given: bool,
+                        ctx: dict[str, Any] | None = None
                         ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """`ctx`: the doctor's context for today, when the caller read it already (the route
+        does, for its access check): the press then reads neither hospital nor doctor again."""
         if (done := idempotency.replaying()) is not None:
             ids = await tokens_db.tokens_of_action(self.pool, h, done)
             return await self._token(h, ids.get("complete")), await self._token(h, ids.get("call"))
+        if ctx is None:
+            ctx = await self._doctor(self.pool, h, doctor_id, (await self.today(h))[0])
+        doctor = ctx
         return await self._retrying(h, lambda: self._next_once(
-            h, actor, doctor_id, current_token_id, expect_given))
+            h, actor, doctor_id, current_token_id, expect_given, doctor))
 
     async def _next_once(self, h: UUID, actor: Actor, doctor_id: UUID,
-                         current_token_id: UUID | None, expect_given: bool
+                         current_token_id: UUID | None, expect_given: bool,
+                         ctx: dict[str, Any]
                          ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        today, _ = await self.today(h)
         async with self._action(h, [doctor_id], request=True) as txn:
             conn = txn.conn
             now = self.now()  # after the lock, or a press that waited looks older than the last
-            ctx = await self._doctor(conn, h, doctor_id, today)
+            today = calendar.local_day(now, ctx["timezone"])
             res = await self.live.call_next(
                 h, txn.staging, doctor_id,
                 expected=str(current_token_id) if current_token_id else None,
@@ -156,7 +162,7 @@ class Actions(QueueBase):
                     from_status="WAITING", to_status="CALLED", actor_kind=actor.kind,
                     actor_id=actor.id, doctor_id=doctor_id, at=now, action_id=txn.id)
             if completed:
-                await self._learn(h, doctor_id, completed, now)
+                await self._learn(h, doctor_id, completed, now, res.consults)
             await self._publish_queue(txn, doctor_id, ctx)
             metrics.QUEUE_ACTIONS.labels("next").inc()
             ids = [t["id"] for t in (completed, called) if t]
@@ -181,14 +187,17 @@ class Actions(QueueBase):
             raise Conflict("the doctor is paused; resume first")
         raise Conflict(f"refused: {res.code}")
 
-    async def _learn(self, h: UUID, doctor_id: UUID, row: dict[str, Any], now: datetime) -> None:
-        """Feed the finished consult's minutes into the doctor's online stats (ETA)."""
+    async def _learn(self, h: UUID, doctor_id: UUID, row: dict[str, Any], now: datetime,
+                     known: tuple[int, float, float] | None = None) -> None:
+        """Feed the finished consult's minutes into the doctor's online stats (ETA); `known`:
+        the statistics as a script already read them."""
         began = row.get("started_at") or row.get("called_at")
         if not began:
             return
-        stats = update_stats(ConsultStats(*await self.live.consult_stats(h, doctor_id)),
-                             (now - began).total_seconds() / 60)
+        before = known or await self.live.consult_stats(h, doctor_id)
+        stats = update_stats(ConsultStats(*before), (now - began).total_seconds() / 60)
         await self.live.set_consult_stats(h, doctor_id, stats.n, stats.mean, stats.m2)
+
     # ------------------------------------------------------------------ doctor status
     async def set_paused(self, h: UUID, actor: Actor, doctor_id: UUID, paused: bool, *,
                          minutes: int | None = None, reason: str | None = None

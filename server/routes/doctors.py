@@ -47,11 +47,9 @@ async def next_token(request: Request) -> JSONResponse:
     completed, called = await render.service(request).call_next(
         who.hospital_id, Actor("user", who.user_id), ctx["id"],
         current_token_id=body.current_token_id,
-        expect_given="current_token_id" in body.model_fields_set)
-    return JSONResponse({
-        "completed": await render.token(request, completed) if completed else None,
-        "called": await render.token(request, called) if called else None,
-    })
+        expect_given="current_token_id" in body.model_fields_set, ctx=ctx)
+    completed_view, called_view = await render.tokens(request, [completed, called])
+    return JSONResponse({"completed": completed_view, "called": called_view})
 
 
 async def pause(request: Request) -> JSONResponse:

@@ -12,7 +12,7 @@ from server.queue import QueueService
 from server.state import AppState
 
 # jsonable is re-exported for routes: one way to render record values
-__all__ = ["jsonable", "service", "state", "token"]
+__all__ = ["jsonable", "service", "state", "token", "tokens"]
 
 
 def state(request: Request) -> AppState:
@@ -25,11 +25,26 @@ def service(request: Request) -> QueueService:
 
 async def token(request: Request, row: dict[str, Any], *, staff: bool = True) -> dict[str, Any]:
     """One token with its live position, ETA and latest risk."""
+    view = (await tokens(request, [row], staff=staff))[0]
+    assert view is not None
+    return view
+
+
+async def tokens(request: Request, rows: list[dict[str, Any] | None], *, staff: bool = True
+                 ) -> list[dict[str, Any] | None]:
+    """Tokens (None stays None) with their positions and ETAs (a queue read only for those
+    waiting) and their latest risks, in one query for all of them."""
     svc = service(request)
-    h = row["hospital_id"]
-    position, eta = await svc.token_position(h, row)
-    risks = await tokens_db.latest_risk(svc.pool, [row["id"]])
-    return token_view(row, position=position, eta=eta_view(eta, svc.now()),
-                      risk=risks.get(row["id"]), link=svc.link_for(row) if staff else None,
-                      staff=staff)
+    present = [r for r in rows if r is not None]
+    risks = await tokens_db.latest_risk(svc.pool, [r["id"] for r in present]) if present else {}
+    out: list[dict[str, Any] | None] = []
+    for row in rows:
+        if row is None:
+            out.append(None)
+            continue
+        position, eta = await svc.token_position(row["hospital_id"], row)
+        out.append(token_view(row, position=position, eta=eta_view(eta, svc.now()),
+                              risk=risks.get(row["id"]),
+                              link=svc.link_for(row) if staff else None, staff=staff))
+    return out
 

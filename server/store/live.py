@@ -63,6 +63,7 @@ class Refused:
 class NextResult:
     completed: str | None
     called: str | None
+    consults: tuple[int, float, float] = (0, 0.0, 0.0)   # n, mean, m2 before this press
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,8 @@ class LiveStore:
             [*head, str(doctor_id), exp, guard_ms], [doctor_id], act)
         if r[0] != "OK":
             return Refused(r[0], r[1])
-        return NextResult(r[1] or None, r[2] or None)
+        return NextResult(r[1] or None, r[2] or None,
+                          (int(r[3] or 0), float(r[4] or 0), float(r[5] or 0)))
 
     async def current_op(self, h: UUID, act: Staging, doctor_id: UUID, token_id: UUID, op: str,
                          *, places: int = 3, empty_score: float = 0.0, at_ms: int | None = None

@@ -124,15 +124,15 @@ async def test_a_replayed_next_answers_the_call_it_made(
         monkeypatch: pytest.MonkeyPatch) -> None:
     a = await issue(client, world, 0)
     await issue(client, world, 1)
-    real = render.token
+    real = render.tokens
     failures = iter([RedisConnectionError("lost")])
 
-    async def answer_fails_once(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    async def answer_fails_once(*args: Any, **kwargs: Any) -> list[dict[str, Any] | None]:
         if (exc := next(failures, None)) is not None:
             raise exc
         return await real(*args, **kwargs)
 
-    monkeypatch.setattr(render, "token", answer_fails_once)
+    monkeypatch.setattr(render, "tokens", answer_fails_once)
     url = f"/api/v1/doctors/{world.doctors[0]}/next"
     h = {**world.h("doctor"), "Idempotency-Key": "tap-9"}
     assert (await client.post(url, json={}, headers=h)).status_code == 503

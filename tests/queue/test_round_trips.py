@@ -13,7 +13,7 @@ import httpx
 import pytest
 from asyncpg.connection import Connection
 
-from tests.queue.conftest import World, build_world, issue
+from tests.queue.conftest import Clock, World, build_world, issue
 
 PG_METHODS = ("execute", "executemany", "fetch", "fetchrow", "fetchval")
 
@@ -126,3 +126,33 @@ async def test_board_read_cost_grows_with_cabins_not_tokens(
         assert sum(c["waiting_count"] for c in r.json()["cabins"]) == n
         totals.append(round_trips.totals())
     assert totals[0] == totals[1], totals
+
+
+async def test_one_press_of_next_costs_a_pinned_number_of_round_trips(
+        client: httpx.AsyncClient, pool: asyncpg.Pool, round_trips: RoundTrips,
+        clock: Clock) -> None:
+    """A press of Next (complete the current patient, call the next) costs a fixed number of
+    round trips, pinned here so that extra reads cannot creep back into the hot path."""
+    w = await build_world(pool, n_doctors=2, n_patients=6)
+    for i in range(6):
+        await issue(client, w, i)
+    url = f"/api/v1/doctors/{w.doctors[0]}/next"
+    assert (await client.post(url, json={}, headers=w.h("doctor"))).status_code == 200  # warm
+    costs = []
+    for _ in range(2):
+        clock.advance(minutes=7)          # a consult later: no double-tap guard in the way
+        round_trips.reset()
+        r = await client.post(url, json={}, headers=w.h("doctor"))
+        assert r.status_code == 200, r.text
+        assert r.json()["completed"] and r.json()["called"]
+        costs.append((dict(round_trips.pg), dict(round_trips.redis)))
+    assert costs[0] == costs[1], costs
+    pg, redis = costs[1]
+    # 5 connections from the pool: the session, the hospital and doctor the route checks access
+    # with (the press reuses them), the action's transaction, the answer's risks
+    assert pg.get("reset", 0) == 5, pg
+    # the action: BEGIN, 2 locks, 2 rows FOR UPDATE, 2 status + 2 history writes, the queue's
+    # risks and shown positions, the commit marker, the answer's rows, COMMIT = 15
+    assert sum(pg.values()) - pg.get("reset", 0) == 18, pg
+    # call_next, read_queue (queue.updated), publish (stage it), emit; the learned consult time
+    assert redis == {"EVALSHA": 4, "HSET": 1}, redis
