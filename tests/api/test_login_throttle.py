@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import io
 import json
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 from uuid import UUID
@@ -29,6 +28,7 @@ from server.auth import ratelimit
 from server.auth import sessions as sessions_module
 from server.routes import auth as auth_routes
 from server.settings import Settings
+from tests import logcapture
 from tests.api.helpers import PASSWORD, auth, create_hospital, make_user, session_token
 
 LOGIN = "/api/v1/auth/login"
@@ -324,15 +324,7 @@ def capture_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], io.St
     saved = structlog.get_config()
 
     def start() -> io.StringIO:
-        structlog.configure(
-            processors=[structlog.contextvars.merge_contextvars,
-                        structlog.processors.add_log_level,
-                        structlog.processors.format_exc_info,
-                        structlog.processors.JSONRenderer()],
-            wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
-            logger_factory=structlog.PrintLoggerFactory(file=buf),
-            cache_logger_on_first_use=False,
-        )
+        logcapture.into(buf)
         monkeypatch.setattr(auth_routes, "log", structlog.get_logger("auth"))
         return buf
 

@@ -19,6 +19,7 @@ import structlog
 
 from server.routes import webhooks
 from server.settings import Settings
+from tests import logcapture
 from tests.queue.conftest import World
 from tests.workers.conftest import issue_token, set_opt_ins
 from tests.workers.fake_twilio import FakeTwilio
@@ -34,15 +35,7 @@ FULL = re.compile(r"9876500\d{3}")   # any of build_world's numbers, whatever th
 def log_output(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     buf = io.StringIO()
     saved = structlog.get_config()
-    structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars,
-                    structlog.processors.add_log_level,
-                    structlog.processors.format_exc_info,
-                    structlog.processors.JSONRenderer()],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
-        logger_factory=structlog.PrintLoggerFactory(file=buf),
-        cache_logger_on_first_use=False,
-    )
+    logcapture.into(buf)
     for module in (notify, dispatch, twilio_sender, webhooks):
         monkeypatch.setattr(module, "log", structlog.get_logger(module.__name__))
     try:
