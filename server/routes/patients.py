@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from server import idempotency
 from server.auth.principal import DESK, staff
 from server.db import patients as patients_db
 from server.errors import Conflict, NotFound
@@ -21,9 +22,12 @@ async def create_patient(request: Request) -> JSONResponse:
     who = await staff(request, *DESK)
     body = await parse_body(request, PatientCreate)
     pool = state(request).pool
+    registered = idempotency.replaying()  # a retry whose first registration committed
+    if registered and (row := await patients_db.get(pool, who.hospital_id, registered)):
+        return JSONResponse(jsonable(row), status_code=201)
     fields = body.model_dump(exclude_none=True)
     generated = "uhid" not in fields
-    async with pool.acquire() as conn:
+    async with pool.acquire() as conn, conn.transaction():
         if generated:
             first = await patients_db.next_uhid(conn, who.hospital_id)
         for attempt in range(UHID_ATTEMPTS if generated else 1):
@@ -32,7 +36,8 @@ async def create_patient(request: Request) -> JSONResponse:
                 # next desk a moment ago) may hold the one counted from the patients so far
                 fields["uhid"] = f"UH{int(first[2:]) + attempt:06d}"
             try:
-                row = await patients_db.create(conn, who.hospital_id, **fields)
+                async with conn.transaction():  # a savepoint: a taken UHID spoils nothing else
+                    row = await patients_db.create(conn, who.hospital_id, **fields)
                 break
             except asyncpg.UniqueViolationError:
                 if generated and attempt + 1 < UHID_ATTEMPTS:
@@ -40,6 +45,7 @@ async def create_patient(request: Request) -> JSONResponse:
                 raise Conflict(f"a patient with UHID {fields['uhid']} exists",
                                errors=[{"field": "uhid", "message": "already registered"}]
                                ) from None
+        await idempotency.record_effect(conn, row["id"])  # commits with the patient
     return JSONResponse(jsonable(row), status_code=201)
 
 

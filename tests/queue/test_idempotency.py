@@ -11,6 +11,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from server.auth.sessions import COOKIE_NAME
+from server.routes import patients as patients_routes
 from server.routes import render
 from server.security.passwords import hash_password
 from tests.queue.conftest import World, issue
@@ -176,3 +177,28 @@ async def test_answers_that_hold_secrets_are_never_kept(
     stored = await pool.fetchval("SELECT response_body FROM idempotency_records")
     assert first.json()["key"].encode() not in stored
     assert await pool.fetchval("SELECT count(*) FROM display_keys") == 1
+
+
+async def test_a_registration_retried_after_a_5xx_registers_one_patient(
+        client: httpx.AsyncClient, world: World, pool: asyncpg.Pool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real = patients_routes.jsonable
+    failures = iter([ConnectionResetError("the connection dropped as the answer was sent")])
+
+    def answer_fails_once(value: Any) -> Any:
+        if (exc := next(failures, None)) is not None:
+            raise exc
+        return real(value)
+
+    monkeypatch.setattr(patients_routes, "jsonable", answer_fails_once)
+    before = await pool.fetchval("SELECT count(*) FROM patients")
+    h = {**world.h(), "Idempotency-Key": "register-1"}
+    body = {"name": "Asha Verma", "phone": "+919812345678"}
+    first = await client.post("/api/v1/patients", json=body, headers=h)
+    assert first.status_code == 503
+    assert await pool.fetchval("SELECT count(*) FROM patients") == before + 1   # committed
+    again = await client.post("/api/v1/patients", json=body, headers=h)
+    assert again.status_code == 201, again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["name"] == "Asha Verma"
+    assert await pool.fetchval("SELECT count(*) FROM patients") == before + 1   # still one
