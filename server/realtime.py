@@ -29,6 +29,7 @@ from starlette.websockets import WebSocket
 from server import metrics
 from server.domain.eta import Eta, should_push
 from server.store import keys
+from server.views import board_cabin_of_event
 
 log = structlog.get_logger("realtime")
 
@@ -103,9 +104,6 @@ class BoardSubscriber(Subscriber):
         return raw
 
 
-BOARD_NEXT = 5  # tokens a board shows per cabin
-
-
 def waiting_by_id(event: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """A queue.updated's waiting entries by token id, built once per event for every patient
     socket of that queue (not a scan of the queue per socket)."""
@@ -117,15 +115,18 @@ def waiting_by_id(event: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def board_queue_message(event: dict[str, Any]) -> str:
-    """A board needs the next few tokens of a queue, not all of it: trimmed and encoded once
-    per event, then shared by every board of the department."""
+    """A board needs one cabin of its department, not the whole queue: the queue.updated's
+    data reshaped to the board snapshot's cabin (views.board_cabin), encoded once per event,
+    then shared by every board of the department. `waiting` repeats the cabin's `next` (the
+    head of the queue) for clients that read the older trimmed queue.updated."""
     cached = event.get("_board")
     if cached is None:
         data = event.get("data") or {}
-        waiting = data.get("waiting") or []
+        cabin = board_cabin_of_event(data)
         public = {k: v for k, v in event.items() if not k.startswith("_")}  # not the caches
-        cached = json.dumps({**public, "data": {**data, "waiting": waiting[:BOARD_NEXT],
-                                                "waiting_count": len(waiting)}})
+        cached = json.dumps({**public, "data": {
+            "doctor_id": data.get("doctor_id"), "department_id": data.get("department_id"),
+            **cabin, "waiting": cabin["next"]}})
         event["_board"] = cached
     return cached  # type: ignore[no-any-return]
 

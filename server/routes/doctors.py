@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from server import views
 from server.auth.principal import (
     STAFF,
     Principal,
@@ -18,15 +18,11 @@ from server.auth.principal import (
     staff,
 )
 from server.db import doctors as doctors_db
-from server.domain.masking import display_name
 from server.errors import Forbidden, NotFound
 from server.models.common import parse_body, path_uuid
 from server.models.queue import LeaveBody, NextBody, PauseBody
-from server.presenters import eta_view, token_view
 from server.queue import Actor
 from server.routes import render
-
-BOARD_NEXT = 5  # tokens shown per cabin on a board
 
 
 async def _doctor_for(request: Request, who: Principal, *, act: bool) -> dict[str, Any]:
@@ -84,24 +80,8 @@ async def leave(request: Request) -> JSONResponse:
 async def doctor_queue(request: Request) -> JSONResponse:
     who = await staff(request)
     ctx = await _doctor_for(request, who, act=False)
-    return JSONResponse(await queue_snapshot(request, who.hospital_id, ctx["id"]))
-
-
-async def queue_snapshot(request: Request, h: UUID, doctor_id: UUID) -> dict[str, Any]:
-    svc = render.service(request)
-    q, rows = await svc.doctor_queue(h, doctor_id)
-    ctx, now = q.ctx, q.now
-    current = rows.get(q.current) if q.current else None
-    return {
-        "doctor": {"id": str(doctor_id), "name": ctx["name"],
-                   "department_id": str(ctx["department_id"]), "cabin": ctx["cabin"],
-                   "status": q.live.doctor.status, "pause_until": q.live.doctor.pause_until},
-        "current": token_view(current, risk=q.risks.get(current["id"]),
-                              link=svc.link_for(current)) if current else None,
-        "waiting": [token_view(rows[tid], position=pos, eta=eta_view(eta, now),
-                               risk=q.risks.get(tid), link=svc.link_for(rows[tid]))
-                    for tid, pos, eta in q.waiting if tid in rows],
-    }
+    return JSONResponse(await views.queue_snapshot(render.service(request), who.hospital_id,
+                                                   ctx["id"]))
 
 
 async def board(request: Request) -> JSONResponse:
@@ -112,38 +92,9 @@ async def board(request: Request) -> JSONResponse:
             raise NotFound("no such department")
     else:
         require_role(who, *STAFF)
-    return JSONResponse(await board_snapshot(request, who.hospital_id, dep_id))
-
-
-async def board_snapshot(request: Request, h: UUID, department_id: UUID) -> dict[str, Any]:
-    """What a waiting-room TV shows: per cabin the current token and the next few, masked."""
-    svc = render.service(request)
-    pool = render.state(request).pool
-    dep = await doctors_db.department(pool, h, department_id)
-    if not dep:
-        raise NotFound("no such department")
-    today, _ = await svc.today(h)
-    cabins = []
-    for d in await doctors_db.department_doctors(pool, h, department_id, today):
-        if d["shift_start"] is None:
-            continue
-        q, rows = await svc.doctor_queue(h, d["id"])
-        cur = rows.get(q.current) if q.current else None
-        cabins.append({
-            "doctor": {"id": str(d["id"]), "name": d["name"],
-                       "status": q.live.doctor.status},
-            "cabin": d["cabin"],
-            "current": ({"id": str(cur["id"]), "number": cur["number"], "status": cur["status"],
-                         "display_name": display_name(cur["patient_name"])} if cur else None),
-            "next": [{"id": str(tid), "number": rows[tid]["number"], "position": pos,
-                      "display_name": display_name(rows[tid]["patient_name"]),
-                      "eta": eta_view(eta, q.now)}
-                     for tid, pos, eta in q.waiting[:BOARD_NEXT] if tid in rows],
-            "waiting_count": len(q.waiting),
-        })
-    return {"department": {"id": str(dep["id"]), "name": dep["name"], "code": dep["code"],
-                           "language": dep["language"]},
-            "cabins": cabins, "generated_at": svc.now().isoformat()}
+    return JSONResponse(await views.board_snapshot(render.service(request),
+                                                   render.state(request).pool,
+                                                   who.hospital_id, dep_id))
 
 
 routes = [

@@ -19,6 +19,7 @@ import structlog
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from server import views
 from server.auth.principal import STAFF as STAFF_ROLES
 from server.auth.principal import (
     Principal,
@@ -39,7 +40,6 @@ from server.realtime import (
     now_iso,
     pump,
 )
-from server.routes import doctors as doctor_routes
 from server.routes import public as public_routes
 from server.routes.render import state
 from server.store.live import LiveStore
@@ -96,7 +96,8 @@ async def board_ws(ws: WebSocket) -> None:
     sub = BoardSubscriber(ws, str(who.hospital_id), state(ws).settings.ws_send_queue,
                           department_id=str(dep),
                           display_key_id=str(who.display_key_id) if who.display_key_id else None)
-    await serve(ws, sub, lambda: doctor_routes.board_snapshot(ws, who.hospital_id, dep))  # type: ignore[arg-type]
+    await serve(ws, sub, lambda: views.board_snapshot(state(ws).queue, state(ws).pool,
+                                                      who.hospital_id, dep))  # type: ignore[union-attr]
 
 
 async def doctor_ws(ws: WebSocket) -> None:
@@ -116,7 +117,7 @@ async def doctor_ws(ws: WebSocket) -> None:
         return await _refuse(ws, CLOSE_UNAUTHORISED, "not your queue")
     sub = DoctorSubscriber(ws, str(who.hospital_id), state(ws).settings.ws_send_queue,
                            doctor_id=str(doctor_id))
-    await serve(ws, sub, lambda: doctor_routes.queue_snapshot(ws, who.hospital_id, doctor_id))  # type: ignore[arg-type]
+    await serve(ws, sub, lambda: views.queue_snapshot(state(ws).queue, who.hospital_id, doctor_id))
 
 
 async def token_ws(ws: WebSocket) -> None:

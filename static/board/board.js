@@ -14,14 +14,13 @@ import { Announcer } from './announce.js';
 
 const POLL_DOWN_MS = 10000;       // while the socket is down, the snapshot is polled
 const REFRESH_MS = 60000;         // and refreshed anyway now and then (ETAs age)
-const NEXT_SHOWN = 5;
 
 const depId = decodeURIComponent(location.pathname.split('/').filter(Boolean)[1] || '');
 const key = new URLSearchParams(location.hash.slice(1)).get('key');
 
 const state = {
   department: null,
-  cabins: new Map(),              // doctor id -> cabin view (board snapshot shape)
+  cabins: new Map(),              // doctor id -> cabin (snapshot and queue.updated shape)
   order: [],                      // doctor ids in display order
   loaded: false,
   announced: new Set(),           // "token id:recall count" already announced
@@ -69,20 +68,16 @@ function applySnapshot(snap) {
   render();
 }
 
+// a board's queue.updated carries one cabin, in the shape of the snapshot's cabins
 function applyQueue(d) {
   const cabin = state.cabins.get(d.doctor_id);
   if (!cabin) { refetch(); return; }
   const before = cabin.current?.id;
-  cabin.doctor = { ...cabin.doctor, ...d.doctor };
+  cabin.doctor = d.doctor;
   cabin.cabin = d.cabin ?? cabin.cabin;
-  cabin.current = d.current ? {
-    id: d.current.id, number: d.current.number, status: d.current.status,
-    display_name: d.current.display_name, recall_count: d.current.recall_count,
-  } : null;
-  cabin.next = (d.waiting || []).slice(0, NEXT_SHOWN).map((w) => ({
-    id: w.id, number: w.number, display_name: w.display_name, position: w.position, eta: w.eta,
-  }));
-  cabin.waiting_count = d.waiting_count ?? (d.waiting || []).length;  // boards get the head
+  cabin.current = d.current;
+  cabin.next = d.next;
+  cabin.waiting_count = d.waiting_count;
   if (cabin.current && cabin.current.status === 'CALLED' && cabin.current.id !== before) {
     announce({ id: cabin.current.id, number: cabin.current.number, cabin: cabin.cabin,
                doctor: cabin.doctor.name, recall: cabin.current.recall_count || 0 });

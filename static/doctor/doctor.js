@@ -4,7 +4,10 @@
 // patient it shows, so a second tablet or a late double tap is refused by the server instead
 // of calling another patient; the button is disabled while in flight and for a moment after
 // a call. Every action carries one Idempotency-Key and is retried safely on network errors.
-// The queue follows the doctor websocket; on any event the queue GET is re-read (debounced).
+// The queue follows the doctor websocket: a queue.updated is applied to the view as it is
+// (positions, ETAs, statuses); the queue GET is read at start, on a snapshot's resync, when an
+// event names a token the console has not seen (its staff view: full name, visit reason, risk)
+// and now and then (risk scores come later), not on every event.
 
 import { ApiError, action, clearErrors, describe, get, post, showErrors } from '../js/api.js';
 import { currentUser, loginForm, logout } from '../js/auth.js';
@@ -14,6 +17,7 @@ import { CLOSE, Live } from '../js/live.js';
 
 const NEXT_COOLDOWN_MS = 1500;   // after a call, Next rests: a double tap must not call twice
 const TICK_MS = 30000;           // "waited N min" ages
+const REFRESH_MS = 60000;        // the queue GET now and then (risk scores are not events)
 
 const S = {
   me: null,
@@ -133,14 +137,52 @@ async function loadQueue() {
 }
 const refetch = debounce(loadQueue, 150);
 
+// A queue.updated holds the doctor's whole queue as live token JSON (public fields: masked
+// names, no visit reason or risk); the tokens the console already shows keep their staff view
+// and take the event's status, position and ETA. A token it has not seen is read by the GET.
+function applyQueue(d) {
+  const q = S.queue;
+  if (!q || d.doctor_id !== S.doctorId) return;
+  const known = new Map();
+  for (const tok of [q.current, ...q.waiting]) if (tok) known.set(tok.id, tok);
+  const merge = (live, place) => {
+    const tok = known.get(live.id);
+    return tok && { ...tok, status: live.status, priority: live.priority ?? tok.priority,
+                    recall_count: live.recall_count ?? tok.recall_count,
+                    called_at: live.called_at ?? tok.called_at, ...place };
+  };
+  const current = d.current?.id ? merge(d.current, { position: null, eta: null }) : null;
+  const waiting = (Array.isArray(d.waiting) ? d.waiting : [])  // cjson sends [] as {}
+    .map((w) => merge(w, { position: w.position, eta: w.eta && { ...w.eta } }));
+  if ((d.current?.id && !current) || waiting.some((w) => !w)) { refetch(); return; }
+  const status = d.doctor?.status ?? q.doctor.status;
+  q.doctor = { ...q.doctor, status, cabin: d.cabin ?? q.doctor.cabin,
+               pause_until: status === 'PAUSED' ? q.doctor.pause_until : null };
+  q.current = current;
+  q.waiting = waiting;
+  render();
+}
+
 function onMessage(msg) {
-  if (msg.type === 'snapshot') {
-    S.queue = msg.data;
-    render();
-  } else {
-    refetch();
+  switch (msg.type) {
+    case 'snapshot': S.queue = msg.data; render(); break;  // first, or a resync
+    case 'queue.updated': applyQueue(msg.data); break;
+    case 'doctor.status':
+      if (S.queue && msg.data.doctor_id === S.doctorId) {
+        S.queue.doctor = { ...S.queue.doctor, status: msg.data.status,
+                           pause_until: msg.data.pause_until ?? null };
+        render();
+      }
+      break;
+    // a token's change is followed by its queue's queue.updated (for each queue it touched)
+    case 'token.created': case 'token.updated': case 'token.called': break;
+    case 'heartbeat': case 'pong': break;
+    default: refetch();
   }
 }
+
+// after an action, its events bring the change; only with the socket down is the GET read
+function afterAction() { if (S.live?.state !== 'live') refetch(); }
 
 // ------------------------------------------------------------------ actions
 
@@ -176,7 +218,7 @@ async function pressNext() {
     if (res.called) S.queue.waiting = S.queue.waiting.filter((w) => w.id !== res.called.id);
     render();
   }
-  refetch();
+  afterAction();
 }
 
 async function currentAction(name) {
@@ -190,7 +232,7 @@ async function currentAction(name) {
 async function tokenAction(button, tok, name, body = {}) {
   const out = await run(button, (key) => post(`/api/v1/tokens/${tok.id}/${name}`, body, { key }),
     () => `${tok.number}: ${t(LABELS[name])} ✓`);
-  if (out) refetch();
+  if (out) afterAction();
   return out;
 }
 
@@ -198,7 +240,7 @@ async function togglePause() {
   const paused = S.queue?.doctor.status === 'PAUSED';
   const out = await run($('#btn-pause'), (key) => post(
     `/api/v1/doctors/${S.doctorId}/${paused ? 'resume' : 'pause'}`, {}, { key }));
-  if (out !== undefined) loadQueue();
+  if (out !== undefined) afterAction();
 }
 
 // ------------------------------------------------------------------ transfer
@@ -233,7 +275,7 @@ function setupTransfer() {
         { doctor_id: $('#transfer-doctor').value }, { key }));
       $('#transfer-dialog').close();
       say(`${form.dataset.number}: ${t('doctor.transfer')} ✓`);
-      refetch();
+      afterAction();
     } catch (err) {
       showErrors(form, err);
     }
@@ -313,6 +355,7 @@ async function main() {
   document.addEventListener('keydown', onKey);
   setupTransfer();
   setInterval(render, TICK_MS);
+  setInterval(() => { if (S.live?.state === 'live') refetch(); }, REFRESH_MS);
 
   S.me = await currentUser();
   if (!S.me) {

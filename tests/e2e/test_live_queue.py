@@ -4,6 +4,8 @@ comes back by itself after the server restarts."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from playwright.async_api import Browser, expect
 
@@ -189,3 +191,46 @@ async def test_announcements_are_queued_and_worded(e2e: E2EWorld, browser: Brows
     assert words == ["n0", "n7", "n45", "n1 hundred", "n1 hundred n45",
                      "n1 thousand n45"]
     no_script_errors(page)
+
+
+async def test_the_doctor_console_applies_events_instead_of_reading_the_queue_again(
+        e2e: E2EWorld, browser: Browser) -> None:
+    """Next, start and pause reach the console as events and are applied as they are; the
+    queue is read again only for a token the console has not seen (its staff view)."""
+    for patient in range(3):
+        await e2e.issue(patient)
+    ctx = await e2e.context(browser, TABLET, "doctor")
+    snapshot_seen = asyncio.Event()
+    reads: list[str] = []
+
+    def watch(page) -> None:
+        page.on("websocket", lambda ws: ws.on(
+            "framereceived", lambda f: '"snapshot"' in str(f) and snapshot_seen.set()))
+        page.on("request", lambda r: r.url.endswith("/queue") and reads.append(r.url))
+
+    ctx.on("page", watch)
+    tablet = await open_page(ctx, f"{e2e.server.base}/doctor")
+    await expect(tablet.locator("#waiting tr")).to_have_count(3)
+    await asyncio.wait_for(snapshot_seen.wait(), 10)
+    await expect(tablet.locator("#btn-next")).to_be_enabled()
+    before = len(reads)
+
+    await tablet.click("#btn-next")
+    await expect(tablet.get_by_test_id("current-number")).to_have_text("CARD-001")
+    await expect(tablet.locator("#waiting tr")).to_have_count(2)
+    await expect(tablet.locator("#waiting tr td.num").first).to_have_text("1")
+    await expect(tablet.locator("#btn-next")).to_be_enabled(timeout=5000)
+    await tablet.keyboard.press("s")
+    await expect(tablet.locator("#current .badge.status")).to_have_text("With the doctor")
+    await tablet.keyboard.press("p")
+    await expect(tablet.locator("#doc-status")).to_have_text("Paused")
+    await tablet.keyboard.press("p")
+    await expect(tablet.locator("#doc-status")).to_have_text("Available")
+    assert reads[before:] == []                       # all of it from the events
+
+    await e2e.issue(3)                                # a patient the console has not seen
+    await expect(tablet.locator("#waiting tr")).to_have_count(3)
+    await expect(tablet.locator("#waiting tr").last).to_contain_text("Patient3 Kumar")
+    assert len(reads[before:]) == 1
+    await screenshot(tablet, "doctor-events")
+    no_script_errors(tablet)

@@ -277,3 +277,26 @@ async def test_a_since_the_server_cannot_honour_gets_a_snapshot(server_a: LiveSe
             first = await next_message(ws)
             assert first["type"] == "snapshot", since
             assert first["data"]["waiting"], since
+
+
+async def test_a_board_gets_its_cabin_in_the_snapshot_shape_in_queue_updated(
+        server_a: LiveServer, w: World, pool: asyncpg.Pool) -> None:
+    """One shape for a board's cabin: the queue.updated a board receives carries the cabin as
+    the board snapshot has it (views.board_cabin), so the page converts nothing."""
+    _, key = await make_display_key(pool, w.hospital_id, w.department_id)
+    for i in range(7):
+        await issue(server_a, w, i)
+    async with ws_connect(server_a, f"/ws/board/{w.department_id}?key={key}") as board:
+        await next_message(board)
+        await press_next(server_a, w, current_token_id=None)
+        event = (await until(board, lambda m: m["type"] == "queue.updated"))[-1]["data"]
+        snap = (await api(server_a, w, "GET", f"/api/v1/departments/{w.department_id}/board"
+                          )).json()
+    cabin = next(c for c in snap["cabins"] if c["doctor"]["id"] == str(w.doctors[0]))
+    assert event["doctor_id"] == str(w.doctors[0])
+    assert set(cabin) <= set(event)
+    for k in ("doctor", "cabin", "current", "waiting_count"):
+        assert event[k] == cabin[k], k
+    assert [{**n, "eta": set(n["eta"])} for n in event["next"]] == \
+        [{**n, "eta": set(n["eta"])} for n in cabin["next"]]     # ETAs age between the two
+    assert len(cabin["next"]) == 5 and cabin["waiting_count"] == 6

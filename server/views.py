@@ -1,0 +1,115 @@
+"""What each subscriber is shown: the doctor console's queue and the waiting-room board.
+
+Built from the queue service and ids (not from a Request), so the HTTP routes and the
+websocket snapshots share them. A board's cabin has one shape, made by `board_cabin`, both in
+the board snapshot and in the `queue.updated` a board receives (realtime.board_queue_message),
+so the page reads one shape and "the next N on a board" is defined here only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
+
+from server.db import doctors as doctors_db
+from server.errors import NotFound
+from server.presenters import eta_view, live_token, token_view
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from server.domain.eta import Eta
+    from server.queue import QueueService
+
+BOARD_NEXT = 5  # tokens a board shows per cabin, after the one being served
+
+T = TypeVar("T")
+
+
+def _same(x: Any) -> Any:
+    return x
+
+
+def board_token(tok: dict[str, Any]) -> dict[str, Any]:
+    """A token as a board shows it, from the live token JSON (already masked)."""
+    return {"id": tok.get("id"), "number": tok.get("number"), "status": tok.get("status"),
+            "display_name": tok.get("display_name") or "",
+            "recall_count": tok.get("recall_count") or 0}
+
+
+def _board_eta(eta: dict[str, Any] | None) -> dict[str, Any] | None:
+    return {"p50_min": eta.get("p50_min"), "p90_min": eta.get("p90_min")} if eta else None
+
+
+def board_cabin(doctor: dict[str, Any], cabin: str | None, current: dict[str, Any] | None,
+                waiting: Sequence[T], entry: Callable[[T], dict[str, Any]] = _same,
+                ) -> dict[str, Any]:
+    """One cabin of a board: its doctor ({id, name, status}), the token being served, the next
+    BOARD_NEXT waiting with positions and ETAs, and how many wait in all. `current` is live
+    token JSON; `waiting` is the whole queue in order, each turned by `entry` into live token
+    JSON with "position" and "eta" (only those shown are turned)."""
+    return {
+        "doctor": {"id": doctor.get("id"), "name": doctor.get("name"),
+                   "status": doctor.get("status")},
+        "cabin": cabin,
+        "current": board_token(current) if current else None,
+        "next": [{**board_token(tok), "position": tok.get("position"),
+                  "eta": _board_eta(tok.get("eta"))}
+                 for tok in map(entry, waiting[:BOARD_NEXT])],
+        "waiting_count": len(waiting),
+    }
+
+
+def board_cabin_of_event(data: dict[str, Any]) -> dict[str, Any]:
+    """A board's cabin from a queue.updated's data (the doctor's whole live queue)."""
+    waiting = data.get("waiting") or []  # cjson encodes an empty list as {}
+    return board_cabin(data.get("doctor") or {"id": data.get("doctor_id")}, data.get("cabin"),
+                       data.get("current") or None, waiting)
+
+
+async def queue_snapshot(svc: QueueService, h: UUID, doctor_id: UUID) -> dict[str, Any]:
+    """The doctor console's queue (GET /doctors/{id}/queue and the console's snapshot)."""
+    q, rows = await svc.doctor_queue(h, doctor_id)
+    ctx, now = q.ctx, q.now
+    current = rows.get(q.current) if q.current else None
+    return {
+        "doctor": {"id": str(doctor_id), "name": ctx["name"],
+                   "department_id": str(ctx["department_id"]), "cabin": ctx["cabin"],
+                   "status": q.live.doctor.status, "pause_until": q.live.doctor.pause_until},
+        "current": token_view(current, risk=q.risks.get(current["id"]),
+                              link=svc.link_for(current)) if current else None,
+        "waiting": [token_view(rows[tid], position=pos, eta=eta_view(eta, now),
+                               risk=q.risks.get(tid), link=svc.link_for(rows[tid]))
+                    for tid, pos, eta in q.waiting if tid in rows],
+    }
+
+
+async def board_snapshot(svc: QueueService, pool: asyncpg.Pool, h: UUID, department_id: UUID
+                         ) -> dict[str, Any]:
+    """What a waiting-room TV shows: per cabin the current token and the next few, masked."""
+    dep = await doctors_db.department(pool, h, department_id)
+    if not dep:
+        raise NotFound("no such department")
+    today, _ = await svc.today(h)
+    cabins = []
+    for d in await doctors_db.department_doctors(pool, h, department_id, today):
+        if d["shift_start"] is None:
+            continue
+        q, rows = await svc.doctor_queue(h, d["id"])
+        cur = rows.get(q.current) if q.current else None
+        now = q.now
+
+        def entry(w: tuple[UUID, int, Eta], rows: dict[UUID, Any] = rows,
+                  now: datetime = now) -> dict[str, Any]:
+            tid, pos, eta = w
+            return {**live_token(rows[tid]), "position": pos, "eta": eta_view(eta, now)}
+
+        cabins.append(board_cabin(
+            {"id": str(d["id"]), "name": d["name"], "status": q.live.doctor.status},
+            d["cabin"], live_token(cur) if cur else None,
+            [w for w in q.waiting if w[0] in rows], entry))
+    return {"department": {"id": str(dep["id"]), "name": dep["name"], "code": dep["code"],
+                           "language": dep["language"]},
+            "cabins": cabins, "generated_at": svc.now().isoformat()}
