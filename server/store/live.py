@@ -244,22 +244,26 @@ class LiveStore:
         once. Returns its sequence number."""
         act = Staging()
         await self.publish(h, act, etype, data, doctors=[])
-        r = await self._run(
-            self.scripts.emit,
-            [keys.ready(h), keys.seq(h), keys.stream(h), keys.staged(h, act.id)],
-            [keys.channel(h), self.maxlen, now_ms(), act.id])
-        return int(r[2])
+        _, seq = await self._emit(h, act.id, [], None)
+        assert seq is not None
+        return seq
 
     async def emit(self, h: UUID, action: str, doctor_ids: list[UUID],
                    at_ms: int | None = None) -> int:
         """Announce a committed action's staged events (once, however often it is called);
         returns how many were announced now."""
+        count, _ = await self._emit(h, action, doctor_ids, at_ms)
+        return count
+
+    async def _emit(self, h: UUID, action: str, doctor_ids: list[UUID], at_ms: int | None
+                    ) -> tuple[int, int | None]:
+        """(events announced now, the last one's sequence number)."""
         r = await self._run(
             self.scripts.emit,
             [keys.ready(h), keys.seq(h), keys.stream(h), keys.staged(h, action),
              *(keys.doctor(h, d) for d in doctor_ids)],
             [keys.channel(h), self.maxlen, at_ms or now_ms(), action])
-        return int(r[1])
+        return int(r[1]), (int(r[2]) if r[2] else None)
 
     async def discard(self, h: UUID, action: str) -> int:
         """Drop the events of an action the record does not hold (its doctors stay marked
