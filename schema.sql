@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS departments (
     active                boolean NOT NULL DEFAULT true,
     created_at            timestamptz NOT NULL DEFAULT now(),
     updated_at            timestamptz NOT NULL DEFAULT now(),
+    -- a reinstated token goes back behind this many waiting (never ahead of an emergency)
+    reinstate_places      integer NOT NULL DEFAULT 3 CHECK (reinstate_places BETWEEN 1 AND 50),
     UNIQUE (hospital_id, code),
     UNIQUE (hospital_id, id)
 );
@@ -167,6 +169,8 @@ CREATE TABLE IF NOT EXISTS patients (
     commute_min       integer CHECK (commute_min >= 0),
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
+    -- the name's folded words, each after a space (domain.names.search_key): desk search
+    name_key          text NOT NULL DEFAULT '',
     UNIQUE (hospital_id, uhid),
     UNIQUE (hospital_id, id)
 );
@@ -216,6 +220,8 @@ CREATE TABLE IF NOT EXISTS tokens (
     eta_p90_min      integer CHECK (eta_p90_min >= 0),
     eta_updated_at   timestamptz,
     updated_at       timestamptz NOT NULL DEFAULT now(),
+    late_count       integer NOT NULL DEFAULT 0 CHECK (late_count >= 0),   -- "running late"
+    reinstate_count  integer NOT NULL DEFAULT 0 CHECK (reinstate_count >= 0),
     FOREIGN KEY (hospital_id, department_id) REFERENCES departments (hospital_id, id),
     FOREIGN KEY (hospital_id, doctor_id) REFERENCES doctors (hospital_id, id),
     FOREIGN KEY (hospital_id, cabin_id) REFERENCES cabins (hospital_id, id),
@@ -230,6 +236,8 @@ CREATE TABLE IF NOT EXISTS tokens (
 CREATE INDEX IF NOT EXISTS tokens_live_idx ON tokens (hospital_id, service_date, doctor_id)
     WHERE status IN ('BOOKED', 'WAITING', 'CALLED', 'IN_CONSULTATION');
 CREATE INDEX IF NOT EXISTS tokens_doctor_day_idx ON tokens (doctor_id, service_date);
+-- the desk's list of a day, newest first
+CREATE INDEX IF NOT EXISTS tokens_day_idx ON tokens (hospital_id, service_date, created_at DESC);
 CREATE INDEX IF NOT EXISTS tokens_patient_idx ON tokens (patient_id, service_date);
 CREATE INDEX IF NOT EXISTS tokens_scheduled_idx ON tokens (hospital_id, scheduled_time)
     WHERE status = 'BOOKED';

@@ -84,6 +84,18 @@ class Conflict(AppError):
     status, title, type_ = 409, "Conflict", "/problems/conflict"
 
 
+class DuplicateToken(Conflict):
+    """The patient already holds a live token of the department that day (API.md)."""
+
+    title, type_ = "Duplicate token", "/problems/duplicate-token"
+
+    def __init__(self, existing_token_id: Any, number: str) -> None:
+        super().__init__(
+            f"this patient already has token {number} in this department today; send "
+            "allow_duplicate to issue another", extra={"existing_token_id": str(existing_token_id)})
+        self.existing_token_id = existing_token_id
+
+
 class InvalidTransition(Conflict):
     title, type_ = "Refused transition", "/problems/invalid-transition"
 
