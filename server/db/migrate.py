@@ -17,6 +17,7 @@ existed) bring it to head.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +25,12 @@ from typing import Any
 
 import asyncpg
 import psycopg
+import structlog
 from yoyo import get_backend, read_migrations
+
+log = structlog.get_logger("db")
+# yoyo logs each statement of each migration at info; our one line per start says enough
+logging.getLogger("yoyo").setLevel(logging.WARNING)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 BASELINE = "0001_baseline"
@@ -69,7 +75,10 @@ async def upgrade(dsn: str) -> list[str]:
             return []
     finally:
         await conn.close()
-    return await asyncio.to_thread(apply, dsn)
+    applied = await asyncio.to_thread(apply, dsn)
+    if applied:
+        log.info("database schema migrated", applied=applied, head=migration_ids()[-1])
+    return applied
 
 
 def apply(dsn: str) -> list[str]:
@@ -110,4 +119,6 @@ def _adopt_if_made_from_schema_sql(backend: Any, migrations: Any) -> None:
         return
     exists = backend.execute("SELECT to_regclass(:t) IS NOT NULL", {"t": _SENTINEL_TABLE})
     if exists.fetchone()[0]:
+        log.info("database made from schema.sql: adopted, its baseline marked applied",
+                 baseline=BASELINE)
         backend.mark_migrations(baseline)

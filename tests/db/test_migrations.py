@@ -235,7 +235,7 @@ async def test_opdq_db_migrate_reports_what_it_applied(scratch: Scratch) -> None
         out = subprocess.run([sys.executable, "-m", "server.cli", *args], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
-        return out.stdout.strip()
+        return out.stdout.strip().splitlines()[-1]  # the answer, after the log's lines
 
     first = await asyncio.to_thread(opdq, "db", "migrate")
     assert first == f"applied {', '.join(migrate.migration_ids())}; now at {head}"
