@@ -18,16 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 import structlog
-
-if TYPE_CHECKING:
-    import psycopg
 
 log = structlog.get_logger("db")
 # yoyo logs each statement of each migration at info; our one line per start says enough
@@ -93,28 +88,19 @@ def apply(dsn: str) -> list[str]:
     except psycopg.OperationalError as exc:
         raise ConnectionError(f"PostgreSQL: {exc}") from exc
     try:
-        with _session_lock(backend.connection):
-            backend.break_lock()  # only a dead migrator's row can be there while we hold ours
-            with backend.lock():
-                migrations = read_migrations(str(MIGRATIONS_DIR))
-                _adopt_if_made_from_schema_sql(backend, migrations)
-                pending = backend.to_apply(migrations)
-                backend.apply_migrations(pending)
-                return [m.id for m in pending]
+        # held by the session: released when the connection closes (below, or by its death)
+        backend.execute("SELECT pg_advisory_lock(:key)", {"key": MIGRATION_LOCK})
+        backend.break_lock()  # only a dead migrator's row can be there while we hold ours
+        with backend.lock():
+            migrations = read_migrations(str(MIGRATIONS_DIR))
+            _adopt_if_made_from_schema_sql(backend, migrations)
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+            return [m.id for m in pending]
     except psycopg.OperationalError as exc:
         raise ConnectionError(f"PostgreSQL: {exc}") from exc
     finally:
         backend.connection.close()
-
-
-@contextmanager
-def _session_lock(conn: psycopg.Connection[Any]) -> Iterator[None]:
-    conn.execute("SELECT pg_advisory_lock(%s::bigint)", (MIGRATION_LOCK,))
-    try:
-        yield
-    finally:
-        if not conn.closed:
-            conn.execute("SELECT pg_advisory_unlock(%s::bigint)", (MIGRATION_LOCK,))
 
 
 def _adopt_if_made_from_schema_sql(backend: Any, migrations: Any) -> None:
