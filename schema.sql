@@ -1,7 +1,10 @@
 -- OPD live queue: the system of record.
 --
--- Applied by `opdq db init` (and on server start) inside one transaction under an advisory
--- lock; every statement is idempotent, so applying it twice changes nothing.
+-- The readable whole schema. Databases reach it through server/migrations/, applied by
+-- `opdq db migrate` and at every start; tests/db/test_migrations.py checks that both give
+-- the same schema, so a change here needs its migration in the same commit
+-- (docs/migrations.md). A new column goes last in its table, where ALTER TABLE puts it.
+-- Every statement is idempotent, so applying it twice changes nothing.
 --
 -- Conventions: ids are UUIDs; every tenant-owned row carries hospital_id, and child rows
 -- reference their parent by (hospital_id, id) so a row can never point into another hospital;
