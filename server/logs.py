@@ -173,7 +173,7 @@ def _pre_chain() -> list[Any]:
     ]
 
 
-def configure_logging(level: str = "INFO", json: bool = False, *,
+def configure_logging(level: str = "INFO", json: bool | None = False, *,
                       stream: TextIO | None = None, redact: bool = True) -> None:
     """Route structlog and the standard library through one handler on the root logger.
 
