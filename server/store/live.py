@@ -20,6 +20,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from server.logs import current_request_id
 from server.store import keys
 from server.store.scripts import Scripts, register
 
@@ -268,7 +269,8 @@ class LiveStore:
             self.scripts.emit,
             [keys.ready(h), keys.seq(h), keys.stream(h), keys.staged(h, action),
              *(keys.doctor(h, d) for d in doctor_ids)],
-            [keys.channel(h), self.maxlen, at_ms or now_ms(), action])
+            [keys.channel(h), self.maxlen, at_ms or now_ms(), action,
+             current_request_id() or ""])
         return int(r[1]), (int(r[2]) if r[2] else None)
 
     async def discard(self, h: UUID, action: str) -> int:
