@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import prometheus_client
 import structlog
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.logs import default_log_config
@@ -378,6 +379,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     logging.config.dictConfig(default_log_config(verbose=False))  # arq's own lines
+    if settings.worker_metrics_port:  # notification outcomes, rebuilds (docs/operations.md)
+        prometheus_client.start_http_server(settings.worker_metrics_port,
+                                            addr=settings.worker_metrics_host)
     supervisor = Supervisor(settings, ready_file=args.ready_file or settings.worker_ready_file,
                             probe_every_s=args.probe_interval)
     asyncio.run(supervisor.serve())
