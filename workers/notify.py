@@ -267,13 +267,13 @@ async def send_notification(ctx: dict[str, Any], hospital_id: str, token_id: str
         # a row claimed before the patient opted out (a sweep forces its channel)
         await db.skip_pending(pool, info["id"], (event,), reason, LEASE_S, channel=channel)
         log.info("notification skipped: not opted in", **bound)
-        metrics.NOTIFICATIONS.labels(channel or SMS, "skipped").inc()
+        metrics.NOTIFICATIONS.labels((channel or SMS).lower(), "skipped").inc()
         return "skipped"
     outcome = "failed"
     for ch in plan:
         outcome = await _deliver(ctx, info, event, ch, lang, body)
         if outcome in COUNTED:
-            metrics.NOTIFICATIONS.labels(ch, COUNTED[outcome]).inc()
+            metrics.NOTIFICATIONS.labels(ch.lower(), COUNTED[outcome]).inc()
         if outcome != "fallback":
             return outcome
         log.info("falling back to the next channel", failed_channel=ch, **bound)

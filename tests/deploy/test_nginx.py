@@ -56,7 +56,8 @@ def insecure_tls() -> ssl.SSLContext:
     return ctx
 
 
-async def test_api_and_a_live_socket_work_through_the_proxy(proxy: Proxy, w: World) -> None:
+async def test_api_and_a_live_socket_work_through_the_proxy(
+        proxy: Proxy, app_server: LiveServer, w: World) -> None:
     path = f"/ws/doctor/{w.doctors[0]}"
     headers = {"Authorization": f"Bearer {w.tokens['doctor']}"}
     async with connect(f"{proxy.ws_url}{path}", additional_headers=headers, ssl=insecure_tls(),
@@ -70,6 +71,13 @@ async def test_api_and_a_live_socket_work_through_the_proxy(proxy: Proxy, w: Wor
             assert r.status_code == 201, r.text
         got = await until(ws, lambda m: m["type"] == "queue.updated")
         assert [t["id"] for t in got[-1]["data"]["waiting"]] == [r.json()["id"]]
+    # the app timed that fan-out (Redis -> this socket)
+    async with client(app_server.url) as c:
+        text = (await c.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+                ).text
+    counted = [line for line in text.splitlines()
+               if line.startswith('opdq_event_fanout_seconds_count{kind="doctor"}')]
+    assert counted and float(counted[0].split()[1]) >= 1
 
 
 async def test_https_through_the_proxy_gets_hsts_and_a_secure_cookie(
