@@ -8,6 +8,7 @@ costs one small query and two Redis round trips, nothing on the hot path.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from server.store import keys
 
 # the oldest due jobs looked at to find the first one no worker has started
 LAG_SCAN = 50
+TIMEOUT_S = 5.0
 
 DOCTORS_SQL = """
 SELECT d.id AS doctor_id, d.hospital_id, h.code AS hospital, dep.code AS department
@@ -84,17 +86,19 @@ class LiveFigures(Collector):
     async def refresh(self, pool: asyncpg.Pool, redis: Redis) -> None:
         snap = Snapshot()
         try:
-            snap.waiting = await waiting_by_department(pool, redis)
-            snap.job_lag_s, snap.jobs_due = await job_lag(redis)
+            async with asyncio.timeout(TIMEOUT_S):
+                snap.waiting = await waiting_by_department(pool, redis)
+                snap.job_lag_s, snap.jobs_due = await job_lag(redis)
             snap.ok = True
-        except Exception:  # a backing service is down: /readyz and its alert say so
+        except Exception:  # PostgreSQL or Redis does not answer: opdq_ready says so
             snap.ok = False
         self.snapshot = snap
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         snap = self.snapshot
-        up = GaugeMetricFamily("opdq_live_figures_up",
-                               "1 if queue lengths and job lag could be read at this scrape")
+        up = GaugeMetricFamily("opdq_ready",
+                               "1 if PostgreSQL and Redis answered this scrape (as /readyz "
+                               "checks), so queue lengths and job lag below are current")
         up.add_metric([], 1.0 if snap.ok else 0.0)
         yield up
         if not snap.ok:

@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import httpx
@@ -32,14 +33,18 @@ METRICS_TOKEN = "scrape-me-please"
 
 
 @pytest.fixture
-async def metrics_client(settings: Settings, pool: asyncpg.Pool
-                         ) -> AsyncIterator[httpx.AsyncClient]:
+async def metrics_app(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Any]:
     token = SecretStr(METRICS_TOKEN)
     application = create_app(settings.model_copy(update={"metrics_token": token}))
     async with LifespanManager(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
+        yield application
+
+
+@pytest.fixture
+async def metrics_client(metrics_app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=metrics_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
 
 
 async def test_metrics_need_the_bearer_token(metrics_client: httpx.AsyncClient) -> None:
@@ -75,7 +80,7 @@ async def test_waiting_patients_per_department(metrics_client: httpx.AsyncClient
         await issue(metrics_client, w, patient, doctor=doctor)
     await issue(metrics_client, w, 3, doctor=None, doctor_id=str(ent_doctors[0]))
     text = await scrape(metrics_client)
-    assert sample(text, "opdq_live_figures_up") == 1
+    assert sample(text, "opdq_ready") == 1
     assert sample(text, "opdq_queue_waiting", 'department="CARD",hospital="CITY"') == 3
     assert sample(text, "opdq_queue_waiting", 'department="ENT",hospital="CITY"') == 1
 
@@ -103,3 +108,20 @@ async def test_job_lag_is_the_oldest_job_no_worker_has_started(
         assert sample(text, "opdq_jobs_due") == 2
     finally:
         await arq.aclose()
+
+
+async def test_ready_is_zero_while_redis_is_unreachable(metrics_client: httpx.AsyncClient,
+                                                        metrics_app: Any) -> None:
+    from server.store.client import create_redis
+
+    state = metrics_app.state.opdq
+    real = state.redis
+    state.redis = create_redis("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    try:
+        text = await scrape(metrics_client)
+    finally:
+        await state.redis.aclose()
+        state.redis = real
+    assert sample(text, "opdq_ready") == 0
+    assert "opdq_queue_waiting{" not in text and "opdq_job_lag_seconds " not in text
+    assert sample(await scrape(metrics_client), "opdq_ready") == 1

@@ -13,22 +13,11 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.api.helpers import PASSWORD, make_user
-from tests.conftest import Services
+from tests.deploy.conftest import METRICS_TOKEN, RATE
 from tests.deploy.nginx import Proxy, running
 from tests.livesrv import LiveServer
-from tests.livesrv import running as live_server
 from tests.queue.conftest import World, build_world
 from tests.ws.conftest import next_message, until
-
-METRICS_TOKEN = "metrics-token-for-tests"
-RATE = 2  # public requests a minute per client address
-
-
-@pytest.fixture(scope="module")
-def app_server(services: Services, schema_ready: str) -> Iterator[LiveServer]:
-    with live_server(services.database_url, services.redis_url, METRICS_TOKEN=METRICS_TOKEN,
-                     PUBLIC_RATE_PER_MINUTE=str(RATE)) as srv:
-        yield srv
 
 
 @pytest.fixture(scope="module")
