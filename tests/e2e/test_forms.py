@@ -158,7 +158,7 @@ async def test_reception_books_checks_in_and_cancels(e2e: E2EWorld, browser: Bro
     item = desk.locator("#tokens li").first
     await expect(item).to_contain_text("Booked")
 
-    await desk.get_by_role("button", name="Check in CARD-001").click()
+    await desk.locator("#tokens").get_by_role("button", name="Check in CARD-001").click()
     await expect(desk.locator("#desk-ok")).to_have_text("Token CARD-001 checked in.")
     await expect(item).to_contain_text("Waiting")
 
@@ -167,7 +167,7 @@ async def test_reception_books_checks_in_and_cancels(e2e: E2EWorld, browser: Bro
     await desk.click("#issue-button")
     await expect(desk.locator("#desk-ok")).to_have_text("Token CARD-002 issued.")
 
-    await desk.get_by_role("button", name="Cancel CARD-001").click()
+    await desk.locator("#tokens").get_by_role("button", name="Cancel CARD-001").click()
     await expect(desk.locator("#desk-ok")).to_have_text("Token CARD-001 cancelled.")
     await expect(desk.locator("#tokens li", has_text="CARD-001")).to_contain_text("Cancelled")
     await screenshot(desk, "reception-tokens")
