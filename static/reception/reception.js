@@ -63,7 +63,8 @@ async function find(ev) {
     return;
   }
   // one box for everything: the server matches name words (any script), phone digits, UHID
-  const query = { q: raw.trim() };
+  // a phone as people type it ("+91 98765 00004") is searched by its digits
+  const query = { q: /^[\d\s()+-]+$/.test(raw) ? raw.replace(/\D/g, '') : raw.trim() };
   try {
     const res = await action(form.querySelector('button'), () =>
       get(`/api/v1/patients?${new URLSearchParams(query)}`));

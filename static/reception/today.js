@@ -8,7 +8,7 @@
 // No polling: a timer only re-renders the "waited" minutes from what the server said.
 
 import { get } from '../js/api.js';
-import { h } from '../js/dom.js';
+import { fill, h } from '../js/dom.js';
 import { duration, etaRange, t } from '../js/i18n.js';
 import { matches, parseQuery, searchKeys } from './match.js';
 
@@ -223,13 +223,13 @@ export class DayList {
     const prio = tok.booking_type === 'EMERGENCY' ? 3 : tok.priority;
     row.tr.classList.toggle('prio-3', prio === 3);
     row.tr.classList.toggle('prio-2', prio === 2);
-    set('token', `${tok.number}|${prio}|${tok.reinstated}|${tok.late_count}`, (td) => td.replaceChildren(
+    set('token', `${tok.number}|${prio}|${tok.reinstated}|${tok.late_count}`, (td) => fill(td,
       h('span', { class: 'tok', text: tok.number }),
       prio >= 2 ? h('span', { class: `badge prio-${prio}`, text: t(`prio.${prio}`) }) : null,
       tok.reinstated ? h('span', { class: 'badge note', text: t('desk.reinstated') }) : null,
       tok.late_count ? h('span', { class: 'badge note', text: t('desk.late', { n: tok.late_count }) }) : null));
     const p = tok.patient || {};
-    set('patient', `${p.id}|${p.name}|${p.phone}`, (td) => td.replaceChildren(
+    set('patient', `${p.id}|${p.name}|${p.phone}`, (td) => fill(td,
       h('button', { type: 'button', class: 'linkish', text: p.name || p.display_name || '—',
                     on: { click: () => this.o.onPatient(p.id) } }),
       p.phone ? h('span', { class: 'phone', text: p.phone }) : null));
@@ -237,7 +237,7 @@ export class DayList {
       td.textContent = [this.o.departmentName(tok.department_id), tok.doctor_name,
                         tok.cabin].filter(Boolean).join(' · ');
     });
-    set('status', tok.status, (td) => td.replaceChildren(
+    set('status', tok.status, (td) => fill(td,
       h('span', { class: `badge status status-${tok.status}`, text: t(`status.${tok.status}`) })));
     const pos = tok.status === 'WAITING' && tok.position ? String(tok.position) : '';
     set('position', pos, (td) => { td.textContent = pos; });
@@ -246,7 +246,7 @@ export class DayList {
     this.renderWaited(row);
     const actions = (tok.allowed_actions || []).filter((a) => DESK_ACTIONS.includes(a));
     const printable = OPEN.has(tok.status);
-    set('actions', `${tok.status}|${actions.join()}|${printable}`, (td) => td.replaceChildren(
+    set('actions', `${tok.status}|${actions.join()}|${printable}`, (td) => fill(td,
       ...DESK_ACTIONS.filter((a) => actions.includes(a)).map((a) => h('button', {
         type: 'button', class: `btn small act-${a}`, text: t(`desk.action.${a}`),
         'aria-label': `${t(`desk.action.${a}`)} ${tok.number}`,
