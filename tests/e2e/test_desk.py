@@ -162,6 +162,7 @@ async def test_desk_list_is_live_marks_priorities_and_reinstates(
     assert called["id"] == first["id"]
     called_number = first["number"]
     await expect(row(desk, called_number).locator(".badge.status")).to_have_text("Called")
+    await desk.locator(".today").scroll_into_view_if_needed()
     await screenshot(desk, "desk-list-live")
 
     # the patient does not come: no-show; the desk sees it and puts them back
@@ -187,6 +188,14 @@ async def test_desk_list_is_live_marks_priorities_and_reinstates(
     await desk.select_option("#f-status", "")
     await desk.fill("#f-q", str(int(emergency["number"].split("-")[1])))
     await expect(desk.locator("#day-rows tr:not([hidden])")).to_have_count(1)
+
+    # the desk in Hindi: the list is re-labelled in place
+    await desk.fill("#f-q", "")
+    await desk.get_by_role("button", name="हिंदी").click()
+    await expect(missed.locator(".badge.status")).to_have_text("प्रतीक्षा में")
+    await expect(row(desk, emergency["number"])).to_contain_text("आपातकालीन")
+    await desk.locator(".today").scroll_into_view_if_needed()
+    await screenshot(desk, "desk-list-hindi")
     no_script_errors(desk)
 
 
@@ -258,6 +267,7 @@ async def test_desk_renders_and_filters_300_tokens_without_a_stall(
     await expect(desk.locator("#day-rows tr:not([hidden])")).to_have_count(1)
     await desk.fill("#f-q", "patient3")
     await expect(desk.locator("#day-rows tr:not([hidden])")).to_have_count(50)
+    await desk.locator(".today").scroll_into_view_if_needed()
     await screenshot(desk, "desk-300-filtered")
     print(f"desk filter keystroke over 300 rows, ms: {[round(t, 1) for t in timings]}")
     no_script_errors(desk)
