@@ -28,7 +28,7 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from server.observability import mask_phone, redact
+from server.observability import redact
 from server.settings import Settings
 
 log = structlog.get_logger("notify.sender")
@@ -53,6 +53,7 @@ class Outgoing:
 class SendResult:
     sid: str
     status: str
+    delivered: bool = True  # False: recorded only (no Twilio credentials, development)
 
 
 class SendError(Exception):
@@ -182,16 +183,15 @@ class TwilioSender:
 
 
 class LogSender:
-    """No Twilio credentials (development): the message goes to the log, number masked."""
+    """No Twilio credentials (development): nothing leaves; the caller logs the message as
+    recorded, not sent (workers/notify.py)."""
 
     sms_enabled = True
     whatsapp_enabled = True
     template_sid: str | None = None
 
     async def send(self, msg: Outgoing) -> SendResult:
-        log.info("message not sent (no Twilio credentials)", channel=msg.channel,
-                 to=mask_phone(msg.to), body=msg.body)
-        return SendResult(sid=f"LOG{uuid.uuid4().hex}", status="sent")
+        return SendResult(sid=f"LOG{uuid.uuid4().hex}", status="sent", delivered=False)
 
     async def aclose(self) -> None:
         return None

@@ -3,6 +3,7 @@ record after a fault."""
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
@@ -16,6 +17,8 @@ from server.queue.base import QueueBase, Txn, log
 from server.store.live import NotReady
 
 STATS_WINDOW_DAYS = 30      # consult times learned over the last 30 days on a rebuild
+PROCESS_STARTED = time.time()
+_loaded_here: set[UUID] = set()  # hospitals whose live view this process has loaded
 
 
 class Recovery(QueueBase):
@@ -60,9 +63,17 @@ class Recovery(QueueBase):
         async with self._action(h, [], whole_hospital=True) as txn:
             if await self.live.is_ready(h):
                 return  # another process rebuilt it while we waited for the lock
+            loaded_before, redis_up_s = await self.live.load_history(h)
             await self._rebuild_locked(txn, None, mode="hospital")
         metrics.QUEUE_REBUILDS.inc()
-        log.warning("live view rebuilt from PostgreSQL", hospital_id=str(h))
+        if _expected_load(h, redis_up_s):
+            log.info("live view loaded from PostgreSQL", hospital_id=str(h),
+                     why="Redis restarted since the last load" if loaded_before
+                     else "Redis held none")
+        else:
+            log.warning("live view rebuilt from PostgreSQL: Redis lost it (restarted, failed "
+                        "over or emptied) while this process was running", hospital_id=str(h))
+        _loaded_here.add(h)
 
     async def repair_doctors(self, h: UUID, doctor_ids: list[UUID]) -> None:
         if not doctor_ids:
@@ -134,6 +145,14 @@ class Recovery(QueueBase):
         live_current = [live.doctor.current] if live.doctor.current else []
         return [t for t, _ in live.waiting] == waiting and live_current == current
 
+
+def _expected_load(h: UUID, redis_up_s: float | None) -> bool:
+    """A first start, or a planned restart of Redis and the app together: Redis is older than
+    this process, which has not loaded this hospital before. Anything else means Redis lost
+    the view under a running process (uptime is in whole seconds: 1 s of slack)."""
+    if h in _loaded_here or redis_up_s is None:
+        return False
+    return time.time() - redis_up_s - 1 <= PROCESS_STARTED
 
 
 async def close_day(svc: Recovery, h: UUID) -> int:
