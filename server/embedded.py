@@ -7,6 +7,7 @@ servers are stopped when the owning process exits.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -59,6 +60,10 @@ def start_postgres(data_dir: Path, *, stop_at_exit: bool = True) -> tuple[str, o
         data_dir.mkdir(parents=True, exist_ok=True)
         server = pgserver.get_server(str((data_dir / "pg").resolve()),
                                      cleanup_mode="stop" if stop_at_exit else None)
+    if not stop_at_exit:
+        # its exit hook would only drop our pid from the handle list (forget_handle does),
+        # after waiting for a lock every pgserver user on the machine shares
+        atexit.unregister(server._cleanup)
     return server.get_uri(), server
 
 
@@ -133,6 +138,15 @@ def prune_stale_handles(data_dir: Path) -> list[int]:
     if stale:
         path.write_text(json.dumps([p for p in pids if p not in stale]))
     return stale
+
+
+def forget_handle(data_dir: Path, pid: int) -> None:
+    """Take pid out of pgserver's handle list (what its exit hook does)."""
+    path = pg_dir(data_dir) / ".handle_pids.json"
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        pids = [int(p) for p in json.loads(path.read_text())]
+        if pid in pids:
+            path.write_text(json.dumps([p for p in pids if p != pid]))
 
 
 def running_postmaster(data_dir: Path) -> int | None:

@@ -177,6 +177,7 @@ class PostgresChild(Child):
 
     def terminate(self) -> None:
         embedded.stop_postgres(self.data_dir, timeout=3.0)
+        embedded.forget_handle(self.data_dir, os.getpid())
 
     def kill(self) -> None:
         if self.pid is not None and embedded.alive(self.pid):
