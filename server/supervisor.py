@@ -59,8 +59,8 @@ _LIBC = (ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
          if sys.platform.startswith("linux") else None)
 
 
-class Interrupted(BaseException):
-    """SIGTERM/SIGINT during start-up: unwind to the ordered stop."""
+class Interrupted(Exception):
+    """SIGTERM/SIGINT came during start-up: skip the remaining steps, stop what started."""
 
 
 def step(name: str, text: str) -> None:
@@ -192,7 +192,6 @@ class Supervisor:
     def __init__(self) -> None:
         self.children: list[Child] = []
         self.stop_reason: str | None = None
-        self.starting = True
 
     # -- signals -------------------------------------------------------------------------
     def install_signals(self) -> None:
@@ -200,17 +199,21 @@ class Supervisor:
             signal.signal(sig, self._on_signal)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # only noted: raising here could cut a start-up step in half (pg_ctl killed after it
+        # forked PostgreSQL, a child started but not recorded); steps are seconds long
+        if self.stop_reason is None:
+            self.stop_reason = signal.Signals(signum).name
+
+    def check(self) -> None:
+        """Between start-up steps: stop now if a signal came."""
         if self.stop_reason is not None:
-            return  # already stopping; the stop is bounded anyway
-        self.stop_reason = signal.Signals(signum).name
-        if self.starting:
             raise Interrupted
 
     # -- running -------------------------------------------------------------------------
-    def add(self, child: Child, *, launch: bool = True) -> Child:
+    def add(self, child: Child) -> Child:
+        self.check()
         self.children.append(child)
-        if launch:
-            child.launch()
+        child.launch()
         return child
 
     def tick(self) -> None:
@@ -249,7 +252,6 @@ class Supervisor:
     # -- stopping ------------------------------------------------------------------------
     def stop(self, groups: Sequence[tuple[Sequence[str], float]]) -> None:
         """Stop the children group by group (names, seconds before SIGKILL), in order."""
-        self.starting = False
         started = time.monotonic()
         order = [name for group, _ in groups for name in group]
         names = [n for n in order if any(c.name == n and c.launched for c in self.children)]
@@ -391,8 +393,10 @@ def run_dev(settings: Settings, *, simulate: bool, schema: Callable[[str], None]
                     redis_dir, port, popen_kwargs=child_options())[2]))
                 redis_url = f"redis://127.0.0.1:{port}/0"
         env["DATABASE_URL"], env["REDIS_URL"] = db_url or "", redis_url or ""
+        sup.check()
         step("database", "applying the schema")
         schema(env["DATABASE_URL"])
+        sup.check()
         step("demo", "demo hospital loaded" if demo(env["DATABASE_URL"])
              else "demo hospital already present")
         step("web", f"starting the web server on {settings.base_url} and a worker")
@@ -405,7 +409,6 @@ def run_dev(settings: Settings, *, simulate: bool, schema: Callable[[str], None]
                 [sys.executable, "-m", "server.cli", "simulate", "--live", "--speed", "60",
                  "--days", "0", "--base-url", settings.base_url, "--quiet"],
                 env=env, **child_options()), restart=False))
-        sup.starting = False
         _wait_ready(sup, ready_url(settings), t0)
         if sup.stop_reason is None:
             print(banner(settings.base_url, logins, simulate), flush=True)
