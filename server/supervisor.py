@@ -119,9 +119,6 @@ class Child:
     def kill(self) -> None:
         raise NotImplementedError
 
-    def pids(self) -> list[int]:
-        return []
-
 
 class ProcessChild(Child):
     def __init__(self, name: str, start: Callable[[], subprocess.Popen[bytes]], *,
@@ -151,9 +148,6 @@ class ProcessChild(Child):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(1)
 
-    def pids(self) -> list[int]:
-        return [self.proc.pid] if self.proc else []
-
 
 class PostgresChild(Child):
     """pgserver's cluster: pg_ctl detaches it, so it is watched by its postmaster's pid."""
@@ -175,6 +169,9 @@ class PostgresChild(Child):
     def running(self) -> bool:
         return self.pid is not None and embedded.alive(self.pid)
 
+    def exit_text(self) -> str:
+        return "its server process is gone"
+
     def terminate(self) -> None:
         embedded.stop_postgres(self.data_dir, timeout=3.0)
         embedded.forget_handle(self.data_dir, os.getpid())
@@ -183,9 +180,6 @@ class PostgresChild(Child):
         if self.pid is not None and embedded.alive(self.pid):
             with contextlib.suppress(psutil.Error):
                 psutil.Process(self.pid).kill()
-
-    def pids(self) -> list[int]:
-        return [self.pid] if self.pid else []
 
 
 class Supervisor:
