@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(func=cmd_demo)
 
-    dev = sub.add_parser("dev", help="embedded services when unset, web + worker")
+    dev = sub.add_parser("dev", help="embedded services when unset, web + worker, supervised "
+                                     "(restarted if they crash; SIGTERM/Ctrl-C stops all)")
     dev.add_argument("--simulate", action="store_true",
                      help="also run `opdq simulate --live --speed 60` against the demo")
     dev.set_defaults(func=cmd_dev)
