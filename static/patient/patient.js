@@ -20,7 +20,6 @@ import { Awake, CallAlert } from './alert.js';
 
 const code = decodeURIComponent(location.pathname.split('/').filter(Boolean)[1] || '');
 const api = (suffix = '') => `/api/v1/public/tokens/${encodeURIComponent(code)}${suffix}`;
-const LATE_MAX = 2;        // "running late" at most twice a day (the API refuses a third)
 const NEAR = 3;            // from this position on, the screen stays on
 const TICK_MS = 30000;     // the waited time ages
 const ALERT_DEDUP_MS = 3000;
@@ -167,11 +166,18 @@ function render() {
   awake.want(v.status === 'CALLED' || (waiting && v.position !== null && v.position <= NEAR));
 }
 
+/** How many more times today the patient may say "running late" (the API's limit). */
+function lateLeft(v) {
+  if (v.late_limit === null || v.late_limit === undefined) return null;
+  return Math.max(0, v.late_limit - (v.late_count || 0));
+}
+
 function renderActions(v) {
   const acts = new Set(v.allowed_actions || []);
   $('#checkin').hidden = !acts.has('check-in');
   $('#late').hidden = !acts.has('running-late');
-  const left = Math.max(0, LATE_MAX - (v.late_count || 0));
+  const left = lateLeft(v);
+  $('#late-left').hidden = left === null;
   $('#late-left').textContent = left === 1 ? t('patient.late.leftOne')
     : t('patient.late.left', { n: left });
   for (const b of $$('#late .late')) {
@@ -321,7 +327,7 @@ async function runningLate(minutes) {
   } catch (err) {
     if (err instanceof ApiError && err.status === 409) {
       await load();  // see why: the limit reached, or the token has moved on
-      say((S.view?.late_count || 0) >= LATE_MAX ? t('patient.late.limit') : refusal(err),
+      say(S.view && lateLeft(S.view) === 0 ? t('patient.late.limit') : refusal(err),
           { error: true });
     } else {
       say(refusal(err), { error: true });
