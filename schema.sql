@@ -1,7 +1,10 @@
 -- OPD live queue: the system of record.
 --
--- Applied by `opdq db init` (and on server start) inside one transaction under an advisory
--- lock; every statement is idempotent, so applying it twice changes nothing.
+-- The readable whole schema. Databases reach it through server/migrations/, applied by
+-- `opdq db migrate` and at every start; tests/db/test_migrations.py checks that both give
+-- the same schema, so a change here needs its migration in the same commit
+-- (docs/migrations.md). A new column goes last in its table, where ALTER TABLE puts it.
+-- Every statement is idempotent, so applying it twice changes nothing.
 --
 -- Conventions: ids are UUIDs; every tenant-owned row carries hospital_id, and child rows
 -- reference their parent by (hospital_id, id) so a row can never point into another hospital;
@@ -52,6 +55,8 @@ CREATE TABLE IF NOT EXISTS departments (
     active                boolean NOT NULL DEFAULT true,
     created_at            timestamptz NOT NULL DEFAULT now(),
     updated_at            timestamptz NOT NULL DEFAULT now(),
+    -- a reinstated token goes back behind this many waiting (never ahead of an emergency)
+    reinstate_places      integer NOT NULL DEFAULT 3 CHECK (reinstate_places BETWEEN 1 AND 50),
     UNIQUE (hospital_id, code),
     UNIQUE (hospital_id, id)
 );
@@ -167,6 +172,8 @@ CREATE TABLE IF NOT EXISTS patients (
     commute_min       integer CHECK (commute_min >= 0),
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
+    -- the name's folded words, each after a space (domain.names.search_key): desk search
+    name_key          text NOT NULL DEFAULT '',
     UNIQUE (hospital_id, uhid),
     UNIQUE (hospital_id, id)
 );
@@ -216,6 +223,8 @@ CREATE TABLE IF NOT EXISTS tokens (
     eta_p90_min      integer CHECK (eta_p90_min >= 0),
     eta_updated_at   timestamptz,
     updated_at       timestamptz NOT NULL DEFAULT now(),
+    late_count       integer NOT NULL DEFAULT 0 CHECK (late_count >= 0),   -- "running late"
+    reinstate_count  integer NOT NULL DEFAULT 0 CHECK (reinstate_count >= 0),
     FOREIGN KEY (hospital_id, department_id) REFERENCES departments (hospital_id, id),
     FOREIGN KEY (hospital_id, doctor_id) REFERENCES doctors (hospital_id, id),
     FOREIGN KEY (hospital_id, cabin_id) REFERENCES cabins (hospital_id, id),
@@ -230,6 +239,8 @@ CREATE TABLE IF NOT EXISTS tokens (
 CREATE INDEX IF NOT EXISTS tokens_live_idx ON tokens (hospital_id, service_date, doctor_id)
     WHERE status IN ('BOOKED', 'WAITING', 'CALLED', 'IN_CONSULTATION');
 CREATE INDEX IF NOT EXISTS tokens_doctor_day_idx ON tokens (doctor_id, service_date);
+-- the desk's list of a day, newest first
+CREATE INDEX IF NOT EXISTS tokens_day_idx ON tokens (hospital_id, service_date, created_at DESC);
 CREATE INDEX IF NOT EXISTS tokens_patient_idx ON tokens (patient_id, service_date);
 CREATE INDEX IF NOT EXISTS tokens_scheduled_idx ON tokens (hospital_id, scheduled_time)
     WHERE status = 'BOOKED';

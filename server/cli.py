@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from server.db import setup as setup_db
+from server.db.migrate import migration_ids
 from server.db.pool import init_db
 from server.runner import uvicorn_command, worker_command
 from server.security.passwords import hash_password
@@ -32,9 +33,11 @@ def _need_db(settings: Settings) -> str:
     return settings.database_url
 
 
-def cmd_db_init(args: argparse.Namespace) -> None:
-    asyncio.run(init_db(_need_db(get_settings())))
-    print("schema applied")
+def cmd_db_migrate(args: argparse.Namespace) -> None:
+    """Bring the database to head (server/migrations/); `db init` is the same command."""
+    applied = asyncio.run(init_db(_need_db(get_settings())))
+    head = migration_ids()[-1]
+    print(f"applied {', '.join(applied)}; now at {head}" if applied else f"already at {head}")
 
 
 async def _create_hospital(dsn: str, args: argparse.Namespace) -> None:
@@ -166,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
-    db.add_parser("init", help="apply schema.sql (idempotent)").set_defaults(func=cmd_db_init)
+    db.add_parser("migrate", help="apply the schema migrations not yet applied (at start too)"
+                  ).set_defaults(func=cmd_db_migrate)
+    db.add_parser("init", help="the same as `db migrate`").set_defaults(func=cmd_db_migrate)
 
     hosp = sub.add_parser("hospital", help="hospitals").add_subparsers(dest="h_cmd", required=True)
     create = hosp.add_parser("create", help="create a hospital and its first admin")

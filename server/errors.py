@@ -19,6 +19,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from server.observability import log_path
+
 log = structlog.get_logger("errors")
 
 PROBLEM = "application/problem+json"
@@ -82,6 +84,18 @@ class NotFound(AppError):
 
 class Conflict(AppError):
     status, title, type_ = 409, "Conflict", "/problems/conflict"
+
+
+class DuplicateToken(Conflict):
+    """The patient already holds a live token of the department that day (API.md)."""
+
+    title, type_ = "Duplicate token", "/problems/duplicate-token"
+
+    def __init__(self, existing_token_id: Any, number: str) -> None:
+        super().__init__(
+            f"this patient already has token {number} in this department today; send "
+            "allow_duplicate to issue another", extra={"existing_token_id": str(existing_token_id)})
+        self.existing_token_id = existing_token_id
 
 
 class InvalidTransition(Conflict):
@@ -164,7 +178,7 @@ async def _data_error(request: Request, exc: Exception) -> Response:
     """Last defence: a value PostgreSQL refuses (NUL in text, a date out of its range, ...).
     The request models refuse such input first, naming the field; reaching here is a gap in
     them, logged to be closed, and still answered as bad input rather than a 500."""
-    log.warning("input refused by postgresql, not by its model", path=request.url.path,
+    log.warning("input refused by postgresql, not by its model", path=log_path(request.scope),
                 error=type(exc).__name__)
     return problem(422, "Invalid input", "a value of the request cannot be stored",
                    type_="/problems/invalid-input",
@@ -172,7 +186,7 @@ async def _data_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", path=request.url.path)
+    log.exception("unhandled error", path=log_path(request.scope))
     return problem(500, "Internal error", "an unexpected error occurred; it has been logged")
 
 

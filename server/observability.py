@@ -1,14 +1,12 @@
-"""Structured logs and per-request log lines, with phone numbers redacted on the way out.
+"""Per-request log lines and request ids (the logging set-up itself: server/logs.py).
 
-Every log line passes through `redact_phones`, so a phone number that slips into a message
-or a field is masked before it reaches a file: the rule holds even where a caller forgets.
+configure_logging, redact and mask_phone are re-exported here for the modules that have
+always imported them from this one.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-import sys
 import time
 import uuid
 from typing import Any
@@ -17,63 +15,38 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server import metrics
+from server.logs import (
+    accept_request_id,
+    configure_logging,
+    mask_phone,
+    redact,
+    redact_phones,
+)
 
-# "+919812345678", "98123 45678", "+1 (415) 555-0100": 8+ digits with common separators,
-# not touching letters or dashes (so the digit runs inside a UUID are left alone)
-_PHONE = re.compile(r"(?<![0-9A-Za-z_-])\+?\d[\d\s().-]{6,}\d(?![0-9A-Za-z_-])")
-
-
-def mask_phone(phone: str) -> str:
-    """"+919812345678" -> "+91******5678": enough to tell two numbers apart, no more."""
-    digits = re.sub(r"\D", "", phone)
-    if len(digits) < 6:
-        return "*" * len(digits)
-    prefix = "+" + digits[:2] if phone.strip().startswith("+") else digits[:2]
-    return prefix + "*" * (len(digits) - 6) + digits[-4:]
+__all__ = ["RequestLog", "configure_logging", "log_path", "mask_phone", "redact",
+           "redact_phones"]
 
 
-def _mask_match(m: re.Match[str]) -> str:
-    text = m.group(0)
-    if sum(c.isdigit() for c in text) < 8:
-        return text
-    return mask_phone(text)
+# a path parameter that is a record id or a route's own word ("complete", "no-show") is
+# shown as it is; anything else (a link code) is not
+_PLAIN = re.compile(r"[a-z][a-z-]{0,30}|\d{1,12}"
+                    r"|(?i:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 
 
-def redact(value: Any) -> Any:
-    if isinstance(value, str):
-        return _PHONE.sub(_mask_match, value)
-    if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(redact(v) for v in value)
-    return value
+def _is_id(value: Any) -> bool:
+    return isinstance(value, uuid.UUID | int) or bool(_PLAIN.fullmatch(str(value)))
 
 
-def redact_phones(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v if k in _SAFE_KEYS else redact(v)) for k, v in event_dict.items()}
-
-
-# fields that hold numbers which are not phones (ids, timings) and are not free text
-_SAFE_KEYS = frozenset({"timestamp", "duration_ms", "status", "seq", "request_id", "job_id",
-                        "path", "method"})
-
-
-def configure_logging(level: str = "INFO", json: bool = False) -> None:
-    processors: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info,
-        redact_phones,
-        structlog.processors.JSONRenderer() if json
-        else structlog.dev.ConsoleRenderer(colors=False),
-    ]
-    structlog.configure(
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
-    )
+def log_path(scope: Scope) -> str:
+    """The path as logged: each path parameter that is neither a record id nor a plain word
+    (a patient link's code, an offer code) shown as its name: "/t/{code}", never the code."""
+    path: str = scope.get("path", "")
+    params: dict[str, Any] = scope.get("path_params") or {}
+    secret = {str(v) for v in params.values() if not _is_id(v)}
+    if not secret:
+        return path
+    names = {str(v): k for k, v in params.items()}
+    return "/".join("{" + names[seg] + "}" if seg in secret else seg for seg in path.split("/"))
 
 
 class RequestLog:
@@ -88,7 +61,7 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex[:16]
+        rid = accept_request_id(headers.get(b"x-request-id", b"").decode("latin-1"))
         structlog.contextvars.bind_contextvars(request_id=rid)
         status = 500
         start = time.perf_counter()
@@ -110,6 +83,6 @@ class RequestLog:
             metrics.HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
             metrics.HTTP_LATENCY.labels(scope["method"], route).observe(elapsed)
             if scope["path"] not in ("/metrics", "/healthz"):
-                self.log.info("request", method=scope["method"], path=scope["path"],
+                self.log.info("request", method=scope["method"], path=log_path(scope),
                               status=status, duration_ms=round(elapsed * 1000, 1))
             structlog.contextvars.unbind_contextvars("request_id")

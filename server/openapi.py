@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -95,6 +95,8 @@ class TokenPatient(BaseModel):
     id: str
     display_name: str
     name: str | None = None
+    phone: str | None = None
+    language: str | None = None
 
 
 class Token(BaseModel):
@@ -116,6 +118,18 @@ class Token(BaseModel):
     created_at: str
     called_at: str | None = None
     patient_link: str | None = None
+    waited_min: int | None = Field(
+        default=None, description="Minutes since check-in (a skip or recall keeps counting).")
+    allowed_actions: list[str] = Field(
+        default_factory=list,
+        description="What the caller may do to the token now: the page's buttons.")
+    late_count: int = 0
+    reinstated: bool = False
+
+
+class TokenList(BaseModel):
+    items: list[Token]
+    next_cursor: str | None
 
 
 class NextResult(BaseModel):
@@ -140,6 +154,17 @@ class PublicToken(BaseModel):
     scheduled_time: str | None
     booking_type: str
     can_check_in: bool
+    hospital_name: str | None = None
+    department_name: str | None = None
+    language: str | None = None
+    waited_min: int | None = None
+    called_at: str | None = None
+    no_show_at: str | None = None
+    moved_from_doctor: str | None = None
+    late_count: int = 0
+    late_limit: int = 2
+    allowed_actions: list[str] = Field(
+        default_factory=list, description="Of `check-in`, `running-late`, `cancel`.")
 
 
 # --------------------------------------------------------------------- the registry
@@ -160,9 +185,11 @@ class Op:
     description: str = ""
     extra_params: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     raw_body: dict[str, Any] | None = None      # {media type: schema} of a non-JSON body
+    csv: bool = False                           # also answers text/csv (`format=csv`)
 
 
-ACTIONS = [a.value for a in Action if a is not Action.CALL]
+# calling is the doctor's Next; running late is the patient's word, from their own page
+ACTIONS = [a.value for a in Action if a not in (Action.CALL, Action.RUNNING_LATE)]
 # actions with a body of their own are described at their own path (a concrete path is matched
 # before the template), so each body is the one its action takes
 ACTION_BODIES: dict[str, type[BaseModel]] = {Action.TRANSFER.value: q.TransferBody,
@@ -236,15 +263,31 @@ def registry() -> list[Op]:
         Op("POST", f"{API}/patients", "Register a patient", "Patients", "desk", 201,
            "The patient; the phone in E.164, a UHID generated when none is given.",
            body=q.PatientCreate, errors=(409,)),
-        Op("GET", f"{API}/patients", "Find patients by phone or UHID", "Patients", "staff",
-           response="`{\"patients\": [...]}`, newest first (at most 50).", query=q.PatientQuery),
+        Op("GET", f"{API}/patients", "Find patients by name, phone or UHID", "Patients",
+           "staff", response="`{\"items\": [...], \"patients\": [...]}` (the same list), "
+                             "newest first (at most 50).", query=q.PatientQuery,
+           description=("`q`: every typed word a prefix of a word of the name (case- and "
+                        "accent-insensitive, any script), or 4+ digits of the phone, or the "
+                        "UHID.")),
         Op("GET", f"{API}/patients/{{patient_id}}", "Read a patient", "Patients", "staff",
            response="The patient with `visits` (their tokens, newest first)."),
+        Op("PATCH", f"{API}/patients/{{patient_id}}", "Correct a patient's record", "Patients",
+           "desk", response="The patient; the change is audited with its old values.",
+           body=q.PatientPatch),
         # tokens
         Op("POST", f"{API}/tokens", "Issue a token", "Tokens", "desk", 201,
            "The token. WALK_IN and EMERGENCY wait at once; ONLINE is BOOKED until check-in. "
            "Given a department, the on-shift doctor with the shortest expected wait gets it.",
-           body=q.TokenCreate, returns=Token, errors=(409,)),
+           body=q.TokenCreate, returns=Token, errors=(409,),
+           description=("409 `/problems/duplicate-token` (with `existing_token_id` and "
+                        "`existing_token`) when the patient already has a BOOKED, WAITING or "
+                        "CALLED token in the department that day, unless `allow_duplicate`.")),
+        Op("GET", f"{API}/tokens", "The desk's list of a day", "Tokens", "staff",
+           response="`{\"items\": [...], \"next_cursor\"}` newest first; CSV with "
+                    "`format=csv` or `Accept: text/csv`.", query=q.TokenListQuery,
+           returns=TokenList, csv=True,
+           description=("`q` matches a token number (`CARD-045`, `45`), a prefix of any word "
+                        "of the patient's name, or 4+ digits of the phone.")),
         Op("GET", f"{API}/tokens/{{token_id}}", "Read a token", "Tokens", "staff",
            response="The token with its live position and ETA.", returns=Token),
         Op("GET", f"{API}/tokens/{{token_id}}/history", "A token's history", "Tokens", "staff",
@@ -297,6 +340,13 @@ def registry() -> list[Op]:
            "patient-code", response="The token, now waiting.", body=q.GeoBody,
            returns=PublicToken, errors=(403, 409, 429),
            description="Refused (403, with `distance_m`) outside the hospital's geofence."),
+        Op("POST", f"{API}/public/tokens/{{code}}/running-late", "I'll be late", "Public",
+           "patient-code", response="The token, moved back by the consults that fit.",
+           body=q.RunningLate, returns=PublicToken, errors=(409, 429),
+           description="At most twice a day; a booked patient keeps the booking."),
+        Op("POST", f"{API}/public/tokens/{{code}}/cancel", "Cancel my visit", "Public",
+           "patient-code", response="The token, cancelled.", body_required=False,
+           returns=PublicToken, errors=(409, 429)),
         # waitlist
         Op("POST", f"{API}/waitlist", "Put a patient on the waitlist", "Waitlist", "desk", 201,
            "The waitlist entry.", body=WaitlistCreate, errors=(409,)),
@@ -414,6 +464,8 @@ def _operation(op: Op, components: dict[str, Any]) -> dict[str, Any]:
         ok["content"] = {"application/json": {
             "schema": (_schema(op.returns, components, request=False) if op.returns
                        else {"type": "object"})}}
+        if op.csv:
+            ok["content"]["text/csv"] = {"schema": {"type": "string"}}
     responses: dict[str, Any] = {str(op.ok): ok}
     codes = set(op.errors)
     if op.body or op.query:

@@ -36,6 +36,7 @@ def live_token(row: dict[str, Any], cabin: str | None = None) -> dict[str, Any]:
         "called_at": _iso(row.get("called_at")),
         "recall_count": row.get("recall_count", 0),
         "skip_count": row.get("skip_count", 0),
+        "late_count": row.get("late_count", 0),
     }
 
 
@@ -63,6 +64,22 @@ def live_doctor(doctor: dict[str, Any], stats: tuple[int, float, float],
         consults=n, consult_mean=mean, consult_m2=m2)
 
 
+def waited_min(row: dict[str, Any], now: datetime) -> int | None:
+    """Minutes the patient has waited since check-in: until the consultation started, the
+    visit ended, or now. A skip or recall changes none of these times, so it never resets the
+    count; a reinstate keeps the first check-in (the patient has been here since)."""
+    arrived = row.get("checked_in_at")
+    if arrived is None:
+        return None
+    end = row.get("started_at")
+    if end is None and row["status"] not in ("WAITING", "CALLED"):
+        end = (row.get("completed_at") or row.get("no_show_at") or row.get("cancelled_at")
+               or row.get("rescheduled_at"))
+    if end is None:
+        end = now
+    return max(0, int((end - arrived).total_seconds() // 60))
+
+
 def eta_view(eta: Eta | None, at: datetime) -> dict[str, Any] | None:
     if eta is None:
         return None
@@ -72,6 +89,7 @@ def eta_view(eta: Eta | None, at: datetime) -> dict[str, Any] | None:
 def token_view(
     row: dict[str, Any], *, position: int | None = None, eta: dict[str, Any] | None = None,
     risk: dict[str, Any] | None = None, link: str | None = None, staff: bool = True,
+    waited: int | None = None, allowed: list[str] | None = None,
 ) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": str(row["id"]),
@@ -98,9 +116,14 @@ def token_view(
         "started_at": _iso(row.get("started_at")),
         "completed_at": _iso(row.get("completed_at")),
         "recall_count": row.get("recall_count", 0),
+        "late_count": row.get("late_count", 0),
+        "reinstated": bool(row.get("reinstate_count")),
+        "waited_min": waited,
+        "allowed_actions": allowed if allowed is not None else [],
     }
     if staff:
-        view["patient"]["name"] = row.get("patient_name")
+        view["patient"].update(name=row.get("patient_name"), phone=row.get("patient_phone"),
+                               language=row.get("patient_language"))
         view["patient_link"] = link
     return view
 

@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import structlog
@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from starlette.websockets import WebSocket
 
 from server import metrics
+from server.auth import token_rules
 from server.domain.eta import Eta, should_push
 from server.store import keys
 from server.views import board_cabin_of_event
@@ -145,6 +146,29 @@ class DoctorSubscriber(Subscriber):
             else None
 
 
+DESK_EVENTS = frozenset({"token.created", "token.updated", "token.called", "queue.updated",
+                         "doctor.status"})
+
+
+@dataclass(eq=False)
+class DeskSubscriber(Subscriber):
+    """The reception desk's list of the day: every token event of the hospital (or of one
+    department). Events carry masked names only; the desk's full rows come from the API."""
+
+    department_id: str | None = None
+    kind = "desk"
+
+    def routes(self) -> tuple[str, str]:
+        return ("desk", "")
+
+    def accept(self, event: dict[str, Any], raw: str) -> str | None:
+        if event.get("type") not in DESK_EVENTS:
+            return None
+        if self.department_id and _department(event.get("data") or {}) != self.department_id:
+            return None
+        return raw
+
+
 @dataclass(eq=False)
 class TokenSubscriber(Subscriber):
     """A patient's phone: only their token, as the public view (no other patient's data)."""
@@ -168,6 +192,9 @@ class TokenSubscriber(Subscriber):
             moved_to = data.get("doctor_id")
             if moved_to and moved_to != self.doctor_id and self.on_move:
                 self.on_move(self, moved_to)
+                self.view["moved_from_doctor"] = (data.get("from_doctor_name")
+                                                  or self.view.get("doctor_name"))
+                self.view["doctor_name"] = data.get("doctor_name")
             self.view["status"] = token.get("status", self.view.get("status"))
             if token.get("cabin"):
                 self.view["cabin"] = token["cabin"]
@@ -175,6 +202,16 @@ class TokenSubscriber(Subscriber):
                 self.view["position"] = None
                 self.view["eta"] = None
             self.view["can_check_in"] = self.view["status"] == "BOOKED"
+            if "late_count" in token:
+                self.view["late_count"] = token["late_count"]
+            day = date.fromisoformat(self.view["service_date"])  # a live link is of today
+            self.view["allowed_actions"] = token_rules.patient_actions(
+                {"status": self.view["status"], "service_date": day,
+                 "late_count": self.view.get("late_count", 0)}, day)
+            if token.get("called_at"):
+                self.view["called_at"] = token["called_at"]
+            if data.get("note"):
+                self.view["note"] = data["note"]
             if etype == "token.called":
                 doctor = data.get("doctor") or {}
                 return self._message("token.called", seq, {
@@ -314,6 +351,7 @@ class Hub:
             targets |= routes.get(("department", dep), set())
         for doctor in {data.get("doctor_id"), data.get("from_doctor_id")} - {None}:
             targets |= routes.get(("doctor", doctor), set())
+        targets |= routes.get(("desk", ""), set())
         seq = event.get("seq")
         for sub in list(targets):
             message = sub.accept(event, raw)

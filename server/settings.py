@@ -10,7 +10,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     environment: str = Field(default="development", pattern="^(development|test|production)$")
 
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
-    log_json: bool = False
+    log_json: bool | None = None  # unset: JSON lines in production, readable lines elsewhere
 
     # sessions and limits
     session_ttl_hours: int = Field(default=12, ge=1, le=168)
@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         if v and not v.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return v or None
+
+    @model_validator(mode="after")
+    def _json_logs_in_production(self) -> Settings:
+        if self.log_json is None:
+            self.log_json = self.environment == "production"
+        return self
 
     @property
     def base_url(self) -> str:

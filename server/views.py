@@ -9,13 +9,16 @@ so the page reads one shape and "the next N on a board" is defined here only.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
+from server.auth import token_rules
+from server.auth.principal import Principal
 from server.db import doctors as doctors_db
+from server.domain import calendar
 from server.errors import NotFound
-from server.presenters import eta_view, live_token, token_view
+from server.presenters import eta_view, live_token, token_view, waited_min
 
 if TYPE_CHECKING:
     import asyncpg
@@ -69,19 +72,31 @@ def board_cabin_of_event(data: dict[str, Any]) -> dict[str, Any]:
                        data.get("current") or None, waiting)
 
 
-async def queue_snapshot(svc: QueueService, h: UUID, doctor_id: UUID) -> dict[str, Any]:
+def staff_token(row: dict[str, Any], who: Principal | None, today: date, now: datetime, *,
+                position: int | None = None, eta: dict[str, Any] | None = None,
+                risk: dict[str, Any] | None = None, link: str | None = None) -> dict[str, Any]:
+    """A token as staff see it: with the wait so far and the buttons `who` may press."""
+    return token_view(row, position=position, eta=eta, risk=risk, link=link,
+                      waited=waited_min(row, now),
+                      allowed=token_rules.staff_actions(who, row, today) if who else [])
+
+
+async def queue_snapshot(svc: QueueService, h: UUID, doctor_id: UUID,
+                         who: Principal | None = None) -> dict[str, Any]:
     """The doctor console's queue (GET /doctors/{id}/queue and the console's snapshot)."""
     q, rows = await svc.doctor_queue(h, doctor_id)
     ctx, now = q.ctx, q.now
+    today = calendar.local_day(now, ctx["timezone"])
     current = rows.get(q.current) if q.current else None
     return {
         "doctor": {"id": str(doctor_id), "name": ctx["name"],
                    "department_id": str(ctx["department_id"]), "cabin": ctx["cabin"],
                    "status": q.live.doctor.status, "pause_until": q.live.doctor.pause_until},
-        "current": token_view(current, risk=q.risks.get(current["id"]),
-                              link=svc.link_for(current)) if current else None,
-        "waiting": [token_view(rows[tid], position=pos, eta=eta_view(eta, now),
-                               risk=q.risks.get(tid), link=svc.link_for(rows[tid]))
+        "current": staff_token(current, who, today, now, risk=q.risks.get(current["id"]),
+                               link=svc.link_for(current)) if current else None,
+        "waiting": [staff_token(rows[tid], who, today, now, position=pos,
+                                eta=eta_view(eta, now), risk=q.risks.get(tid),
+                                link=svc.link_for(rows[tid]))
                     for tid, pos, eta in q.waiting if tid in rows],
     }
 

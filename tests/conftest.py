@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from server import embedded
 from server.app import create_app
+from server.db.migrate import YOYO_TABLES
 from server.db.pool import create_pool, init_db
 from server.settings import Settings, load_settings
 from server.store.client import create_redis
@@ -84,8 +85,9 @@ async def _session_redis(services: Services) -> AsyncIterator[Redis]:
 
 
 async def truncate_all(pool: asyncpg.Pool) -> None:
-    tables = await pool.fetch(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+    tables = await pool.fetch(  # the schema's record of its migrations stays
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND NOT tablename = ANY($1)",
+        list(YOYO_TABLES),
     )
     names = ", ".join(f'"{t["tablename"]}"' for t in tables)
     await pool.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")

@@ -12,6 +12,9 @@ What an event means is decided by workers/routing.py (ROUTERS, pure functions ev
 after a crash) enqueues nothing new while ARQ still knows the job, and the notifications_log
 claim catches anything later. Jobs take ids only.
 
+The entry's `rid` (the web request that announced the event) goes to each job as its
+`request_id` keyword (workers/tracing.py), so the request's id follows it into the worker.
+
 A reader never stays down: Redis unreachable, it retries with backoff; its group gone (Redis
 restarted empty, FLUSHALL), it recreates it at once from "0"; anything else, it logs and
 starts over; a reader task that ends anyway is restarted at once (Dispatcher._read, run).
@@ -40,6 +43,7 @@ from server.db import doctors as doctors_db
 from server.store import keys
 from workers.outages import OUTAGES, is_outage
 from workers.routing import Router, route
+from workers.tracing import carry
 
 log = structlog.get_logger("notify.dispatch")
 
@@ -233,10 +237,16 @@ class Dispatcher:
                                   entry=entry_id)
                     done.append(entry_id)
                     continue
-                for spec in specs:
-                    job = await self.arq.enqueue_job(spec.function, *spec.args,
-                                                     _job_id=spec.job_id)
-                    self.enqueued += job is not None
+                rid = fields.get("rid")   # the web request that announced the event
+                with structlog.contextvars.bound_contextvars(
+                        **({"request_id": rid} if rid else {})):
+                    for spec in specs:
+                        job = await self.arq.enqueue_job(spec.function, *spec.args,
+                                                         _job_id=spec.job_id, **carry())
+                        self.enqueued += job is not None
+                    if specs:
+                        log.debug("event routed", hospital_id=h, seq=event.get("seq"),
+                                  type=event.get("type"), jobs=[s.job_id for s in specs])
                 done.append(entry_id)
         finally:
             if done:

@@ -58,6 +58,7 @@ from server.store import keys
 from server.store.live import LiveStore
 from workers import job_ids
 from workers.outages import OUTAGES, is_outage
+from workers.tracing import carry, traced
 from workers.twilio_sender import (
     HTTP_TIMEOUT_S,
     SMS,
@@ -192,7 +193,8 @@ async def teardown(ctx: dict[str, Any]) -> None:
 
 
 async def _enqueue(ctx: dict[str, Any], function: str, *args: Any, job_id: str) -> bool:
-    return await ctx["redis"].enqueue_job(function, *args, _job_id=job_id) is not None
+    return await ctx["redis"].enqueue_job(function, *args, _job_id=job_id,
+                                          **carry()) is not None
 
 
 # ---------------------------------------------------------------------------- the send job
@@ -230,6 +232,7 @@ async def _body(ctx: dict[str, Any], info: dict[str, Any], event: str) -> tuple[
     return lang, templates.render(event, lang, mctx)
 
 
+@traced
 @retry_on_outage
 async def send_notification(ctx: dict[str, Any], hospital_id: str, token_id: str, event: str,
                             channel: str | None = None) -> str:
@@ -397,6 +400,7 @@ async def _alert(pool: Any, info: dict[str, Any], row_id: UUID, kind: str, chann
 
 
 # ---------------------------------------------------------------------------- fan-out jobs
+@traced
 @retry_on_outage
 async def notify_ahead(ctx: dict[str, Any], hospital_id: str, department_id: str,
                        waiting: tuple[str, ...]) -> str:
@@ -413,6 +417,7 @@ async def notify_ahead(ctx: dict[str, Any], hospital_id: str, department_id: str
     return token_id
 
 
+@traced
 @retry_on_outage
 async def notify_doctor_delay(ctx: dict[str, Any], hospital_id: str, doctor_id: str) -> int:
     """The doctor paused or is late: every patient waiting for them gets the new ETA."""

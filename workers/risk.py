@@ -21,6 +21,7 @@ from server.risk import explainer, waitlist
 from server.risk import features as F
 from server.risk import model as M
 from workers import job_ids
+from workers.tracing import carry, traced
 
 log = structlog.get_logger("risk")
 
@@ -104,6 +105,7 @@ async def _model_for(pool: asyncpg.Pool, hospital_id: UUID) -> dict[str, Any]:
     return row
 
 
+@traced
 async def score_token(ctx: dict[str, Any], token_id: str) -> int | None:
     """Score a BOOKED token: a risk_assessments row (model id and version, features, factors).
 
@@ -151,13 +153,14 @@ async def rescore_booked(ctx: dict[str, Any]) -> int:
 
 
 # ------------------------------------------------------------------------------ waitlist
+@traced
 async def offer_freed_slot(ctx: dict[str, Any], token_id: str) -> list[str]:
     """Offer a cancelled or missed booked slot to the waitlist; the offered entries' ids.
 
     The offer SMS (WAITLIST_OFFER) goes to the waitlisted patient, not to the freed token's
     own patient, which notify.send_notification (one message per token, to the token's
-    patient) cannot express yet: each offer and its link are logged until a notify job for a
-    (patient, offer link) exists.
+    patient) cannot express yet: each offer is logged (its entry and slot, never its link,
+    which is a bearer secret) until a notify job for a (patient, offer link) exists.
     """
     settings = ctx["settings"]
     offers = await waitlist.offer_slot(ctx["pool"], UUID(str(token_id)), utcnow(),
@@ -165,12 +168,12 @@ async def offer_freed_slot(ctx: dict[str, Any], token_id: str) -> list[str]:
     for o in offers:
         log.info("waitlist offer (WAITLIST_OFFER)", entry_id=str(o.entry_id),
                  patient_id=str(o.patient_id), slot_token_id=str(o.token_id),
-                 expires_at=o.expires_at.isoformat(),
-                 url=waitlist.offer_url(settings.base_url, o.code))
+                 expires_at=o.expires_at.isoformat())
     return [str(o.entry_id) for o in offers]
 
 
 # ------------------------------------------------------------------------------ explainer
+@traced
 async def explain_risk(ctx: dict[str, Any], assessment_id: int) -> str | None:
     """Words for one assessment (the model's or the template's); the score never changes."""
     pool: asyncpg.Pool = ctx["pool"]
@@ -198,7 +201,7 @@ async def _enqueue(ctx: dict[str, Any], function: str, *args: Any, job_id: str) 
     if arq is None:
         log.info("no job queue in this context; not enqueued", function=function, job_id=job_id)
         return
-    await arq.enqueue_job(function, *args, _job_id=job_id)
+    await arq.enqueue_job(function, *args, _job_id=job_id, **carry())
 
 
 async def enqueue_notification(ctx: dict[str, Any], hospital_id: UUID, token_id: UUID,

@@ -32,7 +32,6 @@ import contextlib
 import dataclasses
 import inspect
 import json
-import logging.config
 import os
 import random
 import signal
@@ -44,7 +43,6 @@ from typing import Any
 
 import structlog
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.logs import default_log_config
 from arq.worker import Worker
 
 from server.observability import configure_logging
@@ -376,8 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json)
-    logging.config.dictConfig(default_log_config(verbose=False))  # arq's own lines
+    configure_logging(settings.log_level, settings.log_json)  # arq's lines included
     supervisor = Supervisor(settings, ready_file=args.ready_file or settings.worker_ready_file,
                             probe_every_s=args.probe_interval)
     asyncio.run(supervisor.serve())

@@ -28,10 +28,13 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from server.observability import mask_phone, redact
+from server.logs import REQUEST_ID_HEADER, current_request_id, mask_phone, redact
 from server.settings import Settings
 
 log = structlog.get_logger("notify.sender")
+# our own line per Twilio request (method, path, status); twilio's logger, whose request
+# dumps carry numbers, is held at WARNING (server/logs.py)
+http_log = structlog.get_logger("notify.twilio_http")
 
 SMS, WHATSAPP = "SMS", "WHATSAPP"
 STATUS_PATH = "/api/v1/webhooks/twilio/status"
@@ -85,8 +88,9 @@ def is_transient(http_status: int | None, code: int | None) -> bool:
 
 class BaseUrlHttpClient(AsyncHttpClient):
     """twilio's async HttpClient interface over one aiohttp session: every *.twilio.com URL
-    re-pointed at `base_url` when set, a default timeout, and basic auth sent as a header
-    (twilio's own AsyncTwilioHttpClient uses aiohttp.BasicAuth, deprecated in aiohttp 3.14)."""
+    re-pointed at `base_url` when set, a default timeout, basic auth sent as a header
+    (twilio's own AsyncTwilioHttpClient uses aiohttp.BasicAuth, deprecated in aiohttp 3.14),
+    and the current request id as X-Request-ID."""
 
     def __init__(self, base_url: str | None, timeout: float = HTTP_TIMEOUT_S) -> None:
         super().__init__(logging.getLogger("twilio.http_client"), True, timeout)
@@ -108,6 +112,9 @@ class BaseUrlHttpClient(AsyncHttpClient):
         if self.session is None:
             self.session = aiohttp.ClientSession()
         headers = dict(headers or {})
+        rid = current_request_id()
+        if rid:  # the id of the web request (or job) this message comes from, for support
+            headers[REQUEST_ID_HEADER] = rid
         if auth:
             pair = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
             headers["Authorization"] = f"Basic {pair}"
@@ -118,7 +125,8 @@ class BaseUrlHttpClient(AsyncHttpClient):
         }
         async with self.session.request(**kwargs) as resp:
             text = await resp.text()
-        self.logger.debug("%s %s -> %s", kwargs["method"], kwargs["url"], resp.status)
+        http_log.debug("twilio request", method=kwargs["method"], path=urlsplit(url).path,
+                       status=resp.status)
         return Response(resp.status, text, resp.headers)
 
     async def close(self) -> None:
@@ -182,7 +190,8 @@ class TwilioSender:
 
 
 class LogSender:
-    """No Twilio credentials (development): the message goes to the log, number masked."""
+    """No Twilio credentials (development): a line in the log says so, with the number
+    masked and the body's length (the body itself is in notifications_log)."""
 
     sms_enabled = True
     whatsapp_enabled = True
@@ -190,7 +199,7 @@ class LogSender:
 
     async def send(self, msg: Outgoing) -> SendResult:
         log.info("message not sent (no Twilio credentials)", channel=msg.channel,
-                 to=mask_phone(msg.to), body=msg.body)
+                 to=mask_phone(msg.to), chars=len(msg.body))
         return SendResult(sid=f"LOG{uuid.uuid4().hex}", status="sent")
 
     async def aclose(self) -> None:

@@ -12,7 +12,8 @@ DOCTOR_CONTEXT = """
 SELECT d.id, d.hospital_id, d.department_id, d.name, d.active,
        coalesce(d.avg_consultation_min, dep.avg_consultation_min)::float AS avg_consultation_min,
        dep.avg_consultation_min::float AS dept_avg_min, dep.buffer_min::float AS buffer_min,
-       dep.booked_grace_min, dep.senior_credit_min, dep.skip_places, dep.code AS department_code,
+       dep.booked_grace_min, dep.senior_credit_min, dep.skip_places, dep.reinstate_places,
+       dep.code AS department_code,
        s.cabin_id, c.number AS cabin, s.start_time AS shift_start, s.end_time AS shift_end,
        h.timezone
 FROM doctors d

@@ -1,4 +1,4 @@
-"""The asyncpg pool and the idempotent schema apply."""
+"""The asyncpg pool, and the schema brought to head at start (server/db/migrate.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from pathlib import Path
 
 import asyncpg
 
+from server.db import migrate
+
+# the readable whole schema, at the repository's top: tests and tools read it, the server
+# does not (an installed package carries server/migrations/ instead)
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema.sql"
-SCHEMA_SQL = SCHEMA_PATH.read_text()  # read once at import: no file I/O on the event loop
-# one arbitrary constant: concurrent `db init` runs (two web processes starting) take turns
-_SCHEMA_LOCK = 0x0DB_1417
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -28,16 +29,15 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10,
     return pool
 
 
-async def apply_schema(conn: asyncpg.Connection, sql: str = SCHEMA_SQL) -> None:
+async def apply_schema(conn: asyncpg.Connection, sql: str | None = None) -> None:
+    """schema.sql (or `sql`) applied directly, as releases before migrations did."""
+    sql = sql if sql is not None else SCHEMA_PATH.read_text()
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", migrate.MIGRATION_LOCK)
         await conn.execute("SET LOCAL client_min_messages = warning")
         await conn.execute(sql)
 
 
-async def init_db(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await apply_schema(conn)
-    finally:
-        await conn.close()
+async def init_db(dsn: str) -> list[str]:
+    """The schema at head before anything uses it; returns the migrations applied."""
+    return await migrate.upgrade(dsn)

@@ -10,7 +10,8 @@ from uuid import UUID
 import asyncpg
 
 TOKEN_SELECT = """
-SELECT t.*, p.name AS patient_name, dep.code AS department_code, c.number AS cabin_number,
+SELECT t.*, p.name AS patient_name, p.phone AS patient_phone, p.language AS patient_language,
+       dep.code AS department_code, dep.name AS department_name, c.number AS cabin_number,
        doc.name AS doctor_name
 FROM tokens t
 JOIN patients p ON p.id = t.patient_id
@@ -53,6 +54,13 @@ async def lock_doctors(conn: asyncpg.Connection, doctor_ids: list[UUID]) -> None
         await conn.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended('doc:' || $1::uuid::text, 0))", did
         )
+
+
+async def lock_patient(conn: asyncpg.Connection, patient_id: UUID) -> None:
+    """Two desks issuing for one patient at once see each other's token (duplicate check)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('pat:' || $1::uuid::text, 0))",
+        patient_id)
 
 
 async def next_seq(conn: asyncpg.Connection, department_id: UUID, day: date) -> int:
@@ -116,7 +124,11 @@ async def set_status(conn: asyncpg.Connection, token_id: UUID, status: str, at: 
     args: list[Any] = [token_id, status]
     col = STATUS_TIME.get(status)
     if col and col not in extra:
-        extra[col] = at
+        args.append(at)
+        # back to WAITING after a skip: the patient arrived when they first checked in, and
+        # the wait shown to staff and patient counts from then
+        sets.append(f"{col} = coalesce({col}, ${len(args)})" if col == "checked_in_at"
+                    else f"{col} = ${len(args)}")
     for name, value in extra.items():
         args.append(value)
         sets.append(f"{name} = ${len(args)}")
@@ -300,3 +312,53 @@ async def close_past_days(conn: asyncpg.Connection, hospital_id: UUID, today: da
         hospital_id, today,
     )
     return len(rows)
+
+
+async def live_duplicate(conn: asyncpg.Connection, hospital_id: UUID, patient_id: UUID,
+                         department_id: UUID, day: date) -> UUID | None:
+    """A live token (booked, waiting or called) of the patient in the department that day."""
+    return await conn.fetchval(  # type: ignore[no-any-return]
+        """SELECT id FROM tokens
+           WHERE hospital_id = $1 AND patient_id = $2 AND department_id = $3
+             AND service_date = $4 AND status IN ('BOOKED', 'WAITING', 'CALLED')
+           ORDER BY created_at DESC LIMIT 1""",
+        hospital_id, patient_id, department_id, day)
+
+
+async def day_list(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: UUID, day: date, *,
+                   department_id: UUID | None = None, doctor_id: UUID | None = None,
+                   statuses: list[str] | None = None, name_patterns: list[str] | None = None,
+                   phone_digits: str | None = None, number: str | None = None,
+                   seq: int | None = None, before: tuple[datetime, UUID] | None = None,
+                   limit: int = 100) -> list[dict[str, Any]]:
+    """The desk's list of a day, newest first, filtered; `before` is the keyset cursor
+    (created_at, id) of the last row of the previous page. A search (name, phone, number)
+    matches any of them."""
+    searching = bool(name_patterns) or phone_digits is not None or number is not None \
+        or seq is not None
+    rows = await conn.fetch(
+        TOKEN_SELECT + """
+        WHERE t.hospital_id = $1 AND t.service_date = $2
+          AND ($3::uuid IS NULL OR t.department_id = $3)
+          AND ($4::uuid IS NULL OR t.doctor_id = $4)
+          AND ($5::text[] IS NULL OR t.status = ANY($5::text[]))
+          AND (NOT $6::boolean
+               OR (cardinality($7::text[]) > 0 AND p.name_key LIKE ALL ($7::text[]))
+               OR ($8::text IS NOT NULL AND p.phone LIKE '%' || $8 || '%')
+               OR ($9::text IS NOT NULL AND t.number = $9)
+               OR ($10::int IS NOT NULL AND t.seq = $10))
+          AND ($11::timestamptz IS NULL OR (t.created_at, t.id) < ($11, $12::uuid))
+        ORDER BY t.created_at DESC, t.id DESC LIMIT $13""",
+        hospital_id, day, department_id, doctor_id, statuses, searching,
+        name_patterns or [], phone_digits, number, seq,
+        before[0] if before else None, before[1] if before else None, limit)
+    return [dict(r) for r in rows]
+
+
+async def moved_from(conn: asyncpg.Connection | asyncpg.Pool, token_id: UUID) -> str | None:
+    """The doctor a token was last moved away from (a transfer or a doctor's leave)."""
+    return await conn.fetchval(  # type: ignore[no-any-return]
+        """SELECT d.name FROM token_history th
+           JOIN doctors d ON d.id = (th.details ->> 'from_doctor')::uuid
+           WHERE th.token_id = $1 AND th.action = 'transfer'
+           ORDER BY th.at DESC, th.id DESC LIMIT 1""", token_id)

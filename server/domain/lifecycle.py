@@ -38,6 +38,8 @@ class Action(StrEnum):
     RESCHEDULE = "reschedule"
     TRANSFER = "transfer"
     PRIORITY = "priority"
+    REINSTATE = "reinstate"
+    RUNNING_LATE = "running-late"
 
 
 _S = Status
@@ -63,6 +65,9 @@ TRANSITIONS: Mapping[tuple[Status, Action], Status] = MappingProxyType(
         (_S.WAITING, _A.TRANSFER): _S.WAITING,
         (_S.WAITING, _A.PRIORITY): _S.WAITING,
         (_S.WAITING, _A.SKIP): _S.WAITING,  # hold: moved back a few places
+        # the patient said they will be late: moved back by the consults that fit
+        (_S.WAITING, _A.RUNNING_LATE): _S.WAITING,
+        (_S.BOOKED, _A.RUNNING_LATE): _S.BOOKED,
         # Called to the cabin.
         (_S.CALLED, _A.START): _S.IN_CONSULTATION,
         (_S.CALLED, _A.RECALL): _S.CALLED,  # announced again
@@ -72,6 +77,10 @@ TRANSITIONS: Mapping[tuple[Status, Action], Status] = MappingProxyType(
         (_S.CALLED, _A.COMPLETE): _S.COMPLETED,
         # With the doctor.
         (_S.IN_CONSULTATION, _A.COMPLETE): _S.COMPLETED,
+        # Put back: the patient came back after being missed, or changed their mind the
+        # same day (the queue action checks "the same day").
+        (_S.NO_SHOW, _A.REINSTATE): _S.WAITING,
+        (_S.CANCELLED, _A.REINSTATE): _S.WAITING,
     }
 )
 """The complete table of allowed transitions; any pair not listed is refused."""
@@ -87,7 +96,21 @@ LIVE: frozenset[Status] = frozenset(
 TERMINAL: frozenset[Status] = frozenset(
     {Status.COMPLETED, Status.NO_SHOW, Status.CANCELLED, Status.RESCHEDULED}
 )
-"""Statuses from which no action is allowed."""
+"""Statuses that end a visit; only a same-day reinstate leads out of NO_SHOW and CANCELLED."""
+
+SAME_DAY_ONLY: frozenset[Action] = frozenset(
+    {Action.REINSTATE, Action.CHECK_IN, Action.RUNNING_LATE})
+"""Actions allowed on a token of the hospital's today only."""
+
+SAME_DAY_FROM: frozenset[Status] = frozenset(s for (s, a) in TRANSITIONS if a in SAME_DAY_ONLY)
+"""Statuses whose allowed actions depend on whether the token is of today."""
+
+PATIENT_ACTIONS: frozenset[Action] = frozenset(
+    {Action.CHECK_IN, Action.RUNNING_LATE, Action.CANCEL})
+"""What a patient may do themself, with the code of their link."""
+
+LATE_LIMIT = 2
+"""How often a patient may say "running late" in one day."""
 
 
 class InvalidTransition(Exception):

@@ -103,3 +103,16 @@ def order(entries: Iterable[tuple[str, float]]) -> list[str]:
             raise ValueError(f"NaN score for {member!r}")
     items.sort(key=lambda e: (e[1], e[0].encode("utf-8", "surrogatepass")))
     return [member for member, _ in items]
+
+
+def late_places(minutes: int, mean_consult_min: float) -> int:
+    """How far back a patient who says "I'll be `minutes` late" goes: the consults that will
+    be over by then (at least one place, so saying it always makes room)."""
+    if minutes <= 0 or not mean_consult_min > 0:
+        raise ValueError("minutes and mean consult time must be positive")
+    return max(1, math.floor(minutes / mean_consult_min))
+
+
+def emergency_line(now_s: float) -> float:
+    """Scores below this are emergencies (queue_score subtracts EMERGENCY_OFFSET_S)."""
+    return now_s - EMERGENCY_OFFSET_S / 2

@@ -135,6 +135,7 @@ class DepartmentCreate(Body):
     booked_grace_min: Policy240 = 15
     senior_credit_min: Policy240 = 20
     skip_places: Places = 3
+    reinstate_places: Places = 3
     notify_ahead: Places = 3
     late_start_alert_min: int = Field(default=15, ge=1, le=240)
     language: Language = "en"
@@ -150,6 +151,7 @@ class DepartmentPatch(PatchBody):
     booked_grace_min: Policy240 | None = None
     senior_credit_min: Policy240 | None = None
     skip_places: Places | None = None
+    reinstate_places: Places | None = None
     notify_ahead: Places | None = None
     late_start_alert_min: int | None = Field(default=None, ge=1, le=240)
     language: Language | None = None

@@ -22,7 +22,10 @@ from pydantic import (
     model_validator,
 )
 
+from server.domain.lifecycle import Status
 from server.errors import InvalidInput
+from server.models import cursors
+from server.models.admin import PatchBody
 from server.models.common import (
     Body,
     E164Phone,
@@ -30,11 +33,14 @@ from server.models.common import (
     Name,
     NoControls,
     ShortText,
+    text,
 )
-from server.models.dates import MAX_LEAVE, BirthDate, BookingDateTime, PlanDateTime
+from server.models.dates import MAX_LEAVE, BirthDate, BookingDateTime, PlanDate, PlanDateTime
 
 Uhid = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9-]{3,32}$"),
                  NoControls]
+# what a receptionist types in a search box: a token number, a name's words, phone digits
+SearchText = text(100, min_length=1)
 # 1 normal, 2 senior, 3 emergency; an integer, never a boolean or a string
 Priority = Annotated[int, Field(ge=1, le=3)]
 
@@ -64,15 +70,55 @@ class PatientCreate(Body):
 
 class PatientQuery(BaseModel):
     model_config = ConfigDict(json_schema_extra={
-        "description": "Give `phone` or `uhid` (or both)."})
+        "description": "Give `q` (a name's words, phone digits or a UHID), `phone` or `uhid`."})
+    q: SearchText | None = None
     phone: E164Phone | None = None
     uhid: Uhid | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> Self:
-        if not self.phone and not self.uhid:
-            raise InvalidInput.field("phone", "give phone or uhid")
+        if not self.phone and not self.uhid and not self.q:
+            raise InvalidInput.field("q", "give q, phone or uhid")
         return self
+
+
+class PatientPatch(PatchBody):
+    """What the desk may correct on a patient's record (audited)."""
+
+    nullable = frozenset({"date_of_birth", "gender"})
+    name: Name | None = None
+    phone: E164Phone | None = None
+    language: Language | None = None
+    sms_opt_in: bool | None = None
+    whatsapp_opt_in: bool | None = None
+    date_of_birth: BirthDate | None = None
+    gender: Literal["F", "M", "O", "U"] | None = None
+
+
+STATUSES = ",".join(s.value for s in Status)
+_ONE_STATUS = "|".join(s.value for s in Status)
+
+
+class TokenListQuery(BaseModel):
+    date: PlanDate | None = None
+    department_id: UUID | None = None
+    doctor_id: UUID | None = None
+    status: Annotated[str | None, Field(
+        default=None, max_length=200, pattern=rf"^({_ONE_STATUS})(,({_ONE_STATUS}))*$",
+        description=f"comma-separated statuses, of {STATUSES}")] = None
+    q: SearchText | None = None
+    limit: int = Field(default=100, ge=1, le=500)
+    cursor: Annotated[str | None, Field(
+        default=None, pattern=cursors.PATTERN,
+        description="`next_cursor` of the page before")] = None
+    format: Literal["json", "csv"] = "json"
+
+    def statuses(self) -> list[str] | None:
+        return self.status.split(",") if self.status else None
+
+
+class RunningLate(Body):
+    minutes: Literal[10, 20, 30]
 
 
 class TokenCreate(Body):
@@ -97,6 +143,9 @@ class TokenCreate(Body):
     priority: Priority | None = Field(default=None, validate_default=True)
     scheduled_time: BookingDateTime | None = Field(default=None, validate_default=True)
     visit_reason: ShortText | None = None
+    allow_duplicate: bool = Field(default=False, description=(
+        "Issue even when the patient already has a live token in the department that day "
+        "(else 409 `/problems/duplicate-token`)."))
 
     # field validators (not a model validator) so an error names its field
     @field_validator("department_id")

@@ -16,7 +16,7 @@ from server.domain import assignment, calendar
 from server.domain import lifecycle as lc
 from server.domain.eta import ConsultStats, update_stats
 from server.domain.ordering import queue_score
-from server.errors import Conflict, InvalidInput, InvalidTransition
+from server.errors import Conflict, DuplicateToken, InvalidInput, InvalidTransition
 from server.presenters import live_token
 from server.queue.base import Actor, Diverged, QueueBase, epoch_ms
 from server.store.live import NextResult, Refused
@@ -26,8 +26,8 @@ class Actions(QueueBase):
     # ------------------------------------------------------------------ issue
     async def issue(self, h: UUID, actor: Actor, *, patient_id: UUID, booking_type: str,
                     priority: int, doctor_id: UUID | None, department_id: UUID | None,
-                    scheduled_time: datetime | None, visit_reason: str | None
-                    ) -> dict[str, Any]:
+                    scheduled_time: datetime | None, visit_reason: str | None,
+                    allow_duplicate: bool = False) -> dict[str, Any]:
         if (done := idempotency.replaying()) is not None:
             issued = (await tokens_db.tokens_of_action(self.pool, h, done)).get("issue")
             if row := await self._token(h, issued):
@@ -45,13 +45,14 @@ class Actions(QueueBase):
         return await self._retrying(h, lambda: self._issue_once(
             h, actor, day, today, patient_id=patient_id, booking_type=booking_type,
             priority=priority, doctor_id=doctor_id, department_id=department_id,
-            scheduled_time=scheduled_time, visit_reason=visit_reason))
+            scheduled_time=scheduled_time, visit_reason=visit_reason,
+            allow_duplicate=allow_duplicate))
 
     async def _issue_once(self, h: UUID, actor: Actor, day: date, today: date,
                           *, patient_id: UUID, booking_type: str, priority: int,
                           doctor_id: UUID, department_id: UUID | None,
-                          scheduled_time: datetime | None, visit_reason: str | None
-                          ) -> dict[str, Any]:
+                          scheduled_time: datetime | None, visit_reason: str | None,
+                          allow_duplicate: bool) -> dict[str, Any]:
         async with self._action(h, [doctor_id], request=True) as txn:
             conn = txn.conn
             now = self.now()  # after the lock: times follow the order actions really took
@@ -62,6 +63,12 @@ class Actions(QueueBase):
                 raise Conflict("the doctor is not active")
             if not await patients_db.get(conn, h, patient_id):
                 raise InvalidInput.field("patient_id", "no such patient")
+            await tokens_db.lock_patient(conn, patient_id)
+            if not allow_duplicate and (dup := await tokens_db.live_duplicate(
+                    conn, h, patient_id, ctx["department_id"], day)):
+                existing = await tokens_db.get_token(conn, h, dup)
+                assert existing
+                raise DuplicateToken(dup, existing["number"])
             dep = await doctors_db.department(conn, h, ctx["department_id"])
             assert dep
             if dep["daily_cap"] and await tokens_db.count_for_day(

@@ -85,6 +85,17 @@ class Reads(QueueBase):
             if tid == row["id"]:
                 return pos, eta
         return None, None
+
+    async def token_positions(self, h: UUID, rows: list[dict[str, Any]]
+                              ) -> dict[UUID, tuple[int, Any]]:
+        """Positions and ETAs of the waiting tokens among `rows`: one read per doctor's
+        queue, not one per token (the desk's list holds hundreds)."""
+        out: dict[UUID, tuple[int, Any]] = {}
+        doctors = {r["doctor_id"] for r in rows if r["status"] == "WAITING" and r["doctor_id"]}
+        for doctor_id in sorted(doctors, key=str):
+            q = await self._retrying(h, lambda d=doctor_id: self._queue_state(self.pool, h, d))
+            out.update((tid, (pos, eta)) for tid, pos, eta in q.waiting)
+        return out
     # ------------------------------------------------------------------ events
     async def _publish_queue(self, txn: Txn, doctor_id: UUID,
                              ctx: dict[str, Any] | None = None) -> None:

@@ -14,7 +14,8 @@ from server.db import doctors as doctors_db
 from server.db import tokens as tokens_db
 from server.domain import calendar, geo
 from server.domain import lifecycle as lc
-from server.domain.ordering import queue_score
+from server.domain.eta import ConsultStats, EtaInputs, blended_mean
+from server.domain.ordering import emergency_line, late_places, queue_score
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.presenters import live_token
 from server.queue.base import Actor, Diverged, QueueBase, Txn, epoch_ms, refused_transition
@@ -34,6 +35,8 @@ class Step:
     to_doctor: UUID | None = None     # transfer
     priority: int | None = None       # priority
     geo_point: tuple[float, float] | None = None   # self check-in
+    minutes: int | None = None        # running late
+    note: str = ""                    # shown on the doctor's console with the event
 
     @property
     def doctor_id(self) -> UUID:
@@ -45,17 +48,18 @@ class TokenActions(QueueBase):
     async def act(self, h: UUID, actor: Actor, token_id: UUID, action: lc.Action, *,
                   reason: str | None = None, to_doctor: UUID | None = None,
                   priority: int | None = None, geo_point: tuple[float, float] | None = None,
+                  minutes: int | None = None, note: str = "",
                   check: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Any single-token action. `check` sees the locked row first (access rules)."""
         if idempotency.replaying() is not None and (row := await self._token(h, token_id)):
             return row
         return await self._retrying(h, lambda: self._act_once(
             h, actor, token_id, action, reason=reason, to_doctor=to_doctor, priority=priority,
-            geo_point=geo_point, check=check))
+            geo_point=geo_point, minutes=minutes, note=note, check=check))
 
     async def _act_once(self, h: UUID, actor: Actor, token_id: UUID, action: lc.Action, *,
                         reason: str | None, to_doctor: UUID | None, priority: int | None,
-                        geo_point: tuple[float, float] | None,
+                        geo_point: tuple[float, float] | None, minutes: int | None, note: str,
                         check: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
         peek = await tokens_db.get_token(self.pool, h, token_id)
         if not peek:
@@ -74,7 +78,7 @@ class TokenActions(QueueBase):
             except lc.InvalidTransition:
                 raise refused_transition(row["status"], action.value) from None
             await self._handlers()[action](Step(txn, actor, row, new_status, now, reason,
-                                                to_doctor, priority, geo_point))
+                                                to_doctor, priority, geo_point, minutes, note))
             metrics.QUEUE_ACTIONS.labels(action.value).inc()
             out = await tokens_db.get_token(txn.conn, h, token_id)
             assert out
@@ -92,6 +96,8 @@ class TokenActions(QueueBase):
             lc.Action.RESCHEDULE: self._cancel,
             lc.Action.TRANSFER: self._transfer,
             lc.Action.PRIORITY: self._priority,
+            lc.Action.REINSTATE: self._reinstate,
+            lc.Action.RUNNING_LATE: self._running_late,
         }
 
     async def _record(self, s: Step, action: str, **fields: Any) -> None:
@@ -177,13 +183,16 @@ class TokenActions(QueueBase):
                        action: str | None = None) -> None:
         txn, row = s.txn, s.row
         res = await self.live.waiting_op(txn.h, txn.staging, s.doctor_id, row["id"], op,
-                                         arg=arg, priority=priority, at_ms=epoch_ms(s.now))
+                                         arg=arg, priority=priority, at_ms=epoch_ms(s.now),
+                                         note=s.note)
         if isinstance(res, Refused):
             raise Diverged([s.doctor_id], f"{op} refused by live view: {res.code}")
         assert isinstance(res, Applied)
         fields: dict[str, Any] = {}
         if op == "skip":
             fields.update(queue_score=res.score, skip_count=row["skip_count"] + 1)
+        if op == "late":
+            fields.update(queue_score=res.score, late_count=row["late_count"] + 1)
         if op == "rescore":
             fields.update(queue_score=res.score, priority=priority)
         if op in ("cancel", "reschedule"):
@@ -198,6 +207,8 @@ class TokenActions(QueueBase):
         updated = await tokens_db.get_token(txn.conn, txn.h, row["id"])
         assert updated
         data = {"token": live_token(updated), "doctor_id": str(updated["doctor_id"])}
+        if s.note:
+            data["note"] = s.note
         doctors = [updated["doctor_id"]]
         if updated["doctor_id"] != row["doctor_id"]:
             data["from_doctor_id"] = str(row["doctor_id"])
@@ -265,3 +276,55 @@ class TokenActions(QueueBase):
         await self._history(s, "transfer", from_doctor=from_doctor, to_doctor=to_doctor)
         await self._publish_queue(txn, from_doctor)
         await self._publish_queue(txn, to_doctor)
+
+    async def _reinstate(self, s: Step) -> None:
+        """Back to WAITING behind the department's `reinstate_places` waiting (never ahead
+        of an emergency): not the front, which would pass those who came on time, nor the
+        end, which would punish a patient the desk has decided to take back."""
+        txn, row, now = s.txn, s.row, s.now
+        ctx = await self._doctor(txn.conn, txn.h, s.doctor_id, row["service_date"])
+        if row["service_date"] != calendar.local_day(now, ctx["timezone"]):
+            raise Conflict("only a token of today can be reinstated",
+                           extra={"current_status": row["status"]})
+        arrived = row["checked_in_at"] or now
+        own = queue_score(booking_type=row["booking_type"], priority=row["priority"],
+                          arrived_at=arrived, scheduled_time=row["scheduled_time"],
+                          policy=self._policy(ctx))
+        emergency = own < emergency_line(now.timestamp())
+        queued = {**row, "status": "WAITING", "cabin_number": ctx["cabin"], "called_at": None}
+        res = await self.live.enqueue(
+            txn.h, txn.staging, s.doctor_id, live_token(queued, ctx["cabin"]), own,
+            "token.updated", at_ms=epoch_ms(now), note=s.note,
+            behind=None if emergency else (ctx["reinstate_places"],
+                                           emergency_line(now.timestamp())))
+        if isinstance(res, Refused):
+            raise Diverged([s.doctor_id], f"reinstate refused: {res.code}")
+        assert isinstance(res, Applied) and res.score is not None
+        await tokens_db.set_status(
+            txn.conn, row["id"], "WAITING", now, queue_score=res.score, cabin_id=ctx["cabin_id"],
+            checked_in_at=arrived, called_at=None, started_at=None, no_show_at=None,
+            cancelled_at=None, cancel_reason=None, position=None,
+            reinstate_count=row["reinstate_count"] + 1)
+        await self._history(s, "reinstate")
+        await self._publish_queue(txn, s.doctor_id, ctx)
+
+    async def _running_late(self, s: Step) -> None:
+        """The patient's "I'll be N min late": back by the consults that fit in N minutes.
+        A booked patient not yet here keeps the booking (its grace covers small delays);
+        the doctor's console is told either way."""
+        assert s.minutes is not None
+        row = s.row
+        if row["late_count"] >= lc.LATE_LIMIT:
+            raise Conflict(f"you can say you are running late {lc.LATE_LIMIT} times a day; "
+                           "please go to the reception desk",
+                           extra={"current_status": row["status"], "late_count": row["late_count"]})
+        if row["status"] == "BOOKED":
+            await self._offline(s, "running-late", late_count=row["late_count"] + 1)
+            return
+        ctx = await self._doctor(s.txn.conn, s.txn.h, s.doctor_id, row["service_date"])
+        n, mean, m2 = await self.live.consult_stats(s.txn.h, s.doctor_id)
+        per_consult = blended_mean(EtaInputs(dept_avg_min=ctx["dept_avg_min"],
+                                             stats=ConsultStats(n, mean, m2),
+                                             current_elapsed_min=None))
+        await self._waiting(s, "late", arg=late_places(s.minutes, per_consult),
+                            action="running-late")

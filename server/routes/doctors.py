@@ -81,7 +81,7 @@ async def doctor_queue(request: Request) -> JSONResponse:
     who = await staff(request)
     ctx = await _doctor_for(request, who, act=False)
     return JSONResponse(await views.queue_snapshot(render.service(request), who.hospital_id,
-                                                   ctx["id"]))
+                                                   ctx["id"], who))
 
 
 async def board(request: Request) -> JSONResponse:

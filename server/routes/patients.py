@@ -9,10 +9,11 @@ from starlette.routing import Route
 
 from server import idempotency
 from server.auth.principal import DESK, staff
+from server.db import admin as admin_db
 from server.db import patients as patients_db
 from server.errors import Conflict, NotFound
 from server.models.common import parse_body, parse_query, path_uuid
-from server.models.queue import PatientCreate, PatientQuery
+from server.models.queue import PatientCreate, PatientPatch, PatientQuery
 from server.routes.render import jsonable, state
 
 UHID_ATTEMPTS = 20
@@ -53,8 +54,10 @@ async def find_patients(request: Request) -> JSONResponse:
     who = await staff(request)
     q = parse_query(request, PatientQuery)
     rows = await patients_db.find(state(request).pool, who.hospital_id, phone=q.phone,
-                                  uhid=q.uhid)
-    return JSONResponse({"patients": jsonable(rows)})
+                                  uhid=q.uhid, q=q.q)
+    found = jsonable(rows)
+    # `items` is the Wave 2 list shape; `patients` stays for the pages that read it
+    return JSONResponse({"patients": found, "items": found, "next_cursor": None})
 
 
 async def get_patient(request: Request) -> JSONResponse:
@@ -68,6 +71,29 @@ async def get_patient(request: Request) -> JSONResponse:
     return JSONResponse(jsonable({**row, "visits": visits}))
 
 
+async def patch_patient(request: Request) -> JSONResponse:
+    """Correct a patient's record at the desk; every change audited with its old value."""
+    who = await staff(request, *DESK)
+    pid = path_uuid(request, "patient_id")
+    body = await parse_body(request, PatientPatch)
+    changes = body.changes()
+    async with state(request).pool.acquire() as conn, conn.transaction():
+        changed = await patients_db.update(conn, who.hospital_id, pid, changes)
+        if changed is None:
+            raise NotFound("no such patient")
+        before, after = changed
+        await admin_db.write_audit(
+            conn, hospital_id=who.hospital_id, actor_id=who.user_id, entity="patient",
+            entity_id=pid, action="update",
+            changes={k: {"from": jsonable(before[k]), "to": jsonable(after[k])}
+                     for k in changes if before[k] != after[k]})
+    return JSONResponse(jsonable(after))
+
+
+async def patient(request: Request) -> JSONResponse:
+    return await (get_patient if request.method in ("GET", "HEAD") else patch_patient)(request)
+
+
 async def patients(request: Request) -> JSONResponse:
     # one route for the path, so a 405 answers Allow: GET, POST (two would name one each)
     return await (find_patients if request.method in ("GET", "HEAD") else create_patient)(
@@ -76,5 +102,5 @@ async def patients(request: Request) -> JSONResponse:
 
 routes = [
     Route("/api/v1/patients", patients, methods=["GET", "POST"]),
-    Route("/api/v1/patients/{patient_id}", get_patient, methods=["GET"]),
+    Route("/api/v1/patients/{patient_id}", patient, methods=["GET", "PATCH"]),
 ]

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from server.auth import ratelimit
+from server.auth import ratelimit, token_rules
 from server.db import doctors as doctors_db
 from server.db import tokens as tokens_db
 from server.domain import calendar
+from server.domain import lifecycle as lc
 from server.domain.lifecycle import Action
-from server.errors import NotFound
+from server.errors import Conflict, NotFound
 from server.models.common import parse_body
-from server.models.queue import GeoBody
-from server.presenters import eta_view
+from server.models.queue import GeoBody, RunningLate
+from server.presenters import eta_view, jsonable, waited_min
 from server.queue import Actor
 from server.routes import render
 from server.security import links
 
-INVALID = "this link is not valid (it may have expired or the token was cancelled)"
+INVALID = "this link is not valid (it may have expired)"
 WINDOW_S = 60
 
 
@@ -46,21 +49,32 @@ async def token_for_code(request: Request, code: str) -> dict[str, Any]:
     assert hosp
     if row["service_date"] < calendar.local_day(render.service(request).now(), hosp["timezone"]):
         raise NotFound(INVALID)
-    if row["status"] == "CANCELLED":
-        raise NotFound(INVALID)
-    return row
+    # a cancelled visit's page still says so for the rest of the day (its actions are refused)
+    return {**row, "hospital_name": hosp["name"], "today": calendar.local_day(
+        render.service(request).now(), hosp["timezone"])}
 
 
 async def patient_view(request: Request, row: dict[str, Any]) -> dict[str, Any]:
+    """What the patient's page shows: their own token only, in their language."""
     svc = render.service(request)
     position, eta = await svc.token_position(row["hospital_id"], row)
+    now = svc.now()
+    iso = jsonable
     return {
         "number": row["number"], "status": row["status"], "position": position,
-        "eta": eta_view(eta, svc.now()), "cabin": row["cabin_number"],
+        "eta": eta_view(eta, now), "cabin": row["cabin_number"],
         "doctor_name": row["doctor_name"], "service_date": row["service_date"].isoformat(),
-        "scheduled_time": row["scheduled_time"].isoformat() if row["scheduled_time"] else None,
+        "scheduled_time": iso(row["scheduled_time"]),
         "booking_type": row["booking_type"],
         "can_check_in": row["status"] == "BOOKED",
+        "hospital_name": row.get("hospital_name"), "department_name": row["department_name"],
+        "language": row["patient_language"], "waited_min": waited_min(row, now),
+        "checked_in_at": iso(row["checked_in_at"]), "called_at": iso(row["called_at"]),
+        "no_show_at": iso(row["no_show_at"]), "cancelled_at": iso(row["cancelled_at"]),
+        "completed_at": iso(row["completed_at"]),
+        "moved_from_doctor": await tokens_db.moved_from(svc.pool, row["id"]),
+        "late_count": row["late_count"], "late_limit": lc.LATE_LIMIT,
+        "allowed_actions": token_rules.patient_actions(row, row["today"]),
     }
 
 
@@ -77,10 +91,44 @@ async def public_check_in(request: Request) -> JSONResponse:
     updated = await render.service(request).act(
         row["hospital_id"], Actor("patient"), row["id"], Action.CHECK_IN,
         geo_point=(body.lat, body.lon), reason="self check-in")
-    return JSONResponse(await patient_view(request, updated))
+    return JSONResponse(await patient_view(request, {**row, **updated}))
+
+
+def patient_may(action: Action, today: date) -> Callable[[dict[str, Any]], None]:
+    """The patient's rule, checked on the locked row: what their page offers, nothing more."""
+    def check(row: dict[str, Any]) -> None:
+        # the daily limit of "running late" is the action's own rule, with its own words
+        if action.value not in token_rules.patient_actions({**row, "late_count": 0}, today):
+            raise Conflict(f"this visit is {row['status']}: you cannot {action.value} it now",
+                           extra={"current_status": row["status"]})
+    return check
+
+
+async def public_running_late(request: Request) -> JSONResponse:
+    await _limit(request)
+    row = await token_for_code(request, request.path_params["code"])
+    body = await parse_body(request, RunningLate)
+    updated = await render.service(request).act(
+        row["hospital_id"], Actor("patient"), row["id"], Action.RUNNING_LATE,
+        minutes=body.minutes, reason=f"running late {body.minutes} min",
+        note=f"running late {body.minutes} min",
+        check=patient_may(Action.RUNNING_LATE, row["today"]))
+    return JSONResponse(await patient_view(request, {**row, **updated}))
+
+
+async def public_cancel(request: Request) -> JSONResponse:
+    await _limit(request)
+    row = await token_for_code(request, request.path_params["code"])
+    updated = await render.service(request).act(
+        row["hospital_id"], Actor("patient"), row["id"], Action.CANCEL,
+        reason="cancelled by the patient", note="cancelled by the patient",
+        check=patient_may(Action.CANCEL, row["today"]))
+    return JSONResponse(await patient_view(request, {**row, **updated}))
 
 
 routes = [
     Route("/api/v1/public/tokens/{code}", public_token, methods=["GET"]),
     Route("/api/v1/public/tokens/{code}/check-in", public_check_in, methods=["POST"]),
+    Route("/api/v1/public/tokens/{code}/running-late", public_running_late, methods=["POST"]),
+    Route("/api/v1/public/tokens/{code}/cancel", public_cancel, methods=["POST"]),
 ]

@@ -6,8 +6,11 @@ from typing import Any
 
 from starlette.requests import Request
 
+from server import views
+from server.auth.principal import optional_principal
 from server.db import tokens as tokens_db
-from server.presenters import eta_view, jsonable, token_view
+from server.domain import lifecycle as lc
+from server.presenters import eta_view, jsonable, token_view, waited_min
 from server.queue import QueueService
 from server.state import AppState
 
@@ -37,14 +40,25 @@ async def tokens(request: Request, rows: list[dict[str, Any] | None], *, staff: 
     svc = service(request)
     present = [r for r in rows if r is not None]
     risks = await tokens_db.latest_risk(svc.pool, [r["id"] for r in present]) if present else {}
+    who = await optional_principal(request) if staff else None
+    now = svc.now()
+    # the hospital's day matters only to a same-day action (a hospital read saved on Next)
+    today = (await svc.today(present[0]["hospital_id"]))[0] \
+        if any(r["status"] in lc.SAME_DAY_FROM for r in present) else now.date()
+    places = await svc.token_positions(present[0]["hospital_id"], present) if present else {}
     out: list[dict[str, Any] | None] = []
     for row in rows:
         if row is None:
             out.append(None)
             continue
-        position, eta = await svc.token_position(row["hospital_id"], row)
-        out.append(token_view(row, position=position, eta=eta_view(eta, svc.now()),
-                              risk=risks.get(row["id"]),
-                              link=svc.link_for(row) if staff else None, staff=staff))
+        position, eta = places.get(row["id"], (None, None))
+        if staff:
+            assert today is not None
+            out.append(views.staff_token(row, who, today, now, position=position,
+                                         eta=eta_view(eta, now), risk=risks.get(row["id"]),
+                                         link=svc.link_for(row)))
+        else:
+            out.append(token_view(row, position=position, eta=eta_view(eta, now), staff=False,
+                                  waited=waited_min(row, now)))
     return out
 

@@ -1,4 +1,4 @@
-"""Websockets: /ws/board/{department_id}, /ws/doctor/{doctor_id}, /ws/token/{code}.
+"""Websockets: /ws/board/{department_id}, /ws/doctor/{doctor_id}, /ws/token/{code}, /ws/desk.
 
 Protocol (API.md): the first message is `snapshot` (the matching GET), unless `since` can be
 honoured exactly, in which case the missed events come first, in order; then live events,
@@ -20,18 +20,21 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server import views
-from server.auth.principal import STAFF as STAFF_ROLES
 from server.auth.principal import (
+    DESK,
     Principal,
     can_act_on_queue,
     optional_principal,
     resolve_display_key,
 )
+from server.auth.principal import STAFF as STAFF_ROLES
 from server.db import doctors as doctors_db
+from server.db import tokens as tokens_db
 from server.errors import AppError
 from server.realtime import (
     CLOSE_UNAUTHORISED,
     BoardSubscriber,
+    DeskSubscriber,
     DoctorSubscriber,
     Hub,
     Subscriber,
@@ -41,10 +44,13 @@ from server.realtime import (
     pump,
 )
 from server.routes import public as public_routes
+from server.routes import render
 from server.routes.render import state
 from server.store.live import LiveStore
 
 log = structlog.get_logger("ws")
+
+DESK_SNAPSHOT = 1000  # tokens of a day a desk's snapshot holds (a busy OPD issues ~600)
 
 
 def hub(ws: WebSocket) -> Hub:
@@ -117,7 +123,37 @@ async def doctor_ws(ws: WebSocket) -> None:
         return await _refuse(ws, CLOSE_UNAUTHORISED, "not your queue")
     sub = DoctorSubscriber(ws, str(who.hospital_id), state(ws).settings.ws_send_queue,
                            doctor_id=str(doctor_id))
-    await serve(ws, sub, lambda: views.queue_snapshot(state(ws).queue, who.hospital_id, doctor_id))
+    await serve(ws, sub, lambda: views.queue_snapshot(state(ws).queue, who.hospital_id, doctor_id,
+                                                        who))
+
+
+async def desk_ws(ws: WebSocket) -> None:
+    """The desk's day, live: a snapshot of today's tokens (GET /api/v1/tokens), then events."""
+    if not origin_allowed(ws):
+        return await _refuse(ws, CLOSE_UNAUTHORISED, "origin not allowed")
+    who = await optional_principal(ws)  # type: ignore[arg-type]
+    if who is None or who.kind != "user" or who.role not in DESK:
+        return await _refuse(ws, CLOSE_UNAUTHORISED, "log in as desk staff")
+    department_id: UUID | None = None
+    if dep := ws.query_params.get("department_id"):
+        try:
+            department_id = UUID(dep)
+        except ValueError:
+            return await _refuse(ws, CLOSE_UNAUTHORISED, "unknown department")
+        if not await doctors_db.department(state(ws).pool, who.hospital_id, department_id):
+            return await _refuse(ws, CLOSE_UNAUTHORISED, "unknown department")
+    sub = DeskSubscriber(ws, str(who.hospital_id), state(ws).settings.ws_send_queue,
+                         department_id=str(department_id) if department_id else None)
+
+    async def snapshot() -> dict[str, Any]:
+        svc = state(ws).queue
+        today, _ = await svc.today(who.hospital_id)  # type: ignore[union-attr]
+        rows = await tokens_db.day_list(svc.pool, who.hospital_id, today,  # type: ignore[union-attr]
+                                        department_id=department_id, limit=DESK_SNAPSHOT)
+        items = await render.tokens(ws, list(rows))  # type: ignore[arg-type]
+        return {"date": today.isoformat(), "items": items}
+
+    await serve(ws, sub, snapshot)
 
 
 async def token_ws(ws: WebSocket) -> None:
@@ -196,4 +232,5 @@ routes = [
     WebSocketRoute("/ws/board/{department_id}", board_ws),
     WebSocketRoute("/ws/doctor/{doctor_id}", doctor_ws),
     WebSocketRoute("/ws/token/{code}", token_ws),
+    WebSocketRoute("/ws/desk", desk_ws),
 ]

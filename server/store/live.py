@@ -20,6 +20,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from server.logs import current_request_id
 from server.store import keys
 from server.store.scripts import Scripts, register
 
@@ -164,13 +165,18 @@ class LiveStore:
         return [keys.ready(h), keys.staged(h, act.id)], [act.id, ms, iso(ms)]
 
     async def enqueue(self, h: UUID, act: Staging, doctor_id: UUID, token: dict[str, Any],
-                      score: float, event: str, at_ms: int | None = None) -> Applied | Refused:
+                      score: float, event: str, at_ms: int | None = None, *,
+                      behind: tuple[int, float] | None = None, note: str = ""
+                      ) -> Applied | Refused:
+        """`behind`: (places, emergency line) puts the token behind that many waiting and
+        every emergency instead of at `score` (a reinstate)."""
         ks, head = self._head(h, act, at_ms)
+        places, line = (str(behind[0]), repr(behind[1])) if behind else ("", "")
         r = await self._run(
             self.scripts.enqueue,
             [*ks, keys.tokens(h), keys.queue(h, doctor_id), keys.doctor(h, doctor_id)],
-            [*head, json.dumps(token), repr(score), event], [doctor_id], act)
-        return Applied() if r[0] == "OK" else Refused(r[0])
+            [*head, json.dumps(token), repr(score), event, places, line, note], [doctor_id], act)
+        return Applied(float(r[1])) if r[0] == "OK" else Refused(r[0])
 
     async def call_next(self, h: UUID, act: Staging, doctor_id: UUID, *, expected: str | None,
                         expect_given: bool, guard_ms: int, at_ms: int | None = None
@@ -200,13 +206,14 @@ class LiveStore:
         return Applied(float(r[2]) if r[2] else None)
 
     async def waiting_op(self, h: UUID, act: Staging, doctor_id: UUID, token_id: UUID, op: str,
-                         *, arg: float | int = 0, priority: int = 0, at_ms: int | None = None
-                         ) -> Applied | Refused:
+                         *, arg: float | int = 0, priority: int = 0, at_ms: int | None = None,
+                         note: str = "") -> Applied | Refused:
         ks, head = self._head(h, act, at_ms)
         r = await self._run(
             self.scripts.waiting_op,
             [*ks, keys.tokens(h), keys.queue(h, doctor_id), keys.doctor(h, doctor_id)],
-            [*head, str(doctor_id), str(token_id), op, repr(arg), priority], [doctor_id], act)
+            [*head, str(doctor_id), str(token_id), op, repr(arg), priority, note], [doctor_id],
+            act)
         if r[0] != "OK":
             return Refused(r[0])
         return Applied(float(r[1]) if r[1] else None)
@@ -262,7 +269,8 @@ class LiveStore:
             self.scripts.emit,
             [keys.ready(h), keys.seq(h), keys.stream(h), keys.staged(h, action),
              *(keys.doctor(h, d) for d in doctor_ids)],
-            [keys.channel(h), self.maxlen, at_ms or now_ms(), action])
+            [keys.channel(h), self.maxlen, at_ms or now_ms(), action,
+             current_request_id() or ""])
         return int(r[1]), (int(r[2]) if r[2] else None)
 
     async def discard(self, h: UUID, action: str) -> int:

@@ -153,7 +153,13 @@ def _patient(w: World) -> dict[str, Any]:
 
 def _token(w: World) -> dict[str, Any]:
     return {"patient_id": str(w["patient_id"]), "doctor_id": str(w["doctor_id"]),
-            "booking_type": "WALK_IN"}
+            "booking_type": "WALK_IN", "allow_duplicate": True}
+
+
+async def _missed(client: httpx.AsyncClient, w: World) -> None:
+    r = await client.post(f"/api/v1/tokens/{w['called_id']}/no-show",
+                          headers=auth(w["tokens"]["admin"]))
+    assert r.status_code == 200, r.text
 
 
 def _transfer(w: World) -> dict[str, Any]:
@@ -185,8 +191,13 @@ CASES += [
     Case("POST", f"{API}/patients", _patient, only(DESK, 201)),
     Case("GET", f"{API}/patients?phone=%2B919800000001", None, staff_read()),
     Case("GET", f"{API}/patients?uhid={{patient_uhid}}", None, staff_read()),
+    Case("GET", f"{API}/patients?q=meera", None, staff_read()),
     Case("GET", f"{API}/patients/{{patient_id}}", None, staff_read()),
+    Case("PATCH", f"{API}/patients/{{patient_id}}", _const({"language": "hi"}), only(DESK, 200),
+         fresh=True),
     # tokens
+    Case("GET", f"{API}/tokens", None, staff_read()),
+    Case("GET", f"{API}/tokens?q=meera&status=WAITING", None, staff_read()),
     Case("POST", f"{API}/tokens", _token, only(DESK, 201)),
     Case("GET", f"{API}/tokens/{{waiting_id}}", None, staff_read()),
     Case("GET", f"{API}/tokens/{{waiting_id}}/history", None, staff_read()),
@@ -201,6 +212,9 @@ CASES += [
     _token_action("called_id", "recall", QUEUE),
     _token_action("called_id", "skip", QUEUE),
     _token_action("called_id", "no-show", QUEUE),
+    # the desk takes a missed patient back; so may the doctor's tablet, in its own queue
+    Case("POST", f"{API}/tokens/{{called_id}}/reinstate", None, only((*DESK, "doctor"), 200),
+         fresh=True, setup=_missed),
     # a doctor's queue
     Case("POST", f"{API}/doctors/{{doctor_id}}/next", _next, only(QUEUE, 200), fresh=True),
     Case("POST", f"{API}/doctors/{{doctor_id}}/pause", None, only(QUEUE, 200), fresh=True),
@@ -213,4 +227,7 @@ CASES += [
     Case("GET", f"{API}/public/tokens/{{code}}", None, everyone(200)),
     Case("POST", f"{API}/public/tokens/{{code}}/check-in", _const(GEO_INSIDE), everyone(200),
          fresh=True),
+    Case("POST", f"{API}/public/tokens/{{code}}/running-late", _const({"minutes": 10}),
+         everyone(200), fresh=True),
+    Case("POST", f"{API}/public/tokens/{{code}}/cancel", None, everyone(200), fresh=True),
 ]

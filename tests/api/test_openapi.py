@@ -73,14 +73,14 @@ async def test_request_bodies_are_the_models_the_routes_validate_with(
     actions = doc["paths"]["/api/v1/tokens/{token_id}/{action}"]["post"]
     enum = next(p for p in actions["parameters"] if p["name"] == "action")["schema"]["enum"]
     assert set(enum) == {"check-in", "start", "complete", "recall", "skip", "no-show", "cancel",
-                         "reschedule"}
+                         "reschedule", "reinstate"}
     # the actions with a body of their own, each at its own path with that body
     for action, model in (("transfer", q.TransferBody), ("priority", q.PriorityBody)):
         got = body(f"/api/v1/tokens/{{token_id}}/{action}")
         assert set(got["required"]) == {n for n, f in model.model_fields.items()
                                         if f.is_required()}
     query = doc["paths"]["/api/v1/patients"]["get"]["parameters"]
-    assert {p["name"] for p in query} == {"phone", "uhid"}
+    assert {p["name"] for p in query} == {"q", "phone", "uhid"}
 
 
 @pytest.mark.parametrize(("method", "path", "public"), [

@@ -51,7 +51,8 @@ async def test_issue(client: httpx.AsyncClient, world: World, extra: dict[str, A
     assert t["doctor_id"] == str(world.doctors[0])
     assert t["department_id"] == str(world.department_id)
     assert t["patient"] == {"id": str(world.patients[0]), "display_name": "P. Kumar",
-                            "name": "Patient0 Kumar"}
+                            "name": "Patient0 Kumar", "phone": "+919876500000",
+                            "language": "en"}
     assert t["visit_reason"] == "fever" and t["risk"] is None
     assert t["eta"]["p50_min"] == 0 and t["eta"]["updated_at"]
     assert t["created_at"] and t["checked_in_at"] and t["called_at"] is None

@@ -9,6 +9,7 @@ import pytest
 from server.domain.lifecycle import (
     ACTIVE,
     LIVE,
+    SAME_DAY_ONLY,
     TERMINAL,
     TRANSITIONS,
     Action,
@@ -40,6 +41,10 @@ EXPECTED: dict[tuple[Status, Action], Status] = {
     (S.CALLED, A.NO_SHOW): S.NO_SHOW,
     (S.CALLED, A.COMPLETE): S.COMPLETED,
     (S.IN_CONSULTATION, A.COMPLETE): S.COMPLETED,
+    (S.WAITING, A.RUNNING_LATE): S.WAITING,
+    (S.BOOKED, A.RUNNING_LATE): S.BOOKED,
+    (S.NO_SHOW, A.REINSTATE): S.WAITING,
+    (S.CANCELLED, A.REINSTATE): S.WAITING,
 }
 
 ALL_PAIRS = list(itertools.product(Status, Action))
@@ -73,8 +78,10 @@ def test_plain_strings_are_accepted() -> None:
 
 
 @pytest.mark.parametrize("status", sorted(TERMINAL))
-def test_terminal_states_allow_nothing(status: Status) -> None:
-    assert allowed_actions(status) == frozenset()
+def test_terminal_states_allow_nothing_but_a_reinstate(status: Status) -> None:
+    back = {S.NO_SHOW, S.CANCELLED}
+    assert allowed_actions(status) == (frozenset({A.REINSTATE}) if status in back
+                                       else frozenset())
 
 
 def test_status_sets() -> None:
@@ -82,8 +89,10 @@ def test_status_sets() -> None:
     assert ACTIVE <= LIVE
     assert frozenset(Status) == LIVE | TERMINAL
     assert not LIVE & TERMINAL
-    # Only live tokens can move.
-    assert all(src in LIVE for (src, _) in TRANSITIONS)
+    # Only live tokens can move, except that a missed or cancelled one can be put back.
+    assert all(src in LIVE or a is A.REINSTATE for (src, a) in TRANSITIONS)
+    assert {a for a in Action if a in SAME_DAY_ONLY} == {A.CHECK_IN, A.REINSTATE,
+                                                         A.RUNNING_LATE}
 
 
 def test_enum_values() -> None:
@@ -99,5 +108,7 @@ def test_enum_values() -> None:
         "reschedule",
         "transfer",
         "priority",
+        "reinstate",
+        "running-late",
     ]
     assert all(s.value == s.name for s in Status)

@@ -41,6 +41,7 @@ class Recorded:
     auth: tuple[str, str] | None
     status: int = 0
     sid: str | None = None
+    request_id: str | None = None                # the X-Request-ID header, if sent
     at: float = field(default_factory=time.time)   # arrival (wall clock; the bench uses it)
 
     @property
@@ -110,7 +111,8 @@ class FakeTwilio:
 
     async def _create(self, request: web.Request) -> web.Response:
         form = {k: str(v) for k, v in (await request.post()).items()}
-        rec = Recorded(request.path, form, self._auth(request))
+        rec = Recorded(request.path, form, self._auth(request),
+                       request_id=request.headers.get("X-Request-ID"))
         self.requests.append(rec)
         try:
             if self._failures and self._failures[0] == "hang":

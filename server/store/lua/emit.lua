@@ -4,7 +4,9 @@
 -- nothing is staged, so a second call (the action's own process and a settler racing)
 -- announces nothing twice.
 -- KEYS: 1 ready, 2 seq, 3 stream, 4 staged, 5.. doctor hashes to unmark
--- ARGV: 1 channel, 2 stream maxlen, 3 now (ms), 4 action id
+-- ARGV: 1 channel, 2 stream maxlen, 3 now (ms), 4 action id, 5 request id or ''
+-- The request id goes beside the event in the stream entry (field 'rid', for the workers'
+-- logs), never into the event itself: clients do not see it.
 -- Returns {'OK', number of events, last seq or ''}.
 -- A missing sequence (first use) starts at the current time in ms, so it stays above every
 -- number a client saw before a flush (rebuild.lua rebases it the same way after a restart).
@@ -23,7 +25,11 @@ for _, line in ipairs(staged) do
   s = string.format('%d', n)
   local event = '{"type":' .. cjson.encode(etype) .. ',"seq":' .. s .. ',"ts":' ..
                 cjson.encode(ts) .. ',"data":' .. data .. '}'
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], s .. '-0', 'e', event)
+  if ARGV[5] and ARGV[5] ~= '' then
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], s .. '-0', 'e', event, 'rid', ARGV[5])
+  else
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], s .. '-0', 'e', event)
+  end
   redis.call('PUBLISH', ARGV[1], event)
 end
 redis.call('DEL', KEYS[4])

@@ -15,5 +15,7 @@ t.doctor_id = ARGV[6]
 if ARGV[8] ~= '' then t.cabin = ARGV[8] else t.cabin = cjson.null end
 save_token(KEYS[3], t)
 stage(KEYS[2], {KEYS[6], KEYS[7]}, ARGV[1], ARGV[3], 'token.updated',
-      {token = t, doctor_id = ARGV[6], from_doctor_id = ARGV[4]})
+      {token = t, doctor_id = ARGV[6], from_doctor_id = ARGV[4],
+       doctor_name = redis.call('HGET', KEYS[7], 'name') or cjson.null,
+       from_doctor_name = redis.call('HGET', KEYS[6], 'name') or cjson.null})
 return {'OK'}

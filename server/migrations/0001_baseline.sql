@@ -1,0 +1,524 @@
+-- 0001: the first released schema, schema.sql as of commit 6859706 (the end of the first
+-- working session), kept verbatim below: what hospitals installed before migrations existed.
+-- A database made from that schema.sql (no migration table) is adopted: this migration is
+-- marked applied without running, then the later ones run (server/db/migrate.py).
+-- Never edit a released migration; add a new one (docs/migrations.md).
+
+-- OPD live queue: the system of record.
+--
+-- Applied by `opdq db init` (and on server start) inside one transaction under an advisory
+-- lock; every statement is idempotent, so applying it twice changes nothing.
+--
+-- Conventions: ids are UUIDs; every tenant-owned row carries hospital_id, and child rows
+-- reference their parent by (hospital_id, id) so a row can never point into another hospital;
+-- times are timestamptz; a CHECK guards every enumerated column.
+
+-- ---------------------------------------------------------------------------------------
+-- Shared helpers
+-- ---------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION opdq_set_updated_at() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := now();
+    RETURN NEW;
+END $$;
+
+-- ---------------------------------------------------------------------------------------
+-- Setup: hospitals, departments, cabins, doctors, shifts
+-- ---------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS hospitals (
+    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name               text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    code               text NOT NULL UNIQUE CHECK (code ~ '^[A-Z0-9][A-Z0-9-]{1,19}$'),
+    timezone           text NOT NULL DEFAULT 'Asia/Kolkata' CHECK (length(timezone) <= 64),
+    latitude           double precision CHECK (latitude BETWEEN -90 AND 90),
+    longitude          double precision CHECK (longitude BETWEEN -180 AND 180),
+    geofence_radius_m  integer NOT NULL DEFAULT 300 CHECK (geofence_radius_m BETWEEN 10 AND 50000),
+    default_language   text NOT NULL DEFAULT 'en' CHECK (default_language ~ '^[a-z]{2}$'),
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    updated_at         timestamptz NOT NULL DEFAULT now(),
+    CHECK ((latitude IS NULL) = (longitude IS NULL))
+);
+
+CREATE TABLE IF NOT EXISTS departments (
+    id                    uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    hospital_id           uuid NOT NULL REFERENCES hospitals (id) ON DELETE CASCADE,
+    name                  text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+    code                  text NOT NULL CHECK (code ~ '^[A-Z][A-Z0-9]{1,9}$'),
+    avg_consultation_min  numeric(6, 2) NOT NULL DEFAULT 10 CHECK (avg_consultation_min > 0),
+    buffer_min            numeric(6, 2) NOT NULL DEFAULT 5 CHECK (buffer_min >= 0),
+    daily_cap             integer CHECK (daily_cap > 0),
+    -- queue policy (DESIGN.md "Queue order")
+    booked_grace_min      integer NOT NULL DEFAULT 15 CHECK (booked_grace_min BETWEEN 0 AND 240),
+    senior_credit_min     integer NOT NULL DEFAULT 20 CHECK (senior_credit_min BETWEEN 0 AND 240),
+    skip_places           integer NOT NULL DEFAULT 3 CHECK (skip_places BETWEEN 1 AND 50),
+    notify_ahead          integer NOT NULL DEFAULT 3 CHECK (notify_ahead BETWEEN 1 AND 50),
+    late_start_alert_min  integer NOT NULL DEFAULT 15 CHECK (late_start_alert_min BETWEEN 1 AND 240),
+    language              text NOT NULL DEFAULT 'en' CHECK (language ~ '^[a-z]{2}$'),
+    active                boolean NOT NULL DEFAULT true,
+    created_at            timestamptz NOT NULL DEFAULT now(),
+    updated_at            timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (hospital_id, code),
+    UNIQUE (hospital_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS cabins (
+    id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    hospital_id    uuid NOT NULL,
+    department_id  uuid NOT NULL,
+    number         text NOT NULL CHECK (length(number) BETWEEN 1 AND 20),
+    floor          text CHECK (length(floor) <= 20),
+    active         boolean NOT NULL DEFAULT true,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (hospital_id, department_id) REFERENCES departments (hospital_id, id) ON DELETE CASCADE,
+    UNIQUE (department_id, number),
+    UNIQUE (hospital_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS doctors (
+    id                    uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    hospital_id           uuid NOT NULL,
+    department_id         uuid NOT NULL,
+    name                  text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    phone                 text CHECK (phone ~ '^\+[1-9][0-9]{6,14}$'),
+    avg_consultation_min  numeric(6, 2) CHECK (avg_consultation_min > 0),
+    active                boolean NOT NULL DEFAULT true,
+    created_at            timestamptz NOT NULL DEFAULT now(),
+    updated_at            timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (hospital_id, department_id) REFERENCES departments (hospital_id, id),
+    UNIQUE (hospital_id, id)
+);
+CREATE INDEX IF NOT EXISTS doctors_department_idx ON doctors (department_id);
+
+CREATE TABLE IF NOT EXISTS shifts (
+    id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    hospital_id  uuid NOT NULL,
+    doctor_id    uuid NOT NULL,
+    cabin_id     uuid NOT NULL,
+    date         date NOT NULL,
+    start_time   time NOT NULL,
+    end_time     time NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (hospital_id, doctor_id) REFERENCES doctors (hospital_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (hospital_id, cabin_id) REFERENCES cabins (hospital_id, id) ON DELETE CASCADE,
+    CHECK (end_time > start_time),
+    UNIQUE (doctor_id, date, start_time)
+);
+CREATE INDEX IF NOT EXISTS shifts_date_idx ON shifts (hospital_id, date);
+
+-- ---------------------------------------------------------------------------------------
+-- People: staff users, sessions, display keys, patients
+-- ---------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS users (
+    id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    hospital_id    uuid NOT NULL REFERENCES hospitals (id) ON DELETE CASCADE,
+    username       text NOT NULL CHECK (username ~ '^[a-z0-9][a-z0-9._-]{2,63}$'),
+    password_hash  text NOT NULL CHECK (password_hash LIKE '$argon2%'),
+    role           text NOT NULL CHECK (role IN ('admin', 'receptionist', 'doctor', 'nurse')),
+    doctor_id      uuid,
+    department_id  uuid,
+    full_name      text CHECK (length(full_name) <= 200),
+    active         boolean NOT NULL DEFAULT true,
+    last_login_at  timestamptz,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (hospital_id, doctor_id) REFERENCES doctors (hospital_id, id),
+    FOREIGN KEY (hospital_id, department_id) REFERENCES departments (hospital_id, id),
+    -- a doctor account is tied to its doctor; a nurse to a department
+    CHECK ((role = 'doctor') = (doctor_id IS NOT NULL)),
+    CHECK (role <> 'nurse' OR department_id IS NOT NULL),
+    UNIQUE (username)
+);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id     uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    token_hash  bytea NOT NULL UNIQUE,           -- sha256 of the bearer token; the token is never stored
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL,
+    revoked_at  timestamptz,
+    user_agent  text CHECK (length(user_agent) <= 300),
+    CHECK (expires_at > created_at)
+);
+CREATE INDEX IF NOT EXISTS sessions_user_idx ON sessions (user_id);
+
+CREATE TABLE IF NOT EXISTS display_keys (
+    id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    hospital_id    uuid NOT NULL,
+    department_id  uuid NOT NULL,
+    name           text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+    key_hash       bytea NOT NULL UNIQUE,        -- sha256 of the key; shown once at creation
+    key_prefix     text NOT NULL,                -- first characters, to tell keys apart in lists
+    created_by     uuid REFERENCES users (id) ON DELETE SET NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    revoked_at     timestamptz,
+    last_seen_at   timestamptz,
+    FOREIGN KEY (hospital_id, department_id) REFERENCES departments (hospital_id, id) ON DELETE CASCADE
+);
+
+CREATE TABLE IF NOT EXISTS patients (
+    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    hospital_id       uuid NOT NULL REFERENCES hospitals (id) ON DELETE CASCADE,
+    uhid              text NOT NULL CHECK (uhid ~ '^[A-Za-z0-9-]{3,32}$'),
+    name              text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    phone             text NOT NULL CHECK (phone ~ '^\+[1-9][0-9]{6,14}$'),   -- E.164
+    date_of_birth     date CHECK (date_of_birth > '1880-01-01'),
+    gender            text CHECK (gender IN ('F', 'M', 'O', 'U')),
+    language          text NOT NULL DEFAULT 'en' CHECK (language ~ '^[a-z]{2}$'),
+    sms_opt_in        boolean NOT NULL DEFAULT true,
+    whatsapp_opt_in   boolean NOT NULL DEFAULT false,
+    distance_km       numeric(7, 2) CHECK (distance_km >= 0),
+    commute_min       integer CHECK (commute_min >= 0),
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (hospital_id, uhid),
+    UNIQUE (hospital_id, id)
+);
+CREATE INDEX IF NOT EXISTS patients_phone_idx ON patients (hospital_id, phone);
+
+-- ---------------------------------------------------------------------------------------
+-- Tokens and their history
+-- ---------------------------------------------------------------------------------------
+-- Partitioning: at scale tokens becomes `PARTITION BY RANGE (service_date)` with one partition
+-- a month (tokens_2026_11 FOR VALUES FROM ('2026-11-01') TO ('2026-12-01')), created ahead by a
+-- cron job; the primary key then becomes (id, service_date) and token_history references
+-- (token_id, service_date). Live queries always name service_date, so they touch one partition.
+CREATE TABLE IF NOT EXISTS tokens (
+    id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    hospital_id      uuid NOT NULL,
+    department_id    uuid NOT NULL,
+    doctor_id        uuid,                                  -- null only while unassigned
+    cabin_id         uuid,
+    patient_id       uuid NOT NULL,
+    service_date     date NOT NULL,                         -- the hospital-local day of the visit
+    seq              integer NOT NULL CHECK (seq > 0),      -- gap-free per department per day
+    number           text NOT NULL CHECK (length(number) BETWEEN 3 AND 20),   -- "CARD-045"
+    booking_type     text NOT NULL CHECK (booking_type IN ('WALK_IN', 'ONLINE', 'EMERGENCY')),
+    priority         smallint NOT NULL DEFAULT 1 CHECK (priority BETWEEN 1 AND 3),
+    status           text NOT NULL CHECK (status IN ('BOOKED', 'WAITING', 'CALLED',
+                         'IN_CONSULTATION', 'COMPLETED', 'NO_SHOW', 'CANCELLED', 'RESCHEDULED')),
+    queue_score      double precision,                      -- sort key in the live queue
+    public_code      text NOT NULL UNIQUE,                  -- random part of the patient link
+    scheduled_time   timestamptz,
+    visit_reason     text CHECK (length(visit_reason) <= 500),
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    checked_in_at    timestamptz,
+    called_at        timestamptz,
+    started_at       timestamptz,
+    completed_at     timestamptz,
+    no_show_at       timestamptz,
+    cancelled_at     timestamptz,
+    rescheduled_at   timestamptz,
+    cancel_reason    text CHECK (length(cancel_reason) <= 500),
+    check_in_lat     double precision CHECK (check_in_lat BETWEEN -90 AND 90),
+    check_in_lon     double precision CHECK (check_in_lon BETWEEN -180 AND 180),
+    recall_count     integer NOT NULL DEFAULT 0 CHECK (recall_count >= 0),
+    skip_count       integer NOT NULL DEFAULT 0 CHECK (skip_count >= 0),
+    -- last ETA and position shown to the patient (snapshot for history and analytics)
+    position         integer CHECK (position > 0),
+    eta_p50_min      integer CHECK (eta_p50_min >= 0),
+    eta_p90_min      integer CHECK (eta_p90_min >= 0),
+    eta_updated_at   timestamptz,
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (hospital_id, department_id) REFERENCES departments (hospital_id, id),
+    FOREIGN KEY (hospital_id, doctor_id) REFERENCES doctors (hospital_id, id),
+    FOREIGN KEY (hospital_id, cabin_id) REFERENCES cabins (hospital_id, id),
+    FOREIGN KEY (hospital_id, patient_id) REFERENCES patients (hospital_id, id),
+    UNIQUE (department_id, service_date, seq),
+    UNIQUE (department_id, service_date, number),
+    UNIQUE (hospital_id, id),
+    CHECK (booking_type <> 'ONLINE' OR scheduled_time IS NOT NULL),
+    CHECK (eta_p90_min IS NULL OR eta_p50_min IS NULL OR eta_p90_min >= eta_p50_min)
+);
+-- live queues: rebuilt from these rows when Redis loses its data
+CREATE INDEX IF NOT EXISTS tokens_live_idx ON tokens (hospital_id, service_date, doctor_id)
+    WHERE status IN ('BOOKED', 'WAITING', 'CALLED', 'IN_CONSULTATION');
+CREATE INDEX IF NOT EXISTS tokens_doctor_day_idx ON tokens (doctor_id, service_date);
+CREATE INDEX IF NOT EXISTS tokens_patient_idx ON tokens (patient_id, service_date);
+CREATE INDEX IF NOT EXISTS tokens_scheduled_idx ON tokens (hospital_id, scheduled_time)
+    WHERE status = 'BOOKED';
+
+-- the gap-free number: taken in the same transaction as the token row, so a failed issue
+-- gives its number back
+CREATE TABLE IF NOT EXISTS token_counters (
+    department_id  uuid NOT NULL REFERENCES departments (id) ON DELETE CASCADE,
+    service_date   date NOT NULL,
+    last_seq       integer NOT NULL CHECK (last_seq >= 0),
+    PRIMARY KEY (department_id, service_date)
+);
+
+CREATE TABLE IF NOT EXISTS token_history (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    hospital_id  uuid NOT NULL,
+    token_id     uuid NOT NULL,
+    action       text NOT NULL CHECK (length(action) <= 32),
+    from_status  text CHECK (from_status IN ('BOOKED', 'WAITING', 'CALLED',
+                     'IN_CONSULTATION', 'COMPLETED', 'NO_SHOW', 'CANCELLED', 'RESCHEDULED')),
+    to_status    text NOT NULL CHECK (to_status IN ('BOOKED', 'WAITING', 'CALLED',
+                     'IN_CONSULTATION', 'COMPLETED', 'NO_SHOW', 'CANCELLED', 'RESCHEDULED')),
+    actor_kind   text NOT NULL CHECK (actor_kind IN ('user', 'patient', 'system')),
+    actor_id     uuid,                                  -- users.id when actor_kind = 'user'
+    reason       text CHECK (length(reason) <= 500),
+    doctor_id    uuid,
+    details      jsonb NOT NULL DEFAULT '{}'::jsonb,
+    at           timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (hospital_id, token_id) REFERENCES tokens (hospital_id, id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS token_history_token_idx ON token_history (token_id, at);
+
+CREATE TABLE IF NOT EXISTS doctor_pauses (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    hospital_id   uuid NOT NULL,
+    doctor_id     uuid NOT NULL,
+    started_at    timestamptz NOT NULL DEFAULT now(),
+    expected_min  integer CHECK (expected_min BETWEEN 1 AND 600),
+    ended_at      timestamptz,
+    reason        text CHECK (length(reason) <= 500),
+    actor_id      uuid,
+    FOREIGN KEY (hospital_id, doctor_id) REFERENCES doctors (hospital_id, id) ON DELETE CASCADE,
+    CHECK (ended_at IS NULL OR ended_at >= started_at)
+);
+-- at most one open pause per doctor
+CREATE UNIQUE INDEX IF NOT EXISTS doctor_pauses_open_idx ON doctor_pauses (doctor_id)
+    WHERE ended_at IS NULL;
+
+CREATE TABLE IF NOT EXISTS schedule_exceptions (
+    id                     uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    hospital_id            uuid NOT NULL,
+    doctor_id              uuid NOT NULL,
+    kind                   text NOT NULL DEFAULT 'LEAVE'
+                               CHECK (kind IN ('LEAVE', 'UNPLANNED_LEAVE', 'TRAINING', 'SURGERY')),
+    start_at               timestamptz NOT NULL,
+    end_at                 timestamptz NOT NULL,
+    reason                 text CHECK (length(reason) <= 500),
+    affected_tokens        integer NOT NULL DEFAULT 0 CHECK (affected_tokens >= 0),
+    redistribution_status  text NOT NULL DEFAULT 'PENDING'
+                               CHECK (redistribution_status IN
+                                      ('PENDING', 'REDISTRIBUTED', 'RESCHEDULED', 'PARTIAL', 'NONE')),
+    created_by             uuid REFERENCES users (id) ON DELETE SET NULL,
+    created_at             timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (hospital_id, doctor_id) REFERENCES doctors (hospital_id, id) ON DELETE CASCADE,
+    CHECK (end_at > start_at)
+);
+CREATE INDEX IF NOT EXISTS schedule_exceptions_doctor_idx ON schedule_exceptions (doctor_id, start_at);
+
+-- ---------------------------------------------------------------------------------------
+-- Operations: idempotency, audit, alerts, metrics
+-- ---------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS idempotency_records (
+    scope          text NOT NULL,                -- who asked: "u:<user id>", "p:<code>"
+    key            text NOT NULL CHECK (length(key) BETWEEN 1 AND 200),
+    request_hash   bytea NOT NULL,               -- method, path and body: a reused key with another request is refused
+    status_code    integer CHECK (status_code BETWEEN 100 AND 599),   -- null while in flight
+    content_type   text,
+    response_body  bytea,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (scope, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_records_created_idx ON idempotency_records (created_at);
+
+CREATE TABLE IF NOT EXISTS admin_audit (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    hospital_id  uuid NOT NULL REFERENCES hospitals (id) ON DELETE CASCADE,
+    actor_id     uuid REFERENCES users (id) ON DELETE SET NULL,
+    entity       text NOT NULL,
+    entity_id    uuid,
+    action       text NOT NULL CHECK (action IN ('create', 'update', 'delete', 'revoke')),
+    changes      jsonb NOT NULL DEFAULT '{}'::jsonb,
+    at           timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS admin_audit_hospital_idx ON admin_audit (hospital_id, at);
+
+CREATE TABLE IF NOT EXISTS system_alerts (
+    id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    hospital_id  uuid REFERENCES hospitals (id) ON DELETE CASCADE,
+    kind         text NOT NULL CHECK (length(kind) <= 64),
+    severity     text NOT NULL DEFAULT 'WARNING' CHECK (severity IN ('INFO', 'WARNING', 'CRITICAL')),
+    entity_type  text CHECK (entity_type IN ('HOSPITAL', 'DEPARTMENT', 'DOCTOR', 'TOKEN', 'NOTIFICATION', 'SYSTEM')),
+    entity_id    uuid,
+    message      text NOT NULL CHECK (length(message) <= 2000),
+    details      jsonb NOT NULL DEFAULT '{}'::jsonb,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    resolved_at  timestamptz
+);
+CREATE INDEX IF NOT EXISTS system_alerts_open_idx ON system_alerts (hospital_id, created_at)
+    WHERE resolved_at IS NULL;
+
+CREATE TABLE IF NOT EXISTS doctor_performance_metrics (
+    doctor_id             uuid NOT NULL,
+    metric_date           date NOT NULL,
+    hospital_id           uuid NOT NULL,
+    tokens_total          integer NOT NULL DEFAULT 0 CHECK (tokens_total >= 0),
+    tokens_completed      integer NOT NULL DEFAULT 0 CHECK (tokens_completed >= 0),
+    tokens_no_show        integer NOT NULL DEFAULT 0 CHECK (tokens_no_show >= 0),
+    avg_consultation_min  numeric(6, 2) CHECK (avg_consultation_min >= 0),
+    avg_wait_min          numeric(7, 2) CHECK (avg_wait_min >= 0),
+    first_call_delay_min  integer,
+    pause_min             integer NOT NULL DEFAULT 0 CHECK (pause_min >= 0),
+    updated_at            timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (doctor_id, metric_date),
+    FOREIGN KEY (hospital_id, doctor_id) REFERENCES doctors (hospital_id, id) ON DELETE CASCADE
+);
+
+-- ---------------------------------------------------------------------------------------
+-- Notifications
+-- ---------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS notifications_log (
+    id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    hospital_id    uuid NOT NULL,
+    patient_id     uuid NOT NULL,
+    token_id       uuid,
+    channel        text NOT NULL CHECK (channel IN ('SMS', 'WHATSAPP')),
+    event          text NOT NULL CHECK (event IN ('TOKEN_CREATED', 'AHEAD', 'CALL_NOW', 'DELAY',
+                       'CANCELLED', 'RESCHEDULED', 'REMINDER_DAY_BEFORE', 'REMINDER_2H',
+                       'REMINDER_EXTRA', 'WAITLIST_OFFER')),
+    language       text NOT NULL DEFAULT 'en' CHECK (language ~ '^[a-z]{2}$'),
+    body           text NOT NULL CHECK (length(body) <= 1600),
+    to_masked      text NOT NULL,                -- "+91******3210": never the full number
+    status         text NOT NULL DEFAULT 'PENDING'
+                       CHECK (status IN ('PENDING', 'SENT', 'DELIVERED', 'UNDELIVERED', 'FAILED', 'SKIPPED')),
+    provider_id    text UNIQUE,                  -- Twilio message SID
+    error_code     integer,
+    error_message  text CHECK (length(error_message) <= 500),
+    attempts       integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    sent_at        timestamptz,
+    delivered_at   timestamptz,
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (hospital_id, patient_id) REFERENCES patients (hospital_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (hospital_id, token_id) REFERENCES tokens (hospital_id, id) ON DELETE CASCADE
+);
+-- one message per (token, event, channel), ever: the claim a racing worker loses
+CREATE UNIQUE INDEX IF NOT EXISTS notifications_once_idx ON notifications_log (token_id, event, channel)
+    WHERE token_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS notifications_status_idx ON notifications_log (hospital_id, status, created_at);
+
+-- ---------------------------------------------------------------------------------------
+-- No-show risk
+-- ---------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS risk_models (
+    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    hospital_id        uuid NOT NULL REFERENCES hospitals (id) ON DELETE CASCADE,
+    version            text NOT NULL CHECK (length(version) BETWEEN 1 AND 64),
+    kind               text NOT NULL CHECK (kind IN ('prior', 'logistic')),
+    trained_at         timestamptz NOT NULL DEFAULT now(),
+    n_train            integer NOT NULL DEFAULT 0 CHECK (n_train >= 0),
+    n_holdout          integer NOT NULL DEFAULT 0 CHECK (n_holdout >= 0),
+    auc                double precision CHECK (auc BETWEEN 0 AND 1),
+    brier              double precision CHECK (brier BETWEEN 0 AND 1),
+    calibration_error  double precision CHECK (calibration_error BETWEEN 0 AND 1),
+    params             jsonb NOT NULL DEFAULT '{}'::jsonb,
+    active             boolean NOT NULL DEFAULT false,
+    UNIQUE (hospital_id, version)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS risk_models_active_idx ON risk_models (hospital_id) WHERE active;
+
+CREATE TABLE IF NOT EXISTS risk_assessments (
+    id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    hospital_id       uuid NOT NULL,
+    token_id          uuid NOT NULL,
+    patient_id        uuid NOT NULL,
+    model_id          uuid REFERENCES risk_models (id) ON DELETE SET NULL,
+    model_version     text NOT NULL,
+    score             smallint NOT NULL CHECK (score BETWEEN 0 AND 100),
+    badge             text NOT NULL CHECK (badge IN ('Low', 'Medium', 'High')),
+    tier              smallint NOT NULL CHECK (tier BETWEEN 1 AND 5),
+    show_probability  double precision NOT NULL CHECK (show_probability BETWEEN 0 AND 1),
+    factors           jsonb NOT NULL DEFAULT '[]'::jsonb,
+    features          jsonb NOT NULL DEFAULT '{}'::jsonb,
+    explanation       text CHECK (length(explanation) <= 1000),
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (hospital_id, token_id) REFERENCES tokens (hospital_id, id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS risk_assessments_token_idx ON risk_assessments (token_id, created_at DESC);
+
+CREATE TABLE IF NOT EXISTS waitlist_entries (
+    id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    hospital_id          uuid NOT NULL,
+    department_id        uuid NOT NULL,
+    patient_id           uuid NOT NULL,
+    preferred_doctor_id  uuid,
+    desired_date         date NOT NULL,
+    status               text NOT NULL DEFAULT 'WAITING'
+                             CHECK (status IN ('WAITING', 'OFFERED', 'ACCEPTED', 'EXPIRED', 'CANCELLED')),
+    offered_token_id     uuid,
+    offered_at           timestamptz,
+    offer_expires_at     timestamptz,
+    accepted_at          timestamptz,
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    updated_at           timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (hospital_id, department_id) REFERENCES departments (hospital_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (hospital_id, patient_id) REFERENCES patients (hospital_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (hospital_id, preferred_doctor_id) REFERENCES doctors (hospital_id, id)
+);
+CREATE INDEX IF NOT EXISTS waitlist_open_idx ON waitlist_entries (department_id, desired_date, created_at)
+    WHERE status IN ('WAITING', 'OFFERED');
+
+CREATE TABLE IF NOT EXISTS agent_audit_logs (
+    id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    hospital_id         uuid REFERENCES hospitals (id) ON DELETE CASCADE,
+    purpose             text NOT NULL CHECK (length(purpose) <= 64),
+    model               text NOT NULL CHECK (length(model) <= 100),
+    request_summary     jsonb NOT NULL DEFAULT '{}'::jsonb,  -- features only: never names or phones
+    latency_ms          integer CHECK (latency_ms >= 0),
+    prompt_tokens       integer CHECK (prompt_tokens >= 0),
+    completion_tokens   integer CHECK (completion_tokens >= 0),
+    estimated_cost_usd  numeric(12, 6) CHECK (estimated_cost_usd >= 0),
+    status              text NOT NULL CHECK (status IN ('OK', 'TIMEOUT', 'ERROR', 'FALLBACK', 'INVALID')),
+    error               text CHECK (length(error) <= 1000),
+    created_at          timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS weather_data (
+    hospital_id       uuid NOT NULL REFERENCES hospitals (id) ON DELETE CASCADE,
+    date              date NOT NULL,
+    hour              smallint NOT NULL DEFAULT -1 CHECK (hour BETWEEN -1 AND 23),  -- -1: whole day
+    temperature_c     numeric(4, 1),
+    precipitation_mm  numeric(6, 1) CHECK (precipitation_mm >= 0),
+    condition         text CHECK (condition IN ('CLEAR', 'CLOUDY', 'RAIN', 'HEAVY_RAIN', 'STORM', 'HEAT', 'FOG')),
+    PRIMARY KEY (hospital_id, date, hour)
+);
+
+-- The patient's own history, kept current by being a view over tokens: the risk features
+-- read it; a materialised table would need triggers for no gain at a few actions a second.
+CREATE OR REPLACE VIEW patient_history_summary AS
+SELECT
+    p.hospital_id,
+    p.id AS patient_id,
+    count(t.id) FILTER (WHERE t.status IN ('COMPLETED', 'NO_SHOW')) AS visits_with_outcome,
+    count(t.id) FILTER (WHERE t.status = 'COMPLETED') AS completed,
+    count(t.id) FILTER (WHERE t.status = 'NO_SHOW') AS no_shows,
+    count(t.id) FILTER (WHERE t.status = 'CANCELLED') AS cancellations,
+    max(t.service_date) FILTER (WHERE t.status = 'COMPLETED') AS last_completed_date,
+    max(t.service_date) FILTER (WHERE t.status = 'NO_SHOW') AS last_no_show_date
+FROM patients p
+LEFT JOIN tokens t ON t.patient_id = p.id
+GROUP BY p.hospital_id, p.id;
+
+-- ---------------------------------------------------------------------------------------
+-- updated_at triggers
+-- ---------------------------------------------------------------------------------------
+CREATE OR REPLACE TRIGGER hospitals_updated_at BEFORE UPDATE ON hospitals
+    FOR EACH ROW EXECUTE FUNCTION opdq_set_updated_at();
+CREATE OR REPLACE TRIGGER departments_updated_at BEFORE UPDATE ON departments
+    FOR EACH ROW EXECUTE FUNCTION opdq_set_updated_at();
+CREATE OR REPLACE TRIGGER cabins_updated_at BEFORE UPDATE ON cabins
+    FOR EACH ROW EXECUTE FUNCTION opdq_set_updated_at();
+CREATE OR REPLACE TRIGGER doctors_updated_at BEFORE UPDATE ON doctors
+    FOR EACH ROW EXECUTE FUNCTION opdq_set_updated_at();
+CREATE OR REPLACE TRIGGER shifts_updated_at BEFORE UPDATE ON shifts
+    FOR EACH ROW EXECUTE FUNCTION opdq_set_updated_at();
+CREATE OR REPLACE TRIGGER users_updated_at BEFORE UPDATE ON users
+    FOR EACH ROW EXECUTE FUNCTION opdq_set_updated_at();
+CREATE OR REPLACE TRIGGER patients_updated_at BEFORE UPDATE ON patients
+    FOR EACH ROW EXECUTE FUNCTION opdq_set_updated_at();
+CREATE OR REPLACE TRIGGER tokens_updated_at BEFORE UPDATE ON tokens
+    FOR EACH ROW EXECUTE FUNCTION opdq_set_updated_at();
+CREATE OR REPLACE TRIGGER notifications_log_updated_at BEFORE UPDATE ON notifications_log
+    FOR EACH ROW EXECUTE FUNCTION opdq_set_updated_at();
+CREATE OR REPLACE TRIGGER waitlist_entries_updated_at BEFORE UPDATE ON waitlist_entries
+    FOR EACH ROW EXECUTE FUNCTION opdq_set_updated_at();
+CREATE OR REPLACE TRIGGER doctor_performance_metrics_updated_at BEFORE UPDATE ON doctor_performance_metrics
+    FOR EACH ROW EXECUTE FUNCTION opdq_set_updated_at();
