@@ -34,6 +34,7 @@ const S = {
   live: null,
   colleagues: [],
   lastNoShow: null,              // the token JSON of the last no-show marked here
+  notes: new Map(),              // token id -> the patient's last note (running late, ...)
   stale: new Set(),              // ids whose allowed_actions predate their status
   staleTimer: null,
 };
@@ -55,7 +56,9 @@ const BUTTONS = {
 function badge(cls, text) { return h('span', { class: `badge ${cls}`, text }); }
 
 function flags(tok) {
+  const note = S.notes.get(tok.id);
   return [
+    note ? badge('note', note) : null,
     tok.priority > 1 ? badge(`prio-${tok.priority}`, t(`prio.${tok.priority}`)) : null,
     tok.risk?.badge ? badge(`risk-${tok.risk.badge.toLowerCase()}`,
       `${t(`risk.${tok.risk.badge}`)} ${tok.risk.score ?? ''}`.trim()) : null,
@@ -243,8 +246,9 @@ function onMessage(msg) {
     // a patient's own change (running late, cancelled) carries a note for the doctor
     case 'token.updated':
       if (msg.data?.note) {
-        const number = msg.data.token?.number;
+        const { id, number } = msg.data.token || {};
         toast(number ? t('doctor.note', { number, note: msg.data.note }) : msg.data.note);
+        if (id) { S.notes.set(id, msg.data.note); render(); }
       }
       break;
     case 'token.created': case 'token.called': break;
@@ -305,7 +309,7 @@ async function currentAction(name) {
 
 async function tokenAction(button, tok, name, body = {}) {
   const out = await run(button, (key) => post(`/api/v1/tokens/${tok.id}/${name}`, body, { key }),
-    () => `${tok.number}: ${t(LABELS[name])} ✓`);
+    name === 'no-show' ? null : () => `${tok.number}: ${t(LABELS[name])} ✓`);  // no-show: a toast
   if (!out) return out;
   applyToken(out);
   if (name === 'no-show') {

@@ -158,7 +158,7 @@ function render() {
   $('#p-waited').textContent = waited === null ? '' : duration(waited);
   $('#p-doctor').textContent = v.doctor_name || '—';
   $('#p-cabin').textContent = v.cabin || '—';
-  $('#p-slot-row').hidden = !v.scheduled_time;
+  $('#p-slot-row').hidden = !v.scheduled_time || v.status === 'BOOKED';  // BOOKED: the headline
   if (v.scheduled_time) $('#p-slot').textContent = hhmm(v.scheduled_time);
 
   renderActions(v);

@@ -156,8 +156,9 @@ async def test_running_late_moves_back_and_tells_the_doctor(e2e: E2EWorld,
     # the doctor's console shows the patient's note, and its queue has the new order
     note = tablet.get_by_test_id("toast").filter(has_text=first["number"])
     await expect(note).to_contain_text("late")
-    rows = tablet.locator("#waiting tr")
-    await expect(rows.nth(view["position"] - 1).locator("th")).to_have_text(first["number"])
+    row = tablet.locator("#waiting tr").nth(view["position"] - 1)
+    await expect(row.locator("th")).to_have_text(first["number"])
+    await expect(row).to_contain_text("running late 20 min")     # stays after the toast
     await screenshot(tablet, "late-doctor-note")
     for page in (phone, tablet):
         no_script_errors(page)
