@@ -52,7 +52,8 @@ class Subscriber:
     ws: WebSocket
     hospital_id: str
     queue_size: int
-    queue: asyncio.Queue[tuple[int | None, str]] = field(init=False)
+    # (seq, message, monotonic time the event arrived from Redis or None)
+    queue: asyncio.Queue[tuple[int | None, str, float | None]] = field(init=False)
     sent_seq: int = 0
     closed: bool = False
     close_code: int | None = None
@@ -70,10 +71,11 @@ class Subscriber:
     def accept(self, event: dict[str, Any], raw: str) -> str | None:
         raise NotImplementedError
 
-    def offer(self, seq: int | None, message: str) -> bool:
-        """Queue a message without waiting; False when the client is too slow (full)."""
+    def offer(self, seq: int | None, message: str, arrived: float | None = None) -> bool:
+        """Queue a message without waiting; False when the client is too slow (full).
+        `arrived` (time.monotonic) times the fan-out of an event from Redis to the socket."""
         try:
-            self.queue.put_nowait((seq, message))
+            self.queue.put_nowait((seq, message, arrived))
         except asyncio.QueueFull:
             return False
         return True
@@ -292,7 +294,7 @@ class Hub:
                 # client reconnect and resume from the stream
                 self.connected.clear()
                 log.warning("event feed lost; clients will resync", error=str(exc))
-                self._close_all(CLOSE_RESYNC)
+                metrics.WS_RESYNCS.inc(self._close_all(CLOSE_RESYNC))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
@@ -352,10 +354,10 @@ class Hub:
         for doctor in {data.get("doctor_id"), data.get("from_doctor_id")} - {None}:
             targets |= routes.get(("doctor", doctor), set())
         targets |= routes.get(("desk", ""), set())
-        seq = event.get("seq")
+        seq, arrived = event.get("seq"), time.monotonic()
         for sub in list(targets):
             message = sub.accept(event, raw)
-            if message is not None and not sub.offer(seq, message):
+            if message is not None and not sub.offer(seq, message, arrived):
                 metrics.WS_DROPPED.inc()
                 log.info("slow websocket client dropped", kind=sub.kind)
                 self.drop(sub, CLOSE_OVERLOADED)
@@ -369,24 +371,27 @@ class Hub:
         # make room for the close signal even when the queue is full
         while True:
             try:
-                sub.queue.put_nowait((None, ""))
+                sub.queue.put_nowait((None, "", None))
                 break
             except asyncio.QueueFull:
                 with contextlib.suppress(asyncio.QueueEmpty):
                     sub.queue.get_nowait()
 
-    def _close_all(self, code: int) -> None:
+    def _close_all(self, code: int) -> int:
+        n = 0
         for routes in list(self.index.values()):
             for subs in list(routes.values()):
                 for sub in list(subs):
                     self.drop(sub, code)
+                    n += 1
+        return n
 
 
 async def pump(sub: Subscriber) -> None:
     """The connection's writer: its queue to its socket, dropping what it has already sent
     (replayed or in the snapshot)."""
     while True:
-        seq, message = await sub.queue.get()
+        seq, message, arrived = await sub.queue.get()
         if sub.closed and message == "":
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(sub.ws.close(sub.close_code or 1000), timeout=2)
@@ -399,6 +404,8 @@ async def pump(sub: Subscriber) -> None:
             sub.sent_seq = seq
         await sub.ws.send_text(message)
         sub.last_sent = time.monotonic()
+        if arrived is not None:
+            metrics.FANOUT_LATENCY.labels(sub.kind).observe(sub.last_sent - arrived)
 
 
 async def consistent_snapshot(redis: Redis, hospital_id: str,

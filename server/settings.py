@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     # shown in pg_stat_activity; web and worker processes may set their own
     db_application_name: str = Field(default="opdq", pattern=r"^[a-z0-9_.-]{1,63}$")
 
+    # /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it answers 404.
+    # The worker serves its own figures on WORKER_METRICS_PORT (no token: bind it privately).
+    # See docs/operations.md "Metrics".
+    metrics_token: SecretStr | None = None
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
     # realtime
     ws_send_queue: int = Field(default=256, ge=8)
     ws_heartbeat_s: float = Field(default=20.0, gt=0)

@@ -30,14 +30,6 @@ async def test_readyz_names_the_unreachable_service(client: httpx.AsyncClient, a
     assert r.json()["unreachable"] == ["redis"]
 
 
-async def test_metrics_is_prometheus_text(client: httpx.AsyncClient) -> None:
-    await client.get("/healthz")
-    r = await client.get("/metrics")
-    assert r.status_code == 200
-    assert r.headers["content-type"].startswith("text/plain")
-    assert 'opdq_http_requests_total{method="GET",route="healthz",status="200"}' in r.text
-
-
 async def test_every_response_has_a_request_id(client: httpx.AsyncClient) -> None:
     r = await client.get("/healthz", headers={"X-Request-ID": "abc123"})
     assert r.headers["x-request-id"] == "abc123"

@@ -50,6 +50,7 @@ import structlog
 from arq import Retry, cron
 from arq.worker import func
 
+from server import metrics
 from server.db import notifications as db
 from server.notifications import templates
 from server.observability import mask_phone
@@ -269,14 +270,22 @@ async def send_notification(ctx: dict[str, Any], hospital_id: str, token_id: str
         # a row claimed before the patient opted out (a sweep forces its channel)
         await db.skip_pending(pool, info["id"], (event,), reason, LEASE_S, channel=channel)
         log.info("notification skipped: not opted in", **bound)
+        metrics.NOTIFICATIONS.labels((channel or SMS).lower(), "skipped").inc()
         return "skipped"
     outcome = "failed"
     for ch in plan:
         outcome = await _deliver(ctx, info, event, ch, lang, body)
+        if outcome in COUNTED:
+            metrics.NOTIFICATIONS.labels(ch.lower(), COUNTED[outcome]).inc()
         if outcome != "fallback":
             return outcome
         log.info("falling back to the next channel", failed_channel=ch, **bound)
     return outcome
+
+
+# _deliver's outcomes as opdq_notifications_total counts them ("done" and "in-flight" were
+# counted by the attempt that decided them)
+COUNTED = {"sent": "sent", "failed": "failed", "fallback": "failed", "opted-out": "opted_out"}
 
 
 def _row_events(event: str) -> tuple[str, ...]:

@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import prometheus_client
 import structlog
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Worker
@@ -375,6 +376,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)  # arq's lines included
+    if settings.worker_metrics_port:  # notification outcomes, rebuilds (docs/operations.md)
+        prometheus_client.start_http_server(settings.worker_metrics_port,
+                                            addr=settings.worker_metrics_host)
     supervisor = Supervisor(settings, ready_file=args.ready_file or settings.worker_ready_file,
                             probe_every_s=args.probe_interval)
     asyncio.run(supervisor.serve())

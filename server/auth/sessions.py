@@ -92,18 +92,21 @@ async def record_login(db: Executor, user_id: UUID, new_hash: str | None = None)
     )
 
 
-def _secure(settings: Settings) -> bool:
-    return settings.base_url.startswith("https://")
+def _secure(settings: Settings, https: bool) -> bool:
+    """Secure when the site is HTTPS (PUBLIC_BASE_URL) or this request came over HTTPS
+    (a trusted proxy's X-Forwarded-Proto counts): the browser then never sends it in clear."""
+    return https or settings.base_url.startswith("https://")
 
 
-def set_session_cookie(response: Response, token: str, settings: Settings) -> None:
+def set_session_cookie(response: Response, token: str, settings: Settings,
+                       https: bool = False) -> None:
     response.set_cookie(
         COOKIE_NAME, token, max_age=settings.session_ttl_hours * 3600, path="/",
-        httponly=True, samesite="lax", secure=_secure(settings),
+        httponly=True, samesite="lax", secure=_secure(settings, https),
     )
 
 
-def clear_session_cookie(response: Response, settings: Settings) -> None:
+def clear_session_cookie(response: Response, settings: Settings, https: bool = False) -> None:
     response.delete_cookie(
-        COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=_secure(settings)
+        COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=_secure(settings, https)
     )

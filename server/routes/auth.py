@@ -201,7 +201,8 @@ async def login(request: Request) -> Response:
     response = JSONResponse({
         "token": token, "expires_at": expires_at.isoformat(), "user": user_json(user),
     })
-    sessions.set_session_cookie(response, token, state.settings)
+    sessions.set_session_cookie(response, token, state.settings,
+                                https=request.url.scheme == "https")
     return response
 
 
@@ -212,7 +213,8 @@ async def logout(request: Request) -> Response:
     if principal is not None and principal.session_id is not None:
         await sessions.revoke_session(state.pool, principal.session_id)
     response = Response(status_code=204)
-    sessions.clear_session_cookie(response, state.settings)
+    sessions.clear_session_cookie(response, state.settings,
+                                  https=request.url.scheme == "https")
     return response
 
 

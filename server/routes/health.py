@@ -1,16 +1,25 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness, readiness and Prometheus metrics.
+
+/metrics is for the operator's Prometheus only: it answers 404 unless METRICS_TOKEN is set,
+then 401 without `Authorization: Bearer <METRICS_TOKEN>` (docs/operations.md "Metrics").
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.errors import problem
+from server.live_figures import LiveFigures
 from server.state import AppState
+
+LIVE = LiveFigures()
+REGISTRY.register(LIVE)
 
 
 async def healthz(request: Request) -> Response:
@@ -40,6 +49,18 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    state: AppState = request.app.state.opdq
+    token = state.settings.metrics_token
+    if token is None:
+        return problem(404, "Not found", "metrics are off: set METRICS_TOKEN to turn them on",
+                       type_="/problems/not-found")
+    expected = f"Bearer {token.get_secret_value()}".encode()
+    given = request.headers.get("authorization", "").encode()
+    if not hmac.compare_digest(given, expected):
+        return problem(401, "Unauthorized", "send Authorization: Bearer <METRICS_TOKEN>",
+                       type_="/problems/unauthorized",
+                       headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    await LIVE.refresh(state.pool, state.redis)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

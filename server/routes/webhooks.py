@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
+from server import metrics
 from server.db import notifications as db
 from server.errors import Forbidden, InvalidInput
 from server.observability import redact
@@ -37,6 +38,11 @@ STATUSES = {
     "sent": "SENT", "delivered": "DELIVERED", "read": "DELIVERED",
     "undelivered": "UNDELIVERED", "failed": "FAILED", "canceled": "FAILED",
 }
+
+# final statuses a callback reports, as opdq_notifications_total counts them (the worker
+# counts "failed" when Twilio refuses the send itself)
+CALLBACK_OUTCOMES = {"DELIVERED": "delivered", "UNDELIVERED": "undelivered",
+                     "FAILED": "failed_callback"}
 
 
 def public_url(settings: Settings, request: Request) -> str:
@@ -72,6 +78,8 @@ async def twilio_status(request: Request) -> Response:
     if row is None:
         log.info("twilio callback for an unknown message", sid=sid, status=status)
         return Response(status_code=204)
+    if row["changed"] and mapped in CALLBACK_OUTCOMES:
+        metrics.NOTIFICATIONS.labels(row["channel"].lower(), CALLBACK_OUTCOMES[mapped]).inc()
     if row["changed"] and code == UNSUBSCRIBED:
         await db.opt_out(state.pool, row["hospital_id"], row["patient_id"], row["channel"])
     log.info("twilio callback", sid=sid, twilio_status=status, status=row["status"],

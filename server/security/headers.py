@@ -2,6 +2,9 @@
 
 Pure ASGI (not BaseHTTPMiddleware) so streaming responses and websockets pass untouched.
 The CSP allows only our own scripts and styles: pages must not use inline script or style.
+A request that came over HTTPS (directly, or through a trusted proxy's X-Forwarded-Proto,
+which uvicorn's --proxy-headers turns into the scheme) gets HSTS: browsers then never try
+plain HTTP for this host again. Over plain HTTP it would be ignored, so it is not sent.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 class SecurityHeaders:
@@ -33,6 +37,7 @@ class SecurityHeaders:
             return
         # API answers carry sessions, patients and queues: never let a browser or proxy keep them
         api = scope["path"].startswith("/api/")
+        https = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -41,6 +46,8 @@ class SecurityHeaders:
                     headers.setdefault(name, value)
                 if api:
                     headers["Cache-Control"] = "no-store"
+                if https:
+                    headers.setdefault("Strict-Transport-Security", HSTS)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -1,10 +1,11 @@
-// The printed token slip: number, department, doctor, cabin, expected wait and a QR code of
-// the patient's live page (drawn as SVG from the vendored qrcode-generator, so it prints
-// sharp on any printer and needs no network).
+// The printed token slip: hospital, department, date and time, number, doctor, cabin, position,
+// expected wait and a QR code of the patient's live page, in the patient's language. The QR is
+// drawn as SVG from the vendored qrcode-generator, so it prints sharp on any printer and needs
+// no network; Devanagari comes from the vendored Noto font (fonts.css).
 
 import qrcode from '../vendor/qrcode-generator/qrcode.mjs';
-import { fill, h, hhmm } from '../js/dom.js';
-import { etaRange, t } from '../js/i18n.js';
+import { fill, h } from '../js/dom.js';
+import { etaRangeIn, tIn } from '../js/i18n.js';
 
 const QUIET = 4;  // modules of white border the QR standard asks for
 
@@ -27,20 +28,43 @@ export function qrSvg(text, label) {
     h('svg:path', { d, fill: '#000' }));
 }
 
-/** Fill the slip section for one token (the staff token view). */
-export function fillSlip(el, { token, department, hospital }) {
-  const eta = etaRange(token.eta) || '—';
+/** Date and time of `iso` in `lang`, on the hospital's clock (a slip says the hospital's day). */
+export function slipDateTime(iso, lang, timeZone) {
+  const at = iso ? new Date(iso) : new Date();
+  const locale = lang === 'hi' ? 'hi-IN' : 'en-IN';
+  const zone = timeZone ? { timeZone } : {};
+  return {
+    date: at.toLocaleDateString(locale, { day: 'numeric', month: 'long', year: 'numeric', ...zone }),
+    time: at.toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit', hour12: false, ...zone }),
+  };
+}
+
+/**
+ * Fill the slip section for one token (the staff token view), in the PATIENT's language
+ * (`lang`, e.g. "hi"): the desk may be working in English while the patient reads Hindi.
+ */
+export function fillSlip(el, { token, department, hospital, lang = 'en', timeZone = null }) {
+  const tr = (key, vars) => tIn(lang, key, vars);
+  const eta = token.status === 'WAITING' ? etaRangeIn(lang, token.eta) : '';
+  const when = slipDateTime(token.created_at, lang, timeZone);
+  el.lang = lang;
+  el.dataset.lang = lang;
   fill(el,
-    hospital ? h('h1', { text: hospital }) : null,
-    h('p', { class: 'slip-label', text: t('slip.token') }),
+    hospital ? h('h1', { dataset: { testid: 'slip-hospital' }, text: hospital }) : null,
+    department ? h('p', { class: 'slip-dept', dataset: { testid: 'slip-department' },
+                          text: department }) : null,
+    h('p', { class: 'slip-label', text: tr('slip.token') }),
     h('p', { class: 'slip-number', dataset: { testid: 'slip-number' }, text: token.number }),
     h('dl', {},
-      h('dt', { text: t('slip.department') }), h('dd', { text: department || '' }),
-      token.doctor_name ? [h('dt', { text: t('slip.doctor') }), h('dd', { text: token.doctor_name })] : null,
-      h('dt', { text: t('slip.cabin') }), h('dd', { text: token.cabin || '—' }),
-      h('dt', { text: t('slip.eta') }), h('dd', { text: eta })),
-    token.patient_link ? qrSvg(token.patient_link, t('slip.scan')) : null,
-    token.patient_link ? h('p', { class: 'slip-scan', text: t('slip.scan') }) : null,
-    h('p', { class: 'slip-foot', text: t('slip.issued', { time: hhmm(token.created_at) }) }),
+      h('dt', { text: tr('slip.date') }), h('dd', { dataset: { testid: 'slip-date' }, text: when.date }),
+      h('dt', { text: tr('slip.time') }), h('dd', { dataset: { testid: 'slip-time' }, text: when.time }),
+      token.doctor_name ? [h('dt', { text: tr('slip.doctor') }), h('dd', { text: token.doctor_name })] : null,
+      token.cabin ? [h('dt', { text: tr('slip.cabin') }), h('dd', { text: token.cabin })] : null,
+      token.status === 'WAITING' && token.position
+        ? [h('dt', { text: tr('slip.position') }),
+           h('dd', { text: tr('slip.positionValue', { n: token.position }) })] : null,
+      eta ? [h('dt', { text: tr('slip.eta') }), h('dd', { dataset: { testid: 'slip-eta' }, text: eta })] : null),
+    token.patient_link ? qrSvg(token.patient_link, tr('slip.scan')) : null,
+    token.patient_link ? h('p', { class: 'slip-scan', text: tr('slip.scan') }) : null,
   );
 }

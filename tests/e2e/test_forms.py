@@ -158,16 +158,17 @@ async def test_reception_books_checks_in_and_cancels(e2e: E2EWorld, browser: Bro
     item = desk.locator("#tokens li").first
     await expect(item).to_contain_text("Booked")
 
-    await desk.get_by_role("button", name="Check in CARD-001").click()
+    await desk.locator("#tokens").get_by_role("button", name="Check in CARD-001").click()
     await expect(desk.locator("#desk-ok")).to_have_text("Token CARD-001 checked in.")
     await expect(item).to_contain_text("Waiting")
 
-    # an emergency walk-in jumps the queue
+    # an emergency walk-in jumps the queue (the same patient and department: the desk confirms)
     await desk.get_by_label("Emergency").check()
     await desk.click("#issue-button")
+    await desk.get_by_role("button", name="Yes, issue another token").click()
     await expect(desk.locator("#desk-ok")).to_have_text("Token CARD-002 issued.")
 
-    await desk.get_by_role("button", name="Cancel CARD-001").click()
+    await desk.locator("#tokens").get_by_role("button", name="Cancel CARD-001").click()
     await expect(desk.locator("#desk-ok")).to_have_text("Token CARD-001 cancelled.")
     await expect(desk.locator("#tokens li", has_text="CARD-001")).to_contain_text("Cancelled")
     await screenshot(desk, "reception-tokens")

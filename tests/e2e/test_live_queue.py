@@ -40,8 +40,8 @@ async def test_reception_to_call_on_board_and_phone(e2e: E2EWorld, browser: Brow
     await expect(desk.locator("#tokens li").first).to_contain_text("Waiting")
     await screenshot(desk, "reception")
     # the printed slip: number, cabin and a QR code of the patient's page
-    await desk.get_by_role("button", name="Print slip CARD-001").click()
-    await expect(desk.get_by_test_id("slip-number")).to_have_text("CARD-001")
+    await desk.locator("#tokens").get_by_role("button", name="Print slip CARD-001").click()
+    await expect(desk.locator("#slip").get_by_test_id("slip-number")).to_have_text("CARD-001")
     await expect(desk.locator("#slip svg path")).to_have_count(1)
     await desk.emulate_media(media="print")
     await screenshot(desk, "reception-slip")

@@ -13,10 +13,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from tests.conftest import Services
 from tests.livesrv import LiveServer, running
 
+METRICS_TOKEN = "ws-tests-metrics-token"
+
 
 @pytest.fixture(scope="session")
 def server_a(services: Services, schema_ready: str) -> Iterator[LiveServer]:
-    with running(services.database_url, services.redis_url, WS_HEARTBEAT_S="1") as srv:
+    with running(services.database_url, services.redis_url, WS_HEARTBEAT_S="1",
+                 METRICS_TOKEN=METRICS_TOKEN) as srv:
         yield srv
 
 

@@ -14,7 +14,7 @@ from server.store.live import LiveStore
 from tests.api.helpers import make_display_key
 from tests.livesrv import LiveServer
 from tests.queue.conftest import World, build_world
-from tests.ws.conftest import next_message, until, ws_connect
+from tests.ws.conftest import METRICS_TOKEN, next_message, until, ws_connect
 
 
 @pytest.fixture
@@ -215,7 +215,8 @@ async def test_a_stalled_client_is_dropped_and_the_others_keep_up(
         for got in await asyncio.gather(*readers):
             assert [m["data"]["i"] for m in got if m["type"] == "announcement"] == list(range(n))
         async with httpx.AsyncClient(base_url=server_a.url) as c:
-            metrics = (await c.get("/metrics")).text
+            metrics = (await c.get("/metrics", headers={
+                "Authorization": f"Bearer {METRICS_TOKEN}"})).text
         dropped = [line for line in metrics.splitlines()
                    if line.startswith("opdq_ws_dropped_total ")]
         assert dropped and float(dropped[0].split()[1]) >= 1
