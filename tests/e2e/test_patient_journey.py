@@ -55,6 +55,7 @@ async def test_called_missed_put_back_and_called_again(e2e: E2EWorld, browser: B
     phone = await open_page(await e2e.context(browser, PHONE), first["patient_link"])
     state_title = phone.get_by_test_id("patient-state-title")
     await expect(state_title).to_have_text("You are next")
+    await expect(phone.get_by_test_id("patient-eta")).to_be_hidden()   # never "0 min"
     await expect(phone.locator("body")).to_have_attribute("data-keep-awake", "1")
     tablet = await open_page(await e2e.context(browser, TABLET, "doctor"),
                              f"{e2e.server.base}/doctor")
