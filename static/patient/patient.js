@@ -163,6 +163,7 @@ function render() {
 
   renderActions(v);
   renderTitle(v);
+  for (const [id, text] of shown) $(`#${id}`).textContent = text();
   awake.want(v.status === 'CALLED' || (waiting && v.position !== null && v.position <= NEAR));
 }
 
@@ -279,10 +280,20 @@ function onCalled(d) {
 
 // ------------------------------------------------------------------ actions
 
+// messages are kept as functions, so a switch of language translates them too
+const shown = new Map();   // element id -> () => text in the current language
+
+function show(id, text) {
+  const el = $(`#${id}`);
+  if (!text) shown.delete(id);
+  else shown.set(id, text);
+  el.textContent = text ? text() : '';
+  el.hidden = !text;
+}
+
 function say(text, { error = false } = {}) {
-  $('#action-msg').hidden = !error || !text;
-  $('#action-ok').hidden = error || !text;
-  $(error ? '#action-msg' : '#action-ok').textContent = text || '';
+  show('action-msg', error ? text : null);
+  show('action-ok', error ? null : text);
 }
 
 function position() {
@@ -294,14 +305,12 @@ function position() {
 }
 
 async function checkIn() {
-  const msg = $('#checkin-msg');
-  msg.hidden = true;
+  show('checkin-msg', null);
   let pos;
   try {
     pos = await position();
   } catch (err) {
-    msg.textContent = err.code === 1 ? t('patient.geoDenied') : t('patient.geoUnavailable');
-    msg.hidden = false;
+    show('checkin-msg', () => t(err.code === 1 ? 'patient.geoDenied' : 'patient.geoUnavailable'));
     return;
   }
   try {
@@ -311,26 +320,26 @@ async function checkIn() {
     setView(view, { fresh: true });
     $('#checkin-ok').hidden = false;
   } catch (err) {
-    msg.textContent = refusal(err);
-    msg.hidden = false;
+    show('checkin-msg', () => refusal(err));
   }
 }
 
 async function runningLate(minutes) {
-  say('');
+  say(null);
   try {
     const view = await action($$('#late .late'), (key) => post(api('/running-late'),
       { minutes }, { key }));
     if (!view) return;
     setView(view, { fresh: true });
-    say(t('patient.late.done', { n: minutes }));
+    const last = lateLeft(view) === 0;
+    say(() => t('patient.late.done', { n: minutes }) + (last ? ` ${t('patient.late.noMore')}` : ''));
   } catch (err) {
     if (err instanceof ApiError && err.status === 409) {
       await load();  // see why: the limit reached, or the token has moved on
-      say(S.view && lateLeft(S.view) === 0 ? t('patient.late.limit') : refusal(err),
-          { error: true });
+      const limit = S.view && lateLeft(S.view) === 0;
+      say(() => (limit ? t('patient.late.limit') : refusal(err)), { error: true });
     } else {
-      say(refusal(err), { error: true });
+      say(() => refusal(err), { error: true });
     }
   }
 }
@@ -342,7 +351,7 @@ function confirmCancel(open) {
 }
 
 async function cancelVisit() {
-  say('');
+  say(null);
   try {
     const view = await action([$('#cancel-yes'), $('#cancel-no')],
       (key) => post(api('/cancel'), {}, { key }));
@@ -352,7 +361,7 @@ async function cancelVisit() {
   } catch (err) {
     confirmCancel(false);
     if (err instanceof ApiError && err.status === 409) await load();
-    say(refusal(err), { error: true });
+    say(() => refusal(err), { error: true });
   }
 }
 
@@ -397,7 +406,7 @@ function main() {
   for (const b of $$('#late .late')) {
     b.addEventListener('click', () => runningLate(Number(b.dataset.minutes)));
   }
-  $('#cancel-btn').addEventListener('click', () => { say(''); confirmCancel(true); $('#cancel-no').focus(); });
+  $('#cancel-btn').addEventListener('click', () => { say(null); confirmCancel(true); $('#cancel-no').focus(); });
   $('#cancel-no').addEventListener('click', () => { confirmCancel(false); $('#cancel-btn').focus(); });
   $('#cancel-yes').addEventListener('click', cancelVisit);
   $('#called-ok').addEventListener('click', () => {

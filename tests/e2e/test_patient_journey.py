@@ -161,6 +161,14 @@ async def test_running_late_moves_back_and_tells_the_doctor(e2e: E2EWorld,
     await expect(row.locator("th")).to_have_text(first["number"])
     await expect(row).to_contain_text("running late 20 min")     # stays after the toast
     await screenshot(tablet, "late-doctor-note")
+
+    # the second time is the last of the day: the buttons go, the page says why
+    await phone.get_by_role("button", name="I'll be 10 min late").click()
+    await expect(phone.get_by_test_id("patient-action-ok")).to_have_text(
+        "Thank you. The doctor knows you will be about 10 min late. "
+        "That was the last time for today.")
+    await expect(phone.locator("#late")).to_be_hidden()
+    assert (await public_view(e2e, first["patient_link"]))["late_count"] == 2
     for page in (phone, tablet):
         no_script_errors(page)
 
@@ -223,6 +231,8 @@ async def test_the_page_opens_in_the_patients_language(e2e: E2EWorld, browser: B
     # switchable: English at a tap, the same facts
     await phone.get_by_role("button", name="English").click()
     await expect(phone.get_by_test_id("patient-status")).to_have_text("Booked")
+    await expect(phone.locator("#checkin-msg")).to_have_text(
+        re.compile(r"^You are \d+ km from the hospital. Check in when you are there.$"))
     await expect(phone.get_by_test_id("patient-state-text")).to_have_text(
         "Check in when you arrive at the hospital.")
     await phone.get_by_role("button", name="हिंदी").click()
