@@ -192,6 +192,7 @@ const STRINGS = {
     'patient.invalid': 'This link is not valid. It may have expired.',
     // issue 13, the patient page: states, refusals, running late, cancel
     'patient.waited': 'Waited so far',
+    'patient.waitedTotal': 'You waited',
     'patient.etaWithin': 'Within {n} min',
     'patient.titleCalled': 'CALLED - {cabin}',
     'patient.state.booked': 'Booked for {time}',
@@ -539,6 +540,7 @@ const STRINGS = {
     'patient.invalid': 'यह लिंक मान्य नहीं है। इसकी अवधि समाप्त हो गई हो सकती है।',
     // issue 13, the patient page: states, refusals, running late, cancel
     'patient.waited': 'अब तक प्रतीक्षा',
+    'patient.waitedTotal': 'आपकी प्रतीक्षा',
     'patient.etaWithin': '{n} मिनट के भीतर',
     'patient.titleCalled': 'बुलाया गया - {cabin}',
     'patient.state.booked': '{time} के लिए बुक',

@@ -30,6 +30,7 @@ const S = {
   live: null,
   langDone: false,
   alertAt: 0,
+  soundOn: false,
 };
 const alarm = new CallAlert();
 const awake = new Awake();
@@ -156,12 +157,15 @@ function render() {
   const waited = waitedMin(v);
   $('#p-waited-row').hidden = waited === null;
   $('#p-waited').textContent = waited === null ? '' : duration(waited);
+  $('#p-waited-label').dataset.i18n = waiting ? 'patient.waited' : 'patient.waitedTotal';
+  $('#p-waited-label').textContent = t($('#p-waited-label').dataset.i18n);
   $('#p-doctor').textContent = v.doctor_name || '—';
   $('#p-cabin').textContent = v.cabin || '—';
   $('#p-slot-row').hidden = !v.scheduled_time || v.status === 'BOOKED';  // BOOKED: the headline
   if (v.scheduled_time) $('#p-slot').textContent = hhmm(v.scheduled_time);
 
   renderActions(v);
+  renderAlerts(v);
   renderTitle(v);
   for (const [id, text] of shown) $(`#${id}`).textContent = text();
   awake.want(v.status === 'CALLED' || (waiting && v.position !== null && v.position <= NEAR));
@@ -393,9 +397,15 @@ function onMessage(msg) {
 }
 
 async function alertsState() {
-  const on = await canPlay();
-  $('#alerts-btn').hidden = on;
-  $('#alerts-on').hidden = !on;
+  S.soundOn = await canPlay();
+  renderAlerts(S.view);
+}
+
+/** The sound switch, while a call may still come (not once the visit is over). */
+function renderAlerts(v) {
+  const coming = !v || ['BOOKED', 'WAITING', 'CALLED'].includes(v.status);
+  $('#alerts-btn').hidden = !coming || S.soundOn;
+  $('#alerts-on').hidden = !coming || !S.soundOn;
 }
 
 function main() {

@@ -239,3 +239,43 @@ async def test_the_page_opens_in_the_patients_language(e2e: E2EWorld, browser: B
     await expect(phone.get_by_test_id("patient-status")).to_have_text("बुक")
     await screenshot(phone, "patient-hindi")
     no_script_errors(phone)
+
+
+async def test_moved_to_another_doctor_then_seen_then_done(e2e: E2EWorld,
+                                                           browser: Browser) -> None:
+    tok = await e2e.issue(4)
+    phone = await open_page(await e2e.context(browser, PHONE), tok["patient_link"])
+    await expect(phone.get_by_test_id("patient-cabin")).to_have_text("C-101")
+    await expect(phone.get_by_test_id("patient-moved")).to_be_hidden()
+
+    # the desk moves the patient to Dr. Doctor1: the phone says so, with the new cabin
+    r = await e2e.api.post(f"/api/v1/tokens/{tok['id']}/transfer",
+                           json={"doctor_id": str(e2e.world.doctors[1])}, headers=e2e.h())
+    assert r.status_code == 200, r.text
+    moved = phone.get_by_test_id("patient-moved")
+    await expect(moved).to_have_text(
+        "Your doctor has changed: you will now see Dr. Doctor1 (instead of Dr. Doctor0).")
+    await expect(phone.get_by_test_id("patient-cabin")).to_have_text("C-102")
+    await expect(phone.get_by_test_id("patient-doctor")).to_have_text("Dr. Doctor1")
+    await phone.reload()
+    await expect(moved).to_contain_text("Dr. Doctor1 (instead of Dr. Doctor0)")
+    await screenshot(phone, "patient-moved")
+
+    # called, seen, done: each state in a sentence
+    r = await e2e.api.post(f"/api/v1/doctors/{e2e.world.doctors[1]}/next",
+                           json={"current_token_id": None}, headers=e2e.h("doctor2"))
+    assert r.status_code == 200, r.text
+    await expect(phone.get_by_test_id("called-go")).to_have_text("Go to cabin C-102 now")
+    await phone.click("#called-ok")
+    for action, title in (("start", "You are with the doctor"),
+                          ("complete", "Your visit is complete")):
+        r = await e2e.api.post(f"/api/v1/tokens/{tok['id']}/{action}", json={},
+                               headers=e2e.h("doctor2"))
+        assert r.status_code == 200, r.text
+        await expect(phone.get_by_test_id("patient-state-title")).to_have_text(title)
+    await expect(phone.get_by_test_id("patient-state-text")).to_have_text(
+        "Thank you for visiting.")
+    await expect(moved).to_be_hidden()
+    await expect(phone.get_by_test_id("patient-waited")).to_have_text(re.compile(r"^\d+ min$"))
+    await screenshot(phone, "patient-done")
+    no_script_errors(phone)
