@@ -224,9 +224,12 @@ function applyToken(tok) {
       ? { ...q.current, ...tok } : null;
   }
   const i = q.waiting.findIndex((w) => w.id === tok.id);
-  if (i >= 0) {
-    if (mine && tok.status === 'WAITING') q.waiting[i] = { ...q.waiting[i], ...tok };
-    else q.waiting.splice(i, 1);
+  const waiting = mine && tok.status === 'WAITING';
+  if (i >= 0 && waiting) q.waiting[i] = { ...q.waiting[i], ...tok };
+  else if (i >= 0) q.waiting.splice(i, 1);
+  // skipped or reinstated: known now, so its queue.updated places it without a read
+  else if (waiting) {
+    q.waiting = [...q.waiting, tok].sort((a, b) => (a.position ?? 1e9) - (b.position ?? 1e9));
   }
   render();
 }

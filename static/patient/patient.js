@@ -2,7 +2,7 @@
 //
 // One sentence says where the patient stands (waiting, you are next, go to cabin C-101 now,
 // with the doctor, done, missed, cancelled, moved to another doctor), over the facts: hospital
-// and department, position, ETA range, time waited, doctor and cabin. It follows the token
+// and department, ETA range, time waited, doctor and cabin. It follows the token
 // websocket; a status change is read again from the API (called and no-show times, the actions
 // allowed now). The buttons (check in, running late, cancel) come from the view's
 // allowed_actions only. It opens in the patient's language (from their record) unless the
@@ -168,6 +168,9 @@ function render() {
   renderAlerts(v);
   renderTitle(v);
   for (const [id, text] of shown) $(`#${id}`).textContent = text();
+  if (!$('#called').hidden) {
+    withCabin($('#called-go'), t('patient.calledGo', { cabin: v.cabin || '—' }), v.cabin);
+  }
   awake.want(v.status === 'CALLED' || (waiting && v.position !== null && v.position <= NEAR));
 }
 
