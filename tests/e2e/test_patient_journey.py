@@ -56,7 +56,9 @@ async def test_called_missed_put_back_and_called_again(e2e: E2EWorld, browser: B
     state_title = phone.get_by_test_id("patient-state-title")
     await expect(state_title).to_have_text("You are next")
     await expect(phone.get_by_test_id("patient-eta")).to_be_hidden()   # never "0 min"
+    # near the front the screen stays on (Chromium grants the wake lock on a secure origin)
     await expect(phone.locator("body")).to_have_attribute("data-keep-awake", "1")
+    await expect(phone.locator("body")).to_have_attribute("data-awake", "1")
     tablet = await open_page(await e2e.context(browser, TABLET, "doctor"),
                              f"{e2e.server.base}/doctor")
     await expect(tablet.locator("#waiting tr")).to_have_count(2)
@@ -97,6 +99,7 @@ async def test_called_missed_put_back_and_called_again(e2e: E2EWorld, browser: B
     await expect(phone.locator("#late")).to_be_hidden()
     await expect(phone.locator("#cancel")).to_be_hidden()
     await expect(phone.locator("body")).to_have_attribute("data-keep-awake", "")
+    await expect(phone.locator("body")).to_have_attribute("data-awake", "")
     await screenshot(phone, "journey-missed")
 
     # the patient comes back; the console's Undo puts the token back in the queue
