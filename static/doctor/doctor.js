@@ -37,6 +37,7 @@ const S = {
   notes: new Map(),              // token id -> the patient's last note (running late, ...)
   stale: new Set(),              // ids whose allowed_actions predate their status
   staleTimer: null,
+  pending: 0,                    // actions of this console waiting for their answer
 };
 
 const ROW_ACTIONS = ['transfer', 'skip', 'no-show'];
@@ -204,8 +205,15 @@ function applyQueue(d) {
 
 function markStale(id) {
   S.stale.add(id);
+  checkStale();
+}
+
+/** Read the queue if a shown token's buttons are still stale a moment after the last action
+ * of this console has answered (its answer usually brings them: no read at all). */
+function checkStale() {
   clearTimeout(S.staleTimer);
   S.staleTimer = setTimeout(() => {
+    if (S.pending > 0) return;  // an answer is on its way; run() checks again after it
     const q = S.queue;
     const shown = new Set([q?.current?.id, ...(q?.waiting || []).map((w) => w.id)]);
     if ([...S.stale].some((sid) => shown.has(sid))) refetch();
@@ -267,6 +275,7 @@ function afterAction() { if (S.live?.state !== 'live') refetch(); }
 
 async function run(button, fn, okText) {
   say('');
+  S.pending += 1;
   try {
     const out = await action(button, fn);
     if (out === undefined) return undefined;  // already in flight
@@ -277,6 +286,9 @@ async function run(button, fn, okText) {
     say(describe(err), { error: true });
     if (err instanceof ApiError && err.status === 409) loadQueue();  // the queue moved on
     return undefined;
+  } finally {
+    S.pending -= 1;
+    if (S.pending === 0 && S.stale.size) checkStale();
   }
 }
 
