@@ -223,8 +223,8 @@ function chooseLanguage(v) {
 
 /**
  * A new view of the token. `fresh`: a full read (GET, snapshot, an action's answer); else an
- * update pushed by the socket, whose extras (called time, allowed actions) may be stale after
- * a status change: then the buttons wait for a full read.
+ * update pushed by the socket (status, place, allowed actions), after which a change of status
+ * or doctor is read in full once (the waited time, the new doctor's name).
  */
 function setView(view, { fresh = false } = {}) {
   const was = S.view;
@@ -235,10 +235,7 @@ function setView(view, { fresh = false } = {}) {
     S.waitBase = view.waited_min === null || view.waited_min === undefined ? null
       : { min: view.waited_min, at: Date.now() };
   }
-  if (!fresh && changed) {
-    S.view.allowed_actions = [];
-    refetch();
-  }
+  if (!fresh && changed) refetch();
   chooseLanguage(S.view);
   const nowCalled = S.view.status === 'CALLED';
   if (nowCalled && (!was || was.status !== 'CALLED')) showCalled({ ring: Boolean(was) });
