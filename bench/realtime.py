@@ -55,6 +55,7 @@ import httpx
 
 from server import embedded
 from server.db.pool import init_db
+from server.domain.names import search_key
 from server.runner import uvicorn_command
 from server.store import keys
 from tests.api import helpers
@@ -159,10 +160,10 @@ async def seed_hospital(db_url: str, *, doctors: int, per_doctor: int) -> BenchH
         admin = await helpers.make_user(pool, h, "admin", username=f"bench-{code.lower()}")
         token = await helpers.session_token(pool, admin)
         _, key = await helpers.make_display_key(pool, h, dept)
-        patients = [(uuid4(), h, f"BP{i:05d}", f"Bench Patient {i}", f"+919845{i:06d}")
-                    for i in range(200)]
-        await pool.copy_records_to_table(
-            "patients", records=patients, columns=["id", "hospital_id", "uhid", "name", "phone"])
+        patients = [(uuid4(), h, f"BP{i:05d}", f"Bench Patient {i}", f"+919845{i:06d}",
+                     search_key(f"Bench Patient {i}")) for i in range(200)]
+        await pool.copy_records_to_table("patients", records=patients, columns=[
+            "id", "hospital_id", "uhid", "name", "phone", "name_key"])
         rows = []
         start = now - timedelta(hours=2)
         for seq in range(1, doctors * per_doctor + 1):

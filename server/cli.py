@@ -9,10 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Sequence
 
 import asyncpg
@@ -20,7 +16,6 @@ import asyncpg
 from server.db import setup as setup_db
 from server.db.migrate import migration_ids
 from server.db.pool import init_db
-from server.runner import uvicorn_command, worker_command
 from server.security.passwords import hash_password
 from server.settings import Settings, get_settings
 
@@ -77,53 +72,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
-    from server import embedded
+    """Supervised by server/supervisor.py; the database steps stay here with the others."""
     from server.demo import DEMO_LOGINS, load_demo
+    from server.supervisor import run_dev
 
-    settings = get_settings()
-    env = dict(os.environ)
-    services = None
-    if not settings.database_url or not settings.redis_url:
-        print(f"starting embedded PostgreSQL and Redis under {settings.data_dir}/ ...", flush=True)
-        services = embedded.start(settings.data_dir)
-        env.setdefault("DATABASE_URL", settings.database_url or services.database_url)
-        env.setdefault("REDIS_URL", settings.redis_url or services.redis_url)
-    env["DATABASE_URL"] = env.get("DATABASE_URL") or ""
-    procs: list[subprocess.Popen[bytes]] = []
-    sim: subprocess.Popen[bytes] | None = None
-    try:
-        asyncio.run(init_db(env["DATABASE_URL"]))
-        if asyncio.run(load_demo(env["DATABASE_URL"])):
-            print("demo hospital loaded")
-        procs.append(subprocess.Popen(uvicorn_command(settings.host, settings.port), env=env))
-        procs.append(subprocess.Popen(worker_command(), env=env))
-        base = settings.base_url
-        if args.simulate:  # not waited on: the simulator ending must not stop the server
-            sim = subprocess.Popen([sys.executable, "-m", "server.cli", "simulate", "--live",
-                                    "--speed", "60", "--days", "0", "--base-url", base,
-                                    "--quiet"], env=env)
-        print(f"\nOPD queue is starting on {base}")
-        print(f"  reception   {base}/reception\n  doctor      {base}/doctor")
-        print(f"  admin       {base}/admin\n  board       see /admin -> Displays for a board URL")
-        print("demo logins (username / password):")
-        for role, (user, password) in DEMO_LOGINS.items():
-            print(f"  {role:<13}{user} / {password}")
-        if sim:
-            print("simulating clinic days at 60x against the demo (opdq simulate --live)")
-        print("press Ctrl-C to stop\n", flush=True)
-        _wait(procs)
-    finally:
-        procs += [sim] if sim else []
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if services:
-            services.stop()
+    raise SystemExit(run_dev(
+        get_settings(), simulate=args.simulate,
+        schema=lambda dsn: asyncio.run(init_db(dsn)),
+        demo=lambda dsn: asyncio.run(load_demo(dsn)),
+        logins=DEMO_LOGINS))
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
@@ -148,20 +105,6 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     print("by position: " + ", ".join(f"{label}: MAE {a.mae:.1f} vs {a.naive_mae:.1f}, "
                                       f"after p90 {a.after_p90:.0%}"
                                       for label, a in by_position(scored)))
-
-
-def _wait(procs: Sequence[subprocess.Popen[bytes]]) -> None:
-    try:
-        while all(p.poll() is None for p in procs):
-            try:
-                procs[0].wait(1)
-            except subprocess.TimeoutExpired:
-                continue
-    except KeyboardInterrupt:
-        return
-    dead = [p for p in procs if p.poll() is not None]
-    if dead:
-        print(f"a process exited ({dead[0].args[2:4]}, code {dead[0].returncode}); stopping")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(func=cmd_demo)
 
-    dev = sub.add_parser("dev", help="embedded services when unset, web + worker")
+    dev = sub.add_parser("dev", help="embedded services when unset, web + worker, supervised "
+                                     "(restarted if they crash; SIGTERM/Ctrl-C stops all)")
     dev.add_argument("--simulate", action="store_true",
                      help="also run `opdq simulate --live --speed 60` against the demo")
     dev.set_defaults(func=cmd_dev)

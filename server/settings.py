@@ -10,7 +10,15 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +28,7 @@ class SettingsError(SystemExit):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+    _secret: bytes | None = PrivateAttr(default=None)
 
     # services; unset means "start the embedded ones" (opdq dev) or "refuse" (plain server)
     database_url: str | None = None
@@ -119,15 +128,19 @@ class Settings(BaseSettings):
         return f"http://{self.host}:{self.port}"
 
     def secret(self) -> bytes:
-        """The signing key: SECRET_KEY, else one kept in the data folder (single-host dev)."""
-        if self.secret_key:
-            return self.secret_key.get_secret_value().encode()
-        path = self.data_dir / "secret_key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-        return path.read_text().strip().encode()
+        """The signing key: SECRET_KEY, else one kept in the data folder (single-host dev).
+        Read once: every patient link of a list is signed with it."""
+        if self._secret is None:
+            if self.secret_key:
+                self._secret = self.secret_key.get_secret_value().encode()
+            else:
+                path = self.data_dir / "secret_key"
+                if not path.exists():
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(secrets.token_urlsafe(48))
+                    path.chmod(0o600)
+                self._secret = path.read_text().strip().encode()
+        return self._secret
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -352,7 +352,11 @@ async def _deliver(ctx: dict[str, Any], info: dict[str, Any], event: str, channe
     except SendError as exc:
         return await _failed(ctx, info, event, channel, slot["id"], exc, bound)
     await _record_sent(ctx, slot["id"], result.sid)
-    log.info("notification sent", sid=result.sid, attempt=attempt, **bound)
+    if result.delivered:
+        log.info("notification sent", sid=result.sid, attempt=attempt, **bound)
+    else:
+        log.info("notification recorded, not sent: no Twilio credentials (dev)",
+                 attempt=attempt, **bound)
     return "sent"
 
 

@@ -7,9 +7,12 @@ unchanged writes nothing; a slot is offered once; training takes a per-hospital 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
+import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -26,6 +29,7 @@ from workers.tracing import carry, traced
 log = structlog.get_logger("risk")
 
 EXTRA_REMINDER_BADGE = "High"
+T = TypeVar("T")
 
 
 # ------------------------------------------------------------------------------ training
@@ -34,6 +38,33 @@ def training_rows(visits: list[dict[str, Any]]) -> list[M.TrainingRow]:
     hist = F.histories_before([F.record_from_row(v) for v in visits])
     return [M.TrainingRow(v["patient_id"], F.inputs_from_row(v, h), v["status"] == "NO_SHOW")
             for v, h in zip(visits, hist, strict=True) if v["status"] in F.OUTCOMES]
+
+
+async def off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """fn(*args) in a daemon thread. Unlike asyncio.to_thread, whose threads are joined at
+    exit, a worker told to stop exits at once instead of finishing a fit nobody will use
+    (the cancelled job is run again)."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: Any, exc: BaseException | None) -> None:
+        if fut.done():
+            return
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(result)
+
+    def run() -> None:
+        try:
+            result, exc = fn(*args), None
+        except Exception as e:
+            result, exc = None, e
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
+            loop.call_soon_threadsafe(settle, result, exc)
+
+    threading.Thread(target=run, daemon=True, name=getattr(fn, "__name__", "off-loop")).start()
+    return await fut
 
 
 def new_version(kind: str, now: datetime) -> str:
@@ -56,7 +87,7 @@ async def train_hospital(pool: asyncpg.Pool, hospital_id: UUID, *, only_if_missi
         version = new_version(kind, now)
         if kind == "logistic":
             try:  # CPU-bound for a second or two: off the event loop
-                trained = await asyncio.to_thread(M.train, rows, version)
+                trained = await off_loop(M.train, rows, version)
             except ValueError:  # all shows (or all no-shows): nothing to learn yet
                 kind, version = "prior", new_version("prior", now)
                 trained = M.evaluate_prior(rows, version)

@@ -28,7 +28,7 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from server.logs import REQUEST_ID_HEADER, current_request_id, mask_phone, redact
+from server.logs import REQUEST_ID_HEADER, current_request_id, redact
 from server.settings import Settings
 
 log = structlog.get_logger("notify.sender")
@@ -56,6 +56,7 @@ class Outgoing:
 class SendResult:
     sid: str
     status: str
+    delivered: bool = True  # False: recorded only (no Twilio credentials, development)
 
 
 class SendError(Exception):
@@ -190,17 +191,15 @@ class TwilioSender:
 
 
 class LogSender:
-    """No Twilio credentials (development): a line in the log says so, with the number
-    masked and the body's length (the body itself is in notifications_log)."""
+    """No Twilio credentials (development): nothing leaves; the caller logs the message as
+    recorded, not sent (workers/notify.py)."""
 
     sms_enabled = True
     whatsapp_enabled = True
     template_sid: str | None = None
 
     async def send(self, msg: Outgoing) -> SendResult:
-        log.info("message not sent (no Twilio credentials)", channel=msg.channel,
-                 to=mask_phone(msg.to), chars=len(msg.body))
-        return SendResult(sid=f"LOG{uuid.uuid4().hex}", status="sent")
+        return SendResult(sid=f"LOG{uuid.uuid4().hex}", status="sent", delivered=False)
 
     async def aclose(self) -> None:
         return None

@@ -45,9 +45,9 @@ def _today_only(action: lc.Action, row: dict[str, Any], today: date) -> bool:
 
 def staff_actions(p: Principal, row: dict[str, Any], today: date) -> list[str]:
     """The actions `p` may take on the token now, in the lifecycle's order."""
+    allowed = lc.allowed_actions(lc.Status(row["status"]))
     return [a.value for a in lc.Action
-            if a in lc.allowed_actions(lc.Status(row["status"]))
-            and _today_only(a, row, today) and refusal(p, a, row) is None]
+            if a in allowed and _today_only(a, row, today) and refusal(p, a, row) is None]
 
 
 def patient_actions(row: dict[str, Any], today: date) -> list[str]:

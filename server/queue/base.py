@@ -28,6 +28,9 @@ from server.store.live import DoctorLive, LiveStore, NotReady, Pending, Staging
 
 log = structlog.get_logger("queue")
 T = TypeVar("T")
+# hospitals whose live view this process has used: finding one missing later means Redis lost
+# it under a running process (server/queue/recovery.py logs that as a warning)
+live_seen: set[UUID] = set()
 
 SETTLE_LOCK_TIMEOUT = "5s"  # a settler waits this long for a doctor's lock, then leaves it
 
@@ -102,7 +105,9 @@ class QueueBase:
             try:
                 if recover is not None:
                     await recover()
-                return await fn()
+                result = await fn()
+                live_seen.add(h)
+                return result
             except NotReady:
                 recover = functools.partial(self.rebuild_hospital, h)
             except Pending as exc:

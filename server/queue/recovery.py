@@ -3,6 +3,7 @@ record after a fault."""
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
@@ -12,10 +13,11 @@ from server.db import doctors as doctors_db
 from server.db import tokens as tokens_db
 from server.domain import calendar
 from server.presenters import live_doctor, live_token
-from server.queue.base import QueueBase, Txn, log
+from server.queue.base import QueueBase, Txn, live_seen, log
 from server.store.live import NotReady
 
 STATS_WINDOW_DAYS = 30      # consult times learned over the last 30 days on a rebuild
+PROCESS_STARTED = time.time()
 
 
 class Recovery(QueueBase):
@@ -60,9 +62,17 @@ class Recovery(QueueBase):
         async with self._action(h, [], whole_hospital=True) as txn:
             if await self.live.is_ready(h):
                 return  # another process rebuilt it while we waited for the lock
+            loaded_before, redis_up_s = await self.live.load_history(h)
             await self._rebuild_locked(txn, None, mode="hospital")
         metrics.QUEUE_REBUILDS.inc()
-        log.warning("live view rebuilt from PostgreSQL", hospital_id=str(h))
+        if _expected_load(h, loaded_before, redis_up_s):
+            log.info("live view loaded from PostgreSQL", hospital_id=str(h),
+                     why="Redis restarted since the last load" if loaded_before
+                     else "Redis held none")
+        else:
+            log.warning("live view rebuilt from PostgreSQL: Redis lost it (restarted, failed "
+                        "over or emptied) while this process was running", hospital_id=str(h))
+        live_seen.add(h)
 
     async def repair_doctors(self, h: UUID, doctor_ids: list[UUID]) -> None:
         if not doctor_ids:
@@ -111,6 +121,7 @@ class Recovery(QueueBase):
         if not await self.live.is_ready(h):
             await self.rebuild_hospital(h)
             return []
+        live_seen.add(h)
         hosp = await doctors_db.hospital(self.pool, h)
         assert hosp
         today = calendar.local_day(self.now(), hosp["timezone"])
@@ -134,6 +145,17 @@ class Recovery(QueueBase):
         live_current = [live.doctor.current] if live.doctor.current else []
         return [t for t, _ in live.waiting] == waiting and live_current == current
 
+
+def _expected_load(h: UUID, loaded_before: bool, redis_up_s: float | None) -> bool:
+    """A first start (Redis held no view), or a planned restart of Redis and the app together
+    (Redis is older than this process). A view this process has used going missing, or one a
+    Redis restarted under this process dropped, means Redis lost it: an incident. (Uptime is
+    in whole seconds: 1 s of slack.)"""
+    if h in live_seen:
+        return False
+    if not loaded_before:
+        return True
+    return redis_up_s is not None and time.time() - redis_up_s - 1 <= PROCESS_STARTED
 
 
 async def close_day(svc: Recovery, h: UUID) -> int:

@@ -317,6 +317,16 @@ class LiveStore:
         payload = json.dumps({"doctors": doctors, "tokens": tokens}, default=str)
         await self._run(self.scripts.rebuild, ks, [at_ms or now_ms(), mode, payload])
 
+    async def load_history(self, h: UUID) -> tuple[bool, float | None]:
+        """(was the view loaded by an earlier Redis run, how long this Redis has been up): what
+        tells a first load or a planned restart from a Redis lost under running processes."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.exists(keys.ready(h))
+            pipe.info("server")
+            loaded, info = await pipe.execute()
+        uptime = info.get("uptime_in_seconds") if isinstance(info, dict) else None
+        return bool(loaded), float(uptime) if uptime is not None else None
+
     async def is_ready(self, h: UUID) -> bool:
         ready, _ = await self.pending(h, [])
         return ready

@@ -3,15 +3,20 @@ reordered, and the app carries on without a manual step."""
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
+import structlog
 from asgi_lifespan import LifespanManager
 
 from server.app import create_app
+from server.queue import recovery
 from server.settings import Settings
+from tests import logcapture
 from tests.faults.services import PrivateRedis
 from tests.queue.conftest import World, build_world
 
@@ -35,8 +40,12 @@ async def _queue(c: httpx.AsyncClient, w: World) -> tuple:
 
 async def test_queues_survive_a_redis_restart(restart_client: httpx.AsyncClient,
                                               private_redis: PrivateRedis,
-                                              pool: asyncpg.Pool) -> None:
+                                              pool: asyncpg.Pool,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     c = restart_client
+    buf, saved = io.StringIO(), structlog.get_config()
+    logcapture.into(buf)
+    monkeypatch.setattr(recovery, "log", structlog.get_logger("queue"))
     w = await build_world(pool)
     ids = []
     for i, extra in enumerate([{}, {}, {"priority": 2}, {"booking_type": "EMERGENCY"}, {}]):
@@ -56,6 +65,12 @@ async def test_queues_survive_a_redis_restart(restart_client: httpx.AsyncClient,
     private_redis.start()                    # back, with nothing in it
 
     assert await _queue(c, w) == before     # rebuilt from PostgreSQL, same order
+    structlog.configure(**saved)
+    [rebuilt] = [e for e in map(json.loads, buf.getvalue().splitlines())
+                 if e["event"].startswith("live view") and e["hospital_id"] == str(w.hospital_id)
+                 and e["event"] != "live view loaded from PostgreSQL"]
+    assert rebuilt["level"] == "warning"     # lost under a running process: an incident
+    assert "Redis lost it" in rebuilt["event"]
     current, waiting = before
     r = await c.post(f"/api/v1/doctors/{w.doctors[0]}/next",
                      json={"current_token_id": current}, headers=w.h("doctor"))

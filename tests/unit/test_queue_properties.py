@@ -38,8 +38,11 @@ SOME_DOCTOR = st.sampled_from(["d1", "d1", "d1", "d2", "d3"])
 T0 = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)
 POLICY = QueuePolicy()
 KINDS = {"walk-in": "WALK_IN", "online": "ONLINE", "emergency": "EMERGENCY"}
-# CALL is only ever done by "next", which must pick the head of the queue.
-DIRECT_ACTIONS = [a for a in Action if a is not Action.CALL]
+# CALL is only ever done by "next", which must pick the head of the queue. Where a reinstated
+# or late patient goes is a place among the live queue's scores (the Lua scripts' reading of
+# it), checked against the real scripts in tests/queue/test_desk.py and test_self_service.py.
+DIRECT_ACTIONS = [a for a in Action
+                  if a not in (Action.CALL, Action.REINSTATE, Action.RUNNING_LATE)]
 
 
 @dataclass(frozen=True)
