@@ -7,7 +7,12 @@
 // The queue follows the doctor websocket: a queue.updated is applied to the view as it is
 // (positions, ETAs, statuses); the queue GET is read at start, on a snapshot's resync, when an
 // event names a token the console has not seen (its staff view: full name, visit reason, risk)
-// and now and then (risk scores come later), not on every event.
+// or changes a token's status and no action's answer brings its new allowed_actions within a
+// second, and now and then (risk scores come later), not on every event.
+// Buttons come from each token's allowed_actions (the server's lifecycle, not a copy here).
+// A no-show is undone from a toast (or the Reinstate button while it is the last no-show); a
+// patient's own "running late" / "cancel" arrives as a token.updated with a note, shown as a
+// toast.
 
 import { ApiError, action, clearErrors, describe, get, post, showErrors } from '../js/api.js';
 import { currentUser, loginForm, logout } from '../js/auth.js';
@@ -18,6 +23,9 @@ import { CLOSE, Live } from '../js/live.js';
 const NEXT_COOLDOWN_MS = 1500;   // after a call, Next rests: a double tap must not call twice
 const TICK_MS = 30000;           // "waited N min" ages
 const REFRESH_MS = 60000;        // the queue GET now and then (risk scores are not events)
+const STALE_MS = 1000;           // a status changed by an event waits this long for its answer
+const UNDO_MS = 10000;           // the no-show toast's Undo
+const NOTE_MS = 8000;            // a patient's note
 
 const S = {
   me: null,
@@ -25,13 +33,14 @@ const S = {
   queue: null,                   // GET /doctors/{id}/queue
   live: null,
   colleagues: [],
+  lastNoShow: null,              // the token JSON of the last no-show marked here
+  notes: new Map(),              // token id -> the patient's last note (running late, ...)
+  stale: new Set(),              // ids whose allowed_actions predate their status
+  staleTimer: null,
+  pending: 0,                    // actions of this console waiting for their answer
 };
 
-// which buttons a token's status allows (mirrors server/domain/lifecycle.py)
-const ALLOWED = {
-  CALLED: ['recall', 'start', 'complete', 'no-show', 'skip'],
-  IN_CONSULTATION: ['complete'],
-};
+const ROW_ACTIONS = ['transfer', 'skip', 'no-show'];
 
 const LABELS = {
   recall: 'doctor.recall', start: 'doctor.start', complete: 'doctor.complete',
@@ -48,7 +57,9 @@ const BUTTONS = {
 function badge(cls, text) { return h('span', { class: `badge ${cls}`, text }); }
 
 function flags(tok) {
+  const note = S.notes.get(tok.id);
   return [
+    note ? badge('note', note) : null,
     tok.priority > 1 ? badge(`prio-${tok.priority}`, t(`prio.${tok.priority}`)) : null,
     tok.risk?.badge ? badge(`risk-${tok.risk.badge.toLowerCase()}`,
       `${t(`risk.${tok.risk.badge}`)} ${tok.risk.score ?? ''}`.trim()) : null,
@@ -81,7 +92,7 @@ function render() {
     box.replaceChildren(h('p', { class: 'cur-none', dataset: { testid: 'current-number' },
                                  text: t('doctor.none') }));
   }
-  const allowed = new Set(cur ? ALLOWED[cur.status] || [] : []);
+  const allowed = new Set(cur?.allowed_actions || []);
   for (const [name, sel] of Object.entries(BUTTONS)) {
     const b = $(sel);
     if (b.dataset.busy !== '1') b.disabled = !allowed.has(name);
@@ -92,6 +103,14 @@ function render() {
   $('#waiting-title').textContent = t('doctor.waiting', { n: q.waiting.length });
   $('#queue-empty').hidden = q.waiting.length > 0;
   $('#waiting').replaceChildren(...q.waiting.map(waitingRow));
+  renderLastNoShow();
+}
+
+function renderLastNoShow() {
+  const last = S.lastNoShow;
+  const can = Boolean(last?.allowed_actions?.includes('reinstate'));
+  $('#last-noshow').hidden = !can;
+  if (can) $('#last-noshow-text').textContent = t('doctor.lastNoShow', { number: last.number });
 }
 
 function waitingRow(tok) {
@@ -104,16 +123,30 @@ function waitingRow(tok) {
     h('td', { class: 'num nowrap', text: duration(waited) }),
     h('td', { class: 'num nowrap', text: eta }),
     h('td', {}, flags(tok)),
-    h('td', {}, h('div', { class: 'row-actions' },
-      h('button', { type: 'button', class: 'btn small', text: t('doctor.transfer'),
-                    'aria-label': `${t('doctor.transfer')} ${tok.number}`,
-                    on: { click: () => openTransfer(tok) } }),
-      h('button', { type: 'button', class: 'btn small', text: t('doctor.skip'),
-                    'aria-label': `${t('doctor.skip')} ${tok.number}`,
-                    on: { click: (ev) => tokenAction(ev.currentTarget, tok, 'skip') } }),
-      h('button', { type: 'button', class: 'btn small', text: t('doctor.noShow'),
-                    'aria-label': `${t('doctor.noShow')} ${tok.number}`,
-                    on: { click: (ev) => tokenAction(ev.currentTarget, tok, 'no-show') } }))));
+    h('td', {}, h('div', { class: 'row-actions' }, rowButtons(tok))));
+}
+
+function rowButtons(tok) {
+  const allowed = new Set(tok.allowed_actions || []);
+  return ROW_ACTIONS.filter((name) => allowed.has(name)).map((name) => h('button', {
+    type: 'button', class: 'btn small', text: t(LABELS[name]),
+    'aria-label': `${t(LABELS[name])} ${tok.number}`,
+    on: { click: (ev) => (name === 'transfer' ? openTransfer(tok)
+      : tokenAction(ev.currentTarget, tok, name)) },
+  }));
+}
+
+/** A toast at the bottom; `undo(button)` resolving true removes it early. */
+function toast(text, { undo = null, ms = NOTE_MS } = {}) {
+  const el = h('div', { class: 'toast', role: 'status',
+                        dataset: undo ? { testid: 'toast', undo: '1' } : { testid: 'toast' } },
+    h('span', { text }),
+    undo ? h('button', { type: 'button', class: 'btn small', text: t('doctor.undo'),
+                         on: { click: async (ev) => { if (await undo(ev.currentTarget)) el.remove(); } } })
+      : null);
+  $('#toasts').append(el);
+  setTimeout(() => el.remove(), ms);
+  return el;
 }
 
 function say(text, { error = false } = {}) {
@@ -129,6 +162,7 @@ function say(text, { error = false } = {}) {
 async function loadQueue() {
   try {
     S.queue = await get(`/api/v1/doctors/${S.doctorId}/queue`);
+    S.stale.clear();
     render();
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return relogin();
@@ -147,9 +181,15 @@ function applyQueue(d) {
   for (const tok of [q.current, ...q.waiting]) if (tok) known.set(tok.id, tok);
   const merge = (live, place) => {
     const tok = known.get(live.id);
-    return tok && { ...tok, status: live.status, priority: live.priority ?? tok.priority,
-                    recall_count: live.recall_count ?? tok.recall_count,
-                    called_at: live.called_at ?? tok.called_at, ...place };
+    if (!tok) return tok;
+    const out = { ...tok, status: live.status, priority: live.priority ?? tok.priority,
+                  recall_count: live.recall_count ?? tok.recall_count,
+                  called_at: live.called_at ?? tok.called_at, ...place };
+    if (live.status !== tok.status) {  // its buttons wait for the action's answer (or a read)
+      out.allowed_actions = [];
+      markStale(live.id);
+    }
+    return out;
   };
   const current = d.current?.id ? merge(d.current, { position: null, eta: null }) : null;
   const waiting = (Array.isArray(d.waiting) ? d.waiting : [])  // cjson sends [] as {}
@@ -163,9 +203,48 @@ function applyQueue(d) {
   render();
 }
 
+function markStale(id) {
+  S.stale.add(id);
+  checkStale();
+}
+
+/** Read the queue if a shown token's buttons are still stale a moment after the last action
+ * of this console has answered (its answer usually brings them: no read at all). */
+function checkStale() {
+  clearTimeout(S.staleTimer);
+  S.staleTimer = setTimeout(() => {
+    if (S.pending > 0) return;  // an answer is on its way; run() checks again after it
+    const q = S.queue;
+    const shown = new Set([q?.current?.id, ...(q?.waiting || []).map((w) => w.id)]);
+    if ([...S.stale].some((sid) => shown.has(sid))) refetch();
+    else S.stale.clear();
+  }, STALE_MS);
+}
+
+/** An action's answer (staff token JSON) replaces the token's view: status and buttons. */
+function applyToken(tok) {
+  const q = S.queue;
+  if (!q || !tok?.id) return;
+  S.stale.delete(tok.id);
+  const mine = tok.doctor_id === undefined || tok.doctor_id === S.doctorId;
+  if (q.current?.id === tok.id) {
+    q.current = mine && ['CALLED', 'IN_CONSULTATION'].includes(tok.status)
+      ? { ...q.current, ...tok } : null;
+  }
+  const i = q.waiting.findIndex((w) => w.id === tok.id);
+  const waiting = mine && tok.status === 'WAITING';
+  if (i >= 0 && waiting) q.waiting[i] = { ...q.waiting[i], ...tok };
+  else if (i >= 0) q.waiting.splice(i, 1);
+  // skipped or reinstated: known now, so its queue.updated places it without a read
+  else if (waiting) {
+    q.waiting = [...q.waiting, tok].sort((a, b) => (a.position ?? 1e9) - (b.position ?? 1e9));
+  }
+  render();
+}
+
 function onMessage(msg) {
   switch (msg.type) {
-    case 'snapshot': S.queue = msg.data; render(); break;  // first, or a resync
+    case 'snapshot': S.queue = msg.data; S.stale.clear(); render(); break;  // first, or a resync
     case 'queue.updated': applyQueue(msg.data); break;
     case 'doctor.status':
       if (S.queue && msg.data.doctor_id === S.doctorId) {
@@ -174,8 +253,16 @@ function onMessage(msg) {
         render();
       }
       break;
-    // a token's change is followed by its queue's queue.updated (for each queue it touched)
-    case 'token.created': case 'token.updated': case 'token.called': break;
+    // a token's change is followed by its queue's queue.updated (for each queue it touched);
+    // a patient's own change (running late, cancelled) carries a note for the doctor
+    case 'token.updated':
+      if (msg.data?.note) {
+        const { id, number } = msg.data.token || {};
+        toast(number ? t('doctor.note', { number, note: msg.data.note }) : msg.data.note);
+        if (id) { S.notes.set(id, msg.data.note); render(); }
+      }
+      break;
+    case 'token.created': case 'token.called': break;
     case 'heartbeat': case 'pong': break;
     default: refetch();
   }
@@ -188,6 +275,7 @@ function afterAction() { if (S.live?.state !== 'live') refetch(); }
 
 async function run(button, fn, okText) {
   say('');
+  S.pending += 1;
   try {
     const out = await action(button, fn);
     if (out === undefined) return undefined;  // already in flight
@@ -198,6 +286,9 @@ async function run(button, fn, okText) {
     say(describe(err), { error: true });
     if (err instanceof ApiError && err.status === 409) loadQueue();  // the queue moved on
     return undefined;
+  } finally {
+    S.pending -= 1;
+    if (S.pending === 0 && S.stale.size) checkStale();
   }
 }
 
@@ -215,7 +306,10 @@ async function pressNext() {
   setTimeout(() => { delete button.dataset.cooling; render(); }, NEXT_COOLDOWN_MS);
   if (S.queue) {
     S.queue.current = res.called;
-    if (res.called) S.queue.waiting = S.queue.waiting.filter((w) => w.id !== res.called.id);
+    if (res.called) {
+      S.stale.delete(res.called.id);
+      S.queue.waiting = S.queue.waiting.filter((w) => w.id !== res.called.id);
+    }
     render();
   }
   afterAction();
@@ -225,15 +319,36 @@ async function currentAction(name) {
   const cur = S.queue?.current;
   const button = $(BUTTONS[name]);
   if (!cur || button.disabled) return;
-  if (name === 'no-show' && !window.confirm(t('doctor.confirmNoShow', { number: cur.number }))) return;
-  await tokenAction(button, cur, name);
+  await tokenAction(button, cur, name);  // a no-show is undone from its toast, no dialog first
 }
 
 async function tokenAction(button, tok, name, body = {}) {
   const out = await run(button, (key) => post(`/api/v1/tokens/${tok.id}/${name}`, body, { key }),
-    () => `${tok.number}: ${t(LABELS[name])} ✓`);
-  if (out) afterAction();
+    name === 'no-show' ? null : () => `${tok.number}: ${t(LABELS[name])} ✓`);  // no-show: a toast
+  if (!out) return out;
+  applyToken(out);
+  if (name === 'no-show') {
+    S.lastNoShow = out;
+    renderLastNoShow();
+    toast(t('doctor.noShowDone', { number: out.number }), { undo: reinstate, ms: UNDO_MS });
+  }
+  afterAction();
   return out;
+}
+
+/** Put the last no-show back in the queue (the department's reinstate place). */
+async function reinstate(button) {
+  const last = S.lastNoShow;
+  if (!last) return false;
+  const out = await run(button, (key) => post(`/api/v1/tokens/${last.id}/reinstate`,
+    { reason: 'no-show undone at the doctor console' }, { key }),
+  () => t('doctor.reinstated', { number: last.number }));
+  if (!out) return false;
+  if (S.lastNoShow?.id === last.id) S.lastNoShow = null;
+  for (const el of document.querySelectorAll('#toasts [data-undo="1"]')) el.remove();
+  renderLastNoShow();
+  afterAction();
+  return true;
 }
 
 async function togglePause() {
@@ -351,6 +466,7 @@ async function main() {
     $(BUTTONS[name]).addEventListener('click', () => currentAction(name));
   }
   $('#btn-pause').addEventListener('click', togglePause);
+  $('#btn-reinstate').addEventListener('click', (ev) => reinstate(ev.currentTarget));
   $('#logout').addEventListener('click', async () => { await logout(); location.reload(); });
   document.addEventListener('keydown', onKey);
   setupTransfer();

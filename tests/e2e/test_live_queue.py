@@ -56,7 +56,7 @@ async def test_reception_to_call_on_board_and_phone(e2e: E2EWorld, browser: Brow
     phone = await open_page(await e2e.context(browser, PHONE), link)
     await expect(phone.get_by_test_id("patient-number")).to_have_text("CARD-001")
     await expect(phone.get_by_test_id("patient-status")).to_have_text("Waiting")
-    await expect(phone.get_by_test_id("patient-position")).to_have_text("You are next")
+    await expect(phone.get_by_test_id("patient-state-title")).to_have_text("You are next")
     await screenshot(phone, "patient")
 
     # the waiting-room board lists it as next for cabin C-101
