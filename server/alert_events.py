@@ -29,7 +29,7 @@ Rebuild = Callable[[UUID], Awaitable[None]]
 
 def alert_view(row: dict[str, Any]) -> dict[str, Any]:
     """The API's shape of one alert (GET /api/v1/alerts, the websocket events)."""
-    details = dict(row.get("details") or {})
+    details = db.as_dict(row.get("details"))
     suggestion = details.get("suggestion")
     resolved = row.get("resolved_at") is not None
     return jsonable({

@@ -41,7 +41,7 @@ async def snapshot(db: Executor, h: UUID, now: datetime) -> rules.Snapshot | Non
            FROM hospitals WHERE id = $1""", h, now)
     if hosp is None:
         return None
-    th = rules.Thresholds.from_settings(_json(hosp["alert_thresholds"]))
+    th = rules.Thresholds.from_settings(as_dict(hosp["alert_thresholds"]))
     day = hosp["day"]
     deps = await db.fetch(
         "SELECT id, name FROM departments WHERE hospital_id = $1 AND active ORDER BY name", h)
@@ -101,7 +101,8 @@ async def snapshot(db: Executor, h: UUID, now: datetime) -> rules.Snapshot | Non
         messages_done=msgs["done"], messages_failed=msgs["failed"])
 
 
-def _json(value: Any) -> dict[str, Any]:
+def as_dict(value: Any) -> dict[str, Any]:
+    """A jsonb value, whether the pool decodes JSON (the app's) or not (a plain pool)."""
     if isinstance(value, str):
         value = json.loads(value)
     return value if isinstance(value, dict) else {}
@@ -113,7 +114,7 @@ async def live_alerts(db: Executor, h: UUID
     rows = await db.fetch(
         """SELECT id, alert_key, details, resolved_at FROM system_alerts
            WHERE hospital_id = $1 AND alert_key IS NOT NULL AND cleared_at IS NULL""", h)
-    open_ = {r["alert_key"]: rules.OpenAlert(r["id"], _json(r["details"]))
+    open_ = {r["alert_key"]: rules.OpenAlert(r["id"], as_dict(r["details"]))
              for r in rows if r["resolved_at"] is None}
     held = {r["alert_key"]: r["id"] for r in rows if r["resolved_at"] is not None}
     return open_, held
@@ -128,11 +129,12 @@ async def apply(conn: asyncpg.Connection, h: UUID, plan: rules.Plan, now: dateti
         row = await conn.fetchrow(
             """INSERT INTO system_alerts (hospital_id, kind, severity, entity_type, entity_id,
                    message, details, created_at, alert_key, department_id)
-               VALUES ($1, $2, $3, $4, $5, left($6, 2000), $7::jsonb, $8, $9, $10)
+               VALUES ($1, $2, $3, $4, $5, left($6, 2000), $7::text::jsonb, $8, $9, $10)
                ON CONFLICT (hospital_id, alert_key)
                    WHERE alert_key IS NOT NULL AND cleared_at IS NULL DO NOTHING
                RETURNING id""",
-            h, c.kind, c.severity, c.entity_type, c.entity_id, c.message, c.details, now,
+            h, c.kind, c.severity, c.entity_type, c.entity_id, c.message, json.dumps(c.details),
+            now,
             c.key, c.department_id)
         if row:
             raised.append(row["id"])
@@ -147,9 +149,9 @@ async def apply(conn: asyncpg.Connection, h: UUID, plan: rules.Plan, now: dateti
             h, plan.clear, now)
     for alert_id, c in plan.update:
         await conn.execute(
-            """UPDATE system_alerts SET details = $3::jsonb, message = left($4, 2000)
+            """UPDATE system_alerts SET details = $3::text::jsonb, message = left($4, 2000)
                WHERE hospital_id = $1 AND id = $2 AND resolved_at IS NULL""",
-            h, alert_id, c.details, c.message)
+            h, alert_id, json.dumps(c.details), c.message)
     return (await by_ids(conn, h, raised), await by_ids(conn, h, resolved))
 
 

@@ -132,6 +132,14 @@ def _minutes(delta: timedelta) -> int:
     return int(delta.total_seconds() // 60)
 
 
+def span(minutes: int) -> str:
+    """"45 min", "2 h 5 min": how a person says it."""
+    if minutes < 60:
+        return f"{minutes} min"
+    h, m = divmod(minutes, 60)
+    return f"{h} h {m} min" if m else f"{h} h"
+
+
 def long_waits(s: Snapshot) -> list[Condition]:
     out = []
     names = {d.id: d.name for d in s.doctors}
@@ -145,9 +153,9 @@ def long_waits(s: Snapshot) -> list[Condition]:
         over = _minutes(s.now - expected)
         waited = _minutes(s.now - t.checked_in_at) if t.checked_in_at else None
         doctor = names.get(t.doctor_id) if t.doctor_id else None
-        text = f"{t.number} is still waiting, {over} min past the expected call"
+        text = f"{t.number} is still waiting, {span(over)} past the expected call"
         if waited is not None:
-            text += f" (waiting {waited} min)"
+            text += f" (waiting {span(waited)})"
         if doctor:
             text += f" for {doctor}"
         out.append(Condition(
@@ -173,7 +181,7 @@ def bottlenecks(s: Snapshot) -> list[Condition]:
                                                      and worst >= th.bottleneck_p90_min):
             text = f"{dep.name}: {len(waiting)} waiting"
             if worst is not None:
-                text += f", the last expected in about {worst} min"
+                text += f", the last expected in about {span(worst)}"
             out.append(Condition(
                 key=f"{BOTTLENECK}:dep:{dep.id}", kind=BOTTLENECK, message=text,
                 entity_type="DEPARTMENT", entity_id=dep.id, department_id=dep.id,
@@ -191,9 +199,10 @@ def _imbalance(s: Snapshot, dep: Department, waiting: list[WaitingToken]) -> lis
     queues = {d.id: sorted((t for t in waiting if t.doctor_id == d.id),
                            key=lambda t: (t.queue_score is None, t.queue_score or 0, str(t.id)))
               for d in doctors}
-    longest = max(doctors, key=lambda d: (len(queues[d.id]), str(d.id)))
+    # ties go by name, so the same queues always give the same suggestion
+    longest = min(doctors, key=lambda d: (-len(queues[d.id]), d.name, str(d.id)))
     shortest = min((d for d in doctors if d.id != longest.id),
-                   key=lambda d: (len(queues[d.id]), str(d.id)))
+                   key=lambda d: (len(queues[d.id]), d.name, str(d.id)))
     n_long, n_short = len(queues[longest.id]), len(queues[shortest.id])
     if n_long - n_short < s.thresholds.imbalance_gap or n_long < 2 * n_short:
         return []
@@ -234,7 +243,7 @@ def doctors(s: Snapshot) -> list[Condition]:
                     key=f"{DOCTOR_LATE_START}:{d.id}:{d.shift_start.isoformat()}",
                     kind=DOCTOR_LATE_START, entity_type="DOCTOR", entity_id=d.id,
                     department_id=d.department_id,
-                    message=f"{d.name} has called nobody {late} min into the shift; "
+                    message=f"{d.name} has called nobody {span(late)} into the shift; "
                             f"{n} waiting",
                     details={"doctor_id": str(d.id), "shift_start": d.shift_start.isoformat(),
                              "waiting": n}))
@@ -245,7 +254,7 @@ def doctors(s: Snapshot) -> list[Condition]:
             out.append(Condition(
                 key=f"{DOCTOR_IDLE}:{d.id}", kind=DOCTOR_IDLE, entity_type="DOCTOR",
                 entity_id=d.id, department_id=d.department_id,
-                message=f"{d.name}: no patient called for {idle} min; {n} waiting",
+                message=f"{d.name}: no patient called for {span(idle)}; {n} waiting",
                 details={"doctor_id": str(d.id), "idle_since": since.isoformat(),
                          "waiting": n}))
     return out
@@ -261,7 +270,7 @@ def messages(s: Snapshot) -> list[Condition]:
     return [Condition(
         key=MESSAGES_FAILING, kind=MESSAGES_FAILING, severity="CRITICAL", entity_type="HOSPITAL",
         message=f"{s.messages_failed} of {s.messages_done} messages failed in the last "
-                f"{th.messages_window_min} min",
+                f"{span(th.messages_window_min)}",
         details={"window_min": th.messages_window_min})]
 
 
