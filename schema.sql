@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS hospitals (
     default_language   text NOT NULL DEFAULT 'en' CHECK (default_language ~ '^[a-z]{2}$'),
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now(),
+    -- live alert thresholds (domain.alerts.Thresholds): a key left out takes its default
+    alert_thresholds   jsonb NOT NULL DEFAULT '{}'::jsonb,
     CHECK ((latitude IS NULL) = (longitude IS NULL))
 );
 
@@ -370,10 +372,20 @@ CREATE TABLE IF NOT EXISTS system_alerts (
     message      text NOT NULL CHECK (length(message) <= 2000),
     details      jsonb NOT NULL DEFAULT '{}'::jsonb,
     created_at   timestamptz NOT NULL DEFAULT now(),
-    resolved_at  timestamptz
+    resolved_at  timestamptz,
+    -- live alerts (workers/alerts.py): the condition's key (one row per key while the
+    -- condition holds), the department it concerns, who resolved it by hand (null: the
+    -- worker, when the condition ended), and when the condition itself ended
+    alert_key      text CHECK (length(alert_key) <= 200),
+    department_id  uuid,
+    resolved_by    uuid REFERENCES users (id) ON DELETE SET NULL,
+    cleared_at     timestamptz
 );
 CREATE INDEX IF NOT EXISTS system_alerts_open_idx ON system_alerts (hospital_id, created_at)
     WHERE resolved_at IS NULL;
+-- raised once while its condition holds: a person's resolve keeps the row until it ends
+CREATE UNIQUE INDEX IF NOT EXISTS system_alerts_key_idx ON system_alerts (hospital_id, alert_key)
+    WHERE alert_key IS NOT NULL AND cleared_at IS NULL;
 
 CREATE TABLE IF NOT EXISTS doctor_performance_metrics (
     doctor_id             uuid NOT NULL,
@@ -416,6 +428,9 @@ CREATE TABLE IF NOT EXISTS notifications_log (
     sent_at        timestamptz,
     delivered_at   timestamptz,
     updated_at     timestamptz NOT NULL DEFAULT now(),
+    -- a failed message sent again by staff (once): who and when
+    resent_at      timestamptz,
+    resent_by      uuid REFERENCES users (id) ON DELETE SET NULL,
     FOREIGN KEY (hospital_id, patient_id) REFERENCES patients (hospital_id, id) ON DELETE CASCADE,
     FOREIGN KEY (hospital_id, token_id) REFERENCES tokens (hospital_id, id) ON DELETE CASCADE
 );

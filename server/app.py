@@ -19,10 +19,12 @@ from server.queue import QueueService
 from server.realtime import Hub
 from server.routes import (
     admin,
+    alerts,
     auth,
     dashboard,
     doctors,
     health,
+    notifications,
     pages,
     patients,
     public,
@@ -94,7 +96,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[*health.routes, *auth.routes, *admin.routes, *patients.routes, *tokens.routes,
                 *doctors.routes, *public.routes, *waitlist.routes, *ws.routes, *dashboard.routes,
-                *pages.routes, *webhooks.routes, *openapi.routes],
+                *pages.routes, *webhooks.routes, *alerts.routes, *notifications.routes,
+                *openapi.routes],
         middleware=[
             Middleware(SecurityHeaders), Middleware(RequestLog),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes), Middleware(Idempotency),

@@ -27,7 +27,9 @@ from server.models import dates
 from server.models import queue as q
 from server.models.common import text_pattern
 from server.routes.admin import RESOURCES
+from server.routes.alerts import AlertQuery
 from server.routes.auth import LockoutQuery, LoginBody
+from server.routes.notifications import MessageQuery
 from server.routes.waitlist import OFFER_CODE_PATTERN, WaitlistCreate, WaitlistQuery
 from server.routes.webhooks import STATUS_PATH
 from server.security import links
@@ -37,7 +39,7 @@ OPENAPI_PATH = f"{API}/openapi.json"
 VERSION = "1.0.0"
 
 Auth = Literal["none", "signed-in", "staff", "admin", "desk", "queue", "token-action",
-               "board", "patient-code", "twilio"]
+               "board", "patient-code", "twilio", "alerts"]
 
 AUTH_TEXT: dict[str, str] = {
     "none": "No login.",
@@ -53,6 +55,8 @@ AUTH_TEXT: dict[str, str] = {
     "board": "Staff of the hospital, or a display key of that department.",
     "patient-code": "No login: the signed code of the patient's link is the credential.",
     "twilio": "Twilio only: the X-Twilio-Signature header is checked.",
+    "alerts": ("Admins (every alert), and nurses (their department's alerts and the "
+               "hospital-wide ones; never security events)."),
 }
 
 PROBLEM_TEXT = {
@@ -358,6 +362,33 @@ def registry() -> list[Op]:
         # operations
         Op("GET", f"{API}/dashboard/today", "Today's dashboard", "Admin", "admin",
            response="Queue lengths, waits, consult times and no-shows, by hour."),
+        # insight: live alerts, messages
+        Op("GET", f"{API}/alerts", "Live alerts", "Insight", "alerts",
+           response="`{\"items\": [...], \"next_cursor\"}` newest first: `id`, `kind` "
+                    "(LONG_WAIT, BOTTLENECK, DOCTOR_IDLE, DOCTOR_LATE_START, MESSAGES_FAILING, "
+                    "and the per-message NOTIFICATION_* kinds), `severity`, `message`, "
+                    "`department_id`, `details`, `created_at`, `status`, `resolved_at`, "
+                    "`resolved_by`, `resolution` (auto, manual), `action` (BOTTLENECK: the "
+                    "transfers that would even the queues).",
+           query=AlertQuery,
+           description=("Raised and resolved by the workers every minute; pushed live as "
+                        "`alert.raised` / `alert.resolved` on `/ws/admin`.")),
+        Op("POST", f"{API}/alerts/{{alert_id}}/resolve", "Resolve an alert", "Insight",
+           "alerts", response="The alert, resolved by the caller (audited).", errors=(409,),
+           description=("A live alert resolved while its condition still holds is not "
+                        "raised again until the condition has ended.")),
+        Op("GET", f"{API}/notifications", "Messages sent to patients", "Insight", "desk",
+           response="`{\"items\": [...], \"next_cursor\"}` newest first: `channel`, "
+                    "`event`, `status` (PENDING, SENT, DELIVERED, READ, FAILED, SKIPPED), "
+                    "`error_code`, `error` (in words), `to` (masked), times, `can_resend`; "
+                    "`body` for admins only.",
+           query=MessageQuery),
+        Op("POST", f"{API}/notifications/{{notification_id}}/resend",
+           "Send a failed message again", "Insight", "desk", 202,
+           "The message, PENDING again: the workers send it once more (audited).",
+           errors=(409,),
+           description=("Once per message; refused (409) for one that did not fail, was "
+                        "resent already, or reached the patient on another channel.")),
         Op("POST", STATUS_PATH, "Twilio delivery status", "Webhooks", "twilio", 204,
            "Recorded (or ignored when unknown).", errors=(403, 422),
            raw_body={"application/x-www-form-urlencoded": {"type": "object", "properties": {

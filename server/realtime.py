@@ -239,6 +239,31 @@ class TokenSubscriber(Subscriber):
         return None
 
 
+ADMIN_ONLY_ALERTS = frozenset({"LOGIN_THROTTLED"})
+
+
+@dataclass(eq=False)
+class AdminSubscriber(Subscriber):
+    """The admin page's alert strip: alert.raised / alert.resolved of the hospital; a nurse's
+    socket only those of their department and the hospital-wide ones."""
+
+    department_id: str | None = None   # a nurse's department; None for an admin
+    kind = "admin"
+
+    def routes(self) -> tuple[str, str]:
+        return ("admin", "")
+
+    def accept(self, event: dict[str, Any], raw: str) -> str | None:
+        if not str(event.get("type", "")).startswith("alert."):
+            return None
+        alert = (event.get("data") or {}).get("alert") or {}
+        if self.department_id is not None and (
+                alert.get("kind") in ADMIN_ONLY_ALERTS
+                or alert.get("department_id") not in (None, self.department_id)):
+            return None
+        return raw
+
+
 class Hub:
     """Subscriptions of this process, fed by one Redis pattern subscription."""
 
@@ -353,7 +378,7 @@ class Hub:
             targets |= routes.get(("department", dep), set())
         for doctor in {data.get("doctor_id"), data.get("from_doctor_id")} - {None}:
             targets |= routes.get(("doctor", doctor), set())
-        targets |= routes.get(("desk", ""), set())
+        targets |= routes.get(("desk", ""), set()) | routes.get(("admin", ""), set())
         seq, arrived = event.get("seq"), time.monotonic()
         for sub in list(targets):
             message = sub.accept(event, raw)

@@ -42,6 +42,11 @@ def sweep_unannounced(token_id: Any, event: str) -> str:
     return f"sweep:{token_id}:{event}"
 
 
+def resend(row_id: Any) -> str:
+    """One staff resend per notifications_log row (the API lets a row be resent once)."""
+    return f"resend:{row_id}"
+
+
 def score_token(token_id: Any) -> str:
     """One scoring per booking: re-scoring later goes through rescore_booked, not an event."""
     return f"risk-score:{token_id}"

@@ -19,7 +19,7 @@ from server.db.pool import create_pool, init_db
 from server.observability import configure_logging
 from server.settings import get_settings
 from server.store.client import create_redis
-from workers import dispatch, notify, queue_jobs, risk
+from workers import alerts, dispatch, notify, queue_jobs, risk
 from workers.outages import OUTAGES
 
 log = structlog.get_logger("worker")
@@ -109,7 +109,7 @@ def redis_settings() -> RedisSettings:
 class WorkerSettings:
     functions: ClassVar[list[Any]] = [
         purge_idempotency, queue_jobs.reconcile_queues, queue_jobs.close_days,
-        risk.score_token, risk.offer_freed_slot, risk.explain_risk,
+        risk.score_token, risk.offer_freed_slot, risk.explain_risk, alerts.check_alerts,
         func(risk.train_risk_models, timeout=1800), func(risk.rescore_booked, timeout=1800),
         func(risk.ensure_risk_models, timeout=1800),
         *notify.FUNCTIONS,
@@ -125,6 +125,9 @@ class WorkerSettings:
         cron(risk.train_risk_models, hour=2, minute=30, timeout=1800, unique=True),
         cron(risk.rescore_booked, hour=3, minute=15, timeout=1800, unique=True),
         cron(risk.ensure_risk_models, minute=41, run_at_startup=True, timeout=1800, unique=True),
+        # live alerts for the staff (long waits, bottlenecks, idle or late doctors, failing
+        # messages): raised and resolved every minute
+        cron(alerts.check_alerts, second=20, unique=True, timeout=50),
         # notifications: reminders, late-starting doctors, WhatsApp failures reported late
         *notify.CRON_JOBS,
     ]

@@ -454,16 +454,12 @@ async def schedule_reminders(ctx: dict[str, Any]) -> int:
 
 
 async def check_late_starts(ctx: dict[str, Any]) -> int:
-    """Doctors late to start with patients waiting: an alert for staff, DELAY for patients."""
+    """Doctors late to start with patients waiting: DELAY for the patients. The staff's
+    DOCTOR_LATE_START alert is workers/alerts.py's (raised and resolved with the others)."""
     slot = int(time.time() // 300)  # one fan-out per doctor per 5 minutes
     now = ctx.get("now", lambda: datetime.now(UTC))()  # a clock tests can set
     late = await db.late_doctors(ctx["pool"], now)
     for d in late:
-        await db.insert_alert(
-            ctx["pool"], hospital_id=d["hospital_id"], kind="DOCTOR_LATE_START",
-            entity_type="DOCTOR", entity_id=d["doctor_id"], once_within_hours=12,
-            message=f"{d['doctor_name']} has not called a patient since the shift began "
-                    f"at {d['shift_start'].isoformat()}")
         await _enqueue(ctx, "notify_doctor_delay", str(d["hospital_id"]), str(d["doctor_id"]),
                        job_id=job_ids.late_start(d["doctor_id"], slot))
     return len(late)

@@ -99,10 +99,24 @@ def risk_jobs_for(event: dict[str, Any]) -> list[JobSpec]:
     return []
 
 
+def resend_jobs_for(event: dict[str, Any]) -> list[JobSpec]:
+    """A failed message staff asked to send again (POST /api/v1/notifications/{id}/resend):
+    the usual send job on the row's channel; the row, back to PENDING, is claimed as ever."""
+    h, data = event.get("hospital_id"), event.get("data") or {}
+    if event.get("type") != "notification.resend" or not h:
+        return []
+    row, tid, kind, channel = (data.get(k) for k in ("notification_id", "token_id", "event",
+                                                     "channel"))
+    if not (row and tid and kind and channel):
+        return []
+    return [JobSpec("send_notification", (h, tid, kind, channel), job_ids.resend(row))]
+
+
 # Every router sees every event; their jobs are enqueued in this order. Append, don't nest.
 ROUTERS: list[Router] = [
     notify_jobs_for,
     risk_jobs_for,
+    resend_jobs_for,
 ]
 
 

@@ -1,4 +1,5 @@
-"""Websockets: /ws/board/{department_id}, /ws/doctor/{doctor_id}, /ws/token/{code}, /ws/desk.
+"""Websockets: /ws/board/{department_id}, /ws/doctor/{doctor_id}, /ws/token/{code}, /ws/desk,
+/ws/admin (live alerts).
 
 Protocol (API.md): the first message is `snapshot` (the matching GET), unless `since` can be
 honoured exactly, in which case the missed events come first, in order; then live events,
@@ -33,6 +34,7 @@ from server.db import tokens as tokens_db
 from server.errors import AppError
 from server.realtime import (
     CLOSE_UNAUTHORISED,
+    AdminSubscriber,
     BoardSubscriber,
     DeskSubscriber,
     DoctorSubscriber,
@@ -43,8 +45,10 @@ from server.realtime import (
     now_iso,
     pump,
 )
+from server.routes import alerts as alerts_routes
 from server.routes import public as public_routes
 from server.routes import render
+from server.routes.alerts import ALERT_ROLES
 from server.routes.render import state
 from server.store.live import LiveStore
 
@@ -156,6 +160,25 @@ async def desk_ws(ws: WebSocket) -> None:
     await serve(ws, sub, snapshot)
 
 
+async def admin_ws(ws: WebSocket) -> None:
+    """Live alerts for admins and nurses: a snapshot of the open ones (GET /api/v1/alerts),
+    then alert.raised / alert.resolved."""
+    if not origin_allowed(ws):
+        return await _refuse(ws, CLOSE_UNAUTHORISED, "origin not allowed")
+    who = await optional_principal(ws)  # type: ignore[arg-type]
+    if who is None or who.kind != "user" or who.role not in ALERT_ROLES:
+        return await _refuse(ws, CLOSE_UNAUTHORISED, "log in as an admin or a nurse")
+    nurse_dep = who.department_id if who.role == "nurse" else None
+    sub = AdminSubscriber(ws, str(who.hospital_id), state(ws).settings.ws_send_queue,
+                          department_id=str(nurse_dep) if nurse_dep else None)
+
+    async def snapshot() -> dict[str, Any]:
+        items = await alerts_routes.open_alerts(state(ws).pool, who)  # type: ignore[arg-type]
+        return {"items": items}
+
+    await serve(ws, sub, snapshot)
+
+
 async def token_ws(ws: WebSocket) -> None:
     try:
         row = await public_routes.token_for_code(ws, ws.path_params["code"])  # type: ignore[arg-type]
@@ -233,4 +256,5 @@ routes = [
     WebSocketRoute("/ws/doctor/{doctor_id}", doctor_ws),
     WebSocketRoute("/ws/token/{code}", token_ws),
     WebSocketRoute("/ws/desk", desk_ws),
+    WebSocketRoute("/ws/admin", admin_ws),
 ]

@@ -10,6 +10,8 @@ import { currentUser, loginForm, logout } from '../js/auth.js';
 import { $, $$, h, showView } from '../js/dom.js';
 import { applyI18n, duration, langSwitch, t } from '../js/i18n.js';
 import { COLORS, barChart, hourChart, legend } from './charts.js';
+import { startAlertStrip } from './alerts.js';
+import { messagesPanel } from './messages.js';
 
 const DASH_REFRESH_MS = 60000;
 const S = { me: null, departments: [], doctors: [], cabins: [], tab: 'dashboard' };
@@ -358,7 +360,8 @@ function dashboardPanel() {
 
 // ------------------------------------------------------------------ tabs
 
-const TABS = ['dashboard', 'departments', 'cabins', 'doctors', 'shifts', 'users', 'displays', 'leave'];
+const TABS = ['dashboard', 'departments', 'cabins', 'doctors', 'shifts', 'users', 'displays', 'leave',
+  'messages'];
 const panels = {};
 
 function buildTabs() {
@@ -367,7 +370,8 @@ function buildTabs() {
     nav.append(h('button', { type: 'button', role: 'tab', id: `tab-${id}`, 'aria-controls': `panel-${id}`,
       'aria-selected': 'false', tabindex: '-1', text: t(`admin.tab.${id}`),
       on: { click: () => selectTab(id), keydown: tabKeys } }));
-    panels[id] = id === 'dashboard' ? dashboardPanel()
+    panels[id] = id === 'messages' ? messagesPanel()
+      : id === 'dashboard' ? dashboardPanel()
       : id === 'displays' ? displaysPanel()
         : id === 'leave' ? leavePanel()
           : resourcePanel(RESOURCES.find((r) => r.id === id));
@@ -412,6 +416,7 @@ async function enter() {
   $('#who').textContent = `${S.me.user.username} · ${S.me.hospital?.name || ''}`;
   await refreshLookups();
   showView('admin');
+  if (!S.alertStrip) S.alertStrip = startAlertStrip($('#alert-strip'));
   $$('.tabs [role=tab]').forEach((el) => el.remove());
   $('#panels').replaceChildren();
   buildTabs();

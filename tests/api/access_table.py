@@ -231,3 +231,21 @@ CASES += [
          everyone(200), fresh=True),
     Case("POST", f"{API}/public/tokens/{{code}}/cancel", None, everyone(200), fresh=True),
 ]
+
+
+# ---------------------------------------------------------------------------------------
+# insight: live alerts (admins and nurses; the desk and the tablets are refused) and the
+# messages view (the desk's roles). queue_world holds alert_id (an open alert of the
+# department) and notification_id (a failed SMS of waiting_id).
+# ---------------------------------------------------------------------------------------
+ALERTS = ("admin", "nurse")
+
+CASES += [
+    Case("GET", f"{API}/alerts", None, only(ALERTS, 200)),
+    Case("GET", f"{API}/alerts?status=resolved", None, only(ALERTS, 200)),
+    Case("POST", f"{API}/alerts/{{alert_id}}/resolve", None, only(ALERTS, 200), fresh=True),
+    Case("GET", f"{API}/notifications", None, only(DESK, 200)),
+    Case("GET", f"{API}/notifications?token_id={{waiting_id}}", None, only(DESK, 200)),
+    Case("POST", f"{API}/notifications/{{notification_id}}/resend", None, only(DESK, 202),
+         fresh=True),
+]

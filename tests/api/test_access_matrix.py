@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -13,8 +14,10 @@ import pytest
 
 from server.domain.lifecycle import Action
 from server.routes import admin as admin_routes
+from server.routes import alerts as alerts_routes
 from server.routes import auth as auth_routes
 from server.routes import doctors as doctors_routes
+from server.routes import notifications as notifications_routes
 from server.routes import patients as patients_routes
 from server.routes import public as public_routes
 from server.routes import tokens as tokens_routes
@@ -32,9 +35,10 @@ from tests.api.helpers import (
 
 SNAPSHOT_TABLES = ("hospitals", "departments", "cabins", "doctors", "shifts", "users",
                    "sessions", "display_keys", "admin_audit", "patients", "tokens",
-                   "token_history", "token_counters", "doctor_pauses", "schedule_exceptions")
+                   "token_history", "token_counters", "doctor_pauses", "schedule_exceptions",
+                   "system_alerts", "notifications_log")
 ROUTE_MODULES = (auth_routes, admin_routes, patients_routes, tokens_routes, doctors_routes,
-                 public_routes)
+                 public_routes, alerts_routes, notifications_routes)
 
 
 async def queue_world(pool: asyncpg.Pool, client: httpx.AsyncClient, code: str
@@ -73,6 +77,16 @@ async def queue_world(pool: asyncpg.Pool, client: httpx.AsyncClient, code: str
     booked = await issue(booking_type="ONLINE", scheduled_time=f"{today}T23:30:00+05:30")
     w["booked_id"] = booked["id"]
     w["code"] = booked["patient_link"].rsplit("/t/", 1)[1]
+    w["alert_id"] = await pool.fetchval(
+        """INSERT INTO system_alerts (hospital_id, kind, entity_type, entity_id, message,
+               alert_key, department_id)
+           VALUES ($1, 'LONG_WAIT', 'TOKEN', $2, 'waiting long', $3, $4) RETURNING id""",
+        h, UUID(w["waiting_id"]), f"LONG_WAIT:{w['waiting_id']}", dep)
+    w["notification_id"] = await pool.fetchval(
+        """INSERT INTO notifications_log (hospital_id, patient_id, token_id, channel, event,
+               body, to_masked, status, error_code, attempts)
+           VALUES ($1, $2, $3, 'SMS', 'TOKEN_CREATED', 'Your token', '+91******0001',
+                   'FAILED', 30003, 1) RETURNING id""", h, w["patient_id"], UUID(w["waiting_id"]))
     return w
 
 
