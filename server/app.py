@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from server import errors, openapi
+from server.auth.attribution import Attribution
 from server.db.pool import create_pool, init_db
 from server.idempotency import Idempotency
 from server.observability import RequestLog, configure_logging
@@ -22,7 +23,9 @@ from server.routes import (
     auth,
     dashboard,
     doctors,
+    fhir,
     health,
+    integrations,
     pages,
     patients,
     public,
@@ -94,9 +97,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[*health.routes, *auth.routes, *admin.routes, *patients.routes, *tokens.routes,
                 *doctors.routes, *public.routes, *waitlist.routes, *ws.routes, *dashboard.routes,
-                *pages.routes, *webhooks.routes, *openapi.routes],
+                *pages.routes, *webhooks.routes, *integrations.routes, *fhir.routes,
+                *openapi.routes],
         middleware=[
-            Middleware(SecurityHeaders), Middleware(RequestLog),
+            Middleware(Attribution), Middleware(SecurityHeaders), Middleware(RequestLog),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes), Middleware(Idempotency),
         ],
         lifespan=lifespan,
