@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +16,7 @@ from server.domain.lifecycle import Action
 from server.routes import admin as admin_routes
 from server.routes import auth as auth_routes
 from server.routes import doctors as doctors_routes
+from server.routes import integrations as integrations_routes
 from server.routes import patients as patients_routes
 from server.routes import public as public_routes
 from server.routes import tokens as tokens_routes
@@ -34,7 +36,7 @@ SNAPSHOT_TABLES = ("hospitals", "departments", "cabins", "doctors", "shifts", "u
                    "sessions", "display_keys", "admin_audit", "patients", "tokens",
                    "token_history", "token_counters", "doctor_pauses", "schedule_exceptions")
 ROUTE_MODULES = (auth_routes, admin_routes, patients_routes, tokens_routes, doctors_routes,
-                 public_routes)
+                 public_routes, integrations_routes)
 
 
 async def queue_world(pool: asyncpg.Pool, client: httpx.AsyncClient, code: str
@@ -73,6 +75,15 @@ async def queue_world(pool: asyncpg.Pool, client: httpx.AsyncClient, code: str
     booked = await issue(booking_type="ONLINE", scheduled_time=f"{today}T23:30:00+05:30")
     w["booked_id"] = booked["id"]
     w["code"] = booked["patient_link"].rsplit("/t/", 1)[1]
+    # integrations: an API key and a webhook subscription of the hospital
+    w["api_key_id"] = await pool.fetchval(
+        """INSERT INTO api_keys (hospital_id, name, role, key_hash, key_prefix)
+           VALUES ($1, 'HIS', 'receptionist', $2, 'ak_0000000') RETURNING id""",
+        h, secrets.token_bytes(32))
+    w["webhook_id"] = await pool.fetchval(
+        """INSERT INTO webhook_subscriptions (hospital_id, url, events, secret)
+           VALUES ($1, 'https://hooks.example.com/x', '{token.called}', 'whsec_x')
+           RETURNING id""", h)
     return w
 
 
