@@ -11,6 +11,7 @@ import pytest
 
 from server.integrations import signing, urls
 from tests.queue.conftest import World, build_world
+from workers.routing import JobSpec, route, webhook_jobs_for
 
 
 @pytest.mark.parametrize("url", [
@@ -71,3 +72,17 @@ def test_signature_round_trip_and_tampering() -> None:
     assert not signing.verify("whsec_other", header, body, now=now)
     assert not signing.verify(secret, header, body, now=now + 301)      # replayed late
     assert not signing.verify(secret, "garbage", body, now=now)
+
+
+@pytest.mark.parametrize(("etype", "routed"), [
+    ("token.created", True), ("token.called", True), ("token.updated", True),
+    ("queue.updated", True), ("doctor.status", True), ("announcement", False),
+    ("snapshot", False),
+])
+def test_events_a_webhook_may_want_wake_the_recorder(etype: str, routed: bool) -> None:
+    event = {"type": etype, "seq": 7, "ts": "2026-11-26T10:00:00+00:00", "data": {},
+             "hospital_id": "h1"}
+    expected = [JobSpec("record_webhook_events", ("h1",), "webhooks:record:h1:7")]
+    assert webhook_jobs_for(event) == (expected if routed else [])
+    assert webhook_jobs_for(event) == [s for s in route(event) if s.function.startswith(
+        "record_webhook")]

@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import httpx
@@ -69,6 +70,17 @@ async def until(receiver: Receiver, done: Callable[[], bool], within_s: float = 
             await receiver.changed.wait()
 
 
+async def delivered(pool: asyncpg.Pool, sub_id: str, n: int) -> None:
+    """Until n deliveries of the subscription are recorded DELIVERED: the worker writes that
+    after the receiver answered. Polled (15 s at most): no event tells the test."""
+    for _ in range(750):
+        if await pool.fetchval("SELECT count(*) FROM webhook_deliveries WHERE subscription_id "
+                               "= $1 AND status = 'DELIVERED'", UUID(sub_id)) >= n:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{n} deliveries not recorded as delivered")
+
+
 async def subscribe(client: httpx.AsyncClient, w: World, url: str,
                     events: list[str] = EVENTS) -> dict[str, Any]:
     r = await client.post("/api/v1/webhooks", json={"url": url, "events": events},
@@ -94,6 +106,7 @@ async def test_a_failing_then_recovering_receiver_gets_every_event_once_signed_i
     assert (await press_next(client, world)).status_code == 200
     async with running_workers(pool, redis, arq_redis, settings):
         await until(receiver, lambda: len(receiver.accepted()) == 4)
+        await delivered(pool, good["id"], 4)
         # the dead endpoint keeps failing meanwhile: it slowed nobody else
         rows = await deliveries(client, world, dead["id"])
     accepted = receiver.accepted()
@@ -157,6 +170,7 @@ async def test_a_subscription_failing_too_long_is_paused_with_an_alert_and_resum
         assert await webhooks.sweep_webhooks(ctx) == 1
         await webhooks.teardown(ctx)
         await until(receiver, lambda: len(receiver.accepted()) == 1)
+        await delivered(pool, sub["id"], 1)
     assert len(receiver.requests) > tried
     [row] = await deliveries(client, world, sub["id"])
     assert row["status"] == "DELIVERED"
