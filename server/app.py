@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from server import errors, openapi
+from server.auth.attribution import Attribution
 from server.db.pool import create_pool, init_db
 from server.idempotency import Idempotency
 from server.observability import RequestLog, configure_logging
@@ -23,7 +24,9 @@ from server.routes import (
     auth,
     dashboard,
     doctors,
+    fhir,
     health,
+    integrations,
     notifications,
     pages,
     patients,
@@ -97,9 +100,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[*health.routes, *auth.routes, *admin.routes, *patients.routes, *tokens.routes,
                 *doctors.routes, *public.routes, *waitlist.routes, *ws.routes, *dashboard.routes,
                 *pages.routes, *webhooks.routes, *alerts.routes, *notifications.routes,
+                *integrations.routes, *fhir.routes,
                 *openapi.routes],
         middleware=[
-            Middleware(SecurityHeaders), Middleware(RequestLog),
+            Middleware(Attribution), Middleware(SecurityHeaders), Middleware(RequestLog),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes), Middleware(Idempotency),
         ],
         lifespan=lifespan,

@@ -92,6 +92,8 @@ async def _caller(scope: Scope) -> str:
         return "anonymous"
     if who.kind == "display":
         return f"{who.hospital_id}:display:{who.display_key_id}"
+    if who.api_key_id is not None:
+        return f"{who.hospital_id}:key:{who.api_key_id}"
     return f"{who.hospital_id}:user:{who.user_id}"
 
 

@@ -24,6 +24,7 @@ from server.auth.sessions import COOKIE_NAME
 from server.domain.lifecycle import Action
 from server.models import admin as admin_models
 from server.models import dates
+from server.models import integrations as integ
 from server.models import queue as q
 from server.models.common import text_pattern
 from server.routes.admin import RESOURCES
@@ -38,14 +39,15 @@ API = "/api/v1"
 OPENAPI_PATH = f"{API}/openapi.json"
 VERSION = "1.0.0"
 
-Auth = Literal["none", "signed-in", "staff", "admin", "desk", "queue", "token-action",
-               "board", "patient-code", "twilio", "alerts"]
+Auth = Literal["none", "signed-in", "staff", "admin", "admin-login", "desk", "queue",
+               "token-action", "board", "patient-code", "twilio", "alerts"]
 
 AUTH_TEXT: dict[str, str] = {
     "none": "No login.",
     "signed-in": "Any staff session or display key.",
     "staff": f"Any staff user of the hospital ({', '.join(STAFF)}).",
     "admin": "Admins of the hospital.",
+    "admin-login": "Admins of the hospital, logged in (not with an API key).",
     "desk": "Admin, receptionist, or a nurse (of the token's department).",
     "queue": "The queue's own doctor, a nurse of its department, or an admin.",
     "token-action": (
@@ -389,6 +391,38 @@ def registry() -> list[Op]:
            errors=(409,),
            description=("Once per message; refused (409) for one that did not fail, was "
                         "resent already, or reached the patient on another channel.")),
+        # integrations (docs/integrations.md)
+        Op("GET", f"{API}/api-keys", "List API keys", "Integrations", "admin-login",
+           response="The hospital's API keys (never the keys themselves)."),
+        Op("POST", f"{API}/api-keys", "Create an API key", "Integrations", "admin-login", 201,
+           "`{id, key, key_prefix, name, role, ...}`: the key is shown once; send it as "
+           "`Authorization: Bearer <key>`.", body=integ.ApiKeyCreate),
+        Op("GET", f"{API}/api-keys/{{id}}", "Read an API key", "Integrations", "admin-login",
+           response="The key's record (`last_used_at`, `revoked_at`)."),
+        Op("DELETE", f"{API}/api-keys/{{id}}", "Revoke an API key", "Integrations",
+           "admin-login", 204, "Revoked: refused from the next request on."),
+        Op("GET", f"{API}/webhooks", "List webhook subscriptions", "Integrations",
+           "admin-login", response="The hospital's subscriptions (never their secrets)."),
+        Op("POST", f"{API}/webhooks", "Subscribe a URL to events", "Integrations",
+           "admin-login", 201,
+           "`{id, secret, url, events, status, ...}`: the secret is shown once.",
+           body=integ.WebhookCreate,
+           description=("Each delivery is a POST signed `X-OPDQ-Signature: t=<unix>,v1=<hex "
+                        "HMAC-SHA256 of \"t.body\">` with `X-OPDQ-Delivery: <id>`, retried "
+                        "with backoff until a 2xx, in event order. Private and loopback "
+                        "addresses are refused (422 naming url).")),
+        Op("GET", f"{API}/webhooks/{{id}}", "Read a webhook subscription", "Integrations",
+           "admin-login", response="The subscription (`status`, `paused_reason`, "
+                                   "`failing_since`)."),
+        Op("PATCH", f"{API}/webhooks/{{id}}", "Change or pause a subscription", "Integrations",
+           "admin-login", response="The changed subscription.", body=integ.WebhookPatch),
+        Op("DELETE", f"{API}/webhooks/{{id}}", "Delete a subscription", "Integrations",
+           "admin-login", 204, "Deleted with its deliveries."),
+        Op("GET", f"{API}/webhooks/{{id}}/deliveries", "A subscription's deliveries",
+           "Integrations", "admin-login", query=integ.DeliveriesQuery,
+           response="`{\"items\": [...]}` newest first: `id` (the X-OPDQ-Delivery), "
+                    "`event_seq`, `event_type`, `status` (PENDING, RETRYING, DELIVERED), "
+                    "`attempts`, `response_code`, `error`, times."),
         Op("POST", STATUS_PATH, "Twilio delivery status", "Webhooks", "twilio", 204,
            "Recorded (or ignored when unknown).", errors=(403, 422),
            raw_body={"application/x-www-form-urlencoded": {"type": "object", "properties": {
@@ -541,14 +575,16 @@ def _document(_day: tuple[Any, ...]) -> dict[str, Any]:   # _day: the cache key
                             "API.md."),
         },
         "tags": [{"name": t} for t in ("Auth", "Admin", "Patients", "Tokens", "Queue",
-                                       "Public", "Waitlist", "Webhooks", "Meta")],
+                                       "Public", "Waitlist", "Webhooks", "Integrations",
+                                       "Meta")],
         "paths": paths,
         "components": {
             "schemas": dict(sorted(components.items())),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer",
-                           "description": "The token from login, or a display key (dk_...) "
-                                          "for a board."},
+                           "description": "The token from login, an API key (ak_...) of an "
+                                          "integration, or a display key (dk_...) for a "
+                                          "board."},
                 "session": {"type": "apiKey", "in": "cookie", "name": COOKIE_NAME},
             },
         },

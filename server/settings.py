@@ -101,6 +101,17 @@ class Settings(BaseSettings):
     openai_model: str = "gpt-4o-mini"
     openai_timeout_s: float = Field(default=5.0, gt=0, le=30)
 
+    # integrations (docs/integrations.md): requests a minute per API key; outgoing webhooks:
+    # the HTTP timeout, the retry backoff (doubling from base to max), how long a
+    # subscription may fail before it is paused, and whether private or loopback addresses
+    # may receive deliveries (off: a webhook URL cannot reach into the hospital's network)
+    api_key_rate_per_minute: int = Field(default=600, ge=1)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_base_s: float = Field(default=10.0, gt=0, le=3600)
+    webhook_retry_max_s: float = Field(default=3600.0, gt=0, le=86400)
+    webhook_pause_after_s: float = Field(default=86400.0, gt=0)
+    webhook_allow_private: bool = False
+
     @field_validator("database_url")
     @classmethod
     def _postgres_scheme(cls, v: str | None) -> str | None:

@@ -65,3 +65,15 @@ def explain_risk(assessment_id: Any) -> str:
 def reconcile_resume(stamp_ms: int | str) -> str:
     """Unique on purpose (a ms stamp; "*" matches all): each recovery gets a run of its own."""
     return f"reconcile_queues:resume:{stamp_ms}"
+
+
+def webhook_record(hospital_id: Any, seq: Any) -> str:
+    """One recording run per event a webhook may want: its hospital and sequence number (a
+    run records everything new in the stream, so a later run finds this one's work done)."""
+    return f"webhooks:record:{hospital_id}:{seq}"
+
+
+def webhook_deliver(subscription_id: Any, tag: str) -> str:
+    """One sending run per subscription and reason: `r<seq>` after recording up to seq,
+    `t<ms>` for a retry due then, `s<n>` for the sweeper's nth half minute."""
+    return f"webhooks:deliver:{subscription_id}:{tag}"

@@ -19,7 +19,7 @@ from server.db.pool import create_pool, init_db
 from server.observability import configure_logging
 from server.settings import get_settings
 from server.store.client import create_redis
-from workers import alerts, dispatch, notify, queue_jobs, risk
+from workers import alerts, dispatch, notify, queue_jobs, risk, webhooks
 from workers.outages import OUTAGES
 
 log = structlog.get_logger("worker")
@@ -51,6 +51,7 @@ async def open_redis(ctx: dict[str, Any]) -> None:
 async def start_services(ctx: dict[str, Any]) -> None:
     """Once PostgreSQL, Redis and the ARQ pool (ctx["redis"]) are there."""
     await notify.setup(ctx)
+    await webhooks.setup(ctx)
     dispatch.start(ctx)  # queue events -> notification jobs, in every worker process
 
 
@@ -70,6 +71,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     """Closes what startup opened, however far it got."""
     await dispatch.stop(ctx)
     await notify.teardown(ctx)
+    await webhooks.teardown(ctx)
     redis_app = ctx.pop("redis_app", None)
     if redis_app is not None:
         await redis_app.aclose()
@@ -112,7 +114,7 @@ class WorkerSettings:
         risk.score_token, risk.offer_freed_slot, risk.explain_risk, alerts.check_alerts,
         func(risk.train_risk_models, timeout=1800), func(risk.rescore_booked, timeout=1800),
         func(risk.ensure_risk_models, timeout=1800),
-        *notify.FUNCTIONS,
+        *notify.FUNCTIONS, *webhooks.FUNCTIONS,
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(purge_idempotency, minute=7, run_at_startup=False),
@@ -130,6 +132,8 @@ class WorkerSettings:
         cron(alerts.check_alerts, second=20, unique=True, timeout=50),
         # notifications: reminders, late-starting doctors, WhatsApp failures reported late
         *notify.CRON_JOBS,
+        # outgoing webhooks: restart subscriptions with a due delivery and no sender
+        *webhooks.CRON_JOBS,
     ]
     on_startup = startup
     on_shutdown = shutdown

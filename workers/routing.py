@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from server.integrations.events import WEBHOOK_EVENTS
 from workers import job_ids
 
 MAX_AHEAD = 50             # departments.notify_ahead is at most 50
@@ -112,11 +113,21 @@ def resend_jobs_for(event: dict[str, Any]) -> list[JobSpec]:
     return [JobSpec("send_notification", (h, tid, kind, channel), job_ids.resend(row))]
 
 
+def webhook_jobs_for(event: dict[str, Any]) -> list[JobSpec]:
+    """Record the event for the hospital's webhook subscriptions (workers/webhooks.py reads
+    the stream itself, in order, from its own cursor; this only wakes it)."""
+    h, seq = event.get("hospital_id"), event.get("seq")
+    if not h or seq is None or event.get("type") not in WEBHOOK_EVENTS:
+        return []
+    return [JobSpec("record_webhook_events", (h,), job_ids.webhook_record(h, seq))]
+
+
 # Every router sees every event; their jobs are enqueued in this order. Append, don't nest.
 ROUTERS: list[Router] = [
     notify_jobs_for,
     risk_jobs_for,
     resend_jobs_for,
+    webhook_jobs_for,
 ]
 
 

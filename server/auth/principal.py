@@ -1,4 +1,9 @@
-"""Who is calling: a staff user (session) or a display board (device key), and what they may do.
+"""Who is calling: a staff user (session), an integration (API key) or a display board (device
+key), and what they may do.
+
+An API key acts as a staff user of its role in its hospital (kind "user", no user_id, its
+api_key_id set); each request with it is counted against its own rate limit, and every change
+made with it is attributed to it in the audit (server/auth/attribution.py).
 
 Every route asks `authenticate(request)` for a Principal; its hospital_id scopes every query.
 Roles are checked with `require_role`; queue actions with `can_act_on_queue`.
@@ -16,8 +21,12 @@ import asyncpg
 from starlette.requests import Request
 
 from server.auth import sessions
+from server.auth.attribution import current_api_key
+from server.auth.ratelimit import enforce
 from server.db import admin as admin_db
+from server.db import api_keys as api_keys_db
 from server.errors import Forbidden, Unauthorized
+from server.store import keys
 
 # The staff roles: defined here only (schema.sql's CHECK on users.role says the same in SQL).
 Role = Literal["admin", "receptionist", "doctor", "nurse"]
@@ -28,8 +37,10 @@ DESK: tuple[Role, ...] = ("admin", "receptionist", "nurse")
 
 # display keys carry a visible prefix so one bearer header can hold either kind of credential
 DISPLAY_KEY_PREFIX = "dk_"
+API_KEY_PREFIX = "ak_"
 
 _CACHE_ATTR = "opdq_principal"
+_COUNTED_ATTR = "opdq_key_counted"
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,7 @@ class Principal:
     display_key_id: UUID | None = None
     session_id: UUID | None = None
     username: str | None = None
+    api_key_id: UUID | None = None    # an integration's API key (kind "user", no user_id)
 
 
 def new_display_key() -> str:
@@ -51,6 +63,10 @@ def new_display_key() -> str:
 
 def display_key_hash(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
 
 
 def _credential(request: Request) -> str | None:
@@ -74,10 +90,30 @@ async def resolve_display_key(
                      department_id=row["department_id"], display_key_id=row["id"])
 
 
+async def resolve_api_key(
+    pool_or_conn: asyncpg.Pool | asyncpg.Connection, key: str
+) -> Principal | None:
+    """The integration behind an API key, or None when unknown or revoked (looked up on every
+    request: a revoked key is refused from the next one on)."""
+    if not key.startswith(API_KEY_PREFIX) or len(key) > 200:
+        return None
+    row = await api_keys_db.by_hash(pool_or_conn, display_key_hash(key))
+    if row is None:
+        return None
+    return Principal(kind="user", hospital_id=row["hospital_id"], role=row["role"],
+                     doctor_id=row["doctor_id"], department_id=row["department_id"],
+                     username=f"api-key:{row['name']}", api_key_id=row["id"])
+
+
 async def _resolve(request: Request, credential: str) -> Principal | None:
     pool = request.app.state.opdq.pool
     if credential.startswith(DISPLAY_KEY_PREFIX):
         return await resolve_display_key(pool, credential)
+    if credential.startswith(API_KEY_PREFIX):
+        principal = await resolve_api_key(pool, credential)
+        if principal is not None:
+            current_api_key.set(principal.api_key_id)
+        return principal
     if len(credential) > 200:
         return None
     row = await sessions.session_user(pool, credential)
@@ -108,6 +144,11 @@ async def authenticate(request: Request) -> Principal:
         if _credential(request):
             raise Unauthorized("the session has expired or was revoked; log in again")
         raise Unauthorized("log in first (bearer token or session cookie)")
+    if principal.api_key_id is not None and not hasattr(request.state, _COUNTED_ATTR):
+        setattr(request.state, _COUNTED_ATTR, True)   # once per request, however often asked
+        state = request.app.state.opdq
+        await enforce(state.redis, keys.api_key_rate(principal.api_key_id),
+                      state.settings.api_key_rate_per_minute, 60)
     return principal
 
 

@@ -19,6 +19,7 @@ from uuid import UUID
 
 import asyncpg
 
+from server.auth.attribution import current_api_key
 from server.errors import Conflict, InvalidInput
 from server.presenters import jsonable
 
@@ -111,10 +112,12 @@ async def write_audit(
     conn: asyncpg.Connection, *, hospital_id: UUID, actor_id: UUID | None, entity: str,
     entity_id: UUID | None, action: str, changes: dict[str, Any],
 ) -> None:
+    """One audit row; a change made with an API key names the key (auth.attribution)."""
     await conn.execute(
-        """INSERT INTO admin_audit (hospital_id, actor_id, entity, entity_id, action, changes)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
-        hospital_id, actor_id, entity, entity_id, action, changes,
+        """INSERT INTO admin_audit (hospital_id, actor_id, entity, entity_id, action, changes,
+                                    api_key_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        hospital_id, actor_id, entity, entity_id, action, changes, current_api_key.get(),
     )
 
 
@@ -134,7 +137,8 @@ def _audit_diff(table: Table, old: Row, values: Row) -> dict[str, Any]:
 
 async def list_audit(db: Executor, hospital_id: UUID, limit: int = 100) -> list[Row]:
     rows = await db.fetch(
-        """SELECT id, actor_id, entity, entity_id, action, changes, at FROM admin_audit
+        """SELECT id, actor_id, api_key_id, entity, entity_id, action, changes, at
+           FROM admin_audit
            WHERE hospital_id = $1 ORDER BY id DESC LIMIT $2""",
         hospital_id, limit,
     )
@@ -258,7 +262,8 @@ async def hospital_summary(db: Executor, hospital_id: UUID) -> Row | None:
 # display keys
 # ---------------------------------------------------------------------------------------
 async def create_display_key(
-    pool: asyncpg.Pool, *, hospital_id: UUID, actor_id: UUID, department_id: UUID, name: str,
+    pool: asyncpg.Pool, *, hospital_id: UUID, actor_id: UUID | None, department_id: UUID,
+    name: str,
     key_hash: bytes, key_prefix: str,
 ) -> Row:
     async with pool.acquire() as conn, conn.transaction():
@@ -277,7 +282,7 @@ async def create_display_key(
 
 
 async def revoke_display_key(
-    pool: asyncpg.Pool, *, hospital_id: UUID, actor_id: UUID, key_id: UUID,
+    pool: asyncpg.Pool, *, hospital_id: UUID, actor_id: UUID | None, key_id: UUID,
 ) -> bool | None:
     """True when revoked now, False when it already was, None when not in this hospital."""
     async with pool.acquire() as conn, conn.transaction():

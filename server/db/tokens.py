@@ -9,6 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
+from server.auth.attribution import current_api_key
+
 TOKEN_SELECT = """
 SELECT t.*, p.name AS patient_name, p.phone AS patient_phone, p.language AS patient_language,
        dep.code AS department_code, dep.name AS department_name, c.number AS cabin_number,
@@ -149,10 +151,12 @@ async def insert_history(
 ) -> None:
     await conn.execute(
         """INSERT INTO token_history (hospital_id, token_id, action, from_status, to_status,
-               actor_kind, actor_id, reason, doctor_id, details, at, action_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, now()), $12)""",
+               actor_kind, actor_id, reason, doctor_id, details, at, action_id, api_key_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, now()), $12, $13)""",
         hospital_id, token_id, action, from_status, to_status, actor_kind, actor_id, reason,
         doctor_id, details or {}, at, action_id,
+        # a change made with an API key names the key (auth.attribution)
+        current_api_key.get() if actor_kind == "user" else None,
     )
 
 
@@ -191,8 +195,8 @@ async def purge_actions(conn: asyncpg.Connection | asyncpg.Pool, older_than_days
 
 async def history(conn: asyncpg.Connection | asyncpg.Pool, token_id: UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        "SELECT action, from_status, to_status, actor_kind, actor_id, reason, doctor_id, at "
-        "FROM token_history WHERE token_id = $1 ORDER BY id", token_id,
+        "SELECT action, from_status, to_status, actor_kind, actor_id, reason, doctor_id, at, "
+        "api_key_id FROM token_history WHERE token_id = $1 ORDER BY id", token_id,
     )
     return [dict(r) for r in rows]
 

@@ -147,7 +147,6 @@ async def displays(request: Request) -> Response:
         return render({"items": await db.list_rows(pool, db.DISPLAYS, principal.hospital_id)})
     body = await parse_body(request, m.DisplayCreate)
     key = new_display_key()
-    assert principal.user_id is not None
     row = await db.create_display_key(
         pool, hospital_id=principal.hospital_id, actor_id=principal.user_id,
         department_id=body.department_id, name=body.name, key_hash=display_key_hash(key),
@@ -164,7 +163,6 @@ async def display(request: Request) -> Response:
     key_id = path_uuid(request, "id")
     state = _state(request)
     if request.method == "DELETE":
-        assert principal.user_id is not None
         revoked = await db.revoke_display_key(state.pool, hospital_id=principal.hospital_id,
                                               actor_id=principal.user_id, key_id=key_id)
         if revoked is None:

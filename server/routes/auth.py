@@ -228,6 +228,12 @@ async def me(request: Request) -> Response:
             "display": {"id": principal.display_key_id,
                         "department_id": principal.department_id},
         }))
+    if principal.api_key_id is not None:
+        return JSONResponse(jsonable({
+            "kind": "api_key", "hospital": hospital,
+            "api_key": {"id": principal.api_key_id, "name": principal.username,
+                        "role": principal.role, "doctor_id": principal.doctor_id,
+                        "department_id": principal.department_id}}))
     return JSONResponse({"kind": "user", "user": principal_json(principal),
                          "hospital": jsonable(hospital)})
 

@@ -116,3 +116,8 @@ def login_alert_key(*parts: str) -> str:
 def public_key(scope: str, ident: str) -> str:
     """For the patient endpoints: e.g. public_key("checkin", code) or ("addr", ip)."""
     return f"{PREFIX}:rl:public:{scope}:{ident[:128]}"
+
+
+def api_key_rate(key_id: UUID | str) -> str:
+    """Requests of one API key in the current minute (server/auth/api_keys.py)."""
+    return f"{PREFIX}:rl:apikey:{key_id}"

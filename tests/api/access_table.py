@@ -249,3 +249,22 @@ CASES += [
     Case("POST", f"{API}/notifications/{{notification_id}}/resend", None, only(DESK, 202),
          fresh=True),
 ]
+
+# ---------------------------------------------------------------------------------------
+# integrations (docs/integrations.md): managed by the hospital's admins, logged in. The world
+# holds api_key_id and webhook_id (test_access_matrix.queue_world).
+# ---------------------------------------------------------------------------------------
+CASES += [
+    Case("GET", f"{API}/api-keys", None, admin_only()),
+    Case("POST", f"{API}/api-keys", _const({"name": "HIS", "role": "receptionist"}),
+         admin_only(201)),
+    Case("GET", f"{API}/api-keys/{{api_key_id}}", None, admin_only()),
+    Case("DELETE", f"{API}/api-keys/{{api_key_id}}", None, admin_only(204)),
+    Case("GET", f"{API}/webhooks", None, admin_only()),
+    Case("POST", f"{API}/webhooks", _const({"url": "https://hooks.example.com/opdq",
+                                            "events": ["token.called"]}), admin_only(201)),
+    Case("GET", f"{API}/webhooks/{{webhook_id}}", None, admin_only()),
+    Case("PATCH", f"{API}/webhooks/{{webhook_id}}", _const({"status": "PAUSED"}), admin_only()),
+    Case("GET", f"{API}/webhooks/{{webhook_id}}/deliveries", None, admin_only()),
+    Case("DELETE", f"{API}/webhooks/{{webhook_id}}", None, admin_only(204)),
+]

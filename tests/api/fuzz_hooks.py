@@ -15,7 +15,8 @@ mended before they are sent, never dropped:
 - the hospital's own calendar: an ONLINE booking or a waitlist date is not on a day that is
   past in the hospital's timezone;
 - GET /patients needs phone or uhid (OpenAPI cannot say "one of two query parameters");
-- a transfer goes to an active doctor the token is not already with.
+- a transfer goes to an active doctor the token is not already with;
+- a webhook URL is a public host (private and loopback addresses are refused, rightly).
 
 Negative cases are left as generated: every one of them must get a 4xx, never a 5xx.
 The test hospital is described by the JSON in OPDQ_FUZZ_WORLD.
@@ -177,6 +178,9 @@ def map_case(ctx: Any, case: Any) -> Any:
         _leave_window(body)
     elif op in (("POST", "/api/v1/shifts"), ("PATCH", "/api/v1/shifts/{id}")):
         _shift_times(body)
+    elif op in (("POST", "/api/v1/webhooks"), ("PATCH", "/api/v1/webhooks/{id}")):
+        if "url" in body:
+            body["url"] = "https://hooks.example.com/opdq"
     elif op == ("POST", "/api/v1/waitlist"):
         day = body.get("desired_date")
         if isinstance(day, str) and day < _hospital_today().isoformat():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -17,6 +18,7 @@ from server.routes import admin as admin_routes
 from server.routes import alerts as alerts_routes
 from server.routes import auth as auth_routes
 from server.routes import doctors as doctors_routes
+from server.routes import integrations as integrations_routes
 from server.routes import notifications as notifications_routes
 from server.routes import patients as patients_routes
 from server.routes import public as public_routes
@@ -38,7 +40,7 @@ SNAPSHOT_TABLES = ("hospitals", "departments", "cabins", "doctors", "shifts", "u
                    "token_history", "token_counters", "doctor_pauses", "schedule_exceptions",
                    "system_alerts", "notifications_log")
 ROUTE_MODULES = (auth_routes, admin_routes, patients_routes, tokens_routes, doctors_routes,
-                 public_routes, alerts_routes, notifications_routes)
+                 public_routes, alerts_routes, notifications_routes, integrations_routes)
 
 
 async def queue_world(pool: asyncpg.Pool, client: httpx.AsyncClient, code: str
@@ -87,6 +89,15 @@ async def queue_world(pool: asyncpg.Pool, client: httpx.AsyncClient, code: str
                body, to_masked, status, error_code, attempts)
            VALUES ($1, $2, $3, 'SMS', 'TOKEN_CREATED', 'Your token', '+91******0001',
                    'FAILED', 30003, 1) RETURNING id""", h, w["patient_id"], UUID(w["waiting_id"]))
+    # integrations: an API key and a webhook subscription of the hospital
+    w["api_key_id"] = await pool.fetchval(
+        """INSERT INTO api_keys (hospital_id, name, role, key_hash, key_prefix)
+           VALUES ($1, 'HIS', 'receptionist', $2, 'ak_0000000') RETURNING id""",
+        h, secrets.token_bytes(32))
+    w["webhook_id"] = await pool.fetchval(
+        """INSERT INTO webhook_subscriptions (hospital_id, url, events, secret)
+           VALUES ($1, 'https://hooks.example.com/x', '{token.called}', 'whsec_x')
+           RETURNING id""", h)
     return w
 
 

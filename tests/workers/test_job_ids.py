@@ -20,6 +20,8 @@ from workers import job_ids
     (job_ids.offer_freed_slot("t1"), "waitlist-offer:t1"),
     (job_ids.explain_risk(42), "explain:42"),
     (job_ids.reconcile_resume(1_700_000_000_000), "reconcile_queues:resume:1700000000000"),
+    (job_ids.webhook_record("h1", 9), "webhooks:record:h1:9"),
+    (job_ids.webhook_deliver("s1", "t1700000000000"), "webhooks:deliver:s1:t1700000000000"),
 ])
 def test_job_id_formats(built: str, expected: str) -> None:
     assert built == expected

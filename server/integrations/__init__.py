@@ -1,0 +1,1 @@
+"""Integrations with a hospital's other systems: webhook signing and URL rules, FHIR R4."""
