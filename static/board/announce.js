@@ -124,6 +124,7 @@ export class Announcer {
     await chime();
     const langs = this.langs();
     for (const [i, lang] of langs.entries()) {
+      if (this.o.current && !this.o.current(call)) return;  // e.g. a no-show during the chime
       if (i > 0) await sleep(LANG_GAP_MS);
       const voice = this.localVoice(lang);
       if (voice) await this.speak(call, lang, voice);

@@ -50,8 +50,9 @@ function langs() {
 
 /** A label in every board language: one line each, or one line joined with " · ". */
 function bi(key_, vars = {}, { inline = false } = {}) {
-  return h('span', { class: `bi${inline ? ' inline' : ''}` },
-    langs().map((l, i) => h('span', { lang: l, class: `bi-${i + 1}`, text: tIn(l, key_, vars) })));
+  return h('span', { class: `bi${inline ? ' inline' : ''}` }, langs().map((l, i) => [
+    i && inline ? h('span', { class: 'bi-sep', 'aria-hidden': 'true', text: ' · ' }) : null,
+    h('span', { lang: l, class: `bi-${i + 1}`, text: tIn(l, key_, vars) })]));
 }
 
 function applyLabels() {
@@ -83,6 +84,7 @@ function applySnapshot(snap) {
   const first = !state.loaded;
   const langsBefore = langs().join();
   state.department = snap.department;
+  $('#clock').textContent = fmtTime(new Date());  // the hospital's time, not the TV's zone
   setLang(langs()[0], { persist: false });
   if (first || langs().join() !== langsBefore) applyLabels();
   $('#dept-name').textContent = snap.department.name;
@@ -272,6 +274,15 @@ function render() {
   root.replaceChildren(...state.order.map((id) => cabinCard(state.cabins.get(id))));
   for (const el of $$('.cabin-doctor, .now-number, .status-pill', root)) fit(el);
   for (const el of $$('.now-name, .next .name', root)) fitName(el);
+  for (const el of $$('.next', root)) trimRows(el);
+}
+
+/** Rows of the "next" list that do not fit whole are left out, not shown cut in half. */
+function trimRows(next) {
+  const bottom = next.getBoundingClientRect().bottom;
+  for (const li of $$('li', next)) {
+    if (li.getBoundingClientRect().bottom > bottom + 1) li.hidden = true;
+  }
 }
 
 /** What the tile says about its doctor instead of, or besides, the queue. */
@@ -300,7 +311,7 @@ function cabinCard(c) {
   h('header', { class: 'cabin-head' },
     h('h2', {}, h('span', { class: 'cabin-word' }, bi('board.cabin')),
       h('span', { class: 'cabin-no', text: c.cabin || '—' })),
-    h('p', { class: 'cabin-doctor', text: c.doctor.name })),
+    h('p', { class: 'cabin-doctor wraps', text: c.doctor.name })),
   note ? h('p', { class: 'status-pill', dataset: { testid: 'cabin-note' } }, note) : null,
   h('div', { class: 'now' },
     h('p', { class: 'now-label' }, bi('board.now', {}, { inline: true })),
@@ -318,8 +329,11 @@ function cabinCard(c) {
     bi('board.waitingCount', { n: c.waiting_count ?? 0 }, { inline: true })));
 }
 
+/** Wider than its box (one-line texts), or taller (texts that may wrap: .wraps). */
 function overflows(el) {
-  return el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1;
+  return el.classList.contains('wraps')
+    ? el.scrollHeight > el.clientHeight + 1
+    : el.scrollWidth > el.clientWidth + 1;
 }
 
 /** Shrink an element's text until it fits its box (never cut): down to 45% of its size. */
