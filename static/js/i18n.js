@@ -66,7 +66,7 @@ const STRINGS = {
     'board.from': 'From {time}',
     'board.pausedUntil': 'Break until {time}',
     'board.recallShort': 'again',
-    'board.called': 'Called',
+    'admin.kioskCommand': 'TV kiosk command (full screen, sound without a tap)',
 
     'doctor.title': 'Doctor console',
     'doctor.choose': 'Choose a doctor',
@@ -378,7 +378,7 @@ const STRINGS = {
     'board.from': '{time} से',
     'board.pausedUntil': '{time} तक विराम',
     'board.recallShort': 'फिर से',
-    'board.called': 'बुलाया गया',
+    'admin.kioskCommand': 'टीवी कियोस्क कमांड (पूरी स्क्रीन, बिना छुए आवाज़)',
 
     'doctor.title': 'डॉक्टर कंसोल',
     'doctor.choose': 'डॉक्टर चुनें',
