@@ -196,7 +196,7 @@ async def test_long_names_three_screen_sizes_shift_start_and_pause(
     for patient in range(5):
         await e2e.issue(patient, 0)
     await e2e.issue(5, 1)
-    await press_next(e2e, 0)
+    _, serving = await press_next(e2e, 0)
     r = await e2e.api.post(f"/api/v1/doctors/{w.doctors[1]}/pause", json={"minutes": 15},
                            headers=e2e.h("admin"))
     assert r.status_code == 200, r.text
@@ -222,6 +222,11 @@ async def test_long_names_three_screen_sizes_shift_start_and_pause(
         problems = await board.evaluate(FITS)
         assert problems == [], (size, problems)
         await screenshot(board, f"board-{size}")
+        # a recall at this size: the whole call on screen, nothing clipped
+        await act(e2e, serving["id"], "recall")
+        await expect(board.locator("#call-recall")).to_be_visible()
+        assert await board.evaluate(CALL_FITS) == [], size
+        await screenshot(board, f"board-{size}-call")
         no_script_errors(board)
         await ctx.close()
 
@@ -247,3 +252,9 @@ FITS = """() => {
     }
     return out;
 }"""
+
+CALL_FITS = """() => [...document.querySelectorAll('#call p, #call strong')].filter((el) => {
+    const r = el.getBoundingClientRect();
+    return r.left < 0 || r.right > innerWidth || r.top < 0 || r.bottom > innerHeight
+        || el.scrollWidth > el.clientWidth + 1;
+}).map((el) => el.id || el.className)"""
