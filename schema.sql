@@ -59,6 +59,12 @@ CREATE TABLE IF NOT EXISTS departments (
     updated_at            timestamptz NOT NULL DEFAULT now(),
     -- a reinstated token goes back behind this many waiting (never ahead of an emergency)
     reinstate_places      integer NOT NULL DEFAULT 3 CHECK (reinstate_places BETWEEN 1 AND 50),
+    -- the waiting-room board: its languages in order ('{}': the department's language, then
+    -- English), and whether it shows masked names or none
+    board_languages       text[] NOT NULL DEFAULT '{}' CHECK (
+        cardinality(board_languages) <= 3
+        AND array_to_string(board_languages, ',') ~ '^([a-z]{2}(,[a-z]{2})*)?$'),
+    board_names           text NOT NULL DEFAULT 'masked' CHECK (board_names IN ('masked', 'hidden')),
     UNIQUE (hospital_id, code),
     UNIQUE (hospital_id, id)
 );

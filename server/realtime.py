@@ -90,6 +90,7 @@ def _department(data: dict[str, Any]) -> str | None:
 class BoardSubscriber(Subscriber):
     department_id: str = ""
     display_key_id: str | None = None
+    names: bool = True  # False: the department's boards show no names (views.board_shows_names)
     kind = "board"
 
     def routes(self) -> tuple[str, str]:
@@ -103,8 +104,22 @@ class BoardSubscriber(Subscriber):
         if etype == "token.updated":
             return None  # the queue.updated that follows every change carries it
         if etype == "queue.updated":
-            return board_queue_message(event)
+            return board_queue_message(event, self.names)
+        if not self.names and (event.get("data") or {}).get("token"):
+            return _nameless(event)
         return raw
+
+
+def _nameless(event: dict[str, Any]) -> str:
+    """An event whose token is shown without its masked name (encoded once per event)."""
+    cached = event.get("_nameless")
+    if cached is None:
+        data = event.get("data") or {}
+        public = {k: v for k, v in event.items() if not k.startswith("_")}
+        cached = json.dumps({**public, "data": {
+            **data, "token": {**data["token"], "display_name": ""}}})
+        event["_nameless"] = cached
+    return cached  # type: ignore[no-any-return]
 
 
 def waiting_by_id(event: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -117,20 +132,22 @@ def waiting_by_id(event: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return index  # type: ignore[no-any-return]
 
 
-def board_queue_message(event: dict[str, Any]) -> str:
+def board_queue_message(event: dict[str, Any], names: bool = True) -> str:
     """A board needs one cabin of its department, not the whole queue: the queue.updated's
-    data reshaped to the board snapshot's cabin (views.board_cabin), encoded once per event,
-    then shared by every board of the department. `waiting` repeats the cabin's `next` (the
-    head of the queue) for clients that read the older trimmed queue.updated."""
-    cached = event.get("_board")
+    data reshaped to the board snapshot's cabin (views.board_cabin), encoded once per event
+    (and per names shown or not), then shared by every board of the department. `waiting`
+    repeats the cabin's `next` (the head of the queue) for clients that read the older
+    trimmed queue.updated."""
+    cache = "_board" if names else "_board_nameless"
+    cached = event.get(cache)
     if cached is None:
         data = event.get("data") or {}
-        cabin = board_cabin_of_event(data)
+        cabin = board_cabin_of_event(data, names)
         public = {k: v for k, v in event.items() if not k.startswith("_")}  # not the caches
         cached = json.dumps({**public, "data": {
             "doctor_id": data.get("doctor_id"), "department_id": data.get("department_id"),
             **cabin, "waiting": cabin["next"]}})
-        event["_board"] = cached
+        event[cache] = cached
     return cached  # type: ignore[no-any-return]
 
 

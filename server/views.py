@@ -4,6 +4,9 @@ Built from the queue service and ids (not from a Request), so the HTTP routes an
 websocket snapshots share them. A board's cabin has one shape, made by `board_cabin`, both in
 the board snapshot and in the `queue.updated` a board receives (realtime.board_queue_message),
 so the page reads one shape and "the next N on a board" is defined here only.
+
+A board shows masked names ("R. Sharma") or, when its department says so, none: a board's
+cabin is then built with names=False, in the snapshot and in the events alike.
 """
 
 from __future__ import annotations
@@ -35,10 +38,25 @@ def _same(x: Any) -> Any:
     return x
 
 
-def board_token(tok: dict[str, Any]) -> dict[str, Any]:
+def board_languages(dep: dict[str, Any]) -> list[str]:
+    """The board's languages in order: the department's setting, else its language and then
+    English (a Hindi department's board is bilingual by default)."""
+    langs = list(dep.get("board_languages") or []) or [dep.get("language") or "en", "en"]
+    return list(dict.fromkeys(langs))
+
+
+def shift_start_at(ctx: dict[str, Any], now: datetime) -> str | None:
+    """Today's shift start of a doctor context (shift_start, timezone) as an ISO instant."""
+    if ctx.get("shift_start") is None:
+        return None
+    day = calendar.local_day(now, ctx["timezone"])
+    return calendar.local_datetime(day, ctx["shift_start"], ctx["timezone"]).isoformat()
+
+
+def board_token(tok: dict[str, Any], names: bool = True) -> dict[str, Any]:
     """A token as a board shows it, from the live token JSON (already masked)."""
     return {"id": tok.get("id"), "number": tok.get("number"), "status": tok.get("status"),
-            "display_name": tok.get("display_name") or "",
+            "display_name": (tok.get("display_name") or "") if names else "",
             "recall_count": tok.get("recall_count") or 0}
 
 
@@ -48,28 +66,30 @@ def _board_eta(eta: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def board_cabin(doctor: dict[str, Any], cabin: str | None, current: dict[str, Any] | None,
                 waiting: Sequence[T], entry: Callable[[T], dict[str, Any]] = _same,
-                ) -> dict[str, Any]:
-    """One cabin of a board: its doctor ({id, name, status}), the token being served, the next
-    BOARD_NEXT waiting with positions and ETAs, and how many wait in all. `current` is live
-    token JSON; `waiting` is the whole queue in order, each turned by `entry` into live token
-    JSON with "position" and "eta" (only those shown are turned)."""
+                names: bool = True) -> dict[str, Any]:
+    """One cabin of a board: its doctor ({id, name, status, shift_start, pause_until}: the
+    tile says "from 09:00" before the shift and "until 11:30" in a pause), the token being
+    served, the next BOARD_NEXT waiting with positions and ETAs, and how many wait in all.
+    `current` is live token JSON; `waiting` is the whole queue in order, each turned by
+    `entry` into live token JSON with "position" and "eta" (only those shown are turned)."""
     return {
         "doctor": {"id": doctor.get("id"), "name": doctor.get("name"),
-                   "status": doctor.get("status")},
+                   "status": doctor.get("status"), "shift_start": doctor.get("shift_start"),
+                   "pause_until": doctor.get("pause_until") or None},
         "cabin": cabin,
-        "current": board_token(current) if current else None,
-        "next": [{**board_token(tok), "position": tok.get("position"),
+        "current": board_token(current, names) if current else None,
+        "next": [{**board_token(tok, names), "position": tok.get("position"),
                   "eta": _board_eta(tok.get("eta"))}
                  for tok in map(entry, waiting[:BOARD_NEXT])],
         "waiting_count": len(waiting),
     }
 
 
-def board_cabin_of_event(data: dict[str, Any]) -> dict[str, Any]:
+def board_cabin_of_event(data: dict[str, Any], names: bool = True) -> dict[str, Any]:
     """A board's cabin from a queue.updated's data (the doctor's whole live queue)."""
     waiting = data.get("waiting") or []  # cjson encodes an empty list as {}
     return board_cabin(data.get("doctor") or {"id": data.get("doctor_id")}, data.get("cabin"),
-                       data.get("current") or None, waiting)
+                       data.get("current") or None, waiting, names=names)
 
 
 def staff_token(row: dict[str, Any], who: Principal | None, today: date, now: datetime, *,
@@ -103,10 +123,12 @@ async def queue_snapshot(svc: QueueService, h: UUID, doctor_id: UUID,
 
 async def board_snapshot(svc: QueueService, pool: asyncpg.Pool, h: UUID, department_id: UUID
                          ) -> dict[str, Any]:
-    """What a waiting-room TV shows: per cabin the current token and the next few, masked."""
+    """What a waiting-room TV shows: per cabin the current token and the next few, masked
+    (or without names), and the languages of its labels and announcements."""
     dep = await doctors_db.department(pool, h, department_id)
     if not dep:
         raise NotFound("no such department")
+    names = board_shows_names(dep)
     today, _ = await svc.today(h)
     cabins = []
     for d in await doctors_db.department_doctors(pool, h, department_id, today):
@@ -122,9 +144,17 @@ async def board_snapshot(svc: QueueService, pool: asyncpg.Pool, h: UUID, departm
             return {**live_token(rows[tid]), "position": pos, "eta": eta_view(eta, now)}
 
         cabins.append(board_cabin(
-            {"id": str(d["id"]), "name": d["name"], "status": q.live.doctor.status},
+            {"id": str(d["id"]), "name": d["name"], "status": q.live.doctor.status,
+             "shift_start": shift_start_at(d, now), "pause_until": q.live.doctor.pause_until},
             d["cabin"], live_token(cur) if cur else None,
-            [w for w in q.waiting if w[0] in rows], entry))
+            [w for w in q.waiting if w[0] in rows], entry, names=names))
     return {"department": {"id": str(dep["id"]), "name": dep["name"], "code": dep["code"],
-                           "language": dep["language"]},
+                           "language": dep["language"], "languages": board_languages(dep),
+                           "names": dep.get("board_names") or "masked",
+                           "timezone": dep["timezone"]},
             "cabins": cabins, "generated_at": svc.now().isoformat()}
+
+
+def board_shows_names(dep: dict[str, Any]) -> bool:
+    """Whether the department's boards show masked names (else none at all)."""
+    return (dep.get("board_names") or "masked") != "hidden"

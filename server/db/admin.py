@@ -52,7 +52,8 @@ class Table:
 DEPARTMENTS = Table("departments", "department", {c: c for c in (
     "name", "code", "avg_consultation_min", "buffer_min", "daily_cap", "booked_grace_min",
     "senior_credit_min", "skip_places", "reinstate_places", "notify_ahead",
-    "late_start_alert_min", "language", "active")}, readonly=("created_at", "updated_at"))
+    "late_start_alert_min", "language", "active", "board_languages", "board_names")},
+    readonly=("created_at", "updated_at"))
 CABINS = Table("cabins", "cabin", {c: c for c in ("department_id", "number", "floor", "active")},
                readonly=("created_at", "updated_at"))
 DOCTORS = Table("doctors", "doctor", {c: c for c in (

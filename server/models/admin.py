@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -80,6 +80,9 @@ Minutes = _minutes("0.01", "Minutes, 0.01 to 480, rounded to 0.01.")
 Buffer = _minutes("0", "Minutes, 0 to 480, rounded to 0.01.")
 Policy240 = Annotated[int, Field(ge=0, le=240)]
 Places = Annotated[int, Field(ge=1, le=50)]
+# the board's languages in order, e.g. ["hi", "en"]; [] = the department's language, then English
+BoardLanguages = Annotated[list[Language], Field(max_length=3)]
+BoardNames = Literal["masked", "hidden"]
 
 
 def _patch_schema(schema: dict[str, Any], cls: Any) -> None:
@@ -139,6 +142,8 @@ class DepartmentCreate(Body):
     notify_ahead: Places = 3
     late_start_alert_min: int = Field(default=15, ge=1, le=240)
     language: Language = "en"
+    board_languages: BoardLanguages = Field(default_factory=list)
+    board_names: BoardNames = "masked"
 
 
 class DepartmentPatch(PatchBody):
@@ -156,6 +161,8 @@ class DepartmentPatch(PatchBody):
     late_start_alert_min: int | None = Field(default=None, ge=1, le=240)
     language: Language | None = None
     active: bool | None = None
+    board_languages: BoardLanguages | None = None
+    board_names: BoardNames | None = None
 
 
 # ---------------------------------------------------------------------------------------

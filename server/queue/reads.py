@@ -13,6 +13,7 @@ from server.domain import assignment, calendar
 from server.errors import Conflict, InvalidInput, NotFound
 from server.presenters import eta_inputs, queue_etas
 from server.queue.base import QueueBase, QueueState, Txn, epoch_ms
+from server.views import shift_start_at
 
 
 class Reads(QueueBase):
@@ -119,7 +120,8 @@ class Reads(QueueBase):
             "department_id": str(q.ctx["department_id"]),
             "cabin": q.ctx["cabin"],
             "doctor": {"id": str(doctor_id), "name": q.ctx["name"],
-                       "status": live.doctor.status},
+                       "status": live.doctor.status, "pause_until": live.doctor.pause_until,
+                       "shift_start": shift_start_at(q.ctx, now)},
             "current": live.current,
             "waiting": waiting,
         }, doctors=[doctor_id], at_ms=epoch_ms(now))

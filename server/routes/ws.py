@@ -101,11 +101,13 @@ async def board_ws(ws: WebSocket) -> None:
         who = await optional_principal(ws)  # type: ignore[arg-type]
         if who is None or who.kind != "user" or who.role not in STAFF_ROLES:
             return await _refuse(ws, CLOSE_UNAUTHORISED, "log in or use a display key")
-        if not await doctors_db.department(state(ws).pool, who.hospital_id, dep):
-            return await _refuse(ws, CLOSE_UNAUTHORISED, "unknown department")
+    dep_row = await doctors_db.department(state(ws).pool, who.hospital_id, dep)
+    if not dep_row:
+        return await _refuse(ws, CLOSE_UNAUTHORISED, "unknown department")
     sub = BoardSubscriber(ws, str(who.hospital_id), state(ws).settings.ws_send_queue,
                           department_id=str(dep),
-                          display_key_id=str(who.display_key_id) if who.display_key_id else None)
+                          display_key_id=str(who.display_key_id) if who.display_key_id else None,
+                          names=views.board_shows_names(dep_row))
     await serve(ws, sub, lambda: views.board_snapshot(state(ws).queue, state(ws).pool,
                                                       who.hospital_id, dep))  # type: ignore[union-attr]
 

@@ -245,6 +245,10 @@ function displaysPanel() {
           h('input', { id: 'new-key', readonly: true, value: res.key })),
         h('div', { class: 'field' }, h('label', { for: 'new-url', text: t('admin.boardUrl') }),
           h('input', { id: 'new-url', readonly: true, value: res.board_url })),
+        // the TV's browser: full screen, and sound without anyone tapping it (README, kiosk)
+        h('div', { class: 'field' }, h('label', { for: 'new-kiosk', text: t('admin.kioskCommand') }),
+          h('input', { id: 'new-kiosk', readonly: true,
+            value: `chromium --kiosk --noerrdialogs --autoplay-policy=no-user-gesture-required '${res.board_url}'` })),
         h('a', { class: 'btn', href: res.board_url, target: '_blank', rel: 'noopener', text: t('admin.open') }));
       created.hidden = false;
       form.reset();

@@ -1,19 +1,20 @@
 // Spoken announcements for the display board, offline.
 //
-// "Token CARD 45, please go to cabin C 101" in the department's language. The browser's own
-// speech voice is used when it has a LOCAL one for that language (speechSynthesis; a network
-// voice would need the internet); otherwise the fragments in /static/audio/<lang>/ (made by
-// static/audio/generate.sh with espeak-ng) are joined: letters are spelled, numbers built
-// from 0-99 plus "hundred"/"thousand".
+// "Token CARD 45, please go to cabin C 101" in each of the board's languages, in order (e.g.
+// Hindi, then English). The browser's own speech voice is used for a language when it has a
+// LOCAL one (speechSynthesis; a network voice would need the internet); otherwise the
+// fragments in /static/audio/<lang>/ (made by static/audio/generate.sh with espeak-ng) are
+// joined: letters are spelled, numbers built from 0-99 plus "hundred"/"thousand".
 //
-// Announcer queues calls so two never overlap: each call is shown for at least SHOW_MS and
-// the next starts only when the previous one's chime and speech have finished.
+// The Announcer only speaks: the page shows a call the instant it arrives. Calls queue for
+// the loudspeaker only, so two never talk over each other; a call that is no longer current
+// when its turn comes (no-show, skip, a newer call at that cabin) is not spoken.
 
 import { chime, audioContext, canPlay, playSequence } from '../js/sound.js';
 import { sleep } from '../js/dom.js';
 
-const SHOW_MS = 7000;
-const GAP_MS = 700;
+const GAP_MS = 500;                // between two calls
+const LANG_GAP_MS = 300;           // between the languages of one call
 const SPEECH_TIMEOUT_MS = 12000;
 
 const SPEECH = {
@@ -73,10 +74,8 @@ export function callFragments(phrase, call) {
 export class Announcer {
   /**
    * @param {object} o
-   * @param {() => string} o.lang       'en' | 'hi' (falls back to en for others)
-   * @param {(call) => void} o.show     put the call on screen
-   * @param {() => void} o.hide
-   * @param {number} [o.showMs]  how long a call stays on screen at least
+   * @param {() => string[]} o.langs        the board's languages in order, e.g. ['hi', 'en']
+   * @param {(call) => boolean} [o.current] still worth saying? (default: always)
    */
   constructor(o) {
     this.o = o;
@@ -94,12 +93,13 @@ export class Announcer {
     }
   }
 
-  lang() {
-    const l = this.o.lang();
-    return SPEECH[l] ? l : 'en';
+  /** The board's languages this announcer can speak (English when none). */
+  langs() {
+    const out = (this.o.langs() || []).filter((l) => SPEECH[l]);
+    return out.length ? [...new Set(out)] : ['en'];
   }
 
-  /** Queue a call {number, cabin, doctor, recall}. */
+  /** Queue a call {id, number, cabin, recall} for the loudspeaker. */
   enqueue(call) {
     this.queue.push(call);
     if (!this.running) this.run();
@@ -110,12 +110,9 @@ export class Announcer {
     try {
       while (this.queue.length) {
         const call = this.queue.shift();
-        this.o.show(call);
-        await Promise.all([sleep(this.o.showMs ?? SHOW_MS), this.sound(call).catch((err) => {
-          console.warn('announce: sound failed', err);
-        })]);
-        this.o.hide();
-        if (this.queue.length) await sleep(Math.min(GAP_MS, this.o.showMs ?? GAP_MS));
+        if (this.o.current && !this.o.current(call)) continue;
+        await this.sound(call).catch((err) => console.warn('announce: sound failed', err));
+        if (this.queue.length) await sleep(GAP_MS);
       }
     } finally {
       this.running = false;
@@ -125,14 +122,19 @@ export class Announcer {
   async sound(call) {
     if (!(await canPlay())) return;  // blocked: the page offers "tap to enable sound"
     await chime();
-    const voice = this.localVoice();
-    if (voice) await this.speak(call, voice);
-    else await this.playFragments(call);
+    const langs = this.langs();
+    for (const [i, lang] of langs.entries()) {
+      if (this.o.current && !this.o.current(call)) return;  // e.g. a no-show during the chime
+      if (i > 0) await sleep(LANG_GAP_MS);
+      const voice = this.localVoice(lang);
+      if (voice) await this.speak(call, lang, voice);
+      else await this.playFragments(call, lang);
+    }
   }
 
   /** A speech voice for the language that runs on this machine (no network), or null. */
-  localVoice() {
-    const wanted = SPEECH_LANG[this.lang()];
+  localVoice(lang) {
+    const wanted = SPEECH_LANG[lang];
     for (const prefix of wanted) {
       const v = this.voices.find((x) => x.localService && x.lang?.replace('_', '-')
         .toLowerCase().startsWith(prefix.toLowerCase()));
@@ -141,10 +143,10 @@ export class Announcer {
     return null;
   }
 
-  speak(call, voice) {
+  speak(call, lang, voice) {
     const tok = parseToken(call.number);
     const cabinSpoken = cabinParts(call.cabin).map((p) => (typeof p === 'number' ? p : spell(p))).join(' ');
-    const text = SPEECH[this.lang()]({ letters: tok.letters, number: tok.number ?? tok.raw, cabinSpoken });
+    const text = SPEECH[lang]({ letters: tok.letters, number: tok.number ?? tok.raw, cabinSpoken });
     return new Promise((resolve) => {
       const u = new SpeechSynthesisUtterance(text);
       u.voice = voice;
@@ -154,7 +156,7 @@ export class Announcer {
       const timer = setTimeout(done, SPEECH_TIMEOUT_MS);
       u.onend = done;
       u.onerror = done;
-      this.said({ via: 'speech', lang: u.lang, text });
+      this.said({ via: 'speech', lang: u.lang, text, id: call.id, recall: call.recall || 0 });
       speechSynthesis.speak(u);
     });
   }
@@ -184,13 +186,13 @@ export class Announcer {
     return this.buffers.get(id);
   }
 
-  async playFragments(call) {
+  async playFragments(call, wanted) {
     const manifest = await this.loadManifest();
-    const lang = manifest.phrases[this.lang()] ? this.lang() : 'en';
+    const lang = manifest.phrases[wanted] ? wanted : 'en';
     const have = new Set(manifest.fragments[lang] || []);
     const names = callFragments(manifest.phrases[lang], call).filter((n) => have.has(n));
     const buffers = await Promise.all(names.map((n) => this.buffer(lang, n)));
-    this.said({ via: 'fragments', lang, parts: names });
+    this.said({ via: 'fragments', lang, parts: names, id: call.id, recall: call.recall || 0 });
     await playSequence(buffers);
   }
 }

@@ -61,6 +61,12 @@ const STRINGS = {
     'board.badKey': 'This display is not authorised. Ask the administrator for a new board link.',
     'board.loading': 'Connecting to the queue server…',
     'board.enableSound': 'Tap to enable sound',
+    // board, issue 14: bilingual tiles, the "just called" strip, shift start and pause end
+    'board.justCalled': 'Just called',
+    'board.from': 'From {time}',
+    'board.pausedUntil': 'Break until {time}',
+    'board.recallShort': 'again',
+    'admin.kioskCommand': 'TV kiosk command (full screen, sound without a tap)',
 
     'doctor.title': 'Doctor console',
     'doctor.choose': 'Choose a doctor',
@@ -412,6 +418,12 @@ const STRINGS = {
     'board.badKey': 'यह डिस्प्ले अधिकृत नहीं है। प्रशासक से नया बोर्ड लिंक माँगें।',
     'board.loading': 'कतार सर्वर से जुड़ रहा है…',
     'board.enableSound': 'आवाज़ चालू करने के लिए छुएँ',
+    // board, issue 14
+    'board.justCalled': 'अभी बुलाए गए',
+    'board.from': '{time} से',
+    'board.pausedUntil': '{time} तक विराम',
+    'board.recallShort': 'फिर से',
+    'admin.kioskCommand': 'टीवी कियोस्क कमांड (पूरी स्क्रीन, बिना छुए आवाज़)',
 
     'doctor.title': 'डॉक्टर कंसोल',
     'doctor.choose': 'डॉक्टर चुनें',

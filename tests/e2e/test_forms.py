@@ -80,6 +80,10 @@ async def test_admin_display_key_and_dashboard(e2e: E2EWorld, browser: Browser) 
     url = admin.locator("#new-url")
     await expect(url).to_have_value(re.compile(
         re.escape(f"{e2e.server.base}/board/{e2e.world.department_id}#key=dk_") + r"\S{20,}"))
+    # and the command to paste on the TV box, with the flag that lets it sound untouched
+    await expect(admin.locator("#new-kiosk")).to_have_value(
+        f"chromium --kiosk --noerrdialogs --autoplay-policy=no-user-gesture-required "
+        f"'{await url.input_value()}'")
     await screenshot(admin, "admin-displays")
 
     # the board link works as given, with no login

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
 import pytest
 
 from tests.api.helpers import auth, make_display_key
-from tests.queue.conftest import Clock, World, add_department, build_world, issue, press_next
+from tests.queue.conftest import (
+    TZ,
+    Clock,
+    World,
+    add_department,
+    build_world,
+    issue,
+    press_next,
+)
 
 
 def board_url(department_id: uuid.UUID) -> str:
@@ -32,7 +42,8 @@ async def test_board_shows_current_and_next_per_cabin_with_masked_names(
     assert r.status_code == 200, r.text
     board = r.json()
     assert board["department"] == {"id": str(world.department_id), "name": "Cardiology",
-                                   "code": "CARD", "language": "en"}
+                                   "code": "CARD", "language": "en", "languages": ["en"],
+                                   "names": "masked", "timezone": TZ}
     cabins = {c["cabin"]: c for c in board["cabins"]}
     assert set(cabins) == {"C-101", "C-102", "C-103"}
     c1 = cabins["C-101"]
@@ -63,6 +74,51 @@ async def test_board_shows_a_paused_doctor(client: httpx.AsyncClient, world: Wor
     board = (await client.get(board_url(world.department_id), headers=auth(key))).json()
     status = {c["cabin"]: c["doctor"]["status"] for c in board["cabins"]}
     assert status == {"C-101": "AVAILABLE", "C-102": "PAUSED", "C-103": "AVAILABLE"}
+    # the tile can say until when
+    until = {c["cabin"]: c["doctor"]["pause_until"] for c in board["cabins"]}
+    assert until["C-101"] is None and until["C-103"] is None
+    assert until["C-102"] == r.json()["pause_until"]
+
+
+async def test_board_says_when_each_shift_starts(client: httpx.AsyncClient, world: World,
+                                                 pool: asyncpg.Pool) -> None:
+    await pool.execute("UPDATE shifts SET start_time = '09:30' WHERE doctor_id = $1",
+                       world.doctors[1])
+    board = (await client.get(board_url(world.department_id), headers=world.h())).json()
+    starts = {c["cabin"]: datetime.fromisoformat(c["doctor"]["shift_start"])
+              for c in board["cabins"]}
+    local = {cabin: at.astimezone(ZoneInfo(TZ)) for cabin, at in starts.items()}
+    assert local["C-102"].time() == time(9, 30) and local["C-101"].time() == time(0, 0)
+    assert local["C-102"].date() == datetime.now(ZoneInfo(TZ)).date()
+
+
+async def test_board_languages_and_hidden_names_are_department_settings(
+        client: httpx.AsyncClient, world: World, pool: asyncpg.Pool, clock: Clock) -> None:
+    await issue(client, world, 0)
+    await press_next(client, world)
+    await issue(client, world, 1)
+    r = await client.patch(f"/api/v1/departments/{world.department_id}", headers=world.h("admin"),
+                           json={"language": "hi"})
+    assert r.status_code == 200, r.text
+    board = (await client.get(board_url(world.department_id), headers=world.h())).json()
+    assert board["department"]["languages"] == ["hi", "en"]    # bilingual by default
+
+    r = await client.patch(f"/api/v1/departments/{world.department_id}", headers=world.h("admin"),
+                           json={"board_languages": ["en", "hi"], "board_names": "hidden"})
+    assert r.status_code == 200, r.text
+    assert r.json()["board_languages"] == ["en", "hi"] and r.json()["board_names"] == "hidden"
+    board = (await client.get(board_url(world.department_id), headers=world.h())).json()
+    assert board["department"]["languages"] == ["en", "hi"]
+    assert board["department"]["names"] == "hidden"
+    c1 = next(c for c in board["cabins"] if c["cabin"] == "C-101")
+    assert c1["current"]["display_name"] == "" and c1["next"][0]["display_name"] == ""
+    assert "Kumar" not in json.dumps(board)
+
+    for bad in ({"board_languages": ["hin"]}, {"board_languages": ["en", "hi", "ta", "te"]},
+                {"board_names": "full"}):
+        r = await client.patch(f"/api/v1/departments/{world.department_id}",
+                               headers=world.h("admin"), json=bad)
+        assert r.status_code == 422, (bad, r.text)
 
 
 async def test_board_leaves_out_doctors_without_a_shift_today(

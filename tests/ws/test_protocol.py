@@ -301,3 +301,24 @@ async def test_a_board_gets_its_cabin_in_the_snapshot_shape_in_queue_updated(
     assert [{**n, "eta": set(n["eta"])} for n in event["next"]] == \
         [{**n, "eta": set(n["eta"])} for n in cabin["next"]]     # ETAs age between the two
     assert len(cabin["next"]) == 5 and cabin["waiting_count"] == 6
+
+
+async def test_a_board_of_a_department_that_hides_names_gets_none_in_its_events(
+        server_a: LiveServer, w: World, pool: asyncpg.Pool) -> None:
+    await pool.execute("UPDATE departments SET board_names = 'hidden' WHERE id = $1",
+                       w.department_id)
+    _, key = await make_display_key(pool, w.hospital_id, w.department_id)
+    for i in range(3):
+        await issue(server_a, w, i)
+    async with ws_connect(server_a, f"/ws/board/{w.department_id}?key={key}") as board:
+        snap = await next_message(board)
+        await press_next(server_a, w, current_token_id=None)
+        msgs = await until(board, lambda m: m["type"] == "queue.updated")
+    called = next(m for m in msgs if m["type"] == "token.called")
+    assert called["data"]["token"]["display_name"] == ""
+    assert called["data"]["token"]["number"] == "CARD-001"
+    cabin = msgs[-1]["data"]
+    assert cabin["current"]["number"] == "CARD-001" and cabin["current"]["display_name"] == ""
+    assert [n["display_name"] for n in cabin["next"]] == ["", ""]
+    for text in (str(snap), str(msgs)):
+        assert "Kumar" not in text                   # not even the masked "P. Kumar"
