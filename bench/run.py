@@ -38,7 +38,8 @@ IMG = DOCS / "img"
 RESULTS = BENCH / "results"
 NEEDS = {"psutil": "psutil", "socketio": "python-socketio", "matplotlib": "matplotlib"}
 """Modules the suite needs beyond the project's own: installed with pip when missing."""
-OTHERS = {"notify_bench": "docs/notifications.md", "risk_bench": "docs/risk.md"}
+OTHERS = {"notify_bench": "docs/notifications.md", "risk_bench": "docs/risk.md",
+          "desk_list": "docs/api.md"}
 
 
 def ensure_packages() -> None:
