@@ -26,6 +26,7 @@ from server.routes import (
     pages,
     patients,
     public,
+    reports,
     tokens,
     waitlist,
     webhooks,
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[*health.routes, *auth.routes, *admin.routes, *patients.routes, *tokens.routes,
                 *doctors.routes, *public.routes, *waitlist.routes, *ws.routes, *dashboard.routes,
+                *reports.routes,
                 *pages.routes, *webhooks.routes, *openapi.routes],
         middleware=[
             Middleware(SecurityHeaders), Middleware(RequestLog),
