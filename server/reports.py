@@ -21,6 +21,7 @@ import asyncpg
 import structlog
 
 from server.db import reports as db
+from server.db.pool import create_pool
 from server.domain import daily_metrics as dm
 from server.models.dates import utcnow
 
@@ -89,3 +90,24 @@ async def compute_closed_days(pool: asyncpg.Pool, hospital_id: UUID, today: date
         log.info("daily metrics computed", hospital_id=str(hospital_id),
                  days=[d.isoformat() for d in days])
     return days
+
+
+async def compute_hospitals(dsn: str, first: date, last: date, code: str | None
+                            ) -> dict[str, int]:
+    """`opdq metrics compute`: every hospital (or the one with `code`) over [first, last]."""
+    pool = await create_pool(dsn, min_size=1, max_size=2)
+    try:
+        if code is None:
+            ids = [r["id"] for r in await pool.fetch("SELECT id FROM hospitals ORDER BY code")]
+        else:
+            row = await db.hospital_by_code(pool, code)
+            if row is None:
+                raise SystemExit(f"no hospital with code {code}")
+            ids = [row["id"]]
+        days = rows = 0
+        for h in ids:
+            done = await compute_range(pool, h, first, last)
+            days, rows = days + len(done), rows + sum(done.values())
+        return {"days": days, "rows": rows}
+    finally:
+        await pool.close()
