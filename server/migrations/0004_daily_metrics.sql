@@ -18,3 +18,8 @@ ALTER TABLE doctor_performance_metrics
 
 CREATE INDEX doctor_performance_metrics_day_idx
     ON doctor_performance_metrics (hospital_id, metric_date);
+
+-- Until now only the demo loader wrote these rows, with figures of its own; the job computes
+-- them from the record instead (the worker redoes the last 14 days at its next close, and
+-- `opdq metrics compute --from --to` any range).
+DELETE FROM doctor_performance_metrics;
