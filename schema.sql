@@ -433,9 +433,25 @@ CREATE TABLE IF NOT EXISTS doctor_performance_metrics (
     first_call_delay_min  integer,
     pause_min             integer NOT NULL DEFAULT 0 CHECK (pause_min >= 0),
     updated_at            timestamptz NOT NULL DEFAULT now(),
+    -- the daily metrics job (server/reports.py, docs/reports.md) fills what follows
+    tokens_cancelled      integer NOT NULL DEFAULT 0 CHECK (tokens_cancelled >= 0),
+    wait_p50_min          numeric(7, 2) CHECK (wait_p50_min >= 0),
+    wait_p90_min          numeric(7, 2) CHECK (wait_p90_min >= 0),
+    -- every wait of the day, so a department's or a day's percentiles are exact
+    wait_samples_min      real[] NOT NULL DEFAULT '{}',
+    shift_min             integer NOT NULL DEFAULT 0 CHECK (shift_min >= 0),
+    busy_min              integer NOT NULL DEFAULT 0 CHECK (busy_min >= 0),
+    idle_min              integer NOT NULL DEFAULT 0 CHECK (idle_min >= 0),
+    utilisation           numeric(4, 3) CHECK (utilisation BETWEEN 0 AND 1),
+    late_start            boolean NOT NULL DEFAULT false,
+    last_patient_at       timestamptz,
+    overtime_min          integer CHECK (overtime_min >= 0),
     PRIMARY KEY (doctor_id, metric_date),
     FOREIGN KEY (hospital_id, doctor_id) REFERENCES doctors (hospital_id, id) ON DELETE CASCADE
 );
+-- the reports of a date range
+CREATE INDEX IF NOT EXISTS doctor_performance_metrics_day_idx
+    ON doctor_performance_metrics (hospital_id, metric_date);
 
 -- ---------------------------------------------------------------------------------------
 -- Notifications

@@ -26,6 +26,7 @@ from server.models import admin as admin_models
 from server.models import dates
 from server.models import integrations as integ
 from server.models import queue as q
+from server.models import reports as reports_models
 from server.models.common import text_pattern
 from server.routes.admin import RESOURCES
 from server.routes.alerts import AlertQuery
@@ -362,6 +363,19 @@ def registry() -> list[Op]:
            "Public", "patient-code", 201, "The booked token: number, status, slot, doctor, "
            "cabin and the patient's link.", errors=(409, 429)),
         # operations
+        Op("GET", f"{API}/reports/daily", "Daily figures per doctor", "Reports", "admin",
+           response="`{\"items\": [...], \"next_cursor\"}`: a row per day x doctor, oldest "
+                    "day first; CSV with `format=csv` or `Accept: text/csv` (the whole range, "
+                    "not paged).", query=reports_models.ReportQuery,
+           returns=reports_models.ReportList, csv=True,
+           description=("Computed by the daily metrics job after each day closes "
+                        "(docs/reports.md says how each figure is made). Admins only: "
+                        "per-doctor performance is personnel data.")),
+        Op("GET", f"{API}/reports/daily/summary", "Daily figures, all selected doctors "
+           "together", "Reports", "admin",
+           response="`{\"items\": [...]}`: a row per day; wait percentiles over every wait "
+                    "of the day.", query=reports_models.SummaryQuery,
+           returns=reports_models.DayTotals),
         Op("GET", f"{API}/dashboard/today", "Today's dashboard", "Admin", "admin",
            response="Queue lengths, waits, consult times and no-shows, by hour."),
         # insight: live alerts, messages

@@ -1,6 +1,7 @@
 // Administration: /admin (admins only).
 //
-// Tabs: today's dashboard (charts drawn here, data from GET /api/v1/dashboard/today), the
+// Tabs: today's dashboard (charts drawn here, data from GET /api/v1/dashboard/today), past
+// days' reports (reports.js), the
 // setup resources (departments, cabins, doctors, shifts, staff: list, add, (de)activate),
 // display keys (the key and the board link are shown once, at creation; revoke) and doctor
 // leave (affected tokens are moved or rescheduled by the server).
@@ -12,6 +13,7 @@ import { applyI18n, duration, langSwitch, t } from '../js/i18n.js';
 import { COLORS, barChart, hourChart, legend } from './charts.js';
 import { startAlertStrip } from './alerts.js';
 import { messagesPanel } from './messages.js';
+import { reportsPanel } from './reports.js';
 
 const DASH_REFRESH_MS = 60000;
 const S = { me: null, departments: [], doctors: [], cabins: [], tab: 'dashboard' };
@@ -364,8 +366,8 @@ function dashboardPanel() {
 
 // ------------------------------------------------------------------ tabs
 
-const TABS = ['dashboard', 'departments', 'cabins', 'doctors', 'shifts', 'users', 'displays', 'leave',
-  'messages'];
+const TABS = ['dashboard', 'reports', 'departments', 'cabins', 'doctors', 'shifts', 'users', 'displays',
+  'leave', 'messages'];
 const panels = {};
 
 function buildTabs() {
@@ -375,6 +377,7 @@ function buildTabs() {
       'aria-selected': 'false', tabindex: '-1', text: t(`admin.tab.${id}`),
       on: { click: () => selectTab(id), keydown: tabKeys } }));
     panels[id] = id === 'messages' ? messagesPanel()
+      : id === 'reports' ? reportsPanel()
       : id === 'dashboard' ? dashboardPanel()
       : id === 'displays' ? displaysPanel()
         : id === 'leave' ? leavePanel()

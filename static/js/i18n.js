@@ -240,6 +240,7 @@ const STRINGS = {
 
     'admin.title': 'Administration',
     'admin.tab.dashboard': 'Today',
+    'admin.tab.reports': 'Reports',
     'admin.tab.departments': 'Departments',
     'admin.tab.cabins': 'Cabins',
     'admin.tab.doctors': 'Doctors',
@@ -595,6 +596,7 @@ const STRINGS = {
 
     'admin.title': 'प्रशासन',
     'admin.tab.dashboard': 'आज',
+    'admin.tab.reports': 'रिपोर्ट',
     'admin.tab.departments': 'विभाग',
     'admin.tab.cabins': 'केबिन',
     'admin.tab.doctors': 'डॉक्टर',

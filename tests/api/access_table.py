@@ -133,6 +133,10 @@ CASES: list[Case] = [
     Case("DELETE", f"{API}/displays/{{display_id}}", None, admin_only(204)),
     # audit trail
     Case("GET", f"{API}/audit", None, admin_only()),
+    # reports: per-doctor performance, admins only (receptionists, nurses and doctors: 403)
+    Case("GET", f"{API}/reports/daily", None, admin_only()),
+    Case("GET", f"{API}/reports/daily?format=csv", None, admin_only()),
+    Case("GET", f"{API}/reports/daily/summary", None, admin_only()),
 ]
 
 
