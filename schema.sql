@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS hospitals (
     updated_at         timestamptz NOT NULL DEFAULT now(),
     -- live alert thresholds (domain.alerts.Thresholds): a key left out takes its default
     alert_thresholds   jsonb NOT NULL DEFAULT '{}'::jsonb,
+    -- a doctor's pause texts waiting patients only when it moves their ETA this much
+    delay_notify_min   integer NOT NULL DEFAULT 15 CHECK (delay_notify_min BETWEEN 1 AND 240),
     CHECK ((latitude IS NULL) = (longitude IS NULL))
 );
 
@@ -464,7 +466,7 @@ CREATE TABLE IF NOT EXISTS notifications_log (
     channel        text NOT NULL CHECK (channel IN ('SMS', 'WHATSAPP')),
     event          text NOT NULL CHECK (event IN ('TOKEN_CREATED', 'AHEAD', 'CALL_NOW', 'DELAY',
                        'CANCELLED', 'RESCHEDULED', 'REMINDER_DAY_BEFORE', 'REMINDER_2H',
-                       'REMINDER_EXTRA', 'WAITLIST_OFFER')),
+                       'REMINDER_EXTRA', 'WAITLIST_OFFER', 'RESUMED')),
     language       text NOT NULL DEFAULT 'en' CHECK (language ~ '^[a-z]{2}$'),
     body           text NOT NULL CHECK (length(body) <= 1600),
     to_masked      text NOT NULL,                -- "+91******3210": never the full number

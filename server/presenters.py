@@ -86,6 +86,19 @@ def eta_view(eta: Eta | None, at: datetime) -> dict[str, Any] | None:
     return {"p50_min": eta.p50_min, "p90_min": eta.p90_min, "updated_at": at.isoformat()}
 
 
+def risk_view(risk: dict[str, Any] | None, staff: bool) -> dict[str, Any] | None:
+    """Score (the chance of a no-show, in %), badge, tier; for staff the top factors in
+    words, strongest first (what the tablet shows on a tap of the badge)."""
+    if not risk:
+        return None
+    view = {"score": risk["score"], "badge": risk["badge"], "tier": risk.get("tier")}
+    if staff:
+        factors = risk.get("factors") or []
+        view["factors"] = [f["phrase"] for f in factors if isinstance(f, dict) and
+                           f.get("phrase")]
+    return view
+
+
 def token_view(
     row: dict[str, Any], *, position: int | None = None, eta: dict[str, Any] | None = None,
     risk: dict[str, Any] | None = None, link: str | None = None, staff: bool = True,
@@ -105,8 +118,7 @@ def token_view(
         "cabin": row.get("cabin_number"),
         "position": position,
         "eta": eta,
-        "risk": ({"score": risk["score"], "badge": risk["badge"], "tier": risk.get("tier")}
-                 if risk else None),
+        "risk": risk_view(risk, staff),
         "service_date": _iso(row["service_date"]),
         "scheduled_time": _iso(row.get("scheduled_time")),
         "visit_reason": row.get("visit_reason") if staff else None,

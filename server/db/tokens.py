@@ -219,7 +219,8 @@ async def latest_risk(conn: asyncpg.Connection | asyncpg.Pool,
     if not token_ids:
         return {}
     rows = await conn.fetch(
-        """SELECT DISTINCT ON (token_id) token_id, score, badge, tier, show_probability
+        """SELECT DISTINCT ON (token_id) token_id, score, badge, tier, show_probability,
+                  factors
            FROM risk_assessments WHERE token_id = ANY($1::uuid[])
            ORDER BY token_id, created_at DESC, id DESC""",
         token_ids,

@@ -67,6 +67,16 @@ const STRINGS = {
     'board.pausedUntil': 'Break until {time}',
     'board.recallShort': 'again',
     'admin.kioskCommand': 'TV kiosk command (full screen, sound without a tap)',
+    // doctor's tablet, issue 14: waited time, risk in words, the pause dialog
+    'doctor.waited': 'Waited {time}',
+    'doctor.riskMiss': 'likely to miss: {pct}%',
+    'doctor.riskWhy': 'Why this score',
+    'doctor.riskNoFactors': 'No single factor stands out.',
+    'doctor.pauseTitle': 'Pause for how long?',
+    'doctor.pauseHint': 'Waiting patients get a text only when the pause makes their wait much longer.',
+    'doctor.pauseMin': '{min} min',
+    'doctor.pauseOpen': 'Not sure',
+    'doctor.pausedUntil': 'Paused until {time}',
 
     'doctor.title': 'Doctor console',
     'doctor.choose': 'Choose a doctor',
@@ -425,6 +435,16 @@ const STRINGS = {
     'board.pausedUntil': '{time} तक विराम',
     'board.recallShort': 'फिर से',
     'admin.kioskCommand': 'टीवी कियोस्क कमांड (पूरी स्क्रीन, बिना छुए आवाज़)',
+    // doctor's tablet, issue 14
+    'doctor.waited': '{time} से प्रतीक्षा',
+    'doctor.riskMiss': 'न आने की संभावना: {pct}%',
+    'doctor.riskWhy': 'यह स्कोर क्यों',
+    'doctor.riskNoFactors': 'कोई एक कारण प्रमुख नहीं है।',
+    'doctor.pauseTitle': 'कितनी देर का विराम?',
+    'doctor.pauseHint': 'प्रतीक्षा कर रहे मरीज़ों को संदेश तभी जाएगा जब विराम से उनका इंतज़ार काफ़ी बढ़े।',
+    'doctor.pauseMin': '{min} मि.',
+    'doctor.pauseOpen': 'पता नहीं',
+    'doctor.pausedUntil': '{time} तक विराम',
 
     'doctor.title': 'डॉक्टर कंसोल',
     'doctor.choose': 'डॉक्टर चुनें',
