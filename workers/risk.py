@@ -34,9 +34,11 @@ T = TypeVar("T")
 
 # ------------------------------------------------------------------------------ training
 def training_rows(visits: list[dict[str, Any]]) -> list[M.TrainingRow]:
-    """Rows with an outcome, each with the history from strictly earlier days."""
+    """Rows with an outcome, each with what was known when it was booked and scored: the
+    history of the days before its booking, no reminders (features.at_booking)."""
     hist = F.histories_before([F.record_from_row(v) for v in visits])
-    return [M.TrainingRow(v["patient_id"], F.inputs_from_row(v, h), v["status"] == "NO_SHOW")
+    return [M.TrainingRow(v["patient_id"], F.at_booking(F.inputs_from_row(v, h)),
+                          v["status"] == "NO_SHOW")
             for v, h in zip(visits, hist, strict=True) if v["status"] in F.OUTCOMES]
 
 
@@ -101,7 +103,8 @@ async def train_hospital(pool: asyncpg.Pool, hospital_id: UUID, *, only_if_missi
     log.info("risk model trained", hospital_id=str(hospital_id), version=version, kind=kind,
              booked_outcomes=booked, auc=m.auc, brier=m.brier, ece=m.calibration_error)
     return {"id": str(model_id), "version": version, "kind": kind, "booked_outcomes": booked,
-            "auc": m.auc, "brier": m.brier, "calibration_error": m.calibration_error}
+            "auc": m.auc, "brier": m.brier, "calibration_error": m.calibration_error,
+            "n_train": m.n_train, "n_holdout": m.n_holdout}
 
 
 async def train_risk_models(ctx: dict[str, Any]) -> list[dict[str, Any]]:
