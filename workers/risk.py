@@ -18,6 +18,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from server.db import history as history_db
 from server.db import risk as risk_db
 from server.presenters import utcnow
 from server.risk import explainer, waitlist
@@ -40,6 +41,15 @@ def training_rows(visits: list[dict[str, Any]]) -> list[M.TrainingRow]:
     return [M.TrainingRow(v["patient_id"], F.at_booking(F.inputs_from_row(v, h)),
                           v["status"] == "NO_SHOW")
             for v, h in zip(visits, hist, strict=True) if v["status"] in F.OUTCOMES]
+
+
+async def all_training_visits(conn: asyncpg.Connection, hospital_id: UUID
+                              ) -> list[dict[str, Any]]:
+    """The hospital's own past tokens and its imported history, patients keyed alike (a
+    history row whose patient_ref is a patient's UHID is that patient)."""
+    own = await risk_db.training_visits(conn, hospital_id)
+    imported = await history_db.training_visits(conn, hospital_id)
+    return [{**v, "patient_id": str(v["patient_id"])} for v in own] + imported
 
 
 async def off_loop(fn: Callable[..., T], *args: Any) -> T:
@@ -83,7 +93,7 @@ async def train_hospital(pool: asyncpg.Pool, hospital_id: UUID, *, only_if_missi
             return None
         if only_if_missing and await risk_db.active_model(conn, hospital_id):
             return None
-        rows = training_rows(await risk_db.training_visits(conn, hospital_id))
+        rows = await off_loop(training_rows, await all_training_visits(conn, hospital_id))
         booked = len(M.booked_rows(rows))
         kind = "logistic" if booked >= M.MIN_OUTCOMES else "prior"
         version = new_version(kind, now)
