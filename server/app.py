@@ -31,6 +31,7 @@ from server.routes import (
     pages,
     patients,
     public,
+    risk_models,
     tokens,
     waitlist,
     webhooks,
@@ -100,7 +101,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[*health.routes, *auth.routes, *admin.routes, *patients.routes, *tokens.routes,
                 *doctors.routes, *public.routes, *waitlist.routes, *ws.routes, *dashboard.routes,
                 *pages.routes, *webhooks.routes, *alerts.routes, *notifications.routes,
-                *integrations.routes, *fhir.routes,
+                *integrations.routes, *fhir.routes, *risk_models.routes,
                 *openapi.routes],
         middleware=[
             Middleware(Attribution), Middleware(SecurityHeaders), Middleware(RequestLog),
