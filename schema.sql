@@ -530,6 +530,27 @@ CREATE TABLE IF NOT EXISTS risk_assessments (
 );
 CREATE INDEX IF NOT EXISTS risk_assessments_token_idx ON risk_assessments (token_id, created_at DESC);
 
+-- past appointments brought from another system (`opdq history import`): what the risk model
+-- trains on beside the hospital's own tokens; one row per (patient, department, booking, day)
+CREATE TABLE IF NOT EXISTS risk_history (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    hospital_id    uuid NOT NULL REFERENCES hospitals (id) ON DELETE CASCADE,
+    patient_ref    text NOT NULL CHECK (length(patient_ref) BETWEEN 1 AND 64),   -- opaque id
+    department_id  uuid NOT NULL,
+    booked_at      timestamptz NOT NULL,
+    slot_at        timestamptz,                   -- null when the file gave the day only
+    service_date   date NOT NULL,                 -- the hospital-local day of the slot
+    outcome        text NOT NULL CHECK (outcome IN ('COMPLETED', 'NO_SHOW', 'CANCELLED')),
+    age            smallint CHECK (age BETWEEN 0 AND 130),
+    gender         text CHECK (gender IN ('F', 'M', 'O')),
+    reminder_sent  boolean,
+    imported_at    timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (hospital_id, department_id) REFERENCES departments (hospital_id, id)
+        ON DELETE CASCADE,
+    UNIQUE (hospital_id, patient_ref, department_id, booked_at, service_date)
+);
+CREATE INDEX IF NOT EXISTS risk_history_day_idx ON risk_history (hospital_id, service_date);
+
 CREATE TABLE IF NOT EXISTS waitlist_entries (
     id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     hospital_id          uuid NOT NULL,

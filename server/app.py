@@ -32,6 +32,7 @@ from server.routes import (
     patients,
     public,
     reports,
+    risk_models,
     tokens,
     waitlist,
     webhooks,
@@ -101,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[*health.routes, *auth.routes, *admin.routes, *patients.routes, *tokens.routes,
                 *doctors.routes, *public.routes, *waitlist.routes, *ws.routes, *dashboard.routes,
                 *pages.routes, *webhooks.routes, *alerts.routes, *notifications.routes,
-                *integrations.routes, *fhir.routes, *reports.routes,
+                *integrations.routes, *fhir.routes, *reports.routes, *risk_models.routes,
                 *openapi.routes],
         middleware=[
             Middleware(Attribution), Middleware(SecurityHeaders), Middleware(RequestLog),

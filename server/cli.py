@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--base-url", default=None, help="live: the server (default PORT's)")
     sim.add_argument("--quiet", action="store_true", help="live: no line per event")
     sim.set_defaults(func=cmd_simulate)
+
+    from server.risk_cli import register as register_risk
+    register_risk(sub)
     return parser
 
 

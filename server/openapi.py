@@ -32,6 +32,7 @@ from server.routes.admin import RESOURCES
 from server.routes.alerts import AlertQuery
 from server.routes.auth import LockoutQuery, LoginBody
 from server.routes.notifications import MessageQuery
+from server.routes.risk_models import CompareQuery
 from server.routes.waitlist import OFFER_CODE_PATTERN, WaitlistCreate, WaitlistQuery
 from server.routes.webhooks import STATUS_PATH
 from server.security import links
@@ -405,6 +406,17 @@ def registry() -> list[Op]:
            errors=(409,),
            description=("Once per message; refused (409) for one that did not fail, was "
                         "resent already, or reached the patient on another channel.")),
+        # no-show risk (docs/risk.md)
+        Op("GET", f"{API}/risk/models", "No-show model versions", "No-show prevention", "staff",
+           response="`{\"items\": [...]}` newest first: `version`, `kind` (prior, logistic), "
+                    "`active`, `trained_at`, hold-out `auc`, `brier`, `ece`, `n_train`, "
+                    "`n_test`, `base_rate`."),
+        Op("GET", f"{API}/risk/models/compare", "Compare two model versions",
+           "No-show prevention", "staff",
+           response="`{a, b, bookings, changed, up, down, moves: {\"2->3\": n}}`: upcoming "
+                    "bookings whose tier differs between the versions.",
+           query=CompareQuery, errors=(404,),
+           description="Re-scores each upcoming booking's latest stored features with both."),
         # integrations (docs/integrations.md)
         Op("GET", f"{API}/api-keys", "List API keys", "Integrations", "admin-login",
            response="The hospital's API keys (never the keys themselves)."),

@@ -272,3 +272,10 @@ CASES += [
     Case("GET", f"{API}/webhooks/{{webhook_id}}/deliveries", None, admin_only()),
     Case("DELETE", f"{API}/webhooks/{{webhook_id}}", None, admin_only(204)),
 ]
+
+# ---------------------------------------------------------------------------------------
+# no-show model versions (any staff; an unknown version is 404 to them)
+CASES += [
+    Case("GET", f"{API}/risk/models", None, staff_read()),
+    Case("GET", f"{API}/risk/models/compare?a=v1&b=v2", None, staff_read(404)),
+]
