@@ -90,6 +90,7 @@ class Problem(BaseModel):
 class Eta(BaseModel):
     p50_min: int
     p90_min: int
+    p10_min: int = 0
     updated_at: str
 
 
