@@ -338,10 +338,12 @@ def naive_eta(position: int, dept_avg_min: float, buffer_min: float) -> int:
 def should_push(
     old: Eta | None, new: Eta, old_position: int | None, new_position: int | None
 ) -> bool:
-    """Push to a phone only on a change the patient can see: position, or p50/p90 by >= 1 min.
+    """Push to a phone only on a change the patient can see: position, or the range's ends
+    (p10/p90) or p50 by >= 1 min.
 
     Recomputation happens on every queue change; this keeps SMS/WS pushes from chattering.
     """
     if old is None or old_position != new_position:
         return True
-    return abs(new.p50_min - old.p50_min) >= 1 or abs(new.p90_min - old.p90_min) >= 1
+    return (abs(new.p50_min - old.p50_min) >= 1 or abs(new.p90_min - old.p90_min) >= 1
+            or abs(new.p10_min - old.p10_min) >= 1)

@@ -793,12 +793,14 @@ export function duration(minutes) {
   return n < 60 ? t('time.min', { n }) : t('time.hmin', { h: Math.floor(n / 60), m: n % 60 });
 }
 
-/** An ETA {p50_min, p90_min} as "12–18 min", or "any moment now" when both are ~0. */
+/** An ETA as the range it holds to, "8–18 min" ([p10, p90]: called before it or after it
+ * one time in ten each, docs/benchmarks.md), or "any moment now" when it is ~0. */
 export function etaRange(eta) {
   if (!eta || eta.p50_min === null || eta.p50_min === undefined) return '';
+  const low = eta.p10_min ?? eta.p50_min;
   if (eta.p90_min <= 1) return t('time.now');
-  if (eta.p50_min === eta.p90_min) return t('time.min', { n: eta.p50_min });
-  return t('time.range', { p50: eta.p50_min, p90: eta.p90_min });
+  if (low === eta.p90_min) return t('time.min', { n: low });
+  return t('time.range', { p50: low, p90: eta.p90_min });
 }
 
 /** EN / हिंदी buttons in `container`; onChange re-renders what scripts drew. */
@@ -836,7 +838,8 @@ export function tIn(code, key, vars = {}) {
 /** etaRange() in a given language. */
 export function etaRangeIn(code, eta) {
   if (!eta || eta.p50_min === null || eta.p50_min === undefined) return '';
+  const low = eta.p10_min ?? eta.p50_min;
   if (eta.p90_min <= 1) return tIn(code, 'time.now');
-  if (eta.p50_min === eta.p90_min) return tIn(code, 'time.min', { n: eta.p50_min });
-  return tIn(code, 'time.range', { p50: eta.p50_min, p90: eta.p90_min });
+  if (low === eta.p90_min) return tIn(code, 'time.min', { n: low });
+  return tIn(code, 'time.range', { p50: low, p90: eta.p90_min });
 }
