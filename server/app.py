@@ -21,11 +21,13 @@ from server.realtime import Hub
 from server.routes import (
     admin,
     alerts,
+    audit,
     auth,
     dashboard,
     doctors,
     fhir,
     health,
+    hospital,
     integrations,
     notifications,
     pages,
@@ -100,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[*health.routes, *auth.routes, *admin.routes, *patients.routes, *tokens.routes,
                 *doctors.routes, *public.routes, *waitlist.routes, *ws.routes, *dashboard.routes,
                 *pages.routes, *webhooks.routes, *alerts.routes, *notifications.routes,
-                *integrations.routes, *fhir.routes,
+                *integrations.routes, *fhir.routes, *hospital.routes, *audit.routes,
                 *openapi.routes],
         middleware=[
             Middleware(Attribution), Middleware(SecurityHeaders), Middleware(RequestLog),

@@ -27,8 +27,10 @@ from server.models import dates
 from server.models import integrations as integ
 from server.models import queue as q
 from server.models.common import text_pattern
+from server.models.hospital import HospitalPatch
 from server.routes.admin import RESOURCES
 from server.routes.alerts import AlertQuery
+from server.routes.audit import AuditQuery
 from server.routes.auth import LockoutQuery, LoginBody
 from server.routes.notifications import MessageQuery
 from server.routes.waitlist import OFFER_CODE_PATTERN, WaitlistCreate, WaitlistQuery
@@ -264,7 +266,27 @@ def registry() -> list[Op]:
         Op("DELETE", f"{API}/displays/{{id}}", "Revoke a display key", "Admin", "admin", 204,
            "Revoked; boards using it are disconnected."),
         Op("GET", f"{API}/audit", "Audit trail", "Admin", "admin",
-           response="The hospital's audited admin changes, newest first."),
+           response="`{\"items\": [...], \"next_cursor\"}` newest first: `id`, `source` "
+                    "(setup, tokens), `at`, `actor` (`kind`, `id`, `username`, `role`, "
+                    "`api_key`), `actor_id`, `api_key_id`, `entity`, `entity_id`, "
+                    "`token_number`, `action`, `changes`. With `format=csv`, every matching "
+                    "row (at most 10,000) as CSV.",
+           query=AuditQuery, csv=True,
+           description=("Setup changes (`source=setup`, the default), token history "
+                        "(`source=tokens`: each transition with who, from and to status, "
+                        "reason), or both (`all`); days in the hospital's calendar.")),
+        Op("GET", f"{API}/hospital", "Hospital settings", "Admin", "staff",
+           response="`id`, `name`, `code`, `timezone`, `address` ({lat, lon} or null), "
+                    "`geofence` ({lat, lon, radius_m} or null), `geofence_check` "
+                    "({address_inside, distance_m} or null), `languages` ({messages, board}), "
+                    "`alert_thresholds` (effective values), `alert_threshold_bounds`, "
+                    "`reinstate` (per department), `costs` ({currency, sms, whatsapp, "
+                    "slot_value}), `summary_hour`, `updated_at`."),
+        Op("PATCH", f"{API}/hospital", "Change hospital settings", "Admin", "admin",
+           response="The settings as GET shows them; each change audited.",
+           body=HospitalPatch,
+           description=("The address point must lie inside the geofence when both are "
+                        "set (422 naming `geofence` or `address`, with the distance).")),
         # patients
         Op("POST", f"{API}/patients", "Register a patient", "Patients", "desk", 201,
            "The patient; the phone in E.164, a UHID generated when none is given.",
