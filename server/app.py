@@ -33,6 +33,7 @@ from server.routes import (
     pages,
     patients,
     public,
+    summaries,
     tokens,
     waitlist,
     webhooks,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 *doctors.routes, *public.routes, *waitlist.routes, *ws.routes, *dashboard.routes,
                 *pages.routes, *webhooks.routes, *alerts.routes, *notifications.routes,
                 *integrations.routes, *fhir.routes, *hospital.routes, *audit.routes,
+                *summaries.routes,
                 *openapi.routes],
         middleware=[
             Middleware(Attribution), Middleware(SecurityHeaders), Middleware(RequestLog),

@@ -33,6 +33,7 @@ from server.routes.alerts import AlertQuery
 from server.routes.audit import AuditQuery
 from server.routes.auth import LockoutQuery, LoginBody
 from server.routes.notifications import MessageQuery
+from server.routes.summaries import SummaryQuery
 from server.routes.waitlist import OFFER_CODE_PATTERN, WaitlistCreate, WaitlistQuery
 from server.routes.webhooks import STATUS_PATH
 from server.security import links
@@ -282,6 +283,14 @@ def registry() -> list[Op]:
                     "`alert_thresholds` (effective values), `alert_threshold_bounds`, "
                     "`reinstate` (per department), `costs` ({currency, sms, whatsapp, "
                     "slot_value}), `summary_hour`, `updated_at`."),
+        Op("GET", f"{API}/daily-summaries", "Daily summaries", "Insight", "admin",
+           response="`{\"items\": [...]}` newest first: `date`, `text` (as the admins read "
+                    "it), `template_text`, `written_by` (template, model), `figures`, "
+                    "`created_at`.",
+           query=SummaryQuery,
+           description=("Written by the workers each evening at the hospital's "
+                        "`summary_hour` (local time), from a template; a language model, when "
+                        "configured, may only reword it.")),
         Op("PATCH", f"{API}/hospital", "Change hospital settings", "Admin", "admin",
            response="The settings as GET shows them; each change audited.",
            body=HospitalPatch,

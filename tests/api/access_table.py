@@ -137,6 +137,7 @@ CASES: list[Case] = [
     # hospital settings: read by every staff role, changed by admins
     Case("GET", f"{API}/hospital", None, staff_read()),
     Case("PATCH", f"{API}/hospital", _const({"summary_hour": 19}), admin_only()),
+    Case("GET", f"{API}/daily-summaries", None, admin_only()),
 ]
 
 
