@@ -27,7 +27,7 @@ def test_singulars_and_optional_sentences() -> None:
 def test_alerts_most_frequent_first() -> None:
     text = compose(Figures(day=DAY, hospital="C", issued=3, alerts={
         "BOTTLENECK": 1, "MESSAGES_FAILING": 4, "LONG_WAIT": 4}))
-    assert text.endswith("9 live alerts (4 failing-messages alerts, 4 long waits, "
+    assert text.endswith("9 live alerts (4 long waits, 4 failing-messages alerts, "
                          "1 bottleneck).")
 
 
