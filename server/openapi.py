@@ -280,7 +280,8 @@ def registry() -> list[Op]:
            response="`id`, `name`, `code`, `timezone`, `address` ({lat, lon} or null), "
                     "`geofence` ({lat, lon, radius_m} or null), `geofence_check` "
                     "({address_inside, distance_m} or null), `languages` ({messages, board}), "
-                    "`alert_thresholds` (effective values), `alert_threshold_bounds`, "
+                    "`alert_thresholds` (effective values), `alert_threshold_limits` "
+                    "({min, max, default} per threshold), "
                     "`reinstate` (per department), `costs` ({currency, sms, whatsapp, "
                     "slot_value}), `summary_hour`, `updated_at`."),
         Op("GET", f"{API}/daily-summaries", "Daily summaries", "Insight", "admin",

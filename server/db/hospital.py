@@ -21,6 +21,7 @@ from server.models.hospital import HospitalPatch
 from server.presenters import jsonable
 
 Row = dict[str, Any]
+_DEFAULTS = Thresholds()
 
 _COLUMNS = """id, name, code, timezone, latitude, longitude, geofence_radius_m,
               address_latitude, address_longitude, default_language, board_languages,
@@ -56,7 +57,8 @@ def settings_view(h: Row, departments: list[Row]) -> Row:
         "languages": {"messages": h["default_language"],
                       "board": list(h["board_languages"] or [])},
         "alert_thresholds": _thresholds(h["alert_thresholds"]),
-        "alert_threshold_bounds": {k: list(v) for k, v in Thresholds.BOUNDS.items()},
+        "alert_threshold_limits": {k: {"min": lo, "max": hi, "default": getattr(_DEFAULTS, k)}
+                                   for k, (lo, hi) in Thresholds.BOUNDS.items()},
         "reinstate": [{"department_id": d["id"], "name": d["name"], "code": d["code"],
                        "reinstate_places": d["reinstate_places"]} for d in departments],
         "costs": {"currency": h["currency"], "sms": float(h["sms_cost"]),

@@ -12,6 +12,8 @@ import { applyI18n, duration, langSwitch, t } from '../js/i18n.js';
 import { COLORS, barChart, hourChart, legend } from './charts.js';
 import { startAlertStrip } from './alerts.js';
 import { messagesPanel } from './messages.js';
+import { settingsPanel } from './settings.js';
+import { auditPanel, summariesPanel } from './audit.js';
 
 const DASH_REFRESH_MS = 60000;
 const S = { me: null, departments: [], doctors: [], cabins: [], tab: 'dashboard' };
@@ -365,7 +367,8 @@ function dashboardPanel() {
 // ------------------------------------------------------------------ tabs
 
 const TABS = ['dashboard', 'departments', 'cabins', 'doctors', 'shifts', 'users', 'displays', 'leave',
-  'messages'];
+  'messages', 'summaries', 'settings', 'audit'];
+const MORE_PANELS = { settings: settingsPanel, audit: auditPanel, summaries: summariesPanel };
 const panels = {};
 
 function buildTabs() {
@@ -374,7 +377,8 @@ function buildTabs() {
     nav.append(h('button', { type: 'button', role: 'tab', id: `tab-${id}`, 'aria-controls': `panel-${id}`,
       'aria-selected': 'false', tabindex: '-1', text: t(`admin.tab.${id}`),
       on: { click: () => selectTab(id), keydown: tabKeys } }));
-    panels[id] = id === 'messages' ? messagesPanel()
+    panels[id] = MORE_PANELS[id] ? MORE_PANELS[id]()
+      : id === 'messages' ? messagesPanel()
       : id === 'dashboard' ? dashboardPanel()
       : id === 'displays' ? displaysPanel()
         : id === 'leave' ? leavePanel()
