@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS hospitals (
     updated_at         timestamptz NOT NULL DEFAULT now(),
     -- live alert thresholds (domain.alerts.Thresholds): a key left out takes its default
     alert_thresholds   jsonb NOT NULL DEFAULT '{}'::jsonb,
+    -- a doctor's pause texts waiting patients only when it moves their ETA this much
+    delay_notify_min   integer NOT NULL DEFAULT 15 CHECK (delay_notify_min BETWEEN 1 AND 240),
     CHECK ((latitude IS NULL) = (longitude IS NULL)),
     -- hospital settings (docs/settings.md): the address's map point, which the geofence
     -- (latitude, longitude, geofence_radius_m) must contain; the boards' default languages
@@ -448,9 +450,25 @@ CREATE TABLE IF NOT EXISTS doctor_performance_metrics (
     first_call_delay_min  integer,
     pause_min             integer NOT NULL DEFAULT 0 CHECK (pause_min >= 0),
     updated_at            timestamptz NOT NULL DEFAULT now(),
+    -- the daily metrics job (server/reports.py, docs/reports.md) fills what follows
+    tokens_cancelled      integer NOT NULL DEFAULT 0 CHECK (tokens_cancelled >= 0),
+    wait_p50_min          numeric(7, 2) CHECK (wait_p50_min >= 0),
+    wait_p90_min          numeric(7, 2) CHECK (wait_p90_min >= 0),
+    -- every wait of the day, so a department's or a day's percentiles are exact
+    wait_samples_min      real[] NOT NULL DEFAULT '{}',
+    shift_min             integer NOT NULL DEFAULT 0 CHECK (shift_min >= 0),
+    busy_min              integer NOT NULL DEFAULT 0 CHECK (busy_min >= 0),
+    idle_min              integer NOT NULL DEFAULT 0 CHECK (idle_min >= 0),
+    utilisation           numeric(4, 3) CHECK (utilisation BETWEEN 0 AND 1),
+    late_start            boolean NOT NULL DEFAULT false,
+    last_patient_at       timestamptz,
+    overtime_min          integer CHECK (overtime_min >= 0),
     PRIMARY KEY (doctor_id, metric_date),
     FOREIGN KEY (hospital_id, doctor_id) REFERENCES doctors (hospital_id, id) ON DELETE CASCADE
 );
+-- the reports of a date range
+CREATE INDEX IF NOT EXISTS doctor_performance_metrics_day_idx
+    ON doctor_performance_metrics (hospital_id, metric_date);
 
 -- ---------------------------------------------------------------------------------------
 -- Notifications
@@ -463,7 +481,7 @@ CREATE TABLE IF NOT EXISTS notifications_log (
     channel        text NOT NULL CHECK (channel IN ('SMS', 'WHATSAPP')),
     event          text NOT NULL CHECK (event IN ('TOKEN_CREATED', 'AHEAD', 'CALL_NOW', 'DELAY',
                        'CANCELLED', 'RESCHEDULED', 'REMINDER_DAY_BEFORE', 'REMINDER_2H',
-                       'REMINDER_EXTRA', 'WAITLIST_OFFER')),
+                       'REMINDER_EXTRA', 'WAITLIST_OFFER', 'RESUMED')),
     language       text NOT NULL DEFAULT 'en' CHECK (language ~ '^[a-z]{2}$'),
     body           text NOT NULL CHECK (length(body) <= 1600),
     to_masked      text NOT NULL,                -- "+91******3210": never the full number
@@ -526,6 +544,27 @@ CREATE TABLE IF NOT EXISTS risk_assessments (
     FOREIGN KEY (hospital_id, token_id) REFERENCES tokens (hospital_id, id) ON DELETE CASCADE
 );
 CREATE INDEX IF NOT EXISTS risk_assessments_token_idx ON risk_assessments (token_id, created_at DESC);
+
+-- past appointments brought from another system (`opdq history import`): what the risk model
+-- trains on beside the hospital's own tokens; one row per (patient, department, booking, day)
+CREATE TABLE IF NOT EXISTS risk_history (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    hospital_id    uuid NOT NULL REFERENCES hospitals (id) ON DELETE CASCADE,
+    patient_ref    text NOT NULL CHECK (length(patient_ref) BETWEEN 1 AND 64),   -- opaque id
+    department_id  uuid NOT NULL,
+    booked_at      timestamptz NOT NULL,
+    slot_at        timestamptz,                   -- null when the file gave the day only
+    service_date   date NOT NULL,                 -- the hospital-local day of the slot
+    outcome        text NOT NULL CHECK (outcome IN ('COMPLETED', 'NO_SHOW', 'CANCELLED')),
+    age            smallint CHECK (age BETWEEN 0 AND 130),
+    gender         text CHECK (gender IN ('F', 'M', 'O')),
+    reminder_sent  boolean,
+    imported_at    timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (hospital_id, department_id) REFERENCES departments (hospital_id, id)
+        ON DELETE CASCADE,
+    UNIQUE (hospital_id, patient_ref, department_id, booked_at, service_date)
+);
+CREATE INDEX IF NOT EXISTS risk_history_day_idx ON risk_history (hospital_id, service_date);
 
 CREATE TABLE IF NOT EXISTS waitlist_entries (
     id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),

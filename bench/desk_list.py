@@ -42,7 +42,7 @@ async def _median_ms(call: Callable[[], Awaitable[Any]], repeat: int) -> float:
 async def run(database_url: str, redis_url: str, tokens: int, repeat: int) -> dict[str, Any]:
     doctors = 6
     hosp = await seed_hospital(database_url, doctors=doctors, per_doctor=tokens // doctors)
-    settings = Settings(database_url=database_url, redis_url=redis_url)
+    settings = Settings(database_url=database_url, redis_url=redis_url, log_level="warning")
     app = create_app(settings)
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app)
@@ -78,6 +78,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tokens", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=25)
+    parser.add_argument("--write", action="store_true",
+                        help="accepted from bench.run; the figures are quoted in docs/api.md")
     args = parser.parse_args()
     with services() as svc:
         out = asyncio.run(run(svc.database_url, svc.redis_url, args.tokens, args.repeat))

@@ -38,7 +38,8 @@ IMG = DOCS / "img"
 RESULTS = BENCH / "results"
 NEEDS = {"psutil": "psutil", "socketio": "python-socketio", "matplotlib": "matplotlib"}
 """Modules the suite needs beyond the project's own: installed with pip when missing."""
-OTHERS = {"notify_bench": "docs/notifications.md", "risk_bench": "docs/risk.md"}
+OTHERS = {"notify_bench": "docs/notifications.md", "risk_bench": "docs/risk.md",
+          "desk_list": "docs/api.md"}
 
 
 def ensure_packages() -> None:
@@ -151,28 +152,40 @@ def run_others(write: bool, timeout_s: float) -> dict[str, Any]:
 P99_TARGET_MS = 50.0
 MIB_TARGET = 20.0
 RECONNECT_TARGET_S = 60.0
-ETA_CHANGES = """\
-What changed in `server/domain/eta.py` to get here (unit tests in tests/unit/test_eta.py):
-- **Learned consult times fade** (`STATS_MEMORY` = 40): Welford while fewer than 40 consults,
-  then each new one weighs 1/40, so the mean follows a doctor who slows down or speeds up
-  today; the department default's pseudo-count fades out as the doctor's own consults fill
-  the memory (with n held at 40 it would otherwise keep 5/45 of the weight for good).
-- **p90 from the full model of the wait**: the remainder of the current consult from the
-  lognormal's conditional moments (a consult that ran long runs on, less predictably); one
-  minute per call on top of each consult ahead (`CALL_OVERHEAD_MIN`: the learned consult
-  starts at Start, the next call waits for the patient to walk in); the doctor's pace today
-  as one uncertain factor shared by every consult ahead (`PACE_CV` 0.3, plus how well the
-  mean is known), which keeps far ranges from collapsing like 1/sqrt(k); pauses as rough
-  promises (`PAUSE_CV` 0.4); and interruptions (breaks, emergencies, seniors' credit, held
-  patients returning ahead) as a Poisson rate per minute waited (`INTERRUPT_PER_MIN` 0.01).
-- **p50 stays the plain sum of consult means** (pause + max(m - elapsed, m/4) + k x m), which
-  the board, the doctor and the queue tests can check by eye; it errs early (the patient is
-  called after it more often than before it), the safe side for not missing a call. Using
-  the full model's mean instead would remove that bias, at the price of changing the p50s
-  that tests/queue pins.
+ETA_NOTES = """\
+**Read these figures with care.** The simulator is partly written in the model's own form,
+which flatters the model: consults are lognormal (as the model assumes; only the 6% complex
+cases break that), the learned stats come from the same `update_stats`, pauses overrun their
+announced length by a lognormal factor, and lateness and the pause assumptions were tuned on
+this simulator, not on a real clinic. The strong reference shares the model's learned mean,
+so the gap between the two is what the structure adds (elapsed consult, pauses, shift start,
+the minute per call), not better knowledge of the doctor's pace.
 
-Before these changes the same scorer (then on seeds 1..100, 2026-11-22) had the call after
-the shown p90 in 33% of cases, at a similar mean absolute error (11.3 vs 19.0 min)."""
+**Targets missed, said plainly.** The p50 is only a few percent better than the strong
+reference overall (the 10% target is missed): far back in the queue both are dominated by
+how fast the doctor goes today, which neither knows better than the learned mean, and there
+the strong reference is as good or slightly better. Near the front (position 1) the p50 is
+about a quarter better. The range is close to 10% at each end overall but not at position 1
+(about 13% each end: the next call depends on one consult's remainder, whose tail (complex
+cases, absent patients recalled) is heavier than the model's lognormal) nor, after p90, at
+joining. Closing these needs either a wider near-front range or a model of the consult tail
+and of absences; not done in this change."""
+
+
+ETA_CHANGES = """\
+What changed for issue 14 (server/domain/eta.py, unit tests in tests/unit/test_eta.py; API
+tests in tests/queue/test_doctor_status.py):
+- **Shift start**: a doctor who has called nobody yet today counts from the shift start
+  (`starts_in`), plus an uncertain lateness (`LATE_START_MEAN_MIN` 8, sd 15; a doctor already
+  late: `LATE_OVERDUE_MIN` 10 more); 2 h past the start without a call, the doctor is taken to
+  be there and idle. No "any moment now" before the doctor begins.
+- **Pause**: counted to its expected end (`pause_until`); an open pause is assumed to last
+  `OPEN_PAUSE_MIN` (10) from its start; a pause past its end still counts
+  `PAUSE_OVERRUN_MIN` (3), never 0.
+- **p50 is the model's median** (lognormal matched to the whole wait: consults, a minute
+  per call, interruptions), no longer the plain sum of consult means, which erred early by
+  about 7 min; **p10** is new (API `eta.p10_min`), the shown range is [p10, p90].
+- Constants tuned on seeds 1-100 only; the figures above are on seeds 1001 on."""
 LIMITS_LATENCY = """\
 What limits fan-out latency (py-spy on one web process at 5,000 boards and 10 Nexts/s, with
 server/realtime.py as of "one heartbeat timer instead of a timeout per message", 2026-11-22):
@@ -275,54 +288,63 @@ def _machine_md(res: dict[str, Any]) -> list[str]:
 
 
 def _eta_md(eta: dict[str, Any]) -> tuple[list[str], list[tuple[str, str, str, bool | None]]]:
-    a, j = eta["all"], eta["at_join"]
-    rows = [("ETA: mean abs error vs naive", "at least 15% lower",
+    a, j, p1 = eta["all"], eta["at_join"], eta["position_1"]
+    met = eta["met"]
+
+    def ends(x: dict[str, Any]) -> str:
+        return f"before p10 {x['before_lower']:.1%}, after p90 {x['after_p90']:.1%}"
+
+    rows = [("ETA: mean abs error vs the strong reference", "at least 10% lower",
+             f"{a['mae']:.1f} vs {a['strong_mae']:.1f} min ({a['strong_gain']:.1%} lower)",
+             met["strong_gain"]),
+            ("ETA: mean abs error vs naive", "at least 15% lower",
              f"{a['mae']:.1f} vs {a['naive_mae']:.1f} min ({a['mae_gain']:.0%} lower)",
-             eta["met"]["mae_gain"]),
-            ("ETA: called after the shown p90", "at most 10%", f"{a['after_p90']:.1%}",
-             eta["met"]["after_p90"])]
+             met["mae_gain"]),
+            ("ETA range, all: called outside each end", "at most 10% each", ends(a),
+             met["range_all"]),
+            ("ETA range, position 1", "at most 10% each", ends(p1), met["range_position_1"]),
+            ("ETA range, at joining", "at most 10% each", ends(j), met["range_at_join"])]
+    last = eta["first_seed"] + eta["days"] - 1
     md = ["## ETA accuracy", "",
           f"{eta['days']} seeded simulated days (`server/simulate`, seeds {eta['first_seed']}.."
-          f"{eta['first_seed'] + eta['days'] - 1}: 3 doctors of different and drifting speeds, "
-          "walk-ins peaking in the morning, booked slots, seniors, emergencies, no-shows, "
-          "patients away when called, pauses, late starts). Every ETA a waiting patient would "
-          "have been shown (on joining the queue, then every 10 minutes) is computed with the "
-          "inputs the server has at that moment (stats learned with `update_stats`, elapsed "
-          "consult, pause; show probability 1.0) and compared with when the token was next "
-          f"called: {a['n']:,} ETAs ({j['n']:,} of them at joining).",
-          "", "**Shown range** = [0.8 x p50, p90], whole minutes (a call less than half a "
-          "minute past an edge counts as inside). The lower edge sits just under the median "
-          "rather than at a symmetric p10, because a patient who reads \"not before X\" may "
-          "step out, and an early call is the costlier miss.", "",
-          "| | ours (p50) | naive | ours at joining | naive at joining |", "|---|---|---|---|---|",
-          f"| mean absolute error | {a['mae']:.1f} min | {a['naive_mae']:.1f} min | "
-          f"{j['mae']:.1f} min | {j['naive_mae']:.1f} min |",
-          f"| median absolute error | {a['median_ae']:.1f} min | {a['naive_median_ae']:.1f} min "
-          f"| {j['median_ae']:.1f} min | {j['naive_median_ae']:.1f} min |",
-          f"| bias (shown - actual) | {a['bias']:+.1f} min | {a['naive_bias']:+.1f} min | "
-          f"{j['bias']:+.1f} min | {j['naive_bias']:+.1f} min |",
-          f"| called inside the shown range | {a['inside']:.1%} | | {j['inside']:.1%} | |",
-          f"| called after p90 | {a['after_p90']:.1%} | | {j['after_p90']:.1%} | |",
-          f"| called before 0.8 x p50 | {a['before_lower']:.1%} | | {j['before_lower']:.1%} | |",
-          f"| mean width of the range | {a['mean_width']:.1f} min | | {j['mean_width']:.1f} min "
-          "| |", "", "| position | ETAs | MAE ours | MAE naive | after p90 | inside | width |",
-          "|---|---|---|---|---|---|---|"]
+          f"{last}; the constants were tuned on seeds 1..100 only): 3 doctors of different "
+          "speeds that differ from day to day (sd 20%) and drift during it, consults lognormal "
+          "with 6% complex cases at 2.5x (a heavier tail than the model assumes), walk-ins "
+          "peaking in the morning, booked slots, seniors, emergencies, no-shows, patients away "
+          "when called, pauses, late starts (half the doctors; a tenth of those 30-75 min). "
+          "Every ETA a waiting patient would have been shown (on joining the queue, then every "
+          "10 minutes) is computed with the inputs the server has at that moment (stats "
+          "learned with `update_stats`, elapsed consult, pause and its expected end, shift "
+          "start; show probability 1.0) and compared with when the token was next called: "
+          f"{a['n']:,} ETAs ({j['n']:,} at joining, {p1['n']:,} at position 1).", "",
+          "**References**: *naive* = position x (department average + 5 min buffer); "
+          "*strong* = position x the doctor's running mean consult time as learned "
+          "(`update_stats`), no buffer. **Shown range** = [p10, p90], whole minutes (a call "
+          "less than half a minute past an edge counts as inside).", "",
+          "| | ours (p50) | strong | naive | at joining: ours | strong | position 1: ours "
+          "| strong |", "|---|---|---|---|---|---|---|---|",
+          f"| mean absolute error | {a['mae']:.1f} | {a['strong_mae']:.1f} | "
+          f"{a['naive_mae']:.1f} | {j['mae']:.1f} | {j['strong_mae']:.1f} | {p1['mae']:.1f} | "
+          f"{p1['strong_mae']:.1f} |",
+          f"| median absolute error | {a['median_ae']:.1f} | {a['strong_median_ae']:.1f} | "
+          f"{a['naive_median_ae']:.1f} | {j['median_ae']:.1f} | {j['strong_median_ae']:.1f} "
+          f"| {p1['median_ae']:.1f} | {p1['strong_median_ae']:.1f} |",
+          f"| bias (shown - actual) | {a['bias']:+.1f} | {a['strong_bias']:+.1f} | "
+          f"{a['naive_bias']:+.1f} | {j['bias']:+.1f} | {j['strong_bias']:+.1f} | "
+          f"{p1['bias']:+.1f} | {p1['strong_bias']:+.1f} |",
+          f"| called before p10 | {a['before_lower']:.1%} | | | {j['before_lower']:.1%} | | "
+          f"{p1['before_lower']:.1%} | |",
+          f"| called after p90 | {a['after_p90']:.1%} | | | {j['after_p90']:.1%} | | "
+          f"{p1['after_p90']:.1%} | |",
+          f"| mean width of the range, min | {a['mean_width']:.1f} | | | "
+          f"{j['mean_width']:.1f} | | {p1['mean_width']:.1f} | |",
+          "", "| position | ETAs | MAE ours | MAE strong | MAE naive | before p10 | after p90 "
+          "| width |", "|---|---|---|---|---|---|---|---|"]
     for r in eta["by_position"]:
-        md.append(f"| {r['position']} | {r['n']:,} | {r['mae']:.1f} | {r['naive_mae']:.1f} | "
-                  f"{r['after_p90']:.1%} | {r['inside']:.1%} | {r['mean_width']:.1f} |")
-    md += ["", "![ETA accuracy by position](img/eta_accuracy.png)", "",
-           "Calibration is uneven by position: the next patient (position 1) is called after "
-           "p90 more often than 10%, largely because "
-           f"{eta['before_start_share_position_1']:.1%} of position-1 ETAs (and "
-           f"{eta['before_start_share']:.1%} of all) were shown before the doctor's first "
-           "call of the day (walk-ins queue before opening; half the doctors start late), "
-           "when the server cannot tell a doctor who has not started from an idle one: its "
-           "ETA inputs carry no shift start. Counting only ETAs shown after the doctor "
-           f"started: called after p90 {eta['doctor_started']['after_p90']:.1%}, mean "
-           f"absolute error {eta['doctor_started']['mae']:.1f} vs "
-           f"{eta['doctor_started']['naive_mae']:.1f} min. Far positions are over-covered. "
-           "Passing the shift start into `EtaInputs` (server/presenters.py) is the next "
-           "improvement.", "",
+        md.append(f"| {r['position']} | {r['n']:,} | {r['mae']:.1f} | {r['strong_mae']:.1f} | "
+                  f"{r['naive_mae']:.1f} | {r['before_lower']:.1%} | {r['after_p90']:.1%} | "
+                  f"{r['mean_width']:.1f} |")
+    md += ["", "![ETA accuracy by position](img/eta_accuracy.png)", "", ETA_NOTES, "",
            ETA_CHANGES, ""]
     return md, rows
 

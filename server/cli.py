@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 from collections.abc import Sequence
+from datetime import date
 
 import asyncpg
 
@@ -69,6 +70,16 @@ def cmd_demo(args: argparse.Namespace) -> None:
     asyncio.run(init_db(dsn))
     created = asyncio.run(load_demo(dsn, seed=args.seed))
     print("demo hospital loaded" if created else "demo hospital already present")
+
+
+def cmd_metrics_compute(args: argparse.Namespace) -> None:
+    """The daily metrics job for a date range, now (server/reports.py); idempotent."""
+    from server.reports import compute_hospitals
+
+    dsn = _need_db(get_settings())
+    asyncio.run(init_db(dsn))
+    done = asyncio.run(compute_hospitals(dsn, args.first, args.last, args.hospital))
+    print(json.dumps({"days": done.get("days", 0), "rows": done.get("rows", 0)}))
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
@@ -132,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(func=cmd_demo)
 
+    metrics = sub.add_parser("metrics", help="daily metrics (reports)").add_subparsers(
+        dest="m_cmd", required=True)
+    compute = metrics.add_parser("compute", help="compute the daily metrics of a date range")
+    compute.add_argument("--from", dest="first", type=date.fromisoformat, required=True)
+    compute.add_argument("--to", dest="last", type=date.fromisoformat, required=True)
+    compute.add_argument("--hospital", help="a hospital's code (default: every hospital)")
+    compute.set_defaults(func=cmd_metrics_compute)
+
     dev = sub.add_parser("dev", help="embedded services when unset, web + worker, supervised "
                                      "(restarted if they crash; SIGTERM/Ctrl-C stops all)")
     dev.add_argument("--simulate", action="store_true",
@@ -151,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--base-url", default=None, help="live: the server (default PORT's)")
     sim.add_argument("--quiet", action="store_true", help="live: no line per event")
     sim.set_defaults(func=cmd_simulate)
+
+    from server.risk_cli import register as register_risk
+    register_risk(sub)
     return parser
 
 

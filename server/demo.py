@@ -4,7 +4,8 @@
 with tokens, doctors with queues, a dashboard with charts and enough past visits for the
 no-show model to train on. The past comes from `server.synthetic` (same seed, same history);
 this module only turns it into rows: per-doctor timelines that never overlap, gap-free token
-numbers, one history row per transition, daily doctor metrics.
+numbers, one history row per transition; the daily doctor metrics come from the real job
+(server/reports.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 
 from server.db import demo as demo_db
 from server.domain.ordering import QueuePolicy, queue_score
+from server.reports import compute_day_in
 from server.security.passwords import hash_password
 from server.synthetic import SynthHistory, SynthVisit, age_years, generate_history
 
@@ -213,7 +215,6 @@ class _Builder:
             per_doctor_day[(t.doc, t.visit.service_date)].append(t)
         for (doc, day), group in per_doctor_day.items():
             self._serve(doc, day, group)
-            self._metrics(doc, day, group)
         self._number_and_emit(tokens)
 
     def _past_token(
@@ -269,25 +270,6 @@ class _Builder:
             if t.arrival is None and t.cancelled_at is None:
                 # booked, never checked in: the day-end sweep marks it
                 t.no_show_at = shift_end + timedelta(minutes=15)
-
-    def _metrics(self, doc: int, day: date, group: list[_Token]) -> None:
-        done = [t for t in group if t.completed is not None]
-        called = sorted(t.called for t in group if t.called is not None)
-        consult = [(t.completed - t.started).total_seconds() / 60 for t in done
-                   if t.completed and t.started]
-        waits = [(t.called - t.arrival).total_seconds() / 60 for t in done
-                 if t.called and t.arrival]
-        start = _at(day, DOCTORS[doc].start, self.tz)
-        self.rows["doctor_performance_metrics"].append({
-            "doctor_id": self.doc_ids[doc], "metric_date": day, "hospital_id": self.hid,
-            "tokens_total": len(group), "tokens_completed": len(done),
-            "tokens_no_show": sum(t.visit.no_show for t in group),
-            "avg_consultation_min": _dec(consult), "avg_wait_min": _dec(waits),
-            "first_call_delay_min": (
-                round((called[0] - start).total_seconds() / 60) if called else None
-            ),
-            "pause_min": 0,
-        })
 
     def _number_and_emit(self, tokens: list[_Token]) -> None:
         """Gap-free numbers per department and day, in the order the tokens were issued."""
@@ -415,14 +397,10 @@ class _Builder:
             })
 
 
-def _dec(values: list[float]) -> Decimal | None:
-    return Decimal(f"{sum(values) / len(values):.2f}") if values else None
-
-
 # the order foreign keys need
 _TABLES = (
     "departments", "cabins", "doctors", "shifts", "users", "patients", "tokens",
-    "token_counters", "token_history", "doctor_performance_metrics",
+    "token_counters", "token_history",
 )
 
 
@@ -463,6 +441,9 @@ async def load_demo(dsn: str, *, seed: int = 7, today: date | None = None) -> bo
             b.today_queue(history, patient_ids)
             for table in _TABLES:
                 await demo_db.copy_rows(conn, table, b.rows[table])
+            # the daily metrics of the history, by the job that computes them every night
+            for day in range(HISTORY_DAYS):
+                await compute_day_in(conn, hid, start + timedelta(days=day), DEMO_TZ, now)
         return True
     finally:
         await conn.close()

@@ -26,6 +26,7 @@ from server.models import admin as admin_models
 from server.models import dates
 from server.models import integrations as integ
 from server.models import queue as q
+from server.models import reports as reports_models
 from server.models.common import text_pattern
 from server.models.hospital import HospitalPatch
 from server.routes.admin import RESOURCES
@@ -33,6 +34,7 @@ from server.routes.alerts import AlertQuery
 from server.routes.audit import AuditQuery
 from server.routes.auth import LockoutQuery, LoginBody
 from server.routes.notifications import MessageQuery
+from server.routes.risk_models import CompareQuery
 from server.routes.summaries import SummaryQuery
 from server.routes.waitlist import OFFER_CODE_PATTERN, WaitlistCreate, WaitlistQuery
 from server.routes.webhooks import STATUS_PATH
@@ -91,6 +93,7 @@ class Problem(BaseModel):
 class Eta(BaseModel):
     p50_min: int
     p90_min: int
+    p10_min: int = 0
     updated_at: str
 
 
@@ -283,7 +286,7 @@ def registry() -> list[Op]:
                     "`alert_thresholds` (effective values), `alert_threshold_limits` "
                     "({min, max, default} per threshold), "
                     "`reinstate` (per department), `costs` ({currency, sms, whatsapp, "
-                    "slot_value}), `summary_hour`, `updated_at`."),
+                    "slot_value}), `delay_notify_min`, `summary_hour`, `updated_at`."),
         Op("GET", f"{API}/daily-summaries", "Daily summaries", "Insight", "admin",
            response="`{\"items\": [...]}` newest first: `date`, `text` (as the admins read "
                     "it), `template_text`, `written_by` (template, model), `figures`, "
@@ -394,6 +397,19 @@ def registry() -> list[Op]:
            "Public", "patient-code", 201, "The booked token: number, status, slot, doctor, "
            "cabin and the patient's link.", errors=(409, 429)),
         # operations
+        Op("GET", f"{API}/reports/daily", "Daily figures per doctor", "Reports", "admin",
+           response="`{\"items\": [...], \"next_cursor\"}`: a row per day x doctor, oldest "
+                    "day first; CSV with `format=csv` or `Accept: text/csv` (the whole range, "
+                    "not paged).", query=reports_models.ReportQuery,
+           returns=reports_models.ReportList, csv=True,
+           description=("Computed by the daily metrics job after each day closes "
+                        "(docs/reports.md says how each figure is made). Admins only: "
+                        "per-doctor performance is personnel data.")),
+        Op("GET", f"{API}/reports/daily/summary", "Daily figures, all selected doctors "
+           "together", "Reports", "admin",
+           response="`{\"items\": [...]}`: a row per day; wait percentiles over every wait "
+                    "of the day.", query=reports_models.SummaryQuery,
+           returns=reports_models.DayTotals),
         Op("GET", f"{API}/dashboard/today", "Today's dashboard", "Admin", "admin",
            response="Queue lengths, waits, consult times and no-shows, by hour."),
         # insight: live alerts, messages
@@ -423,6 +439,17 @@ def registry() -> list[Op]:
            errors=(409,),
            description=("Once per message; refused (409) for one that did not fail, was "
                         "resent already, or reached the patient on another channel.")),
+        # no-show risk (docs/risk.md)
+        Op("GET", f"{API}/risk/models", "No-show model versions", "No-show prevention", "staff",
+           response="`{\"items\": [...]}` newest first: `version`, `kind` (prior, logistic), "
+                    "`active`, `trained_at`, hold-out `auc`, `brier`, `ece`, `n_train`, "
+                    "`n_test`, `base_rate`."),
+        Op("GET", f"{API}/risk/models/compare", "Compare two model versions",
+           "No-show prevention", "staff",
+           response="`{a, b, bookings, changed, up, down, moves: {\"2->3\": n}}`: upcoming "
+                    "bookings whose tier differs between the versions.",
+           query=CompareQuery, errors=(404,),
+           description="Re-scores each upcoming booking's latest stored features with both."),
         # integrations (docs/integrations.md)
         Op("GET", f"{API}/api-keys", "List API keys", "Integrations", "admin-login",
            response="The hospital's API keys (never the keys themselves)."),

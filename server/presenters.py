@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from server.domain.eta import ConsultStats, Eta, EtaInputs, etas
+from server.domain.eta import ConsultStats, Eta, EtaInputs, etas, pause_remaining, starts_in
 from server.domain.masking import display_name
 from server.store.live import DoctorState
 
@@ -83,7 +83,21 @@ def waited_min(row: dict[str, Any], now: datetime) -> int | None:
 def eta_view(eta: Eta | None, at: datetime) -> dict[str, Any] | None:
     if eta is None:
         return None
-    return {"p50_min": eta.p50_min, "p90_min": eta.p90_min, "updated_at": at.isoformat()}
+    return {"p50_min": eta.p50_min, "p90_min": eta.p90_min, "p10_min": eta.p10_min,
+            "updated_at": at.isoformat()}
+
+
+def risk_view(risk: dict[str, Any] | None, staff: bool) -> dict[str, Any] | None:
+    """Score (the chance of a no-show, in %), badge, tier; for staff the top factors in
+    words, strongest first (what the tablet shows on a tap of the badge)."""
+    if not risk:
+        return None
+    view = {"score": risk["score"], "badge": risk["badge"], "tier": risk.get("tier")}
+    if staff:
+        factors = risk.get("factors") or []
+        view["factors"] = [f["phrase"] for f in factors if isinstance(f, dict) and
+                           f.get("phrase")]
+    return view
 
 
 def token_view(
@@ -105,8 +119,7 @@ def token_view(
         "cabin": row.get("cabin_number"),
         "position": position,
         "eta": eta,
-        "risk": ({"score": risk["score"], "badge": risk["badge"], "tier": risk.get("tier")}
-                 if risk else None),
+        "risk": risk_view(risk, staff),
         "service_date": _iso(row["service_date"]),
         "scheduled_time": _iso(row.get("scheduled_time")),
         "visit_reason": row.get("visit_reason") if staff else None,
@@ -130,10 +143,10 @@ def token_view(
 
 def queue_etas(
     *, doctor: DoctorState, n_waiting: int, dept_avg_min: float, now: datetime,
-    show_probs: list[float] | None = None,
+    show_probs: list[float] | None = None, shift_start: datetime | None = None,
 ) -> list[Eta]:
     """ETAs of a doctor's waiting tokens, in queue order, from the live doctor state."""
-    inputs = eta_inputs(doctor, dept_avg_min, now)
+    inputs = eta_inputs(doctor, dept_avg_min, now, shift_start)
     return etas(inputs, show_probs or [1.0] * n_waiting)
 
 
@@ -141,8 +154,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def eta_inputs(doctor: DoctorState, dept_avg_min: float, now: datetime) -> EtaInputs:
-    """ETA inputs of a doctor from the live doctor state (keys.doctor)."""
+def eta_inputs(doctor: DoctorState, dept_avg_min: float, now: datetime,
+               shift_start: datetime | None = None) -> EtaInputs:
+    """ETA inputs of a doctor from the live doctor state (keys.doctor) and today's shift
+    start (None: no shift known): a doctor who has not begun yet counts from the shift start,
+    a paused one from the pause's expected end (domain.eta.starts_in, pause_remaining)."""
     now_ms = now.timestamp() * 1000
     stats = ConsultStats(doctor.consults, doctor.consult_mean, doctor.consult_m2)
     elapsed = None
@@ -151,13 +167,18 @@ def eta_inputs(doctor: DoctorState, dept_avg_min: float, now: datetime) -> EtaIn
         elapsed = max(0.0, (now_ms - since) / 60000)
     paused = 0.0
     if doctor.status == "PAUSED":
-        if doctor.pause_until:
-            paused = max(0.0, (datetime.fromisoformat(doctor.pause_until) - now
-                               ).total_seconds() / 60)
-        else:
-            paused = 10.0  # an open-ended pause: assume a short break until told otherwise
+        paused = pause_remaining(
+            now, paused_since=_from_ms(doctor.paused_since_ms),
+            pause_until=datetime.fromisoformat(doctor.pause_until) if doctor.pause_until
+            else None)
+    begins = starts_in(now, shift_start, has_current=bool(doctor.current),
+                       last_call=_from_ms(doctor.last_call_ms))
     return EtaInputs(dept_avg_min=dept_avg_min, stats=stats, current_elapsed_min=elapsed,
-                     paused_remaining_min=paused)
+                     paused_remaining_min=paused, starts_in_min=begins)
+
+
+def _from_ms(ms: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms is not None else None
 
 
 def jsonable(value: Any) -> Any:

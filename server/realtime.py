@@ -244,14 +244,16 @@ class TokenSubscriber(Subscriber):
             entry = waiting_by_id(event).get(self.token_id)
             if entry is not None:
                 eta = entry.get("eta") or {}
-                new = Eta(int(eta.get("p50_min", 0)), int(eta.get("p90_min", 0)))
+                new = Eta(int(eta.get("p50_min", 0)), int(eta.get("p90_min", 0)),
+                          int(eta.get("p10_min", 0)))
                 old_view = self.view.get("eta")
-                old = Eta(old_view["p50_min"], old_view["p90_min"]) if old_view else None
+                old = Eta(old_view["p50_min"], old_view["p90_min"],
+                          old_view.get("p10_min") or 0) if old_view else None
                 if not should_push(old, new, self.view.get("position"), entry.get("position")):
                     return None
                 self.view["position"] = entry.get("position")
-                self.view["eta"] = {"p50_min": new.p50_min, "p90_min": new.p90_min,
-                                    "updated_at": event.get("ts")}
+                self.view["eta"] = {"p10_min": new.p10_min, "p50_min": new.p50_min,
+                                    "p90_min": new.p90_min, "updated_at": event.get("ts")}
                 return self._message("token.updated", seq, dict(self.view))
         return None
 

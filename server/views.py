@@ -48,12 +48,18 @@ def board_languages(dep: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(langs))
 
 
-def shift_start_at(ctx: dict[str, Any], now: datetime) -> str | None:
-    """Today's shift start of a doctor context (shift_start, timezone) as an ISO instant."""
+def shift_start_dt(ctx: dict[str, Any], now: datetime) -> datetime | None:
+    """Today's shift start of a doctor context (shift_start, timezone) as an instant."""
     if ctx.get("shift_start") is None:
         return None
     day = calendar.local_day(now, ctx["timezone"])
-    return calendar.local_datetime(day, ctx["shift_start"], ctx["timezone"]).isoformat()
+    return calendar.local_datetime(day, ctx["shift_start"], ctx["timezone"])
+
+
+def shift_start_at(ctx: dict[str, Any], now: datetime) -> str | None:
+    """Today's shift start of a doctor context (shift_start, timezone) as an ISO instant."""
+    at = shift_start_dt(ctx, now)
+    return at.isoformat() if at else None
 
 
 def board_token(tok: dict[str, Any], names: bool = True) -> dict[str, Any]:
@@ -64,7 +70,8 @@ def board_token(tok: dict[str, Any], names: bool = True) -> dict[str, Any]:
 
 
 def _board_eta(eta: dict[str, Any] | None) -> dict[str, Any] | None:
-    return {"p50_min": eta.get("p50_min"), "p90_min": eta.get("p90_min")} if eta else None
+    return {"p50_min": eta.get("p50_min"), "p90_min": eta.get("p90_min"),
+            "p10_min": eta.get("p10_min")} if eta else None
 
 
 def board_cabin(doctor: dict[str, Any], cabin: str | None, current: dict[str, Any] | None,

@@ -27,6 +27,16 @@ def doctor_delay(doctor_id: Any, seq: Any) -> str:
     return f"delay:{doctor_id}:{seq}"
 
 
+def pause_over(doctor_id: Any, seq: Any) -> str:
+    """One resume fan-out per doctor.status event: the doctor and the event's sequence."""
+    return f"resumed:{doctor_id}:{seq}"
+
+
+def long_pause(doctor_id: Any, slot: int) -> str:
+    """One look at an open pause per doctor per minute (check_long_pauses)."""
+    return f"pause:{doctor_id}:{slot}"
+
+
 def late_start(doctor_id: Any, slot: int) -> str:
     """One fan-out per late doctor per time slot (check_late_starts' 5-minute windows)."""
     return f"late:{doctor_id}:{slot}"

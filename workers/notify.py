@@ -52,6 +52,7 @@ from arq.worker import func
 
 from server import metrics
 from server.db import notifications as db
+from server.domain import delay as delay_rule
 from server.notifications import templates
 from server.observability import mask_phone
 from server.queue import QueueService
@@ -121,12 +122,13 @@ EXPECT: dict[str, Expect] = {
     "RESCHEDULED": Expect(_CANCELLED, frozenset({None, "BOOKED", "WAITING"}), _CANCELLED),
     # from the record itself (cron jobs, the doctor's waiting list): never behind it
     "DELAY": Expect(frozenset({"WAITING"})),
+    "RESUMED": Expect(frozenset({"WAITING"})),
     "REMINDER_DAY_BEFORE": Expect(frozenset({"BOOKED"})),
     "REMINDER_2H": Expect(frozenset({"BOOKED"})),
 }
 # a message for an event still makes sense only while the token is in one of these states
 RELEVANT = {event: set(e.relevant) for event, e in EXPECT.items()}
-NEEDS_ETA = frozenset({"TOKEN_CREATED", "AHEAD", "DELAY"})
+NEEDS_ETA = frozenset({"TOKEN_CREATED", "AHEAD", "DELAY", "RESUMED"})
 
 
 def freshness(event: str, status: str | None, reached: frozenset[str] = frozenset()) -> str:
@@ -433,7 +435,7 @@ async def notify_ahead(ctx: dict[str, Any], hospital_id: str, department_id: str
 @traced
 @retry_on_outage
 async def notify_doctor_delay(ctx: dict[str, Any], hospital_id: str, doctor_id: str) -> int:
-    """The doctor paused or is late: every patient waiting for them gets the new ETA."""
+    """The doctor is late to start: every patient waiting for them gets the new ETA."""
     ids = await db.waiting_tokens(ctx["pool"], UUID(hospital_id), UUID(doctor_id))
     for tid in ids:
         await _enqueue(ctx, "send_notification", hospital_id, str(tid), "DELAY",
@@ -441,7 +443,59 @@ async def notify_doctor_delay(ctx: dict[str, Any], hospital_id: str, doctor_id: 
     return len(ids)
 
 
+@traced
+@retry_on_outage
+async def notify_pause_delay(ctx: dict[str, Any], hospital_id: str, doctor_id: str) -> int:
+    """The doctor is paused: DELAY to the waiting patients whose ETA the pause moves by the
+    hospital's threshold (domain.delay), once per pause. Run when the pause starts and each
+    minute while it lasts (an open or overrunning pause grows)."""
+    h, d = UUID(hospital_id), UUID(doctor_id)
+    pause = await db.doctor_pause(ctx["pool"], h, d, open_=True)
+    if pause is None:
+        return 0
+    now = ctx.get("now", lambda: datetime.now(UTC))()
+    shift = delay_rule.pause_shift_min(
+        pause["expected_min"], (now - pause["started_at"]).total_seconds() / 60)
+    if shift < pause["delay_notify_min"]:
+        return 0
+    waiting = await db.waiting_tokens(ctx["pool"], h, d)
+    told = await db.told_since(ctx["pool"], waiting, "DELAY", pause["started_at"])
+    ids = delay_rule.to_tell_of_delay(waiting, told, shift, pause["delay_notify_min"])
+    for tid in ids:
+        await _enqueue(ctx, "send_notification", hospital_id, str(tid), "DELAY",
+                       job_id=job_ids.send_notification(str(tid), "DELAY"))
+    return len(ids)
+
+
+@traced
+@retry_on_outage
+async def notify_pause_over(ctx: dict[str, Any], hospital_id: str, doctor_id: str) -> int:
+    """The doctor is back: those told of the pause's delay, still waiting, get their new
+    ETA (RESUMED, one message each)."""
+    h, d = UUID(hospital_id), UUID(doctor_id)
+    pause = await db.doctor_pause(ctx["pool"], h, d, open_=False)
+    if pause is None:
+        return 0
+    waiting = await db.waiting_tokens(ctx["pool"], h, d)
+    told = await db.told_since(ctx["pool"], waiting, "DELAY", pause["started_at"])
+    ids = delay_rule.to_tell_of_resume(waiting, told)
+    for tid in ids:
+        await _enqueue(ctx, "send_notification", hospital_id, str(tid), "RESUMED",
+                       job_id=job_ids.send_notification(str(tid), "RESUMED"))
+    return len(ids)
+
+
 # ---------------------------------------------------------------------------- cron jobs
+async def check_long_pauses(ctx: dict[str, Any]) -> int:
+    """Every minute: open pauses, whose move on the ETAs grows while they last."""
+    slot = int(ctx.get("now", lambda: datetime.now(UTC))().timestamp() // 60)
+    pauses = await db.open_pauses(ctx["pool"])
+    for h, d in pauses:
+        await _enqueue(ctx, "notify_pause_delay", str(h), str(d),
+                       job_id=job_ids.long_pause(d, slot))
+    return len(pauses)
+
+
 async def schedule_reminders(ctx: dict[str, Any]) -> int:
     """Booked tokens the day before and 2 h before their slot (the unique index keeps each
     reminder single, however often this runs)."""
@@ -507,10 +561,13 @@ FUNCTIONS = [
     func(send_notification, max_tries=NOTIFY_MAX_TRIES),
     func(notify_ahead, max_tries=NOTIFY_MAX_TRIES),
     func(notify_doctor_delay, max_tries=NOTIFY_MAX_TRIES),
+    func(notify_pause_delay, max_tries=NOTIFY_MAX_TRIES),
+    func(notify_pause_over, max_tries=NOTIFY_MAX_TRIES),
 ]
 CRON_JOBS = [
     cron(schedule_reminders, minute=set(range(0, 60, 5)), second=30),
     cron(check_late_starts, minute=set(range(1, 60, 5)), second=30),
+    cron(check_long_pauses, second=20),
     cron(sweep_whatsapp_fallbacks, second=15),
     cron(sweep_notifications, second=45, unique=True, timeout=50),
 ]

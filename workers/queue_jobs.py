@@ -1,4 +1,5 @@
-"""Cron jobs that keep the live queues honest: the reconciler and the end-of-day close."""
+"""Cron jobs that keep the live queues honest: the reconciler and the end-of-day close (with
+the daily metrics of the days it closed)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import structlog
 
 from server.db import doctors as doctors_db
 from server.queue import QueueService, close_day
+from server.reports import compute_closed_days
 from server.store.live import LiveStore
 
 log = structlog.get_logger("queue-jobs")
@@ -32,6 +34,13 @@ async def reconcile_queues(ctx: dict[str, Any]) -> int:
 
 
 async def close_days(ctx: dict[str, Any]) -> int:
-    """Every 10 minutes (idempotent): close tokens that earlier days left open."""
+    """Every 10 minutes (idempotent): close tokens that earlier days left open, then compute
+    the daily metrics of the closed days that lack them or changed since (server/reports.py).
+    """
     svc = _service(ctx)
-    return sum([await close_day(svc, h) for h in await doctors_db.all_hospital_ids(svc.pool)])
+    closed = 0
+    for h in await doctors_db.all_hospital_ids(svc.pool):
+        closed += await close_day(svc, h)
+        today, _ = await svc.today(h)
+        await compute_closed_days(svc.pool, h, today, now=svc.now())
+    return closed

@@ -18,6 +18,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from server.db import history as history_db
 from server.db import risk as risk_db
 from server.presenters import utcnow
 from server.risk import explainer, waitlist
@@ -34,10 +35,21 @@ T = TypeVar("T")
 
 # ------------------------------------------------------------------------------ training
 def training_rows(visits: list[dict[str, Any]]) -> list[M.TrainingRow]:
-    """Rows with an outcome, each with the history from strictly earlier days."""
+    """Rows with an outcome, each with what was known when it was booked and scored: the
+    history of the days before its booking, no reminders (features.at_booking)."""
     hist = F.histories_before([F.record_from_row(v) for v in visits])
-    return [M.TrainingRow(v["patient_id"], F.inputs_from_row(v, h), v["status"] == "NO_SHOW")
+    return [M.TrainingRow(v["patient_id"], F.at_booking(F.inputs_from_row(v, h)),
+                          v["status"] == "NO_SHOW")
             for v, h in zip(visits, hist, strict=True) if v["status"] in F.OUTCOMES]
+
+
+async def all_training_visits(conn: asyncpg.Connection, hospital_id: UUID
+                              ) -> list[dict[str, Any]]:
+    """The hospital's own past tokens and its imported history, patients keyed alike (a
+    history row whose patient_ref is a patient's UHID is that patient)."""
+    own = await risk_db.training_visits(conn, hospital_id)
+    imported = await history_db.training_visits(conn, hospital_id)
+    return [{**v, "patient_id": str(v["patient_id"])} for v in own] + imported
 
 
 async def off_loop(fn: Callable[..., T], *args: Any) -> T:
@@ -81,7 +93,7 @@ async def train_hospital(pool: asyncpg.Pool, hospital_id: UUID, *, only_if_missi
             return None
         if only_if_missing and await risk_db.active_model(conn, hospital_id):
             return None
-        rows = training_rows(await risk_db.training_visits(conn, hospital_id))
+        rows = await off_loop(training_rows, await all_training_visits(conn, hospital_id))
         booked = len(M.booked_rows(rows))
         kind = "logistic" if booked >= M.MIN_OUTCOMES else "prior"
         version = new_version(kind, now)
@@ -101,7 +113,8 @@ async def train_hospital(pool: asyncpg.Pool, hospital_id: UUID, *, only_if_missi
     log.info("risk model trained", hospital_id=str(hospital_id), version=version, kind=kind,
              booked_outcomes=booked, auc=m.auc, brier=m.brier, ece=m.calibration_error)
     return {"id": str(model_id), "version": version, "kind": kind, "booked_outcomes": booked,
-            "auc": m.auc, "brier": m.brier, "calibration_error": m.calibration_error}
+            "auc": m.auc, "brier": m.brier, "calibration_error": m.calibration_error,
+            "n_train": m.n_train, "n_holdout": m.n_holdout}
 
 
 async def train_risk_models(ctx: dict[str, Any]) -> list[dict[str, Any]]:

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from server.integrations.events import WEBHOOK_EVENTS
 from workers import job_ids
 
 MAX_AHEAD = 50             # departments.notify_ahead is at most 50
-DELAY_MIN_PAUSE_MIN = 10   # shorter pauses are not worth a text to every waiting patient
 
 
 @dataclass(frozen=True)
@@ -39,16 +37,6 @@ Router = Callable[[dict[str, Any]], list[JobSpec]]
 def _send(h: str, token_id: str, event: str) -> JobSpec:
     return JobSpec("send_notification", (h, token_id, event),
                    job_ids.send_notification(token_id, event))
-
-
-def _pause_minutes(event: dict[str, Any]) -> float | None:
-    until, ts = event["data"].get("pause_until"), event.get("ts")
-    if not until or not ts:
-        return None
-    try:
-        return (datetime.fromisoformat(until) - datetime.fromisoformat(ts)).total_seconds() / 60
-    except (TypeError, ValueError):
-        return None
 
 
 def notify_jobs_for(event: dict[str, Any]) -> list[JobSpec]:
@@ -75,12 +63,15 @@ def notify_jobs_for(event: dict[str, Any]) -> list[JobSpec]:
         ids = tuple(str(w["id"]) for w in ordered[:MAX_AHEAD])
         return [JobSpec("notify_ahead", (h, str(data["department_id"]), ids),
                         job_ids.notify_ahead(h, seq))]
-    if etype == "doctor.status" and data.get("status") == "PAUSED" and data.get("doctor_id"):
-        minutes = _pause_minutes(event)
-        if minutes is not None and minutes < DELAY_MIN_PAUSE_MIN:
-            return []
-        return [JobSpec("notify_doctor_delay", (h, str(data["doctor_id"])),
-                        job_ids.doctor_delay(data["doctor_id"], seq))]
+    # a pause: the job applies the delay rule (domain.delay: the hospital's threshold, once
+    # per pause; check_long_pauses looks again while it lasts); a resume: the new ETA to those
+    # told of the delay
+    if etype == "doctor.status" and data.get("doctor_id"):
+        d = str(data["doctor_id"])
+        if data.get("status") == "PAUSED":
+            return [JobSpec("notify_pause_delay", (h, d), job_ids.doctor_delay(d, seq))]
+        if data.get("status") == "AVAILABLE":
+            return [JobSpec("notify_pause_over", (h, d), job_ids.pause_over(d, seq))]
     return []
 
 

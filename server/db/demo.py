@@ -41,11 +41,6 @@ BULK_COLUMNS: Mapping[str, Sequence[str]] = {
         "hospital_id", "token_id", "action", "from_status", "to_status", "actor_kind",
         "reason", "doctor_id", "at",
     ),
-    "doctor_performance_metrics": (
-        "doctor_id", "metric_date", "hospital_id", "tokens_total", "tokens_completed",
-        "tokens_no_show", "avg_consultation_min", "avg_wait_min", "first_call_delay_min",
-        "pause_min",
-    ),
 }
 """Tables the demo fills and the columns it gives; the order is the order COPY sends."""
 

@@ -25,8 +25,8 @@ _DEFAULTS = Thresholds()
 
 _COLUMNS = """id, name, code, timezone, latitude, longitude, geofence_radius_m,
               address_latitude, address_longitude, default_language, board_languages,
-              alert_thresholds, currency, sms_cost, whatsapp_cost, slot_value, summary_hour,
-              updated_at"""
+              alert_thresholds, delay_notify_min, currency, sms_cost, whatsapp_cost,
+              slot_value, summary_hour, updated_at"""
 
 
 def geofence_check(h: Row) -> Row | None:
@@ -63,6 +63,7 @@ def settings_view(h: Row, departments: list[Row]) -> Row:
                        "reinstate_places": d["reinstate_places"]} for d in departments],
         "costs": {"currency": h["currency"], "sms": float(h["sms_cost"]),
                   "whatsapp": float(h["whatsapp_cost"]), "slot_value": float(h["slot_value"])},
+        "delay_notify_min": h["delay_notify_min"],
         "summary_hour": h["summary_hour"],
         "updated_at": h["updated_at"],
     })
@@ -124,6 +125,8 @@ def _new_values(old: Row, body: HospitalPatch) -> Row:
                 out[col] = value
     if "summary_hour" in given:
         out["summary_hour"] = body.summary_hour
+    if "delay_notify_min" in given:
+        out["delay_notify_min"] = body.delay_notify_min
     return {k: v for k, v in out.items() if k in old and old[k] != v}
 
 

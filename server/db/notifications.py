@@ -365,3 +365,36 @@ async def log_rows(conn: Conn, token_id: UUID) -> list[dict[str, Any]]:
         token_id,
     )
     return [dict(r) for r in rows]
+
+
+# ---------------------------------------------------------------------------- pauses
+async def doctor_pause(conn: Conn, hospital_id: UUID, doctor_id: UUID, *, open_: bool
+                       ) -> dict[str, Any] | None:
+    """The doctor's open pause (open_), or the last one that ended, with the hospital's
+    delay threshold: started_at, ended_at, expected_min, delay_notify_min."""
+    return await conn.fetchrow(
+        f"""SELECT p.started_at, p.ended_at, p.expected_min, h.delay_notify_min
+            FROM doctor_pauses p JOIN hospitals h ON h.id = p.hospital_id
+            WHERE p.hospital_id = $1 AND p.doctor_id = $2
+              AND p.ended_at IS {'' if open_ else 'NOT'} NULL
+            ORDER BY p.started_at DESC LIMIT 1""",
+        hospital_id, doctor_id,
+    )
+
+
+async def told_since(conn: Conn, token_ids: list[UUID], event: str, since: datetime
+                     ) -> set[UUID]:
+    """Tokens given an `event` message (on any channel) at or after `since`."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT token_id FROM notifications_log
+           WHERE token_id = ANY($1::uuid[]) AND event = $2 AND created_at >= $3""",
+        token_ids, event, since,
+    )
+    return {r["token_id"] for r in rows}
+
+
+async def open_pauses(conn: Conn) -> list[tuple[UUID, UUID]]:
+    """(hospital, doctor) of every pause still open: an overrunning one may need a DELAY."""
+    rows = await conn.fetch("SELECT hospital_id, doctor_id FROM doctor_pauses "
+                            "WHERE ended_at IS NULL")
+    return [(r["hospital_id"], r["doctor_id"]) for r in rows]

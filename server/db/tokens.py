@@ -219,7 +219,8 @@ async def latest_risk(conn: asyncpg.Connection | asyncpg.Pool,
     if not token_ids:
         return {}
     rows = await conn.fetch(
-        """SELECT DISTINCT ON (token_id) token_id, score, badge, tier, show_probability
+        """SELECT DISTINCT ON (token_id) token_id, score, badge, tier, show_probability,
+                  factors
            FROM risk_assessments WHERE token_id = ANY($1::uuid[])
            ORDER BY token_id, created_at DESC, id DESC""",
         token_ids,
@@ -256,18 +257,23 @@ async def snapshot_positions(conn: asyncpg.Connection, ids: list[UUID], position
 
 
 async def open_pause(conn: asyncpg.Connection, hospital_id: UUID, doctor_id: UUID,
-                     expected_min: int | None, reason: str | None, actor_id: UUID | None) -> None:
+                     expected_min: int | None, reason: str | None, actor_id: UUID | None,
+                     at: datetime | None = None) -> None:
+    """`at`: the action's time (the queue's clock, like its history rows); now by default."""
     await conn.execute(
-        """INSERT INTO doctor_pauses (hospital_id, doctor_id, expected_min, reason, actor_id)
-           VALUES ($1, $2, $3, $4, $5)""",
-        hospital_id, doctor_id, expected_min, reason, actor_id,
+        """INSERT INTO doctor_pauses (hospital_id, doctor_id, expected_min, reason, actor_id,
+                                      started_at)
+           VALUES ($1, $2, $3, $4, $5, coalesce($6, now()))""",
+        hospital_id, doctor_id, expected_min, reason, actor_id, at,
     )
 
 
-async def close_pause(conn: asyncpg.Connection, doctor_id: UUID) -> bool:
+async def close_pause(conn: asyncpg.Connection, doctor_id: UUID, at: datetime | None = None
+                      ) -> bool:
     status = await conn.execute(
-        "UPDATE doctor_pauses SET ended_at = now() WHERE doctor_id = $1 AND ended_at IS NULL",
-        doctor_id,
+        """UPDATE doctor_pauses SET ended_at = greatest(started_at, coalesce($2, now()))
+           WHERE doctor_id = $1 AND ended_at IS NULL""",
+        doctor_id, at,
     )
     return status != "UPDATE 0"
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 MIN_CONSULT_MIN: float = 0.5
 MIN_KNOWN: float = 1e-6      # consults' worth of knowledge below which the pace is unknown
@@ -38,6 +39,24 @@ INTERRUPT_PER_MIN: float = 0.01
 ahead of it: a break (about one per doctor-day), an emergency, a senior's credit, a held
 patient returning a few places ahead. A Poisson process of them adds rate x wait x cycle to
 the mean and rate x wait x E[cycle^2] to the variance: small near the front, wide far back."""
+LATE_START_MEAN_MIN: float = 8.0
+"""Before the shift start, the doctor's expected lateness on top of it (many start on time,
+some 10-20 minutes late, a few half an hour or more). The p50 counts from the shift start
+itself (the median lateness is about nothing); the mean and the spread widen p90."""
+LATE_START_SD_MIN: float = 15.0
+"""Spread of that lateness: a heavy right tail (a ward round, a late train)."""
+LATE_OVERDUE_MIN: float = 10.0
+"""A doctor already late (the shift start passed, nobody called yet) is expected this many
+minutes more, with the same spread: a late start is often a long one."""
+LATE_WINDOW_MIN: float = 120.0
+"""Past this long after the shift start without a call, the doctor is taken to be present
+and idle (an empty queue, a shift entered as 00:00-23:59): no lateness is added."""
+OPEN_PAUSE_MIN: float = 10.0
+"""An open-ended pause (no minutes given on the tablet) is assumed to last this long from
+its start: a short break, until told otherwise."""
+PAUSE_OVERRUN_MIN: float = 3.0
+"""A pause past its announced (or assumed) end is still expected to last this much longer:
+the doctor has not pressed Resume, so it has not ended."""
 Z90: float = 1.2815515655446004
 """Standard normal 0.9 quantile."""
 
@@ -98,7 +117,11 @@ class EtaInputs:
     current_elapsed_min: float | None
     """Minutes since the current token was called/started; None when nobody is with the doctor."""
     paused_remaining_min: float = 0.0
-    """Doctor paused: expected minutes until resume (0 when not paused)."""
+    """Doctor paused: expected minutes until resume (0 when not paused; `pause_remaining`)."""
+    starts_in_min: float | None = None
+    """The doctor has not begun calling today: minutes until the shift start, negative once
+    it has passed (a late start); None once the doctor has called someone, or with no shift
+    known (`starts_in`)."""
     prior_weight: float = 5.0
     """Pseudo-count of the department default when blending with the doctor's own consults."""
 
@@ -111,10 +134,14 @@ class EtaInputs:
 
 @dataclass(frozen=True)
 class Eta:
-    """Minutes until called: median and 90th percentile (p90 >= p50 >= 0)."""
+    """Minutes until called: median, 90th and 10th percentiles (p90 >= p50 >= p10 >= 0).
+
+    The range a patient is shown is [p10, p90]: called before it or after it one time in
+    ten each (docs/benchmarks.md measures both ends); p50 is the single best guess."""
 
     p50_min: int
     p90_min: int
+    p10_min: int = 0
 
 
 def _round(x: float) -> int:
@@ -154,17 +181,16 @@ def blended_variance(inputs: EtaInputs) -> float:
     return (n * sample_var + w * prior_var) / (n + w)
 
 
-def _q90(mean: float, var: float) -> float:
-    """0.9 quantile of a lognormal with this mean and variance (waits are positive, right-skewed).
-
-    sigma^2 = ln(1 + var/mean^2), mu = ln(mean) - sigma^2/2, q = exp(mu + z90*sigma).
-    """
+def _quantile(mean: float, var: float, z: float) -> float:
+    """Quantile at standard-normal z of a lognormal with this mean and variance (waits are
+    positive, right-skewed): sigma^2 = ln(1 + var/mean^2), mu = ln(mean) - sigma^2/2,
+    q = exp(mu + z sigma)."""
     if mean <= 1e-9:  # nothing ahead (or only tokens that will almost surely not show)
         return max(mean, 0.0)
     if var <= 0:
         return mean
     sigma2 = math.log1p(var / (mean * mean))
-    return math.exp(math.log(mean) - sigma2 / 2 + Z90 * math.sqrt(sigma2))
+    return math.exp(math.log(mean) - sigma2 / 2 + z * math.sqrt(sigma2))
 
 
 def _phi(x: float) -> float:
@@ -195,31 +221,69 @@ def residual(m: float, v: float, elapsed: float) -> tuple[float, float]:
     return max(first - elapsed, floor), max(second - first * first, 0.0)
 
 
+def starts_in(now: datetime, shift_start: datetime | None, *, has_current: bool,
+              last_call: datetime | None) -> float | None:
+    """Minutes until the doctor begins calling (EtaInputs.starts_in_min): the shift start
+    minus now while the doctor has called nobody since LATE_WINDOW_MIN before it, negative
+    once the start has passed; None once the doctor has called someone (or is with someone),
+    with no shift today, or when the start is more than LATE_WINDOW_MIN past (the doctor is
+    taken to be there, idle)."""
+    if shift_start is None or has_current:
+        return None
+    if last_call is not None and last_call >= shift_start - timedelta(minutes=LATE_WINDOW_MIN):
+        return None  # called someone today (perhaps before the start): begun
+    minutes = (shift_start - now).total_seconds() / 60
+    return None if minutes < -LATE_WINDOW_MIN else minutes
+
+
+def pause_remaining(now: datetime, *, paused_since: datetime | None,
+                    pause_until: datetime | None) -> float:
+    """Expected minutes until a paused doctor resumes (EtaInputs.paused_remaining_min).
+
+    A pause given minutes on the tablet ends at `pause_until`; an open one is assumed to last
+    OPEN_PAUSE_MIN from its start. Past that end the doctor has still not pressed Resume, so
+    it is PAUSE_OVERRUN_MIN more, never 0 (which would show "any moment now" to a room whose
+    doctor is away)."""
+    if pause_until is None:
+        since = paused_since or now
+        pause_until = since + timedelta(minutes=OPEN_PAUSE_MIN)
+    return max((pause_until - now).total_seconds() / 60, PAUSE_OVERRUN_MIN)
+
+
+def _lead_in(starts_in_min: float | None) -> tuple[float, float, float]:
+    """(fixed, mean, variance) of the minutes before a doctor who has not begun calls anyone:
+    the time to the shift start is fixed, the lateness on top uncertain (LATE_START_*)."""
+    if starts_in_min is None or starts_in_min < -LATE_WINDOW_MIN:
+        return 0.0, 0.0, 0.0
+    if starts_in_min >= 0:
+        return starts_in_min, LATE_START_MEAN_MIN, LATE_START_SD_MIN**2
+    return 0.0, LATE_OVERDUE_MIN, LATE_START_SD_MIN**2
+
+
 def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
     """One Eta per waiting token, in queue order: minutes until that token is called.
 
-    p50 is the plain expectation of the consults: pause + max(m - elapsed, 0.25 m) +
-    sum_{i<k} p_i m, with m the blended mean. It is what a board or a doctor can check by
-    eye ("two ahead at ten minutes"), and on simulated days it sits a little before the
-    call more often than not (bench/eta_accuracy.py), which errs on the side that does not
-    make a patient miss their call.
+    The wait of the k-th token is modelled as
+    W_k = D + L + pause + R + sum_{i<k} S_i (C_i + o) + interruptions, with D the minutes to
+    the shift start of a doctor who has not begun (known) and L the lateness on top
+    (`_lead_in`), C_i consults of blended mean m and variance v, o = CALL_OVERHEAD_MIN,
+    S_i ~ Bernoulli(show_probs[i]), R the remainder of the current consult (mean and
+    variance from `residual`; 0 when nobody is with the doctor), so E[S(C+o)] = p(m+o) and
+    Var[S(C+o)] = p v + p(1-p)(m+o)^2. Consults of one day share the doctor's pace,
+    uncertain by a relative sd sqrt(PACE_CV^2 + v/(m^2 (n+w))) (the second term: how well
+    m is known): it adds that variance times sum_{i != j} c_i c_j (the diagonal is already
+    in v). The pause has a relative sd of PAUSE_CV. Interruptions are Poisson at
+    INTERRUPT_PER_MIN per minute of the wait, each one cycle (m + o) long.
 
-    p90 comes from the full model of the wait:
-    W_k = pause + R + sum_{i<k} S_i (C_i + o) + interruptions, with C_i consults of blended
-    mean m and variance v, o = CALL_OVERHEAD_MIN, S_i ~ Bernoulli(show_probs[i]), R the
-    remainder of the current consult (mean and variance from `residual`; 0 when nobody is
-    with the doctor), so E[S(C+o)] = p(m+o) and Var[S(C+o)] = p v + p(1-p)(m+o)^2. Consults
-    of one day share the doctor's pace, uncertain by a relative sd
-    sqrt(PACE_CV^2 + v/(m^2 (n+w))) (the second term: how well m is known): it adds
-    that variance times sum_{i != j} c_i c_j (the diagonal is already in v). The pause has a
-    relative sd of PAUSE_CV. Interruptions are Poisson at INTERRUPT_PER_MIN per minute of
-    the wait, each one cycle (m + o) long. p90 is the 0.9 quantile of a lognormal matched to
-    E[W_k] and Var[W_k], and at least p50.
+    W_k - D is taken as a lognormal matched to its mean and variance; p10, p50 and p90 are
+    D plus its quantiles. So p50 is the median of the whole model, not the plain sum of
+    consult means: it includes the minute per call and the interruptions, which the sum
+    leaves out and which made the old p50 err early by several minutes.
 
-    Both are non-decreasing in k: p50 by construction, p90 by a running maximum (W_k is
-    pathwise non-decreasing, so are its true quantiles; the running maximum removes the rare
-    dips of the lognormal approximation). Estimates are not capped by the shift end: a patient
-    is better told the truth than a clipped ETA.
+    All three are non-decreasing in k (W_k is pathwise non-decreasing, so are its true
+    quantiles; a running maximum removes the rare dips of the lognormal approximation).
+    Estimates are not capped by the shift end: a patient is better told the truth than a
+    clipped ETA.
     """
     m = blended_mean(inputs)
     v = blended_variance(inputs)
@@ -227,11 +291,12 @@ def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
     # a pseudo-count below MIN_KNOWN is none at all (and would overflow the ratio)
     pace_var = PACE_CV**2 + (v / (m * m * n_known) if n_known >= MIN_KNOWN else PRIOR_CV**2)
     cycle = m + CALL_OVERHEAD_MIN
-    mean = max(inputs.paused_remaining_min, 0.0)
-    var = (PAUSE_CV * mean) ** 2  # the pause, then consult-to-consult noise, independent
+    fixed, mean, var = _lead_in(inputs.starts_in_min)
+    pause = max(inputs.paused_remaining_min, 0.0)
+    mean += pause
+    var += (PAUSE_CV * pause) ** 2  # the lead-in, the pause, the consults: independent
     consult = 0.0   # expected consult minutes ahead, all scaled by the uncertain pace
     consult_sq = 0.0  # sum of their squares: the diagonal, already in each consult's own v
-    median = mean   # the p50: pause + plain remainder + consult means (see the docstring)
     if inputs.current_elapsed_min is not None:
         elapsed = max(inputs.current_elapsed_min, 0.0)  # clock skew between hosts
         remaining, remaining_var = residual(m, v, elapsed)
@@ -239,22 +304,21 @@ def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
         var += remaining_var
         consult += remaining
         consult_sq += remaining * remaining
-        median += max(m - elapsed, RESIDUAL_FLOOR * m)
     out: list[Eta] = []
-    last_p90 = 0
+    last = (0, 0, 0)
     for p in show_probs:
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"show probability must be in [0, 1], got {p}")
-        bumps = INTERRUPT_PER_MIN * mean  # expected interruptions during the wait
+        bumps = INTERRUPT_PER_MIN * (fixed + mean)  # expected interruptions during the wait
         total = mean + bumps * cycle
-        p50 = _round(median)
         shared = pace_var * (consult * consult - consult_sq)  # between consults, i != j
-        p90 = max(_round(_q90(total, var + shared + bumps * (cycle * cycle + v))), p50,
-                  last_p90)
-        out.append(Eta(p50_min=p50, p90_min=p90))
-        last_p90 = p90
+        total_var = var + shared + bumps * (cycle * cycle + v)
+        p10 = max(_round(fixed + _quantile(total, total_var, -Z90)), last[0])
+        p50 = max(_round(fixed + _quantile(total, total_var, 0.0)), p10, last[1])
+        p90 = max(_round(fixed + _quantile(total, total_var, Z90)), p50, last[2])
+        out.append(Eta(p50_min=p50, p90_min=p90, p10_min=p10))
+        last = (p10, p50, p90)
         mean += p * cycle
-        median += p * m
         consult += p * m
         consult_sq += (p * m) ** 2
         var += p * v + p * (1.0 - p) * cycle * cycle
@@ -274,10 +338,12 @@ def naive_eta(position: int, dept_avg_min: float, buffer_min: float) -> int:
 def should_push(
     old: Eta | None, new: Eta, old_position: int | None, new_position: int | None
 ) -> bool:
-    """Push to a phone only on a change the patient can see: position, or p50/p90 by >= 1 min.
+    """Push to a phone only on a change the patient can see: position, or the range's ends
+    (p10/p90) or p50 by >= 1 min.
 
     Recomputation happens on every queue change; this keeps SMS/WS pushes from chattering.
     """
     if old is None or old_position != new_position:
         return True
-    return abs(new.p50_min - old.p50_min) >= 1 or abs(new.p90_min - old.p90_min) >= 1
+    return (abs(new.p50_min - old.p50_min) >= 1 or abs(new.p90_min - old.p90_min) >= 1
+            or abs(new.p10_min - old.p10_min) >= 1)

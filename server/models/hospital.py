@@ -122,6 +122,10 @@ class HospitalPatch(PatchBody):
         default=None, max_length=200,
         description="Per department: a reinstated token goes back behind this many waiting.")
     costs: Costs | None = None
+    delay_notify_min: int | None = Field(
+        default=None, ge=1, le=240,
+        description="A doctor's pause texts waiting patients only when it moves their ETA by "
+                    "at least this many minutes.")
     summary_hour: int | None = Field(
         default=None, ge=0, le=23,
         description="The local hour (0-23) at which the admins' daily summary is written.")

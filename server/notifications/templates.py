@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 EVENTS = ("TOKEN_CREATED", "AHEAD", "CALL_NOW", "DELAY", "CANCELLED", "RESCHEDULED",
-          "REMINDER_DAY_BEFORE", "REMINDER_2H")
+          "REMINDER_DAY_BEFORE", "REMINDER_2H", "RESUMED")
 LANGUAGES = ("en", "hi")
 DEFAULT_LANGUAGE = "en"
 
@@ -58,6 +58,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "AHEAD": "{greet}token {number} is now #{position} in line for {place}.{eta}{link}",
         "CALL_NOW": "{greet}token {number}: please go to {place} now.",
         "DELAY": "{greet}token {number}: the doctor is delayed.{eta} Sorry for the wait.{link}",
+        "RESUMED": "{greet}token {number}: the doctor is back.{eta}{link}",
         "CANCELLED": "{greet}your token {number} at {dept} was cancelled{reason}. "
                      "Please contact the desk.",
         "RESCHEDULED": "{greet}your token {number} at {dept} was rescheduled{reason}. "
@@ -73,6 +74,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "AHEAD": "{greet}टोकन {number}: आप अब कतार में #{position} हैं।{eta}{link}",
         "CALL_NOW": "{greet}टोकन {number}: अभी {place} में आएँ।",
         "DELAY": "{greet}टोकन {number}: डॉक्टर को देर है।{eta}{link}",
+        "RESUMED": "{greet}टोकन {number}: डॉक्टर लौट आए।{eta}{link}",
         "CANCELLED": "{greet}टोकन {number} रद्द{reason}। काउंटर पर संपर्क करें।",
         "RESCHEDULED": "{greet}टोकन {number} का समय बदला{reason}। काउंटर पर संपर्क करें।",
         "REMINDER_DAY_BEFORE": "याद रखें: {greet}टोकन {number}, {dept}, कल {time}।",

@@ -231,9 +231,10 @@ class Actions(QueueBase):
                 raise Conflict(f"the doctor is already {res.current.lower()}",
                                extra={"current_status": res.current})
             if paused:
-                await tokens_db.open_pause(txn.conn, h, doctor_id, minutes, reason, actor.id)
+                await tokens_db.open_pause(txn.conn, h, doctor_id, minutes, reason, actor.id,
+                                           at=now)
             else:
-                await tokens_db.close_pause(txn.conn, doctor_id)
+                await tokens_db.close_pause(txn.conn, doctor_id, at=now)
             await self._publish_queue(txn, doctor_id, ctx)
             metrics.QUEUE_ACTIONS.labels("pause" if paused else "resume").inc()
             return {"doctor_id": str(doctor_id), "status": "PAUSED" if paused else "AVAILABLE",

@@ -13,7 +13,7 @@ from server.domain import assignment, calendar
 from server.errors import Conflict, InvalidInput, NotFound
 from server.presenters import eta_inputs, queue_etas
 from server.queue.base import QueueBase, QueueState, Txn, epoch_ms
-from server.views import shift_start_at
+from server.views import shift_start_at, shift_start_dt
 
 
 class Reads(QueueBase):
@@ -41,7 +41,8 @@ class Reads(QueueBase):
                 calendar.local_datetime(day, d["shift_end"], d["timezone"]) > now)
             out.append(assignment.Candidate(
                 doctor_id=d["id"], waiting=len(live.waiting), on_shift=on_shift,
-                eta_inputs=eta_inputs(live.doctor, d["avg_consultation_min"], now)))
+                eta_inputs=eta_inputs(live.doctor, d["avg_consultation_min"], now,
+                                      shift_start_dt(d, now))))
         return out
     # ------------------------------------------------------------------ reads
     async def doctor_queue(self, h: UUID, doctor_id: UUID
@@ -72,7 +73,7 @@ class Reads(QueueBase):
         show = [float(risks[i]["show_probability"]) if i in risks else 1.0 for i in ids]
         etas_ = queue_etas(doctor=live.doctor, n_waiting=len(ids),
                            dept_avg_min=ctx["avg_consultation_min"], now=now,
-                           show_probs=show)
+                           show_probs=show, shift_start=shift_start_dt(ctx, now))
         return QueueState(ctx=ctx, live=live, risks=risks, now=now,
                           current=UUID(cur) if cur else None,
                           waiting=[(tid, i + 1, etas_[i]) for i, tid in enumerate(ids)])
@@ -110,7 +111,8 @@ class Reads(QueueBase):
         for tid, pos, eta in q.waiting:
             tok = live.tokens.get(str(tid), {"id": str(tid)})
             waiting.append({**tok, "position": pos,
-                            "eta": {"p50_min": eta.p50_min, "p90_min": eta.p90_min}})
+                            "eta": {"p50_min": eta.p50_min, "p90_min": eta.p90_min,
+                                    "p10_min": eta.p10_min}})
             ids.append(tid)
             positions.append(pos)
             p50s.append(eta.p50_min)

@@ -2,8 +2,16 @@
 
 Training and scoring build features with the same functions, so a model never sees a
 feature computed one way in training and another way live. History features count only
-visits BEFORE the visit's service date (`histories_before`), so a training row never learns
-from its own outcome or from anything after it.
+visits BEFORE the visit's service date, so a training row never learns from its own outcome or
+from anything after it.
+
+Train and score on the same information. A score is made when the booking is made (the
+decision to send an extra reminder, the outreach tier): at that moment no reminder has been
+sent, and the outcomes between the booking and the visit are not known yet. A training row
+therefore sees what was known at ITS booking (`histories_before` counts days strictly before
+the booking date, `at_booking` drops reminders and a weather forecast not yet made), never a
+REMINDER_EXTRA that the score itself caused. Reminders stay in the vector (`describe`, old
+stored models) but are not model columns (`MODEL_FEATURES`).
 
 The patient's own no-show rate is smoothed towards the hospital's rate with a Beta prior
 (empirical Bayes, `fit_beta_prior`): one missed visit out of one is weak evidence, ten out of
@@ -21,6 +29,8 @@ from typing import Any
 
 LEAD_CAP_DAYS = 30
 """Beyond a month ahead, plans change no more than they already have: lead is capped."""
+FORECAST_DAYS = 3
+"""A day's weather is known (forecast) at most this many days ahead of it."""
 
 BOOKED = ("ONLINE",)
 OUTCOMES = ("COMPLETED", "NO_SHOW")
@@ -132,7 +142,12 @@ FEATURE_NAMES: tuple[str, ...] = (
     "first_visit", "reminder_sent", "reminder_delivered",
     "rain", "heat",
 )
-"""The model's columns, in order; stored with every model so scoring never guesses."""
+"""The vector's values, in order; each model stores the columns it uses."""
+
+KNOWN_LATER: tuple[str, ...] = ("reminder_sent", "reminder_delivered")
+"""Never known when a booking is scored (reminders are sent after it, some BECAUSE of it)."""
+MODEL_FEATURES: tuple[str, ...] = tuple(n for n in FEATURE_NAMES if n not in KNOWN_LATER)
+"""The columns new models use: what is known at the booking."""
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "history": ("history_logit", "history_visits_log"),
@@ -253,16 +268,30 @@ def phrase(group: str, v: VisitInputs) -> str:
     raise KeyError(group)
 
 
+def at_booking(v: VisitInputs) -> VisitInputs:
+    """The inputs as they were known when the visit was booked (and scored): no reminder yet,
+    and the day's weather only if it was close enough to have a forecast."""
+    weather = v.weather if v.lead_days <= FORECAST_DAYS else None
+    return replace(v, reminders_sent=0, reminders_delivered=0, weather=weather)
+
+
 # ---------------------------------------------------------------------------- history
 @dataclass(frozen=True)
 class OutcomeRecord:
-    """One past token, as training reads it: whose, where, when, how it ended."""
+    """One past token, as training reads it: whose, where, when booked, how it ended."""
 
     patient: Hashable
     department: Hashable
     service_date: date
     booking_type: str
     status: str
+    booked_on: date | None = None   # None: known only by its service date
+
+    @property
+    def known_from(self) -> date:
+        """The day its score was made: the history it may see ends the day before."""
+        b = self.booked_on
+        return self.service_date if b is None or b > self.service_date else b
 
 
 @dataclass
@@ -272,33 +301,29 @@ class _Running:
 
 
 def histories_before(records: Sequence[OutcomeRecord]) -> list[History]:
-    """For each record (input order), the patient's History from strictly earlier days.
+    """For each record (input order), the patient's History as known when it was booked:
+    outcomes of days strictly before its booking date (`known_from`).
 
-    Visits on the same day do not see each other: the day's outcomes are folded in only
-    after every record of that day has read the state.
+    Visits on the same day do not see each other, and a visit booked three weeks ahead does
+    not see what happened in those three weeks: its score, made at booking, could not.
     """
-    order = sorted(range(len(records)), key=lambda i: records[i].service_date)
+    asks = sorted(range(len(records)), key=lambda i: records[i].known_from)
+    folds = sorted(range(len(records)), key=lambda i: records[i].service_date)
     state: dict[Hashable, _Running] = {}
     out: list[History] = [History()] * len(records)
-    i = 0
-    while i < len(order):
-        day = records[order[i]].service_date
-        j = i
-        while j < len(order) and records[order[j]].service_date == day:
+    j = 0
+    for k in asks:
+        r = records[k]
+        while j < len(folds) and records[folds[j]].service_date < r.known_from:
+            done = records[folds[j]]
+            run = state.setdefault(done.patient, _Running())
+            run.h = fold(run.h, done)
+            if done.status in OUTCOMES:
+                run.depts[done.department] = run.depts.get(done.department, 0) + 1
             j += 1
-        todays = order[i:j]
-        for k in todays:
-            r = records[k]
-            run = state.get(r.patient)
-            if run:
-                out[k] = replace(run.h, dept_visits=run.depts.get(r.department, 0))
-        for k in todays:
-            r = records[k]
-            run = state.setdefault(r.patient, _Running())
-            run.h = fold(run.h, r)
-            if r.status in OUTCOMES:
-                run.depts[r.department] = run.depts.get(r.department, 0) + 1
-        i = j
+        run = state.get(r.patient)
+        if run:
+            out[k] = replace(run.h, dept_visits=run.depts.get(r.department, 0))
     return out
 
 
@@ -335,10 +360,12 @@ def history_from_row(row: Mapping[str, Any]) -> History:
 def inputs_from_row(row: Mapping[str, Any], history: History) -> VisitInputs:
     """VisitInputs from a db.risk visit row (hospital-local times already)."""
     distance = row.get("distance_km")
+    age = row.get("age")
+    if age is None:
+        age = age_years(row.get("date_of_birth"), row["service_date"])
     return VisitInputs(
         service_date=row["service_date"], booked_on=row["booked_on"], slot=row["slot_local"],
-        booking_type=row["booking_type"], age=age_years(row.get("date_of_birth"),
-                                                        row["service_date"]),
+        booking_type=row["booking_type"], age=age,
         distance_km=float(distance) if distance is not None else None,
         commute_min=row.get("commute_min"), reminders_sent=int(row.get("reminders_sent") or 0),
         reminders_delivered=int(row.get("reminders_delivered") or 0),
@@ -348,4 +375,4 @@ def inputs_from_row(row: Mapping[str, Any], history: History) -> VisitInputs:
 
 def record_from_row(row: Mapping[str, Any]) -> OutcomeRecord:
     return OutcomeRecord(row["patient_id"], row["department_id"], row["service_date"],
-                         row["booking_type"], row["status"])
+                         row["booking_type"], row["status"], row.get("booked_on"))

@@ -26,7 +26,7 @@ def rows_from_history(history: SynthHistory, *, with_reminders: bool = True
     """
     visits = history.visits
     records = [F.OutcomeRecord(v.patient_key, v.department_code, v.service_date,
-                               v.booking_type, status_of(v)) for v in visits]
+                               v.booking_type, status_of(v), v.booked_on) for v in visits]
     hist = F.histories_before(records)
     out = []
     for v, h in zip(visits, hist, strict=True):

@@ -11,16 +11,18 @@ it is linear in z, each feature's contribution to the final logit is
 `cal_a * coef[i] * (x[i] - reference[i])` relative to the training mean: that sum, grouped by
 features.GROUPS, gives the top factors in words.
 
-A hospital with fewer than MIN_OUTCOMES booked visits with an outcome uses the PRIOR model:
-hand-set coefficients (below) around the hospital's own rate, so scores mean something from
-day one and every one of them still names its model version.
+While a hospital has fewer than MIN_OUTCOMES booked visits with an outcome it uses the PRIOR
+model: effects of the size published studies report (PRIOR_COEFS, sources in docs/risk.md)
+around the hospital's own rate. From then on its own fit is blended in on the logit with a
+weight that grows with its outcomes (`blend_weight`), and every model's intercept is
+recalibrated on the latest RECENT_DAYS of outcomes (`intercept_shift`): the base rate drifts.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -46,18 +48,33 @@ DEFAULT_BASE_RATE = 0.18
 WALK_IN_RATE = 0.02      # walk-ins are at the desk when issued: they almost always stay
 
 PRIOR_COEFS: dict[str, float] = {
-    "history_logit": 1.0,     # the patient's smoothed own rate speaks for itself
-    "recent_no_show": 0.2,    # a miss in the last 90 days: a little more on top
-    "lead_days": 0.03,        # per day of lead (capped at 30): plans change
-    "same_day": -0.3,         # booked today for today: usually kept
-    "first_visit": 0.3,       # no relationship with the department yet
-    "reminder_delivered": -0.3,
+    "history_logit": 1.0,     # the patient's smoothed own rate (empirical Bayes) as it is
+    "recent_no_show": 0.3,    # a miss in the last 90 days: recent history weighs more
+    "cancellations_log": 0.1,
+    "lead_days": 0.02,        # per day of lead (capped at 30): about +0.5 from 1 to 25 days
+    "same_day": -1.6,         # booked today for today: the largest single effect
+    "age_18_35": 0.2,         # young adults miss more, older patients less
+    "age_51_64": -0.15,
+    "age_65_plus": -0.3,
+    "distance_log": 0.1,
+    "monday_morning": 0.1,
+    "late_afternoon": 0.1,
+    "first_visit": 0.15,
+    "rain": 0.1,
 }
-"""The prior's hand-set logit effects (prior rate + lead time + first visit + reminders), of
-the size published OPD no-show studies report. Deliberately few: what else matters, and how
-much, differs between hospitals, and that is what each hospital's own model learns."""
+"""The prior's logit effects, rounded from published studies (docs/risk.md, "Prior"): the
+numbers are approximate and deliberately modest except where the evidence is strong and
+consistent (same-day booking, the patient's own past no-shows, lead time)."""
 PRIOR_REFERENCE: dict[str, float] = {"lead_days": 7.0}
 """The typical visit the prior's base rate describes (7 days' lead); others are 0."""
+
+BLEND_START = MIN_OUTCOMES
+BLEND_HALF = 1000
+"""The hospital's own fit weighs (n - 300) / (n - 300 + 1000) against the prior, n its booked
+outcomes: 0 at 300, 1/2 at 1,300, 0.9 at 9,300, 0.99 at 99,300."""
+RECENT_DAYS = 28          # the window the intercept is recalibrated on
+RECAL_SD = 0.5            # prior sd of the intercept shift (logit): a drift, not a new base
+PRIOR_LEVEL_SD = 1.0      # the prior's level set from the hospital's outcomes, loosely held
 
 
 @dataclass(frozen=True)
@@ -174,7 +191,7 @@ def score_visit(params: ModelParams, v: F.VisitInputs, n_factors: int = 3) -> Sc
 
 
 def matrix(rows: Sequence[F.VisitInputs], prior: F.BetaPrior,
-           names: Sequence[str] = F.FEATURE_NAMES) -> np.ndarray:
+           names: Sequence[str] = F.MODEL_FEATURES) -> np.ndarray:
     out = np.empty((len(rows), len(names)))
     for i, v in enumerate(rows):
         f = F.vectorize(v, prior)
@@ -186,7 +203,7 @@ def matrix(rows: Sequence[F.VisitInputs], prior: F.BetaPrior,
 def prior_model(version: str, *, base_rate: float = DEFAULT_BASE_RATE,
                 prior: F.BetaPrior = F.DEFAULT_PRIOR) -> ModelParams:
     """The transparent model: the hospital's rate at a typical visit, moved by PRIOR_COEFS."""
-    names = list(F.FEATURE_NAMES)
+    names = list(F.MODEL_FEATURES)
     coef = [PRIOR_COEFS.get(n, 0.0) for n in names]
     ref = [PRIOR_REFERENCE.get(n, 0.0) for n in names]
     base = min(max(base_rate, 0.02), 0.6)
@@ -247,12 +264,13 @@ def fit_prior(rows: Sequence[TrainingRow]) -> F.BetaPrior:
     return F.fit_beta_prior([(k, n) for k, n in counts.values()])
 
 
-def fit(rows: Sequence[TrainingRow], version: str) -> ModelParams:
+def fit(rows: Sequence[TrainingRow], version: str,
+        prior: F.BetaPrior | None = None) -> ModelParams:
     """Logistic regression on `rows`, Platt-calibrated on its own out-of-fold predictions."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    prior = fit_prior(rows)
+    prior = prior or fit_prior(rows)
     x = matrix([r.inputs for r in rows], prior)
     y = np.array([r.no_show for r in rows], dtype=int)
     lr = LogisticRegression(C=L2_C, max_iter=2000)
@@ -261,7 +279,7 @@ def fit(rows: Sequence[TrainingRow], version: str) -> ModelParams:
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(z_oof[:, None], y)
     lr.fit(x, y)
     return ModelParams(
-        kind="logistic", version=version, feature_names=list(F.FEATURE_NAMES),
+        kind="logistic", version=version, feature_names=list(F.MODEL_FEATURES),
         coef=[float(c) for c in lr.coef_[0]], intercept=float(lr.intercept_[0]),
         reference=[float(m) for m in x.mean(axis=0)],
         cal_a=float(platt.coef_[0][0]), cal_b=float(platt.intercept_[0]),
@@ -272,6 +290,96 @@ def fit(rows: Sequence[TrainingRow], version: str) -> ModelParams:
 def predict_rows(params: ModelParams, rows: Sequence[TrainingRow]) -> np.ndarray:
     return predict_matrix(params, matrix([r.inputs for r in rows], params.prior,
                                          params.feature_names))
+
+
+# ---------------------------------------------------------------------------- blend, drift
+def blend_weight(n_outcomes: int) -> float:
+    """How much the hospital's own fit counts against the prior, given its booked outcomes."""
+    m = max(0, n_outcomes - BLEND_START)
+    return m / (m + BLEND_HALF)
+
+
+def _flat(p: ModelParams) -> tuple[np.ndarray, float]:
+    """(coef, intercept) of the final logit, calibration folded in."""
+    return p.cal_a * np.asarray(p.coef), p.cal_a * p.intercept + p.cal_b
+
+
+def blend(prior: ModelParams, fitted: ModelParams, w: float) -> ModelParams:
+    """The model whose logit is w x the fit's + (1 - w) x the prior's (same columns)."""
+    assert prior.feature_names == fitted.feature_names
+    cp, ip = _flat(prior)
+    cf, i_f = _flat(fitted)
+    coef = w * cf + (1 - w) * cp
+    return ModelParams(
+        kind=fitted.kind, version=fitted.version, feature_names=list(fitted.feature_names),
+        coef=[float(c) for c in coef], intercept=float(w * i_f + (1 - w) * ip),
+        reference=list(fitted.reference), prior_alpha=fitted.prior_alpha,
+        prior_beta=fitted.prior_beta, base_rate=fitted.base_rate)
+
+
+def intercept_shift(z: np.ndarray, y: np.ndarray, sd: float = RECAL_SD) -> float:
+    """The shift d of the logit that best fits outcomes y given logits z: the maximum of the
+    log-likelihood of y under sigmoid(z + d) with a N(0, sd) prior on d (Newton steps).
+    No outcomes, no shift; few outcomes, a shift shrunk towards 0."""
+    if len(y) == 0:
+        return 0.0
+    y = y.astype(float)
+    d = 0.0
+    for _ in range(50):
+        p = _sigmoid(z + d)
+        grad = float(np.sum(y - p)) - d / sd**2
+        hess = float(np.sum(p * (1 - p))) + 1 / sd**2
+        step = grad / hess
+        d += step
+        if abs(step) < 1e-9:
+            break
+    return d
+
+
+def shifted(params: ModelParams, d: float) -> ModelParams:
+    """The same model with its final logit moved by d."""
+    return replace(params, cal_b=params.cal_b + d)
+
+
+def recent(rows: Sequence[TrainingRow], days: int = RECENT_DAYS) -> list[TrainingRow]:
+    """The rows of the latest `days` calendar days among them."""
+    if not rows:
+        return []
+    last = max(r.inputs.service_date for r in rows)
+    return [r for r in rows if (last - r.inputs.service_date).days < days]
+
+
+def recalibrated(params: ModelParams, rows: Sequence[TrainingRow],
+                 sd: float = RECAL_SD) -> ModelParams:
+    """`params` with its intercept refitted on `rows` (its slopes kept)."""
+    if not rows:
+        return params
+    x = matrix([r.inputs for r in rows], params.prior, params.feature_names)
+    cf, c0 = _flat(params)
+    y = np.array([r.no_show for r in rows], dtype=int)
+    return shifted(params, intercept_shift(x @ cf + c0, y, sd))
+
+
+def hospital_prior(rows: Sequence[TrainingRow], version: str) -> ModelParams:
+    """The prior at the hospital's own level: its Beta prior and its rate when it has some
+    outcomes (30+), else the defaults."""
+    if len(rows) < 30:
+        return prior_model(version)
+    params = prior_model(version, prior=fit_prior(rows))
+    return recalibrated(params, rows, PRIOR_LEVEL_SD)
+
+
+def procedure(rows: Sequence[TrainingRow], version: str) -> ModelParams:
+    """Prior at the hospital's level, its own fit blended in by blend_weight(n), intercept
+    recalibrated on the latest RECENT_DAYS: what is stored, and what the hold-out tests."""
+    base = hospital_prior(rows, version)
+    y = {r.no_show for r in rows}
+    w = blend_weight(len(rows))
+    params = base
+    if w > 0 and len(y) == 2:
+        fitted = fit(rows, version, base.prior)
+        params = blend(base, fitted, w)
+    return recalibrated(params, recent(rows))
 
 
 def train(rows: Sequence[TrainingRow], version: str) -> Trained:
@@ -286,23 +394,24 @@ def train(rows: Sequence[TrainingRow], version: str) -> Trained:
     early, late = temporal_split(booked)
     a = b = c = None
     if late and len({r.no_show for r in early}) == 2:
-        held = fit(early, version)
+        held = procedure(early, version)
         y_late = np.array([r.no_show for r in late], dtype=int)
         a, b, c = evaluate(predict_rows(held, late), y_late)
-    params = fit(booked, version)
+    params = procedure(booked, version)
     return Trained(params, Metrics(a, b, c, n_train=len(early), n_holdout=len(late),
-                                   base_rate=float(y_all.mean())))
+                                   base_rate=float(y_all.mean())),
+                   extra={"blend_weight": blend_weight(len(booked))})
 
 
 def evaluate_prior(rows: Sequence[TrainingRow], version: str) -> Trained:
     """The prior model for a hospital with thin history, with whatever metrics it allows."""
     booked = booked_rows(rows)
     y = np.array([r.no_show for r in booked], dtype=int)
-    base = float(y.mean()) if len(y) >= 30 else DEFAULT_BASE_RATE
-    prior = fit_prior(booked) if len(y) >= 30 else F.DEFAULT_PRIOR
-    params = prior_model(version, base_rate=base, prior=prior)
+    params = recalibrated(hospital_prior(booked, version), recent(booked) if len(y) >= 30
+                          else [])
     a = b = c = None
     if len(y) >= 30 and y.min() != y.max():
         a, b, c = evaluate(predict_rows(params, booked), y)
+    base = float(y.mean()) if len(y) >= 30 else DEFAULT_BASE_RATE
     return Trained(params, Metrics(a, b, c, n_train=0, n_holdout=len(booked),
                                    base_rate=base))

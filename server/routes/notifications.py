@@ -42,7 +42,8 @@ RECORDED: dict[str, list[str]] = {"PENDING": ["PENDING"], "SENT": ["SENT"],
 SHOWN = {"UNDELIVERED": "FAILED"}
 # the events the send job knows how to send again (a waitlist offer has its own path)
 RESENDABLE = frozenset({"TOKEN_CREATED", "AHEAD", "CALL_NOW", "DELAY", "CANCELLED",
-                        "RESCHEDULED", "REMINDER_DAY_BEFORE", "REMINDER_2H"})
+                        "RESCHEDULED", "REMINDER_DAY_BEFORE", "REMINDER_2H",
+                        "RESUMED"})
 
 
 class MessageQuery(BaseModel):

@@ -25,13 +25,11 @@ from uuid import UUID
 
 from server.domain import assignment
 from server.domain import lifecycle as lc
-from server.domain.eta import ConsultStats, EtaInputs, update_stats
+from server.domain.eta import ConsultStats, EtaInputs, pause_remaining, starts_in, update_stats
 from server.domain.ordering import QueuePolicy, order, queue_score, skip_score
 
 OPENING = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 """Wall-clock of t = 0 for the ordering rules, which need aware datetimes (any day would do)."""
-OPEN_PAUSE_ASSUMED_MIN = 10.0
-"""What the server assumes for a pause with no announced length (presenters.eta_inputs)."""
 RECALL_AFTER_MIN = 1.0
 """A called patient who does not appear is called again after a minute ..."""
 GIVE_UP_AFTER_MIN = 2.5
@@ -59,11 +57,15 @@ class ClinicConfig:
     p_away: float = 0.04                # not there at the first call; skipped, comes back
     p_desk_cancel: float = 0.02         # cancels at the desk while waiting
     speed_sd: float = 0.25              # doctors differ: lognormal sd of their mean
-    day_sd: float = 0.1                 # and a doctor's pace differs from day to day
+    day_sd: float = 0.2                 # and a doctor's pace differs from day to day
     drift_sd: float = 0.03              # per hour: some slow down, some speed up
     cv_range: tuple[float, float] = (0.3, 0.6)  # consult-time coefficient of variation
     p_late: float = 0.5
     late_mean_min: float = 12.0
+    p_very_late: float = 0.1            # of the late ones: starts 30-75 min late (a ward round)
+    very_late_range: tuple[float, float] = (30.0, 75.0)
+    p_long_consult: float = 0.06        # a complex case: this many consults take ...
+    long_consult_factor: float = 2.5    # ... this many times the doctor's mean (heavy tail)
     pauses_mean: float = 0.8            # Poisson mean per doctor per day
     p_pause_announced: float = 0.7      # with minutes given on the tablet
     p_new_doctor: float = 0.2           # no learned consult history yet
@@ -90,6 +92,7 @@ class DoctorPlan:
     pauses: tuple[PausePlan, ...]
     prior: ConsultStats                 # learned before today (update_stats over history)
     react_min: float = 0.5
+    long_factor: float = 1.0            # a complex case's consult, times the mean
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class PatientPlan:
     away_min: float = 0.0
     walk_min: float = 0.5               # from the call to the cabin
     z: float = 0.0                      # consult noise, standard normal
+    long_case: bool = False             # a complex case (ClinicConfig.p_long_consult)
     start_pressed: bool = True
 
     @property
@@ -121,10 +125,13 @@ class DayPlan:
 
 
 def consult_minutes(doc: DoctorPlan, pat: PatientPlan, at_min: float) -> float:
-    """Lognormal consult of this doctor at this time of day (mean drifts, CV fixed)."""
+    """Lognormal consult of this doctor at this time of day (mean drifts, CV fixed), times
+    `long_consult_factor` for a complex case: a heavier right tail than the lognormal the
+    ETA model assumes."""
     mean = doc.mean_min * max(0.4, 1.0 + doc.drift_per_hour * at_min / 60.0)
     sigma = math.sqrt(math.log1p(doc.cv * doc.cv))
-    return mean * math.exp(sigma * pat.z - sigma * sigma / 2)
+    return mean * math.exp(sigma * pat.z - sigma * sigma / 2) * (
+        doc.long_factor if pat.long_case else 1.0)
 
 
 # ---------------------------------------------------------------------------- planning
@@ -160,7 +167,10 @@ def _doctor(rng: random.Random, i: int, cfg: ClinicConfig) -> DoctorPlan:
     mean = usual * math.exp(rng.gauss(0.0, cfg.day_sd))
     cv = rng.uniform(*cfg.cv_range)
     drift = rng.gauss(0.0, cfg.drift_sd)
-    late = rng.expovariate(1.0 / cfg.late_mean_min) if rng.random() < cfg.p_late else 0.0
+    late = 0.0
+    if rng.random() < cfg.p_late:
+        late = (rng.uniform(*cfg.very_late_range) if rng.random() < cfg.p_very_late
+                else rng.expovariate(1.0 / cfg.late_mean_min))
     pauses = []
     for _ in range(_poisson(rng, cfg.pauses_mean)):
         announced = rng.choice((5, 10, 15, 20)) if rng.random() < cfg.p_pause_announced else None
@@ -171,8 +181,11 @@ def _doctor(rng: random.Random, i: int, cfg: ClinicConfig) -> DoctorPlan:
     if rng.random() >= cfg.p_new_doctor:  # a past at the usual pace, not today's
         sigma = math.sqrt(math.log1p(cv * cv))
         for _ in range(rng.randint(*cfg.history_range)):
-            prior = update_stats(prior, usual * math.exp(sigma * rng.gauss(0, 1) - sigma**2 / 2))
-    return DoctorPlan(i, mean, cv, drift, late, tuple(pauses), prior, cfg.react_min)
+            long = cfg.long_consult_factor if rng.random() < cfg.p_long_consult else 1.0
+            prior = update_stats(prior, usual * long * math.exp(
+                sigma * rng.gauss(0, 1) - sigma**2 / 2))
+    return DoctorPlan(i, mean, cv, drift, late, tuple(pauses), prior, cfg.react_min,
+                      cfg.long_consult_factor)
 
 
 def plan_day(seed: int, config: ClinicConfig | None = None) -> DayPlan:
@@ -184,7 +197,8 @@ def plan_day(seed: int, config: ClinicConfig | None = None) -> DayPlan:
 
     def common(pid: int) -> dict[str, object]:
         return {"pid": pid, "walk_min": rng.uniform(0.3, 1.5), "z": rng.gauss(0.0, 1.0),
-                "start_pressed": rng.random() < cfg.p_start_pressed}
+                "start_pressed": rng.random() < cfg.p_start_pressed,
+                "long_case": rng.random() < cfg.p_long_consult}
 
     n_walk = _poisson(rng, cfg.walk_ins_per_doctor * cfg.doctors)
     for _ in range(n_walk):
@@ -253,7 +267,9 @@ class _Doctor:
     waiting: dict[str, float] = field(default_factory=dict)   # token id -> score
     current: str | None = None
     started: bool = False
+    last_call: float | None = None       # when the doctor last called someone
     paused_until: float | None = None    # announced end of a pause, None = open-ended
+    paused_since: float | None = None
     paused: bool = False
     pause_pending: list[PausePlan] = field(default_factory=list)
     busy: bool = False                   # a consult, recall or Next is under way
@@ -314,12 +330,17 @@ class Clinic:
             cur = self.tokens[doc.current]
             since = cur.started_at if cur.started_at is not None else cur.called_at
             elapsed = max(0.0, self.now - (since if since is not None else self.now))
+        now = _dt(self.now)
         paused = 0.0
         if doc.paused:
-            paused = (max(0.0, doc.paused_until - self.now) if doc.paused_until is not None
-                      else OPEN_PAUSE_ASSUMED_MIN)
+            paused = pause_remaining(
+                now, paused_since=_dt(doc.paused_since) if doc.paused_since is not None else None,
+                pause_until=_dt(doc.paused_until) if doc.paused_until is not None else None)
+        begins = starts_in(now, OPENING, has_current=doc.current is not None,
+                           last_call=_dt(doc.last_call) if doc.last_call is not None else None)
         return EtaInputs(dept_avg_min=self.cfg.dept_avg_min, stats=doc.stats,
-                         current_elapsed_min=elapsed, paused_remaining_min=paused)
+                         current_elapsed_min=elapsed, paused_remaining_min=paused,
+                         starts_in_min=begins)
 
     def _sample(self, tid: str, first: bool) -> None:
         tok = self.tokens[tid]
@@ -411,7 +432,7 @@ class Clinic:
         self._move(tok, lc.Action.CALL)
         tok.called_at, tok.started_at = self.now, None
         self.calls.setdefault(tok.plan.pid, []).append(self.now)
-        doc.current, doc.busy = tid, True
+        doc.current, doc.busy, doc.last_call = tid, True, self.now
         p = tok.plan
         present = p.absent is None or (p.absent == "away" and tok.back_at is not None
                                        and tok.back_at <= self.now)
@@ -458,14 +479,14 @@ class Clinic:
 
     def _pause_now(self, d: int, pause: PausePlan) -> None:
         doc = self.docs[d]
-        doc.paused = True
+        doc.paused, doc.paused_since = True, self.now
         doc.paused_until = self.now + pause.announced_min if pause.announced_min else None
         self.log.append((self.now, "pause", -1, d))
         self.at(self.now + pause.actual_min, "resume", d)
 
     def _resume(self, d: int) -> None:
         doc = self.docs[d]
-        doc.paused, doc.paused_until = False, None
+        doc.paused, doc.paused_until, doc.paused_since = False, None, None
         self.log.append((self.now, "resume", -1, d))
         if doc.pause_pending:
             self._pause_now(d, doc.pause_pending.pop(0))

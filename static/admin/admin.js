@@ -1,6 +1,7 @@
 // Administration: /admin (admins only).
 //
-// Tabs: today's dashboard (charts drawn here, data from GET /api/v1/dashboard/today), the
+// Tabs: today's dashboard (charts drawn here, data from GET /api/v1/dashboard/today), past
+// days' reports (reports.js), the
 // setup resources (departments, cabins, doctors, shifts, staff: list, add, (de)activate),
 // display keys (the key and the board link are shown once, at creation; revoke) and doctor
 // leave (affected tokens are moved or rescheduled by the server).
@@ -12,6 +13,7 @@ import { applyI18n, duration, langSwitch, t } from '../js/i18n.js';
 import { COLORS, barChart, hourChart, legend } from './charts.js';
 import { startAlertStrip } from './alerts.js';
 import { messagesPanel } from './messages.js';
+import { reportsPanel } from './reports.js';
 import { settingsPanel } from './settings.js';
 import { auditPanel, summariesPanel } from './audit.js';
 
@@ -366,8 +368,8 @@ function dashboardPanel() {
 
 // ------------------------------------------------------------------ tabs
 
-const TABS = ['dashboard', 'departments', 'cabins', 'doctors', 'shifts', 'users', 'displays', 'leave',
-  'messages', 'summaries', 'settings', 'audit'];
+const TABS = ['dashboard', 'reports', 'departments', 'cabins', 'doctors', 'shifts', 'users', 'displays',
+  'leave', 'messages', 'summaries', 'settings', 'audit'];
 const MORE_PANELS = { settings: settingsPanel, audit: auditPanel, summaries: summariesPanel };
 const panels = {};
 
@@ -379,6 +381,7 @@ function buildTabs() {
       on: { click: () => selectTab(id), keydown: tabKeys } }));
     panels[id] = MORE_PANELS[id] ? MORE_PANELS[id]()
       : id === 'messages' ? messagesPanel()
+      : id === 'reports' ? reportsPanel()
       : id === 'dashboard' ? dashboardPanel()
       : id === 'displays' ? displaysPanel()
         : id === 'leave' ? leavePanel()

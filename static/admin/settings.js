@@ -12,6 +12,8 @@ const TEXT = {
   en: {
     hospital: 'Hospital', name: 'Name', timezone: 'Time zone', summaryHour: 'Daily summary at',
     summaryHint: 'Local time; the admins get the day\'s summary then.',
+    delay: 'Pause message threshold (min)',
+    delayHint: 'A doctor\'s pause texts waiting patients only when it moves their expected wait this much.',
     place: 'Address and self check-in area',
     placeHelp: 'Patients may check in from their phone only inside a circle around the hospital. '
       + 'Copy the latitude and longitude of the main entrance from a map app into "Address"; '
@@ -90,6 +92,7 @@ export function settingsPanel() {
   const el = {
     name: h('input', { name: 'name', required: true, autocomplete: 'off' }),
     timezone: h('input', { name: 'timezone', list: 'tz-list', autocomplete: 'off' }),
+    delay: num('delay_notify_min', { step: '1', min: '1', max: '240' }),
     summaryHour: select('summary_hour', [...Array(24).keys()].map((i) => [String(i), `${String(i).padStart(2, '0')}:00`])),
     addrLat: num('address.lat', { 'data-field': 'address address.lat' }),
     addrLon: num('address.lon', { 'data-field': 'address.lon' }),
@@ -136,7 +139,8 @@ export function settingsPanel() {
       h('div', { class: 'form-grid' },
         field('set-name', tr('name'), el.name),
         field('set-timezone', tr('timezone'), el.timezone),
-        field('set-summary-hour', tr('summaryHour'), el.summaryHour, tr('summaryHint'))),
+        field('set-summary-hour', tr('summaryHour'), el.summaryHour, tr('summaryHint')),
+        field('set-delay', tr('delay'), el.delay, tr('delayHint'))),
       h('datalist', { id: 'tz-list' }, ZONES.map((z) => h('option', { value: z })))),
     h('fieldset', { class: 'card' }, h('legend', { text: tr('place') }),
       h('p', { class: 'hint', text: tr('placeHelp') }),
@@ -172,6 +176,7 @@ export function settingsPanel() {
     el.name.value = s.name;
     el.timezone.value = s.timezone;
     el.summaryHour.value = String(s.summary_hour);
+    el.delay.value = String(s.delay_notify_min);
     el.addrLat.value = s.address?.lat ?? '';
     el.addrLon.value = s.address?.lon ?? '';
     el.fenceLat.value = s.geofence?.lat ?? '';
@@ -207,6 +212,7 @@ export function settingsPanel() {
     if (el.name.value.trim() !== s.name) out.name = el.name.value.trim();
     if (el.timezone.value.trim() !== s.timezone) out.timezone = el.timezone.value.trim();
     if (Number(el.summaryHour.value) !== s.summary_hour) out.summary_hour = Number(el.summaryHour.value);
+    if (value(el.delay) !== s.delay_notify_min) out.delay_notify_min = value(el.delay);
     const addr = value(el.addrLat) === null && value(el.addrLon) === null ? null
       : { lat: value(el.addrLat), lon: value(el.addrLon) };
     if (JSON.stringify(addr) !== JSON.stringify(s.address)) out.address = addr;

@@ -10,13 +10,17 @@
 // or changes a token's status and no action's answer brings its new allowed_actions within a
 // second, and now and then (risk scores come later), not on every event.
 // Buttons come from each token's allowed_actions (the server's lifecycle, not a copy here).
+// Waited time is the server's waited_min (from check-in: a skip or a recall does not reset it),
+// aged here from when it was read. The risk badge says what it means ("likely to miss: 32%")
+// and lists its top factors on a tap. Pause asks how long (the pause's end is in every ETA;
+// the server texts waiting patients only when their wait grows past the hospital's threshold).
 // A no-show is undone from a toast (or the Reinstate button while it is the last no-show); a
 // patient's own "running late" / "cancel" arrives as a token.updated with a note, shown as a
 // toast.
 
 import { ApiError, action, clearErrors, describe, get, post, showErrors } from '../js/api.js';
 import { currentUser, loginForm, logout } from '../js/auth.js';
-import { $, debounce, fill, h, minutesSince, showView } from '../js/dom.js';
+import { $, debounce, fill, h, showView } from '../js/dom.js';
 import { applyI18n, duration, etaRange, langSwitch, t } from '../js/i18n.js';
 import { CLOSE, Live } from '../js/live.js';
 
@@ -38,6 +42,7 @@ const S = {
   stale: new Set(),              // ids whose allowed_actions predate their status
   staleTimer: null,
   pending: 0,                    // actions of this console waiting for their answer
+  riskOpen: null,                // the token whose risk factors are shown
 };
 
 const ROW_ACTIONS = ['transfer', 'skip', 'no-show'];
@@ -61,12 +66,48 @@ function flags(tok) {
   return [
     note ? badge('note', note) : null,
     tok.priority > 1 ? badge(`prio-${tok.priority}`, t(`prio.${tok.priority}`)) : null,
-    tok.risk?.badge ? badge(`risk-${tok.risk.badge.toLowerCase()}`,
-      `${t(`risk.${tok.risk.badge}`)} ${tok.risk.score ?? ''}`.trim()) : null,
+    tok.risk?.badge ? riskBadge(tok) : null,
   ];
 }
 
+/** "likely to miss: 32%", a button: a tap shows (or hides) what the score rests on. */
+function riskBadge(tok) {
+  const r = tok.risk;
+  const open = S.riskOpen === tok.id;
+  const factors = r.factors?.length ? r.factors : [t('doctor.riskNoFactors')];
+  return h('span', { class: 'risk' },
+    h('button', {
+      type: 'button', class: `badge risk-${r.badge.toLowerCase()} risk-btn`,
+      'aria-expanded': String(open), title: t('doctor.riskWhy'),
+      dataset: { testid: 'risk' }, text: t('doctor.riskMiss', { pct: r.score }),
+      on: { click: () => { S.riskOpen = open ? null : tok.id; render(); } },
+    }),
+    open ? h('ul', { class: 'risk-factors', dataset: { testid: 'risk-factors' } },
+      ...factors.map((f) => h('li', { text: f }))) : null);
+}
+
+/** Tokens as read from the server: their waited_min is as of now. */
+function stamp(tok) {
+  if (tok) tok.readAt = Date.now();
+  return tok;
+}
+
+/** Minutes since check-in: the server's waited_min, aged since it was read (frozen once the
+ * consultation started). Never from the call, so a skip or recall does not reset it. */
+function waited(tok) {
+  if (tok?.waited_min === null || tok?.waited_min === undefined) return null;
+  if (tok.status === 'IN_CONSULTATION' || !tok.readAt) return tok.waited_min;
+  return tok.waited_min + Math.max(0, Math.floor((Date.now() - tok.readAt) / 60000));
+}
+
+function clock(iso) {
+  return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
 function render() {
+  for (const b of document.querySelectorAll('#pause-form [data-minutes]:not([data-i18n])')) {
+    b.textContent = t('doctor.pauseMin', { min: b.dataset.minutes });
+  }
   const q = S.queue;
   if (!q) return;
   $('#doc-name').textContent = [q.doctor.name, q.doctor.cabin].filter(Boolean).join(' · ');
@@ -74,7 +115,9 @@ function render() {
   const status = $('#doc-status');
   status.hidden = false;
   status.className = `badge ${paused ? 'paused' : 'status-COMPLETED'}`;
-  status.textContent = paused ? t('doctor.paused') : t('doctor.available');
+  status.textContent = !paused ? t('doctor.available')
+    : q.doctor.pause_until ? t('doctor.pausedUntil', { time: clock(q.doctor.pause_until) })
+      : t('doctor.paused');
   $('#pause-label').textContent = paused ? t('doctor.resume') : t('doctor.pause');
   $('#pause-label').dataset.i18n = paused ? 'doctor.resume' : 'doctor.pause';
 
@@ -87,6 +130,9 @@ function render() {
       h('p', { class: 'cur-flags' }, badge(`status status-${cur.status}`, t(`status.${cur.status}`)),
         ' ', flags(cur)),
       cur.visit_reason ? h('p', { class: 'muted', text: cur.visit_reason }) : null,
+      waited(cur) === null ? null : h('p', { class: 'muted cur-waited',
+        dataset: { testid: 'current-waited' },
+        text: t('doctor.waited', { time: duration(waited(cur)) }) }),
     );
   } else {
     box.replaceChildren(h('p', { class: 'cur-none', dataset: { testid: 'current-number' },
@@ -114,13 +160,12 @@ function renderLastNoShow() {
 }
 
 function waitingRow(tok) {
-  const waited = minutesSince(tok.checked_in_at || tok.created_at);
   const eta = etaRange(tok.eta);
   return h('tr', { dataset: { token: tok.id } },
     h('td', { class: 'num', text: tok.position ?? '' }),
     h('th', { scope: 'row', class: 'tok nowrap', text: tok.number }),
     h('td', { text: tok.patient?.name || tok.patient?.display_name || '' }),
-    h('td', { class: 'num nowrap', text: duration(waited) }),
+    h('td', { class: 'num nowrap waited', text: duration(waited(tok)) }),
     h('td', { class: 'num nowrap', text: eta }),
     h('td', {}, flags(tok)),
     h('td', {}, h('div', { class: 'row-actions' }, rowButtons(tok))));
@@ -161,7 +206,7 @@ function say(text, { error = false } = {}) {
 
 async function loadQueue() {
   try {
-    S.queue = await get(`/api/v1/doctors/${S.doctorId}/queue`);
+    S.queue = stampQueue(await get(`/api/v1/doctors/${S.doctorId}/queue`));
     S.stale.clear();
     render();
   } catch (err) {
@@ -170,6 +215,12 @@ async function loadQueue() {
   }
 }
 const refetch = debounce(loadQueue, 150);
+
+function stampQueue(q) {
+  stamp(q?.current);
+  for (const w of q?.waiting || []) stamp(w);
+  return q;
+}
 
 // A queue.updated holds the doctor's whole queue as live token JSON (public fields: masked
 // names, no visit reason or risk); the tokens the console already shows keep their staff view
@@ -225,6 +276,7 @@ function checkStale() {
 function applyToken(tok) {
   const q = S.queue;
   if (!q || !tok?.id) return;
+  stamp(tok);
   S.stale.delete(tok.id);
   const mine = tok.doctor_id === undefined || tok.doctor_id === S.doctorId;
   if (q.current?.id === tok.id) {
@@ -244,7 +296,7 @@ function applyToken(tok) {
 
 function onMessage(msg) {
   switch (msg.type) {
-    case 'snapshot': S.queue = msg.data; S.stale.clear(); render(); break;  // first, or a resync
+    case 'snapshot': S.queue = stampQueue(msg.data); S.stale.clear(); render(); break;  // first, or a resync
     case 'queue.updated': applyQueue(msg.data); break;
     case 'doctor.status':
       if (S.queue && msg.data.doctor_id === S.doctorId) {
@@ -305,7 +357,7 @@ async function pressNext() {
   button.disabled = true;
   setTimeout(() => { delete button.dataset.cooling; render(); }, NEXT_COOLDOWN_MS);
   if (S.queue) {
-    S.queue.current = res.called;
+    S.queue.current = stamp(res.called);
     if (res.called) {
       S.stale.delete(res.called.id);
       S.queue.waiting = S.queue.waiting.filter((w) => w.id !== res.called.id);
@@ -351,11 +403,43 @@ async function reinstate(button) {
   return true;
 }
 
+/** Resume at once; a pause first asks how long (5/10/15/30 min, or open-ended). */
 async function togglePause() {
-  const paused = S.queue?.doctor.status === 'PAUSED';
+  if (S.queue?.doctor.status !== 'PAUSED') {
+    const form = $('#pause-form');
+    clearErrors(form);
+    $('#pause-dialog').showModal();
+    return;
+  }
   const out = await run($('#btn-pause'), (key) => post(
-    `/api/v1/doctors/${S.doctorId}/${paused ? 'resume' : 'pause'}`, {}, { key }));
+    `/api/v1/doctors/${S.doctorId}/resume`, {}, { key }));
   if (out !== undefined) afterAction();
+}
+
+async function pauseFor(button, minutes) {
+  const form = $('#pause-form');
+  try {
+    const out = await action(button, (key) => post(`/api/v1/doctors/${S.doctorId}/pause`,
+      minutes ? { minutes } : {}, { key }));
+    if (out === undefined) return;
+    $('#pause-dialog').close();
+    if (S.queue) {
+      S.queue.doctor = { ...S.queue.doctor, status: out.status, pause_until: out.pause_until };
+      render();
+    }
+    afterAction();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) { relogin(); return; }
+    showErrors(form, err);
+  }
+}
+
+function setupPause() {
+  for (const b of document.querySelectorAll('#pause-form [data-minutes]')) {
+    const minutes = Number(b.dataset.minutes) || null;
+    b.addEventListener('click', () => pauseFor(b, minutes));
+  }
+  $('#pause-cancel').addEventListener('click', () => $('#pause-dialog').close());
 }
 
 // ------------------------------------------------------------------ transfer
@@ -470,6 +554,7 @@ async function main() {
   $('#logout').addEventListener('click', async () => { await logout(); location.reload(); });
   document.addEventListener('keydown', onKey);
   setupTransfer();
+  setupPause();
   setInterval(render, TICK_MS);
   setInterval(() => { if (S.live?.state === 'live') refetch(); }, REFRESH_MS);
 

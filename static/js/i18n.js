@@ -67,6 +67,16 @@ const STRINGS = {
     'board.pausedUntil': 'Break until {time}',
     'board.recallShort': 'again',
     'admin.kioskCommand': 'TV kiosk command (full screen, sound without a tap)',
+    // doctor's tablet, issue 14: waited time, risk in words, the pause dialog
+    'doctor.waited': 'Waited {time}',
+    'doctor.riskMiss': 'likely to miss: {pct}%',
+    'doctor.riskWhy': 'Why this score',
+    'doctor.riskNoFactors': 'No single factor stands out.',
+    'doctor.pauseTitle': 'Pause for how long?',
+    'doctor.pauseHint': 'Waiting patients get a text only when the pause makes their wait much longer.',
+    'doctor.pauseMin': '{min} min',
+    'doctor.pauseOpen': 'Not sure',
+    'doctor.pausedUntil': 'Paused until {time}',
 
     'doctor.title': 'Doctor console',
     'doctor.choose': 'Choose a doctor',
@@ -240,6 +250,7 @@ const STRINGS = {
 
     'admin.title': 'Administration',
     'admin.tab.dashboard': 'Today',
+    'admin.tab.reports': 'Reports',
     'admin.tab.departments': 'Departments',
     'admin.tab.cabins': 'Cabins',
     'admin.tab.doctors': 'Doctors',
@@ -427,6 +438,16 @@ const STRINGS = {
     'board.pausedUntil': '{time} तक विराम',
     'board.recallShort': 'फिर से',
     'admin.kioskCommand': 'टीवी कियोस्क कमांड (पूरी स्क्रीन, बिना छुए आवाज़)',
+    // doctor's tablet, issue 14
+    'doctor.waited': '{time} से प्रतीक्षा',
+    'doctor.riskMiss': 'न आने की संभावना: {pct}%',
+    'doctor.riskWhy': 'यह स्कोर क्यों',
+    'doctor.riskNoFactors': 'कोई एक कारण प्रमुख नहीं है।',
+    'doctor.pauseTitle': 'कितनी देर का विराम?',
+    'doctor.pauseHint': 'प्रतीक्षा कर रहे मरीज़ों को संदेश तभी जाएगा जब विराम से उनका इंतज़ार काफ़ी बढ़े।',
+    'doctor.pauseMin': '{min} मि.',
+    'doctor.pauseOpen': 'पता नहीं',
+    'doctor.pausedUntil': '{time} तक विराम',
 
     'doctor.title': 'डॉक्टर कंसोल',
     'doctor.choose': 'डॉक्टर चुनें',
@@ -598,6 +619,7 @@ const STRINGS = {
 
     'admin.title': 'प्रशासन',
     'admin.tab.dashboard': 'आज',
+    'admin.tab.reports': 'रिपोर्ट',
     'admin.tab.departments': 'विभाग',
     'admin.tab.cabins': 'केबिन',
     'admin.tab.doctors': 'डॉक्टर',
@@ -777,12 +799,14 @@ export function duration(minutes) {
   return n < 60 ? t('time.min', { n }) : t('time.hmin', { h: Math.floor(n / 60), m: n % 60 });
 }
 
-/** An ETA {p50_min, p90_min} as "12–18 min", or "any moment now" when both are ~0. */
+/** An ETA as the range it holds to, "8–18 min" ([p10, p90]: called before it or after it
+ * one time in ten each, docs/benchmarks.md), or "any moment now" when it is ~0. */
 export function etaRange(eta) {
   if (!eta || eta.p50_min === null || eta.p50_min === undefined) return '';
+  const low = eta.p10_min ?? eta.p50_min;
   if (eta.p90_min <= 1) return t('time.now');
-  if (eta.p50_min === eta.p90_min) return t('time.min', { n: eta.p50_min });
-  return t('time.range', { p50: eta.p50_min, p90: eta.p90_min });
+  if (low === eta.p90_min) return t('time.min', { n: low });
+  return t('time.range', { p50: low, p90: eta.p90_min });
 }
 
 /** EN / हिंदी buttons in `container`; onChange re-renders what scripts drew. */
@@ -820,7 +844,8 @@ export function tIn(code, key, vars = {}) {
 /** etaRange() in a given language. */
 export function etaRangeIn(code, eta) {
   if (!eta || eta.p50_min === null || eta.p50_min === undefined) return '';
+  const low = eta.p10_min ?? eta.p50_min;
   if (eta.p90_min <= 1) return tIn(code, 'time.now');
-  if (eta.p50_min === eta.p90_min) return tIn(code, 'time.min', { n: eta.p50_min });
-  return tIn(code, 'time.range', { p50: eta.p50_min, p90: eta.p90_min });
+  if (low === eta.p90_min) return tIn(code, 'time.min', { n: low });
+  return tIn(code, 'time.range', { p50: low, p90: eta.p90_min });
 }

@@ -138,6 +138,10 @@ CASES: list[Case] = [
     Case("GET", f"{API}/hospital", None, staff_read()),
     Case("PATCH", f"{API}/hospital", _const({"summary_hour": 19}), admin_only()),
     Case("GET", f"{API}/daily-summaries", None, admin_only()),
+    # reports: per-doctor performance, admins only (receptionists, nurses and doctors: 403)
+    Case("GET", f"{API}/reports/daily", None, admin_only()),
+    Case("GET", f"{API}/reports/daily?format=csv", None, admin_only()),
+    Case("GET", f"{API}/reports/daily/summary", None, admin_only()),
 ]
 
 
@@ -272,4 +276,11 @@ CASES += [
     Case("PATCH", f"{API}/webhooks/{{webhook_id}}", _const({"status": "PAUSED"}), admin_only()),
     Case("GET", f"{API}/webhooks/{{webhook_id}}/deliveries", None, admin_only()),
     Case("DELETE", f"{API}/webhooks/{{webhook_id}}", None, admin_only(204)),
+]
+
+# ---------------------------------------------------------------------------------------
+# no-show model versions (any staff; an unknown version is 404 to them)
+CASES += [
+    Case("GET", f"{API}/risk/models", None, staff_read()),
+    Case("GET", f"{API}/risk/models/compare?a=v1&b=v2", None, staff_read(404)),
 ]

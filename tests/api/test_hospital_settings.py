@@ -39,7 +39,7 @@ async def test_admin_changes_settings_and_every_role_reads_them(
         "alert_thresholds": {"idle_min": 25, "long_wait_over_eta_min": 30},
         "reinstate": [{"department_id": str(w["department_id"]), "reinstate_places": 7}],
         "costs": {"currency": "INR", "sms": 0.25, "whatsapp": 0.6, "slot_value": 500},
-        "summary_hour": 19,
+        "summary_hour": 19, "delay_notify_min": 25,
     })
     assert r.status_code == 200, r.text
     for role in ("receptionist", "doctor", "nurse"):
@@ -55,7 +55,7 @@ async def test_admin_changes_settings_and_every_role_reads_them(
         assert s["reinstate"][0]["reinstate_places"] == 7
         assert s["costs"] == {"currency": "INR", "sms": 0.25, "whatsapp": 0.6,
                               "slot_value": 500.0}
-        assert s["summary_hour"] == 19
+        assert s["summary_hour"] == 19 and s["delay_notify_min"] == 25
     # a board of a department without languages of its own takes the hospital's
     board = await client.get(f"/api/v1/departments/{w['department_id']}/board",
                              headers=auth(w["tokens"]["display"]))
@@ -66,6 +66,8 @@ async def test_admin_changes_settings_and_every_role_reads_them(
                                  "WHERE id = $1", w["hospital_id"])
     assert Thresholds.from_settings(stored["alert_thresholds"]).idle_min == 25
     assert stored["default_language"] == "hi"
+    assert await pool.fetchval("SELECT delay_notify_min FROM hospitals WHERE id = $1",
+                               w["hospital_id"]) == 25   # what the pause's messages read
     assert await pool.fetchval("SELECT reinstate_places FROM departments WHERE id = $1",
                                w["department_id"]) == 7
     # audited: who, and each field's old and new value
@@ -131,6 +133,7 @@ async def test_bad_settings_are_refused_naming_the_field(
         ({"costs": {"sms": -1}}, "costs.sms"),
         ({"costs": {"currency": "rupees"}}, "costs.currency"),
         ({"summary_hour": 24}, "summary_hour"),
+        ({"delay_notify_min": 0}, "delay_notify_min"),
         ({"reinstate": [{"department_id": str(w["hospital_id"]), "reinstate_places": 4}]},
          "reinstate.0.department_id"),
         ({"name": None}, "name"),

@@ -94,10 +94,11 @@ async def test_eta_grows_while_paused_and_shrinks_as_the_pause_runs_out(
     assert about(before, [0, 10, 20])
     assert (await pause(client, world, minutes=15)).status_code == 200
     paused = p50s(await etas(client, world))
-    assert [a - b for a, b in zip(paused, before, strict=True)] == [15, 15, 15]
+    # the pause, plus the interruptions a longer wait is exposed to (a minute or two)
+    assert all(15 <= a - b <= 17 for a, b in zip(paused, before, strict=True))
     clock.advance(minutes=5)
     later = p50s(await etas(client, world))
-    assert [a - b for a, b in zip(later, before, strict=True)] == [10, 10, 10]
+    assert all(10 <= a - b <= 12 for a, b in zip(later, before, strict=True))
     assert (await resume(client, world)).status_code == 200
     assert p50s(await etas(client, world)) == before
 
@@ -107,8 +108,8 @@ async def test_an_open_ended_pause_adds_a_short_break(client: httpx.AsyncClient,
     await waiting(client, world, clock, 2)
     before = p50s(await etas(client, world))
     assert (await pause(client, world)).status_code == 200
-    assert [a - b for a, b in zip(p50s(await etas(client, world)), before, strict=True)] == [
-        10, 10]
+    assert all(10 <= a - b <= 11 for a, b in zip(p50s(await etas(client, world)), before,
+                                                 strict=True))
 
 
 async def test_etas_of_a_queue_are_ordered_and_spread(client: httpx.AsyncClient, world: World,
@@ -116,7 +117,7 @@ async def test_etas_of_a_queue_are_ordered_and_spread(client: httpx.AsyncClient,
     await waiting(client, world, clock, 6)
     got = await etas(client, world)
     assert got[0] == (0, 0)                                     # next, nobody with the doctor
-    assert about(p50s(got), [0, 10, 20, 30, 40, 50])            # the department's 10 minutes
+    assert about(p50s(got), [0, 11, 22, 33, 44, 55])  # the department's 10 min + 1 per call
     assert all(p90 > p50 for p50, p90 in got[1:])
     assert all(a[0] < b[0] and a[1] <= b[1] for a, b in itertools.pairwise(got))
     assert all(p90 <= 2 * p50 + 10 for p50, p90 in got[1:])
@@ -125,7 +126,7 @@ async def test_etas_of_a_queue_are_ordered_and_spread(client: httpx.AsyncClient,
     assert (await press_next(client, world)).status_code == 200
     clock.at = local_at(10, 24)
     busy = p50s(await etas(client, world))
-    assert about(busy, [6, 16, 26, 36, 46])
+    assert about(busy, [6, 17, 28, 39, 50])
     # a consultation running long is still expected to take a while, less than a new one
     clock.at = local_at(10, 50)
     assert 1 <= p50s(await etas(client, world))[0] < 10
@@ -146,7 +147,7 @@ async def test_learned_consult_times_move_the_eta(client: httpx.AsyncClient, wor
     learned = p50s(await etas(client, world))[0]
     assert fresh < learned < 20
     clock.advance(minutes=5)
-    assert p50s(await etas(client, world))[0] == learned - 5
+    assert learned - 6 <= p50s(await etas(client, world))[0] <= learned - 4
 
 
 async def test_the_token_read_and_the_public_view_agree_with_the_queue(
@@ -184,3 +185,37 @@ async def test_unknown_doctor_is_404(client: httpx.AsyncClient, world: World,
     r = await client.request(method, f"/api/v1/doctors/00000000-0000-0000-0000-000000000000/"
                              f"{path}", headers=world.h("admin"))
     assert r.status_code == 404
+
+
+async def test_etas_count_from_the_shift_start_before_the_doctor_begins(
+        client: httpx.AsyncClient, world: World, clock: Clock, pool: asyncpg.Pool) -> None:
+    """08:30, the doctor's shift starts at 09:00: no "any moment now" for the first patient,
+    and the queue behind counts from 09:00; once the doctor calls, the start no longer
+    counts. The public token view says the same as the queue."""
+    await pool.execute("UPDATE shifts SET start_time = '09:00' WHERE doctor_id = $1",
+                       world.doctors[0])
+    clock.at = local_at(8, 30)
+    await issue(client, world, 0)
+    await issue(client, world, 1)
+    q = await queue(client, world)
+    first, second = (t["eta"] for t in q["waiting"])
+    assert first["p10_min"] >= 30 and first["p50_min"] >= 30 and first["p90_min"] > 30
+    assert second["p50_min"] >= 40 and second["p10_min"] >= 30
+    tid = q["waiting"][1]["id"]
+    r = await client.get(f"/api/v1/tokens/{tid}", headers=world.h())
+    code = r.json()["patient_link"].rsplit("/t/", 1)[1]
+    pub = (await client.get(f"/api/v1/public/tokens/{code}")).json()
+    assert pub["eta"]["p50_min"] == second["p50_min"] and pub["eta"]["p10_min"] >= 30
+    clock.at = local_at(9, 5)
+    assert (await press_next(client, world)).status_code == 200
+    assert (await etas(client, world))[0][0] <= 12     # one consult ahead, not the start
+
+
+async def test_a_pause_past_its_end_still_counts(client: httpx.AsyncClient, world: World,
+                                                 clock: Clock) -> None:
+    await waiting(client, world, clock, 2)
+    before = p50s(await etas(client, world))
+    assert (await pause(client, world, minutes=5)).status_code == 200
+    clock.advance(minutes=20)       # five minutes announced, twenty gone, no Resume yet
+    later = p50s(await etas(client, world))
+    assert all(a - b >= 3 for a, b in zip(later, before, strict=True))

@@ -201,12 +201,20 @@ async def test_get_token_shows_the_latest_risk(client: httpx.AsyncClient, world:
     for score, badge, tier in ((20, "Low", 1), (62, "Medium", 3)):   # the latest counts
         await pool.execute(
             """INSERT INTO risk_assessments (hospital_id, token_id, patient_id, model_version,
-                   score, badge, tier, show_probability, created_at)
-               VALUES ($1, $2, $3, 'prior-1', $4, $5, $6, 0.7, now() + $7 * interval '1 s')""",
+                   score, badge, tier, show_probability, created_at, factors)
+               VALUES ($1, $2, $3, 'prior-1', $4, $5, $6, 0.7, now() + $7 * interval '1 s',
+                       $8)""",
             world.hospital_id, uuid.UUID(t["id"]), world.patients[0], score, badge, tier,
-            float(tier))
+            float(tier), [{"group": "history", "phrase": f"missed {tier} of 4 past visits",
+                           "effect": 0.8}, {"group": "lead", "phrase": "booked 21 days ahead",
+                                            "effect": 0.3}])
     got = await get_token(client, world, t["id"])
-    assert got["risk"] == {"score": 62, "badge": "Medium", "tier": 3}
+    # staff see what the score rests on, strongest first (the tablet's badge, tapped)
+    assert got["risk"] == {"score": 62, "badge": "Medium", "tier": 3,
+                           "factors": ["missed 3 of 4 past visits", "booked 21 days ahead"]}
+    queue = (await client.get(f"/api/v1/doctors/{world.doctors[0]}/queue",
+                              headers=world.h("doctor"))).json()
+    assert queue["waiting"][0]["risk"]["factors"][0] == "missed 3 of 4 past visits"
 
 
 @pytest.mark.parametrize("token_id", ["not-a-uuid", str(uuid.uuid4())])

@@ -94,6 +94,33 @@ def test_histories_count_only_earlier_days() -> None:
     assert h[4] == F.History()
 
 
+def test_history_is_what_was_known_at_booking() -> None:
+    """A visit booked on d1 for d3 does not see the outcome of d2 (its score could not)."""
+    d1, d2, d3 = date(2026, 1, 5), date(2026, 1, 12), date(2026, 1, 19)
+    recs = [
+        F.OutcomeRecord("p", "CARD", d1, "ONLINE", "COMPLETED", d1),
+        F.OutcomeRecord("p", "CARD", d2, "ONLINE", "NO_SHOW", d1),
+        F.OutcomeRecord("p", "CARD", d3, "ONLINE", "COMPLETED", d2),   # booked on d2
+        F.OutcomeRecord("p", "CARD", d3, "ONLINE", "COMPLETED", d1),   # booked on d1
+        F.OutcomeRecord("p", "CARD", d3, "ONLINE", "COMPLETED", d3),   # booked on the day
+    ]
+    h = F.histories_before(recs)
+    assert h[1] == F.History()                         # booked on d1: d1 not over yet
+    assert (h[2].booked, h[2].booked_no_shows) == (1, 0)            # d1 only
+    assert (h[3].booked, h[3].booked_no_shows) == (0, 0)
+    assert (h[4].booked, h[4].booked_no_shows) == (2, 1) and h[4].last_was_no_show
+
+
+def test_at_booking_drops_what_came_later() -> None:
+    v = visit(booked_on=date(2026, 2, 9), reminders_sent=2, reminders_delivered=1,
+              weather="RAIN")
+    b = F.at_booking(v)
+    assert (b.reminders_sent, b.reminders_delivered, b.weather) == (0, 0, None)
+    near = F.at_booking(visit(booked_on=DAY, weather="RAIN"))
+    assert near.weather == "RAIN"                      # forecast known at booking
+    assert not set(F.KNOWN_LATER) & set(F.MODEL_FEATURES)
+
+
 @pytest.mark.parametrize(("group", "kw", "words"), [
     ("lead", {"booked_on": date(2026, 2, 9)}, "booked 21 days ahead"),
     ("lead", {"booked_on": DAY}, "booked the same day"),

@@ -93,8 +93,8 @@ async def test_hospital_with_history_gets_its_own_model(pool: asyncpg.Pool,
     assert 0.5 < m["auc"] < 1 and 0 < m["brier"] < 0.25 and 0 <= m["calibration_error"] < 0.1
     assert m["n_train"] > M.MIN_OUTCOMES and m["n_holdout"] > 0
     params = m["params"]
-    assert params["feature_names"] == list(F.FEATURE_NAMES)
-    assert len(params["coef"]) == len(F.FEATURE_NAMES) and "calibration" in params
+    assert params["feature_names"] == list(F.MODEL_FEATURES)
+    assert len(params["coef"]) == len(F.MODEL_FEATURES) and "calibration" in params
     # nightly again: a new version becomes the one active model
     await jobs.train_risk_models(ctx)
     models = await _models(pool, hid)
@@ -109,4 +109,67 @@ async def test_thin_history_falls_back_to_the_prior(pool: asyncpg.Pool) -> None:
     assert [o["kind"] for o in out] == ["prior"]
     (m,) = await _models(pool, w.hospital_id)
     assert m["kind"] == "prior" and m["active"] and m["auc"] is None
-    assert m["params"]["coef"][F.FEATURE_NAMES.index("lead_days")] == M.PRIOR_COEFS["lead_days"]
+    names = m["params"]["feature_names"]
+    assert m["params"]["coef"][names.index("lead_days")] == M.PRIOR_COEFS["lead_days"]
+
+
+# ------------------------------------------------------------------ prior, blend, drift
+def test_prior_says_same_day_bookings_are_kept() -> None:
+    """The published effect: same-day bookings miss far less (about -1.5 to -2 logit)."""
+    prior = M.prior_model("prior-x", base_rate=0.2)
+    day = date(2026, 3, 3)
+    same = M.score_visit(prior, F.VisitInputs(service_date=day, booked_on=day, slot=None))
+    week = M.score_visit(prior, F.VisitInputs(service_date=day, booked_on=date(2026, 2, 24),
+                                              slot=None))
+    gap = np.log(week.p_no_show / (1 - week.p_no_show)) - np.log(
+        same.p_no_show / (1 - same.p_no_show))
+    assert 1.5 <= gap <= 2.2
+    assert same.factors[0].phrase == "booked the same day" and same.factors[0].effect < -1
+
+
+@pytest.mark.parametrize(("n", "w"), [
+    (0, 0.0), (299, 0.0), (300, 0.0), (1300, 0.5), (9300, 0.9), (99_300, 0.99)])
+def test_blend_weight_schedule(n: int, w: float) -> None:
+    assert M.blend_weight(n) == pytest.approx(w)
+
+
+def test_blend_weight_grows_with_outcomes() -> None:
+    ws = [M.blend_weight(n) for n in range(0, 50_000, 250)]
+    assert ws == sorted(ws) and ws[0] >= 0 and ws[-1] < 1
+
+
+def test_blend_is_the_weighted_logit(history_rows: list[M.TrainingRow]) -> None:
+    rows = M.booked_rows(history_rows)[:2000]
+    prior = M.hospital_prior(rows, "v")
+    fitted = M.fit(rows, "v", prior.prior)
+    x = M.matrix([r.inputs for r in rows[:50]], prior.prior)
+    def logit(p: np.ndarray) -> np.ndarray:
+        return np.log(p / (1 - p))
+    for w in (0.0, 0.3, 1.0):
+        mixed = M.blend(prior, fitted, w)
+        want = w * logit(M.predict_matrix(fitted, x)) + (1 - w) * logit(M.predict_matrix(prior, x))
+        assert np.allclose(logit(M.predict_matrix(mixed, x)), want)
+
+
+def test_intercept_shift_finds_the_drift() -> None:
+    rng = np.random.default_rng(1)
+    z = rng.normal(-1.5, 0.8, 20_000)
+    y = rng.random(len(z)) < 1 / (1 + np.exp(-(z + 0.4)))      # the base rate rose: +0.4
+    assert M.intercept_shift(z, y) == pytest.approx(0.4, abs=0.05)
+    assert M.intercept_shift(z, np.zeros(0)) == 0.0             # nothing seen: no shift
+    few = M.intercept_shift(z[:20], np.ones(20, dtype=bool))    # 20 misses in a row
+    assert 0 < few < M.intercept_shift(z[:2000], np.ones(2000, dtype=bool))
+
+
+def test_recalibration_follows_a_drifting_base_rate(history_rows: list[M.TrainingRow]) -> None:
+    """The latest weeks miss more than the model's history says: the recalibrated model's
+    mean prediction moves towards the recent rate."""
+    rows = M.booked_rows(history_rows)
+    params = M.procedure(rows, "v")
+    last = M.recent(rows)
+    bumped = [M.TrainingRow(r.patient, r.inputs, True) if i % 4 == 0 else r
+              for i, r in enumerate(last)]
+    before = float(M.predict_rows(params, last).mean())
+    after = float(M.predict_rows(M.recalibrated(params, bumped), last).mean())
+    rate = float(np.mean([r.no_show for r in bumped]))
+    assert before < after <= rate + 0.01

@@ -11,6 +11,9 @@ import httpx
 from arq.connections import ArqRedis
 from arq.worker import Worker
 
+from server.db import risk as risk_db
+from server.risk import features as F
+from server.risk import model as M
 from tests.queue.conftest import World, issue
 from tests.risk.conftest import book
 from workers import job_ids
@@ -117,3 +120,37 @@ async def test_a_real_worker_runs_the_registered_job(client: httpx.AsyncClient, 
     finally:  # not worker.close(): it calls redis' deprecated close()
         await arq.aclose()
     assert len(await _assessments(pool, tok["id"])) == 1
+
+
+async def test_training_sees_what_the_score_saw(client: httpx.AsyncClient, world: World,
+                                                pool: asyncpg.Pool,
+                                                job_ctx: dict[str, Any]) -> None:
+    """A booking scored High gets a REMINDER_EXTRA, the patient misses another visit before
+    this one, then misses this one too. The training row must be the vector the score was
+    made on at booking: not the reminder the score caused, not the later miss."""
+    tok = await book(client, world, 5, days_ahead=3)
+    await jobs.score_token(job_ctx, tok["id"])
+    (a,) = await _assessments(pool, tok["id"])
+    tid, pid = UUID(tok["id"]), world.patients[5]
+    for event in ("REMINDER_EXTRA", "REMINDER_DAY_BEFORE"):
+        await pool.execute(
+            """INSERT INTO notifications_log (hospital_id, patient_id, token_id, channel, event,
+                   body, to_masked, status, sent_at, delivered_at)
+               VALUES ($1, $2, $3, 'SMS', $4, 'reminder', '+91******0000', 'DELIVERED',
+                       now(), now())""", world.hospital_id, pid, tid, event)
+    await pool.execute(  # a miss between the booking and the visit
+        """INSERT INTO tokens (hospital_id, department_id, doctor_id, patient_id, service_date,
+               seq, number, booking_type, status, public_code, scheduled_time)
+           VALUES ($1, $2, $3, $4, current_date + 1, 90, 'CARD-090', 'ONLINE', 'NO_SHOW',
+                   'between', now() + interval '1 day')""",
+        world.hospital_id, world.department_id, world.doctors[1], pid)
+    await pool.execute("UPDATE tokens SET status = 'NO_SHOW' WHERE id = $1", tid)
+
+    visits = await risk_db.training_visits(pool, world.hospital_id)
+    rows = jobs.training_rows(visits)
+    (row,) = [r for r, v in zip(rows, [v for v in visits if v["status"] in F.OUTCOMES],
+                                strict=True) if v["id"] == tid]
+    model = await risk_db.active_model(pool, world.hospital_id)
+    params = M.ModelParams.from_json(model["params"])
+    assert F.vectorize(row.inputs, params.prior) == a["features"]["vector"]
+    assert row.no_show

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -13,6 +14,11 @@ from hypothesis import strategies as st
 
 from server.domain import eta as eta_module
 from server.domain.eta import (
+    LATE_OVERDUE_MIN,
+    LATE_START_MEAN_MIN,
+    LATE_WINDOW_MIN,
+    OPEN_PAUSE_MIN,
+    PAUSE_OVERRUN_MIN,
     RESIDUAL_FLOOR,
     STATS_MEMORY,
     ConsultStats,
@@ -22,8 +28,10 @@ from server.domain.eta import (
     blended_variance,
     etas,
     naive_eta,
+    pause_remaining,
     residual,
     should_push,
+    starts_in,
     update_stats,
 )
 
@@ -40,7 +48,7 @@ def inputs(
     elapsed: float | None = None,
     dept: float = 10.0,
     paused: float = 0.0,
-    **kw: float,
+    **kw: float | None,
 ) -> EtaInputs:
     return EtaInputs(
         dept_avg_min=dept,
@@ -129,30 +137,33 @@ def test_empty_queue_and_idle_doctor() -> None:
     assert first == Eta(0, 0)  # nobody with the doctor: the first waiting token is next now
 
 
-def test_p50_is_sum_of_means() -> None:
+def test_p50_is_the_median_of_the_whole_wait() -> None:
+    """k tokens ahead cost about k x (consult + the minute each call takes): the median of
+    the wait, a little under its mean (waits are right-skewed), never the bare k x consult."""
     result = etas(inputs(elapsed=None), [1.0] * 4)
-    assert [e.p50_min for e in result] == [0, 10, 20, 30]
-    assert all(e.p90_min > e.p50_min for e in result[1:])
+    assert [e.p50_min for e in result] == [0, 11, 22, 34]
+    assert all(e.p90_min > e.p50_min > e.p10_min for e in result[1:])
 
 
 def test_p90_counts_the_call_overhead_and_interruptions(monkeypatch: pytest.MonkeyPatch
                                                         ) -> None:
-    """The p90 includes what the plain sum of consult means leaves out; p50 does not move."""
+    """The wait includes what the plain sum of consult means leaves out."""
     full = etas(inputs(elapsed=3.0), [1.0] * 6)
     monkeypatch.setattr(eta_module, "INTERRUPT_PER_MIN", 0.0)
     no_bumps = etas(inputs(elapsed=3.0), [1.0] * 6)
     monkeypatch.setattr(eta_module, "CALL_OVERHEAD_MIN", 0.0)
     bare = etas(inputs(elapsed=3.0), [1.0] * 6)
-    assert [e.p50_min for e in full] == [e.p50_min for e in bare] == [7, 17, 27, 37, 47, 57]
-    assert all(f.p90_min >= n.p90_min >= b.p90_min for f, n, b in zip(full, no_bumps, bare,
-                                                                       strict=True))
+    assert all(f.p90_min >= n.p90_min >= b.p90_min and f.p50_min >= n.p50_min >= b.p50_min
+               for f, n, b in zip(full, no_bumps, bare, strict=True))
     assert full[-1].p90_min > no_bumps[-1].p90_min > bare[-1].p90_min
+    assert full[-1].p50_min > no_bumps[-1].p50_min > bare[-1].p50_min
 
 
 def test_paused_adds_minutes() -> None:
     base = etas(inputs(elapsed=2.0), [1.0] * 3)
     paused = etas(inputs(elapsed=2.0, paused=7.0), [1.0] * 3)
-    assert [p.p50_min - b.p50_min for b, p in zip(base, paused, strict=True)] == [7, 7, 7]
+    # the pause, plus a little: interruptions are counted per minute of the wait
+    assert all(7 <= p.p50_min - b.p50_min <= 8 for b, p in zip(base, paused, strict=True))
     assert all(p.p90_min > b.p90_min for b, p in zip(base, paused, strict=True))
 
 
@@ -161,7 +172,7 @@ def test_elapsed_current_consult_reduces_first_wait() -> None:
     later = etas(inputs(elapsed=6.0), [1.0])[0]
     overrun = etas(inputs(elapsed=30.0), [1.0])[0]
     assert (fresh.p50_min, later.p50_min) == (10, 4)
-    assert overrun.p50_min == 3  # a consult that ran long still needs 25% of the mean (2.5)
+    assert overrun.p50_min >= 3  # a consult that ran long still needs at least 25% (2.5)
     assert later.p90_min <= fresh.p90_min
     # the p90 knows a long consult runs on (lognormal tail): ~5 more minutes, not 2.5
     assert overrun.p90_min >= 10
@@ -188,7 +199,7 @@ def test_show_probabilities_shorten_waits() -> None:
     assert unsure[0] == sure[0]  # nobody ahead but the current patient
     assert all(u.p50_min < s.p50_min for u, s in zip(unsure[1:], sure[1:], strict=True))
     assert all(u.p90_min < s.p90_min for u, s in zip(unsure[1:], sure[1:], strict=True))
-    assert [e.p50_min for e in unsure] == [10, 16, 22, 28, 34]
+    assert [e.p50_min for e in unsure] == [10, 16, 23, 30, 36]
 
 
 def test_pace_uncertainty_keeps_far_ranges_wide(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -198,7 +209,6 @@ def test_pace_uncertainty_keeps_far_ranges_wide(monkeypatch: pytest.MonkeyPatch)
     with_pace = etas(inputs(stats, elapsed=None), [1.0] * 31)
     monkeypatch.setattr(eta_module, "PACE_CV", 0.0)
     without = etas(inputs(stats, elapsed=None), [1.0] * 31)
-    assert [e.p50_min for e in with_pace] == [e.p50_min for e in without]
     spread = [(w.p90_min - w.p50_min) / w.p50_min for w in (with_pace[3], with_pace[30])]
     bare = [(w.p90_min - w.p50_min) / w.p50_min for w in (without[3], without[30])]
     assert spread[1] > bare[1] + 0.2
@@ -274,3 +284,54 @@ def test_should_push(
     old: Eta | None, new: Eta, old_pos: int | None, new_pos: int | None, push: bool
 ) -> None:
     assert should_push(old, new, old_pos, new_pos) is push
+
+
+NINE = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
+
+
+def test_starts_in_counts_to_the_shift_start_until_the_first_call() -> None:
+    at = NINE - timedelta(minutes=30)
+    assert starts_in(at, NINE, has_current=False, last_call=None) == 30.0
+    late = NINE + timedelta(minutes=20)
+    assert starts_in(late, NINE, has_current=False, last_call=None) == -20.0
+    # begun: someone called today (even a little before the start), or someone in the cabin
+    assert starts_in(late, NINE, has_current=False, last_call=NINE - timedelta(minutes=5)) is None
+    assert starts_in(at, NINE, has_current=True, last_call=None) is None
+    # yesterday's last call does not count; no shift, or long past it: taken to be there
+    assert starts_in(at, NINE, has_current=False, last_call=NINE - timedelta(days=1)) == 30.0
+    assert starts_in(at, None, has_current=False, last_call=None) is None
+    assert starts_in(NINE + timedelta(minutes=LATE_WINDOW_MIN + 1), NINE, has_current=False,
+                     last_call=None) is None
+
+
+def test_no_soon_before_the_doctor_starts() -> None:
+    """Half an hour before the shift: the next patient's range starts at the shift start and
+    the p90 allows for a late doctor; the queue behind counts from there."""
+    before = etas(inputs(starts_in_min=30.0), [1.0] * 3)
+    started = etas(inputs(), [1.0] * 3)
+    assert before[0].p10_min >= 30 and before[0].p50_min >= 30
+    assert before[0].p90_min >= 30 + LATE_START_MEAN_MIN
+    assert all(b.p50_min >= s.p50_min + 30 for b, s in zip(before, started, strict=True))
+    late = etas(inputs(starts_in_min=-15.0), [1.0])[0]  # 15 minutes late, nobody called
+    assert late.p50_min > 0 and late.p90_min >= LATE_OVERDUE_MIN
+
+
+def test_pause_remaining_from_its_expected_end() -> None:
+    since = NINE
+    until = NINE + timedelta(minutes=15)
+    assert pause_remaining(NINE + timedelta(minutes=5), paused_since=since,
+                           pause_until=until) == 10.0
+    # an open pause: OPEN_PAUSE_MIN from its start, documented as an assumption
+    assert pause_remaining(NINE + timedelta(minutes=4), paused_since=since,
+                           pause_until=None) == OPEN_PAUSE_MIN - 4
+    # past its end the doctor is still away: never "any moment now"
+    assert pause_remaining(NINE + timedelta(minutes=40), paused_since=since,
+                           pause_until=until) == PAUSE_OVERRUN_MIN
+    assert pause_remaining(NINE + timedelta(minutes=40), paused_since=since,
+                           pause_until=None) == PAUSE_OVERRUN_MIN
+
+
+@given(st.floats(0, 60), st.integers(1, 12))
+def test_the_range_is_ordered(start: float, k: int) -> None:
+    for e in etas(inputs(starts_in_min=start, elapsed=2.0), [1.0] * k):
+        assert e.p10_min <= e.p50_min <= e.p90_min

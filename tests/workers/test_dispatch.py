@@ -51,14 +51,15 @@ def send(tid: str, event: str) -> JobSpec:
         {"id": T2, "position": 2}, {"id": T1, "position": 1}, {"id": T3, "position": 3}]}, 9),
      [JobSpec("notify_ahead", (H, DEP, (T1, T2, T3)), job_ids.notify_ahead(H, 9))]),
     (ev("queue.updated", {"department_id": DEP, "waiting": {}}), []),   # cjson's empty list
+    # the pause's job applies the delay rule itself (the hospital's threshold, the pause's
+    # length so far): the router sends every pause and every resume to it
     (ev("doctor.status", {"doctor_id": D, "status": "PAUSED", "pause_until": None}, 11),
-     [JobSpec("notify_doctor_delay", (H, D), job_ids.doctor_delay(D, 11))]),
+     [JobSpec("notify_pause_delay", (H, D), job_ids.doctor_delay(D, 11))]),
     (ev("doctor.status", {"doctor_id": D, "status": "PAUSED",
-                          "pause_until": "2025-11-25T10:30:00+00:00"}, 12),
-     [JobSpec("notify_doctor_delay", (H, D), job_ids.doctor_delay(D, 12))]),
-    (ev("doctor.status", {"doctor_id": D, "status": "PAUSED",
-                          "pause_until": "2025-11-25T10:05:00+00:00"}), []),   # a short break
-    (ev("doctor.status", {"doctor_id": D, "status": "AVAILABLE"}), []),
+                          "pause_until": "2025-11-25T10:05:00+00:00"}, 12),
+     [JobSpec("notify_pause_delay", (H, D), job_ids.doctor_delay(D, 12))]),
+    (ev("doctor.status", {"doctor_id": D, "status": "AVAILABLE"}, 13),
+     [JobSpec("notify_pause_over", (H, D), job_ids.pause_over(D, 13))]),
     (ev("announcement", {}), []),
 ])
 def test_router(event: dict[str, Any], jobs: list[JobSpec]) -> None:

@@ -14,6 +14,8 @@ from workers import job_ids
     (job_ids.notify_ahead("h1", 9), "ahead:h1:9"),
     (job_ids.doctor_delay("d1", 11), "delay:d1:11"),
     (job_ids.late_start("d1", 5_800_000), "late:d1:5800000"),
+    (job_ids.pause_over("d1", 12), "resumed:d1:12"),
+    (job_ids.long_pause("d1", 29_000_000), "pause:d1:29000000"),
     (job_ids.sweep_row("r1", 2, 1_700_000_000_000), "sweep:r1:2:1700000000000"),
     (job_ids.sweep_unannounced("t1", "TOKEN_CREATED"), "sweep:t1:TOKEN_CREATED"),
     (job_ids.score_token("t1"), "risk-score:t1"),

@@ -26,6 +26,7 @@ MUST = {
     "AHEAD": ["#4", LINK],
     "CALL_NOW": ["C-101"],
     "DELAY": ["18-27", LINK],
+    "RESUMED": ["18-27", LINK],
     "CANCELLED": [],
     "RESCHEDULED": [],
     "REMINDER_DAY_BEFORE": ["10:30"],

@@ -1,5 +1,5 @@
--- depends: 0006_board
--- 0007: hospital settings (issue 18): the address's map point the geofence must contain, the
+-- depends: 0009_risk_history
+-- 0010: hospital settings (issue 18): the address's map point the geofence must contain, the
 -- boards' default languages, message costs and a slot's value (ROI), the daily summary's hour;
 -- and the stored daily summaries.
 
