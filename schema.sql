@@ -38,7 +38,22 @@ CREATE TABLE IF NOT EXISTS hospitals (
     alert_thresholds   jsonb NOT NULL DEFAULT '{}'::jsonb,
     -- a doctor's pause texts waiting patients only when it moves their ETA this much
     delay_notify_min   integer NOT NULL DEFAULT 15 CHECK (delay_notify_min BETWEEN 1 AND 240),
-    CHECK ((latitude IS NULL) = (longitude IS NULL))
+    CHECK ((latitude IS NULL) = (longitude IS NULL)),
+    -- hospital settings (docs/settings.md): the address's map point, which the geofence
+    -- (latitude, longitude, geofence_radius_m) must contain; the boards' default languages
+    -- (a department's own setting wins); message costs and a slot's value (ROI, in
+    -- `currency`); the local hour at which the admins' daily summary is written
+    address_latitude   double precision CHECK (address_latitude BETWEEN -90 AND 90),
+    address_longitude  double precision CHECK (address_longitude BETWEEN -180 AND 180),
+    board_languages    text[] NOT NULL DEFAULT '{}' CHECK (
+        cardinality(board_languages) <= 3
+        AND array_to_string(board_languages, ',') ~ '^([a-z]{2}(,[a-z]{2})*)?$'),
+    currency           text NOT NULL DEFAULT 'INR' CHECK (currency ~ '^[A-Z]{3}$'),
+    sms_cost           numeric(10, 4) NOT NULL DEFAULT 0 CHECK (sms_cost >= 0),
+    whatsapp_cost      numeric(10, 4) NOT NULL DEFAULT 0 CHECK (whatsapp_cost >= 0),
+    slot_value         numeric(12, 2) NOT NULL DEFAULT 0 CHECK (slot_value >= 0),
+    summary_hour       smallint NOT NULL DEFAULT 20 CHECK (summary_hour BETWEEN 0 AND 23),
+    CHECK ((address_latitude IS NULL) = (address_longitude IS NULL))
 );
 
 CREATE TABLE IF NOT EXISTS departments (
@@ -586,6 +601,18 @@ CREATE TABLE IF NOT EXISTS agent_audit_logs (
     status              text NOT NULL CHECK (status IN ('OK', 'TIMEOUT', 'ERROR', 'FALLBACK', 'INVALID')),
     error               text CHECK (length(error) <= 1000),
     created_at          timestamptz NOT NULL DEFAULT now()
+);
+
+-- the admins' evening summary of a day (workers/summary.py): one per hospital and day
+CREATE TABLE IF NOT EXISTS daily_summaries (
+    hospital_id   uuid NOT NULL REFERENCES hospitals (id) ON DELETE CASCADE,
+    summary_date  date NOT NULL,
+    text          text NOT NULL CHECK (length(text) <= 4000),
+    template_text text NOT NULL CHECK (length(template_text) <= 4000),
+    figures       jsonb NOT NULL DEFAULT '{}'::jsonb,
+    written_by    text NOT NULL CHECK (written_by IN ('template', 'model')),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (hospital_id, summary_date)
 );
 
 CREATE TABLE IF NOT EXISTS weather_data (

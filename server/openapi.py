@@ -28,11 +28,14 @@ from server.models import integrations as integ
 from server.models import queue as q
 from server.models import reports as reports_models
 from server.models.common import text_pattern
+from server.models.hospital import HospitalPatch
 from server.routes.admin import RESOURCES
 from server.routes.alerts import AlertQuery
+from server.routes.audit import AuditQuery
 from server.routes.auth import LockoutQuery, LoginBody
 from server.routes.notifications import MessageQuery
 from server.routes.risk_models import CompareQuery
+from server.routes.summaries import SummaryQuery
 from server.routes.waitlist import OFFER_CODE_PATTERN, WaitlistCreate, WaitlistQuery
 from server.routes.webhooks import STATUS_PATH
 from server.security import links
@@ -267,7 +270,36 @@ def registry() -> list[Op]:
         Op("DELETE", f"{API}/displays/{{id}}", "Revoke a display key", "Admin", "admin", 204,
            "Revoked; boards using it are disconnected."),
         Op("GET", f"{API}/audit", "Audit trail", "Admin", "admin",
-           response="The hospital's audited admin changes, newest first."),
+           response="`{\"items\": [...], \"next_cursor\"}` newest first: `id`, `source` "
+                    "(setup, tokens), `at`, `actor` (`kind`, `id`, `username`, `role`, "
+                    "`api_key`), `actor_id`, `api_key_id`, `entity`, `entity_id`, "
+                    "`token_number`, `action`, `changes`. With `format=csv`, every matching "
+                    "row (at most 10,000) as CSV.",
+           query=AuditQuery, csv=True,
+           description=("Setup changes (`source=setup`, the default), token history "
+                        "(`source=tokens`: each transition with who, from and to status, "
+                        "reason), or both (`all`); days in the hospital's calendar.")),
+        Op("GET", f"{API}/hospital", "Hospital settings", "Admin", "staff",
+           response="`id`, `name`, `code`, `timezone`, `address` ({lat, lon} or null), "
+                    "`geofence` ({lat, lon, radius_m} or null), `geofence_check` "
+                    "({address_inside, distance_m} or null), `languages` ({messages, board}), "
+                    "`alert_thresholds` (effective values), `alert_threshold_limits` "
+                    "({min, max, default} per threshold), "
+                    "`reinstate` (per department), `costs` ({currency, sms, whatsapp, "
+                    "slot_value}), `delay_notify_min`, `summary_hour`, `updated_at`."),
+        Op("GET", f"{API}/daily-summaries", "Daily summaries", "Insight", "admin",
+           response="`{\"items\": [...]}` newest first: `date`, `text` (as the admins read "
+                    "it), `template_text`, `written_by` (template, model), `figures`, "
+                    "`created_at`.",
+           query=SummaryQuery,
+           description=("Written by the workers each evening at the hospital's "
+                        "`summary_hour` (local time), from a template; a language model, when "
+                        "configured, may only reword it.")),
+        Op("PATCH", f"{API}/hospital", "Change hospital settings", "Admin", "admin",
+           response="The settings as GET shows them; each change audited.",
+           body=HospitalPatch,
+           description=("The address point must lie inside the geofence when both are "
+                        "set (422 naming `geofence` or `address`, with the distance).")),
         # patients
         Op("POST", f"{API}/patients", "Register a patient", "Patients", "desk", 201,
            "The patient; the phone in E.164, a UHID generated when none is given.",

@@ -39,9 +39,12 @@ def _same(x: Any) -> Any:
 
 
 def board_languages(dep: dict[str, Any]) -> list[str]:
-    """The board's languages in order: the department's setting, else its language and then
-    English (a Hindi department's board is bilingual by default)."""
-    langs = list(dep.get("board_languages") or []) or [dep.get("language") or "en", "en"]
+    """The board's languages in order: the department's setting, else the hospital's
+    (settings), else its language and then English (a Hindi department's board is bilingual
+    by default)."""
+    langs = (list(dep.get("board_languages") or []) or list(dep.get("hospital_board_languages")
+                                                            or [])
+             or [dep.get("language") or "en", "en"])
     return list(dict.fromkeys(langs))
 
 

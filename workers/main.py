@@ -19,7 +19,7 @@ from server.db.pool import create_pool, init_db
 from server.observability import configure_logging
 from server.settings import get_settings
 from server.store.client import create_redis
-from workers import alerts, dispatch, notify, queue_jobs, risk, webhooks
+from workers import alerts, dispatch, notify, queue_jobs, risk, summary, webhooks
 from workers.outages import OUTAGES
 
 log = structlog.get_logger("worker")
@@ -112,6 +112,7 @@ class WorkerSettings:
     functions: ClassVar[list[Any]] = [
         purge_idempotency, queue_jobs.reconcile_queues, queue_jobs.close_days,
         risk.score_token, risk.offer_freed_slot, risk.explain_risk, alerts.check_alerts,
+        summary.write_daily_summaries,
         func(risk.train_risk_models, timeout=1800), func(risk.rescore_booked, timeout=1800),
         func(risk.ensure_risk_models, timeout=1800),
         *notify.FUNCTIONS, *webhooks.FUNCTIONS,
@@ -130,6 +131,8 @@ class WorkerSettings:
         # live alerts for the staff (long waits, bottlenecks, idle or late doctors, failing
         # messages): raised and resolved every minute
         cron(alerts.check_alerts, second=20, unique=True, timeout=50),
+        # the admins' daily summary, at each hospital's evening hour (local): checked hourly
+        cron(summary.write_daily_summaries, minute=2, unique=True, timeout=300),
         # notifications: reminders, late-starting doctors, WhatsApp failures reported late
         *notify.CRON_JOBS,
         # outgoing webhooks: restart subscriptions with a due delivery and no sender

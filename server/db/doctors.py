@@ -53,7 +53,8 @@ async def department_doctors(conn: asyncpg.Connection | asyncpg.Pool, hospital_i
 async def department(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: UUID,
                      department_id: UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow(
-        """SELECT dep.*, dep.avg_consultation_min::float AS avg_min, h.timezone
+        """SELECT dep.*, dep.avg_consultation_min::float AS avg_min, h.timezone,
+                  h.board_languages AS hospital_board_languages
            FROM departments dep JOIN hospitals h ON h.id = dep.hospital_id
            WHERE dep.hospital_id = $1 AND dep.id = $2""", hospital_id, department_id,
     )

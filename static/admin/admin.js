@@ -14,6 +14,8 @@ import { COLORS, barChart, hourChart, legend } from './charts.js';
 import { startAlertStrip } from './alerts.js';
 import { messagesPanel } from './messages.js';
 import { reportsPanel } from './reports.js';
+import { settingsPanel } from './settings.js';
+import { auditPanel, summariesPanel } from './audit.js';
 
 const DASH_REFRESH_MS = 60000;
 const S = { me: null, departments: [], doctors: [], cabins: [], tab: 'dashboard' };
@@ -367,7 +369,8 @@ function dashboardPanel() {
 // ------------------------------------------------------------------ tabs
 
 const TABS = ['dashboard', 'reports', 'departments', 'cabins', 'doctors', 'shifts', 'users', 'displays',
-  'leave', 'messages'];
+  'leave', 'messages', 'summaries', 'settings', 'audit'];
+const MORE_PANELS = { settings: settingsPanel, audit: auditPanel, summaries: summariesPanel };
 const panels = {};
 
 function buildTabs() {
@@ -376,7 +379,8 @@ function buildTabs() {
     nav.append(h('button', { type: 'button', role: 'tab', id: `tab-${id}`, 'aria-controls': `panel-${id}`,
       'aria-selected': 'false', tabindex: '-1', text: t(`admin.tab.${id}`),
       on: { click: () => selectTab(id), keydown: tabKeys } }));
-    panels[id] = id === 'messages' ? messagesPanel()
+    panels[id] = MORE_PANELS[id] ? MORE_PANELS[id]()
+      : id === 'messages' ? messagesPanel()
       : id === 'reports' ? reportsPanel()
       : id === 'dashboard' ? dashboardPanel()
       : id === 'displays' ? displaysPanel()

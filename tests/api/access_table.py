@@ -131,8 +131,13 @@ CASES: list[Case] = [
     Case("GET", f"{API}/displays/{{display_id}}", None, admin_only()),
     Case("PATCH", f"{API}/displays/{{display_id}}", _const({"name": "Lobby 2"}), admin_only()),
     Case("DELETE", f"{API}/displays/{{display_id}}", None, admin_only(204)),
-    # audit trail
+    # audit trail (setup changes and token history, JSON or CSV)
     Case("GET", f"{API}/audit", None, admin_only()),
+    Case("GET", f"{API}/audit?source=all&format=csv", None, admin_only()),
+    # hospital settings: read by every staff role, changed by admins
+    Case("GET", f"{API}/hospital", None, staff_read()),
+    Case("PATCH", f"{API}/hospital", _const({"summary_hour": 19}), admin_only()),
+    Case("GET", f"{API}/daily-summaries", None, admin_only()),
     # reports: per-doctor performance, admins only (receptionists, nurses and doctors: 403)
     Case("GET", f"{API}/reports/daily", None, admin_only()),
     Case("GET", f"{API}/reports/daily?format=csv", None, admin_only()),

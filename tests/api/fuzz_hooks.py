@@ -16,7 +16,8 @@ mended before they are sent, never dropped:
   past in the hospital's timezone;
 - GET /patients needs phone or uhid (OpenAPI cannot say "one of two query parameters");
 - a transfer goes to an active doctor the token is not already with;
-- a webhook URL is a public host (private and loopback addresses are refused, rightly).
+- a webhook URL is a public host (private and loopback addresses are refused, rightly);
+- the hospital's settings: the address point inside the geofence, the timezone kept.
 
 Negative cases are left as generated: every one of them must get a 4xx, never a 5xx.
 The test hospital is described by the JSON in OPDQ_FUZZ_WORLD.
@@ -151,6 +152,18 @@ def _other_doctor(token_id: str) -> str | None:
     return other
 
 
+def _hospital_settings(body: dict[str, Any]) -> None:
+    """The address point inside the geofence (the rule spans two fields and the stored
+    values); the test hospital's timezone kept, since the other hooks plan in it."""
+    if "timezone" in body:
+        body["timezone"] = WORLD.get("timezone", "Asia/Kolkata")
+    fence, address = body.get("geofence"), body.get("address")
+    if isinstance(fence, dict) and {"lat", "lon"} <= fence.keys():
+        body["address"] = {"lat": fence["lat"], "lon": fence["lon"]}
+    elif isinstance(address, dict) and {"lat", "lon"} <= address.keys():
+        body["geofence"] = {"lat": address["lat"], "lon": address["lon"], "radius_m": 300}
+
+
 @schemathesis.hook
 def map_case(ctx: Any, case: Any) -> Any:
     if not _positive(case):
@@ -181,6 +194,8 @@ def map_case(ctx: Any, case: Any) -> Any:
     elif op in (("POST", "/api/v1/webhooks"), ("PATCH", "/api/v1/webhooks/{id}")):
         if "url" in body:
             body["url"] = "https://hooks.example.com/opdq"
+    elif op == ("PATCH", "/api/v1/hospital"):
+        _hospital_settings(body)
     elif op == ("POST", "/api/v1/waitlist"):
         day = body.get("desired_date")
         if isinstance(day, str) and day < _hospital_today().isoformat():

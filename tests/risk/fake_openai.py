@@ -36,6 +36,7 @@ class FakeOpenAI:
     release: asyncio.Event = field(default_factory=asyncio.Event)
     received: asyncio.Event = field(default_factory=asyncio.Event)
     port: int = 0
+    answer: dict[str, Any] | None = None     # the structured answer of "ok" (default ANSWER)
 
     @property
     def base_url(self) -> str:
@@ -51,7 +52,8 @@ class FakeOpenAI:
         if self.mode == "error":
             return JSONResponse({"error": {"message": "boom", "type": "server_error"}},
                                 status_code=500)
-        content = "certainly! here is no json" if self.mode == "garbage" else json.dumps(ANSWER)
+        content = ("certainly! here is no json" if self.mode == "garbage"
+                   else json.dumps(self.answer or ANSWER))
         return JSONResponse({
             "id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
             "model": self.requests[-1].get("model", "fake"),
@@ -67,8 +69,9 @@ class FakeOpenAI:
 
 
 @contextlib.asynccontextmanager
-async def running(mode: str = "ok") -> AsyncIterator[FakeOpenAI]:
-    fake = FakeOpenAI(mode=mode)
+async def running(mode: str = "ok", answer: dict[str, Any] | None = None
+                  ) -> AsyncIterator[FakeOpenAI]:
+    fake = FakeOpenAI(mode=mode, answer=answer)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)  # listening before the server runs: no wait for "started" is needed
