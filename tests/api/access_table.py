@@ -278,7 +278,7 @@ OFFER = "A" * 43 + "." + "B" * 16
 
 def _waitlist_entry(w: World) -> dict[str, Any]:
     return {"patient_id": str(w["patient_id"]), "department_id": str(w["department_id"]),
-            "desired_date": w["today"]}
+            "desired_date": w["tomorrow"]}
 
 
 CASES += [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -98,6 +98,7 @@ async def queue_world(pool: asyncpg.Pool, client: httpx.AsyncClient, code: str
            VALUES ($1, 'HIS', 'receptionist', $2, 'ak_0000000') RETURNING id""",
         h, secrets.token_bytes(32))
     w["today"] = today
+    w["tomorrow"] = (date.fromisoformat(today) + timedelta(days=1)).isoformat()
     w["waitlist_id"] = await pool.fetchval(
         """INSERT INTO waitlist_entries (hospital_id, department_id, patient_id, desired_date)
            VALUES ($1, $2, $3, $4::text::date) RETURNING id""", h, dep, w["patient_id"], today)
