@@ -53,7 +53,10 @@ CREATE TABLE IF NOT EXISTS hospitals (
     whatsapp_cost      numeric(10, 4) NOT NULL DEFAULT 0 CHECK (whatsapp_cost >= 0),
     slot_value         numeric(12, 2) NOT NULL DEFAULT 0 CHECK (slot_value >= 0),
     summary_hour       smallint NOT NULL DEFAULT 20 CHECK (summary_hour BETWEEN 0 AND 23),
-    CHECK ((address_latitude IS NULL) = (address_longitude IS NULL))
+    CHECK ((address_latitude IS NULL) = (address_longitude IS NULL)),
+    -- no-show outreach plan per risk tier and waitlist offer window (risk/outreach.Policy);
+    -- a key left out takes its default
+    outreach_policy    jsonb NOT NULL DEFAULT '{}'::jsonb
 );
 
 CREATE TABLE IF NOT EXISTS departments (
@@ -481,7 +484,7 @@ CREATE TABLE IF NOT EXISTS notifications_log (
     channel        text NOT NULL CHECK (channel IN ('SMS', 'WHATSAPP')),
     event          text NOT NULL CHECK (event IN ('TOKEN_CREATED', 'AHEAD', 'CALL_NOW', 'DELAY',
                        'CANCELLED', 'RESCHEDULED', 'REMINDER_DAY_BEFORE', 'REMINDER_2H',
-                       'REMINDER_EXTRA', 'WAITLIST_OFFER', 'RESUMED')),
+                       'REMINDER_EXTRA', 'WAITLIST_OFFER', 'RESUMED', 'CONFIRM_REQUEST')),
     language       text NOT NULL DEFAULT 'en' CHECK (language ~ '^[a-z]{2}$'),
     body           text NOT NULL CHECK (length(body) <= 1600),
     to_masked      text NOT NULL,                -- "+91******3210": never the full number
@@ -499,12 +502,22 @@ CREATE TABLE IF NOT EXISTS notifications_log (
     resent_at      timestamptz,
     resent_by      uuid REFERENCES users (id) ON DELETE SET NULL,
     FOREIGN KEY (hospital_id, patient_id) REFERENCES patients (hospital_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (hospital_id, token_id) REFERENCES tokens (hospital_id, id) ON DELETE CASCADE
+    FOREIGN KEY (hospital_id, token_id) REFERENCES tokens (hospital_id, id) ON DELETE CASCADE,
+    -- an outreach touch: the risk tier and model version that planned it
+    risk_tier      smallint CHECK (risk_tier BETWEEN 1 AND 5),
+    model_version  text CHECK (length(model_version) <= 64),
+    -- a WAITLIST_OFFER (token_id NULL: it goes to the waitlisted patient): entry and slot
+    waitlist_entry_id  uuid,
+    offer_token_id     uuid REFERENCES tokens (id) ON DELETE CASCADE
 );
 -- one message per (token, event, channel), ever: the claim a racing worker loses
 CREATE UNIQUE INDEX IF NOT EXISTS notifications_once_idx ON notifications_log (token_id, event, channel)
     WHERE token_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS notifications_status_idx ON notifications_log (hospital_id, status, created_at);
+-- one offer message per (waitlist entry, freed slot, channel), ever
+CREATE UNIQUE INDEX IF NOT EXISTS notifications_offer_once_idx
+    ON notifications_log (waitlist_entry_id, offer_token_id, channel)
+    WHERE waitlist_entry_id IS NOT NULL;
 
 -- ---------------------------------------------------------------------------------------
 -- No-show risk
@@ -583,10 +596,43 @@ CREATE TABLE IF NOT EXISTS waitlist_entries (
     updated_at           timestamptz NOT NULL DEFAULT now(),
     FOREIGN KEY (hospital_id, department_id) REFERENCES departments (hospital_id, id) ON DELETE CASCADE,
     FOREIGN KEY (hospital_id, patient_id) REFERENCES patients (hospital_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (hospital_id, preferred_doctor_id) REFERENCES doctors (hospital_id, id)
+    FOREIGN KEY (hospital_id, preferred_doctor_id) REFERENCES doctors (hospital_id, id),
+    -- 0 routine, 1 soon, 2 urgent: breaks ties between entries waiting since the same day
+    urgency              smallint NOT NULL DEFAULT 0 CHECK (urgency BETWEEN 0 AND 2)
 );
 CREATE INDEX IF NOT EXISTS waitlist_open_idx ON waitlist_entries (department_id, desired_date, created_at)
     WHERE status IN ('WAITING', 'OFFERED');
+
+-- every offer of a freed slot to a waitlist entry, and how it ended: an entry is offered a
+-- slot once; an offer that lapses or is declined passes the slot to the next entry
+CREATE TABLE IF NOT EXISTS waitlist_offers (
+    entry_id     uuid NOT NULL REFERENCES waitlist_entries (id) ON DELETE CASCADE,
+    token_id     uuid NOT NULL REFERENCES tokens (id) ON DELETE CASCADE,
+    hospital_id  uuid NOT NULL REFERENCES hospitals (id) ON DELETE CASCADE,
+    status       text NOT NULL DEFAULT 'OFFERED'
+                     CHECK (status IN ('OFFERED', 'ACCEPTED', 'DECLINED', 'EXPIRED', 'WITHDRAWN')),
+    offered_at   timestamptz NOT NULL,
+    expires_at   timestamptz NOT NULL,
+    answered_at  timestamptz,
+    PRIMARY KEY (entry_id, token_id)
+);
+CREATE INDEX IF NOT EXISTS waitlist_offers_open_idx ON waitlist_offers (expires_at)
+    WHERE status = 'OFFERED';
+CREATE INDEX IF NOT EXISTS waitlist_offers_token_idx ON waitlist_offers (token_id);
+
+-- a patient's answer to a confirm-by-reply message (Twilio inbound webhook)
+CREATE TABLE IF NOT EXISTS booking_replies (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    hospital_id  uuid NOT NULL,
+    token_id     uuid NOT NULL,
+    reply        text NOT NULL CHECK (reply IN ('YES', 'NO')),
+    channel      text NOT NULL CHECK (channel IN ('SMS', 'WHATSAPP')),
+    provider_id  text NOT NULL UNIQUE,            -- Twilio's MessageSid: a retried webhook is one
+    outcome      text NOT NULL CHECK (outcome IN ('CONFIRMED', 'CANCELLED', 'IGNORED')),
+    received_at  timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (hospital_id, token_id) REFERENCES tokens (hospital_id, id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS booking_replies_token_idx ON booking_replies (token_id, received_at);
 
 CREATE TABLE IF NOT EXISTS agent_audit_logs (
     id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

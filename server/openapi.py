@@ -35,8 +35,15 @@ from server.routes.audit import AuditQuery
 from server.routes.auth import LockoutQuery, LoginBody
 from server.routes.notifications import MessageQuery
 from server.routes.risk_models import CompareQuery
+from server.routes.risk_outreach import OutreachQuery
 from server.routes.summaries import SummaryQuery
-from server.routes.waitlist import OFFER_CODE_PATTERN, WaitlistCreate, WaitlistQuery
+from server.routes.twilio_inbound import INBOUND_PATH
+from server.routes.waitlist import (
+    OFFER_CODE_PATTERN,
+    WaitlistCreate,
+    WaitlistPatch,
+    WaitlistQuery,
+)
 from server.routes.webhooks import STATUS_PATH
 from server.security import links
 
@@ -198,6 +205,7 @@ class Op:
     extra_params: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     raw_body: dict[str, Any] | None = None      # {media type: schema} of a non-JSON body
     csv: bool = False                           # also answers text/csv (`format=csv`)
+    media: str = "application/json"             # the success answer's media type
 
 
 # calling is the doctor's Next; running late is the patient's word, from their own page
@@ -393,9 +401,29 @@ def registry() -> list[Op]:
            "The waitlist entry.", body=WaitlistCreate, errors=(409,)),
         Op("GET", f"{API}/waitlist", "The waitlist", "Waitlist", "staff",
            response="`{\"entries\": [...]}`.", query=WaitlistQuery),
+        Op("PATCH", f"{API}/waitlist/{{entry_id}}", "Manage a waitlist entry", "Waitlist",
+           "desk", response="The entry: `status` (WAITING, CANCELLED to take it off the "
+           "list), `urgency` (0 routine, 1 soon, 2 urgent), `preferred_doctor_id`, "
+           "`desired_date`; with its `offers`.", body=WaitlistPatch, errors=(409,)),
+        Op("GET", f"{API}/public/waitlist/{{offer_code}}", "An offered slot", "Public",
+           "patient-code", response="`status` (OPEN, EXPIRED, ACCEPTED, DECLINED, WITHDRAWN), "
+           "`department`, `scheduled_time`, `timezone`, `expires_at`, `language` (nothing "
+           "personal).", errors=(429,)),
         Op("POST", f"{API}/public/waitlist/{{offer_code}}/accept", "Accept an offered slot",
            "Public", "patient-code", 201, "The booked token: number, status, slot, doctor, "
            "cabin and the patient's link.", errors=(409, 429)),
+        Op("POST", f"{API}/public/waitlist/{{offer_code}}/decline", "Decline an offered slot",
+           "Public", "patient-code", response="`{\"status\": \"DECLINED\"}`; the slot "
+           "passes to the next entry within a minute.", errors=(409, 429)),
+        # no-show prevention
+        Op("GET", f"{API}/risk/outreach", "The outreach call list", "Risk", "staff",
+           response="`{\"date\", \"items\": [...]}` highest risk first: the token, "
+           "patient (phone masked for doctors), `risk` (tier, score, badge, model_version, "
+           "factors), `call` (on the desk's call list), `touches` planned (event, at, "
+           "status), `sent`, `replies`, `answer` (YES/NO). `format=csv` or "
+           "`Accept: text/csv`.", query=OutreachQuery, csv=True,
+           description="The bookings of `date` (default: tomorrow) the outreach plan "
+                       "targets (tier 3 and above by default)."),
         # operations
         Op("GET", f"{API}/reports/daily", "Daily figures per doctor", "Reports", "admin",
            response="`{\"items\": [...], \"next_cursor\"}`: a row per day x doctor, oldest "
@@ -488,6 +516,14 @@ def registry() -> list[Op]:
                "MessageSid": {"type": "string"}, "MessageStatus": {"type": "string"},
                "ErrorCode": {"type": "string"}, "ErrorMessage": {"type": "string"}},
                "required": ["MessageSid", "MessageStatus"]}}),
+        Op("POST", INBOUND_PATH, "Twilio inbound message (a reply)", "Webhooks", "twilio",
+           response="TwiML: an acknowledgement, or empty.", errors=(403, 422),
+           media="text/xml",
+           description="YES confirms, NO cancels the booking whose confirm-by-reply message "
+                       "this number received last.",
+           raw_body={"application/x-www-form-urlencoded": {"type": "object", "properties": {
+               "MessageSid": {"type": "string"}, "From": {"type": "string"},
+               "Body": {"type": "string"}}, "required": ["MessageSid", "From"]}}),
     ]
 
 
@@ -585,9 +621,10 @@ def _operation(op: Op, components: dict[str, Any]) -> dict[str, Any]:
             media: {"schema": schema} for media, schema in op.raw_body.items()}}
     ok: dict[str, Any] = {"description": op.response}
     if op.ok != 204:
-        ok["content"] = {"application/json": {
+        ok["content"] = {op.media: {
             "schema": (_schema(op.returns, components, request=False) if op.returns
-                       else {"type": "object"})}}
+                       else {"type": "object" if op.media == "application/json"
+                             else "string"})}}
         if op.csv:
             ok["content"]["text/csv"] = {"schema": {"type": "string"}}
     responses: dict[str, Any] = {str(op.ok): ok}

@@ -67,6 +67,11 @@ def offer_freed_slot(token_id: Any) -> str:
     return f"waitlist-offer:{token_id}"
 
 
+def waitlist_offer(entry_id: Any, token_id: Any) -> str:
+    """One offer message per (waitlist entry, freed slot): the offer's own key."""
+    return f"waitlist-offer-send:{entry_id}:{token_id}"
+
+
 def explain_risk(assessment_id: Any) -> str:
     """One explanation per assessment: its words never change once written."""
     return f"explain:{assessment_id}"

@@ -19,7 +19,7 @@ from server.db.pool import create_pool, init_db
 from server.observability import configure_logging
 from server.settings import get_settings
 from server.store.client import create_redis
-from workers import alerts, dispatch, notify, queue_jobs, risk, summary, webhooks
+from workers import alerts, dispatch, notify, outreach, queue_jobs, risk, summary, webhooks
 from workers.outages import OUTAGES
 
 log = structlog.get_logger("worker")
@@ -115,7 +115,7 @@ class WorkerSettings:
         summary.write_daily_summaries,
         func(risk.train_risk_models, timeout=1800), func(risk.rescore_booked, timeout=1800),
         func(risk.ensure_risk_models, timeout=1800),
-        *notify.FUNCTIONS, *webhooks.FUNCTIONS,
+        *notify.FUNCTIONS, *webhooks.FUNCTIONS, *outreach.FUNCTIONS,
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(purge_idempotency, minute=7, run_at_startup=False),
@@ -135,6 +135,7 @@ class WorkerSettings:
         cron(summary.write_daily_summaries, minute=2, unique=True, timeout=300),
         # notifications: reminders, late-starting doctors, WhatsApp failures reported late
         *notify.CRON_JOBS,
+        *outreach.CRON_JOBS,
         # outgoing webhooks: restart subscriptions with a due delivery and no sender
         *webhooks.CRON_JOBS,
     ]

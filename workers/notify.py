@@ -56,6 +56,7 @@ from server.domain import delay as delay_rule
 from server.notifications import templates
 from server.observability import mask_phone
 from server.queue import QueueService
+from server.risk.outreach import OUTREACH_EVENTS
 from server.store import keys
 from server.store.live import LiveStore
 from workers import job_ids
@@ -125,6 +126,9 @@ EXPECT: dict[str, Expect] = {
     "RESUMED": Expect(frozenset({"WAITING"})),
     "REMINDER_DAY_BEFORE": Expect(frozenset({"BOOKED"})),
     "REMINDER_2H": Expect(frozenset({"BOOKED"})),
+    # outreach touches by risk tier (server/risk/outreach.py): planned from the record
+    "CONFIRM_REQUEST": Expect(frozenset({"BOOKED"})),
+    "REMINDER_EXTRA": Expect(frozenset({"BOOKED"})),
 }
 # a message for an event still makes sense only while the token is in one of these states
 RELEVANT = {event: set(e.relevant) for event, e in EXPECT.items()}
@@ -315,18 +319,27 @@ async def _record_behind(ctx: dict[str, Any], hospital_id: str, token_id: str, e
     return "behind"
 
 
+Claim = Callable[[Any, str, str], Awaitable[dict[str, Any]]]
+
+
 async def _deliver(ctx: dict[str, Any], info: dict[str, Any], event: str, channel: str,
-                   lang: str, body: str) -> str:
+                   lang: str, body: str, claim: Claim | None = None) -> str:
     """One channel: claim, attempt, send, record. Returns sent / done / in-flight / fallback /
-    failed / opted-out; raises Retry for a transient failure with tries left."""
+    failed / opted-out; raises Retry for a transient failure with tries left. `claim(conn,
+    channel, masked)` takes a row other than the token's (a waitlist offer's)."""
     pool, sender = ctx["pool"], ctx["notify_sender"]
     masked = mask_phone(info["phone"])
     bound = {"token_id": str(info["id"]), "notification": event, "channel": channel, "to": masked}
+    outreach = event in OUTREACH_EVENTS
     async with pool.acquire() as conn:  # one connection up to the send, none during it
-        slot = await db.claim_slot(conn, hospital_id=info["hospital_id"],
-                                   patient_id=info["patient_id"], token_id=info["id"],
-                                   channel=channel, event=event, language=lang, body=body,
-                                   to_masked=masked)
+        if claim is not None:
+            slot = await claim(conn, channel, masked)
+        else:
+            slot = await db.claim_slot(
+                conn, hospital_id=info["hospital_id"], patient_id=info["patient_id"],
+                token_id=info["id"], channel=channel, event=event, language=lang, body=body,
+                to_masked=masked, risk_tier=info.get("risk_tier") if outreach else None,
+                model_version=info.get("model_version") if outreach else None)
         if slot["status"] == "FAILED":
             return "fallback" if channel == WHATSAPP else "done"
         if slot["status"] != "PENDING":

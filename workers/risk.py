@@ -21,10 +21,10 @@ import structlog
 from server.db import history as history_db
 from server.db import risk as risk_db
 from server.presenters import utcnow
-from server.risk import explainer, waitlist
+from server.risk import explainer
 from server.risk import features as F
 from server.risk import model as M
-from workers import job_ids
+from workers import job_ids, outreach
 from workers.tracing import carry, traced
 
 log = structlog.get_logger("risk")
@@ -182,7 +182,10 @@ async def score_token(ctx: dict[str, Any], token_id: str) -> int | None:
              model_version=s.model_version)
     if s.badge == EXTRA_REMINDER_BADGE and (not last or last["badge"] != EXTRA_REMINDER_BADGE):
         await _enqueue(ctx, "explain_risk", aid, job_id=job_ids.explain_risk(aid))
-        await enqueue_notification(ctx, visit["hospital_id"], tid, "REMINDER_EXTRA")
+    # the tier's outreach plan (server/risk/outreach.py): a touch already due goes now (a
+    # High score booked for tomorrow gets its REMINDER_EXTRA at once); the rest come due
+    # in the schedule_outreach cron
+    await outreach.plan_token(ctx, tid)
     return int(aid)
 
 
@@ -199,21 +202,10 @@ async def rescore_booked(ctx: dict[str, Any]) -> int:
 # ------------------------------------------------------------------------------ waitlist
 @traced
 async def offer_freed_slot(ctx: dict[str, Any], token_id: str) -> list[str]:
-    """Offer a cancelled or missed booked slot to the waitlist; the offered entries' ids.
-
-    The offer SMS (WAITLIST_OFFER) goes to the waitlisted patient, not to the freed token's
-    own patient, which notify.send_notification (one message per token, to the token's
-    patient) cannot express yet: each offer is logged (its entry and slot, never its link,
-    which is a bearer secret) until a notify job for a (patient, offer link) exists.
-    """
-    settings = ctx["settings"]
-    offers = await waitlist.offer_slot(ctx["pool"], UUID(str(token_id)), utcnow(),
-                                       settings.secret())
-    for o in offers:
-        log.info("waitlist offer (WAITLIST_OFFER)", entry_id=str(o.entry_id),
-                 patient_id=str(o.patient_id), slot_token_id=str(o.token_id),
-                 expires_at=o.expires_at.isoformat())
-    return [str(o.entry_id) for o in offers]
+    """Offer a cancelled, rescheduled or missed booked slot to the waitlist's best match;
+    the offered entries' ids. The WAITLIST_OFFER message (to the waitlisted patient, with
+    the /w/<code> link) is workers/outreach.send_waitlist_offer's."""
+    return await outreach.offer(ctx, UUID(str(token_id)))
 
 
 # ------------------------------------------------------------------------------ explainer
@@ -254,9 +246,7 @@ async def enqueue_notification(ctx: dict[str, Any], hospital_id: UUID, token_id:
     job id is job_ids.send_notification, as notify's own, so asking twice is a no-op."""
     from workers import notify
 
-    if event not in notify.RELEVANT:  # notify has no message for it yet: don't fail a job
-        log.warning("notify cannot send this event yet; not enqueued", notify_event=event,
-                    token_id=str(token_id))
-        return
+    if event not in notify.RELEVANT:  # a bug, not a state: say so, do not drop it quietly
+        raise ValueError(f"notify has no message for {event!r}")
     await _enqueue(ctx, "send_notification", str(hospital_id), str(token_id), event,
                    job_id=job_ids.send_notification(token_id, event))

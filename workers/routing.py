@@ -85,7 +85,8 @@ def risk_jobs_for(event: dict[str, Any]) -> list[JobSpec]:
         return []
     if event.get("type") == "token.created" and status == "BOOKED":
         return [JobSpec("score_token", (tid,), job_ids.score_token(tid))]
-    if (event.get("type") == "token.updated" and status in ("CANCELLED", "NO_SHOW")
+    if (event.get("type") == "token.updated" and status in ("CANCELLED", "NO_SHOW",
+                                                             "RESCHEDULED")
             and token.get("booking_type") == "ONLINE"):
         return [JobSpec("offer_freed_slot", (tid,), job_ids.offer_freed_slot(tid))]
     return []

@@ -32,12 +32,16 @@ async def message_context(conn: Conn, hospital_id: UUID, token_id: UUID
                   p.sms_opt_in, p.whatsapp_opt_in,
                   dep.name AS department_name, dep.language AS department_language,
                   dep.notify_ahead, c.number AS cabin_number,
-                  h.timezone, h.default_language
+                  h.timezone, h.default_language,
+                  ra.tier AS risk_tier, ra.model_version
            FROM tokens t
            JOIN patients p ON p.id = t.patient_id
            JOIN departments dep ON dep.id = t.department_id
            JOIN hospitals h ON h.id = t.hospital_id
            LEFT JOIN cabins c ON c.id = t.cabin_id
+           LEFT JOIN LATERAL (
+               SELECT a.tier, a.model_version FROM risk_assessments a
+               WHERE a.token_id = t.id ORDER BY a.created_at DESC, a.id DESC LIMIT 1) ra ON true
            WHERE t.hospital_id = $1 AND t.id = $2""",
         hospital_id, token_id,
     )
@@ -67,14 +71,16 @@ async def claim(conn: Conn, *, hospital_id: UUID, patient_id: UUID, token_id: UU
 
 
 async def claim_slot(conn: Conn, *, hospital_id: UUID, patient_id: UUID, token_id: UUID,
-                     channel: str, event: str, language: str, body: str, to_masked: str
+                     channel: str, event: str, language: str, body: str, to_masked: str,
+                     risk_tier: int | None = None, model_version: str | None = None
                      ) -> dict[str, Any]:
-    """claim() and get_slot() in one round trip: the row of the slot, new or not."""
+    """claim() and get_slot() in one round trip: the row of the slot, new or not. An
+    outreach touch records the risk tier and model version that planned it."""
     row = await conn.fetchrow(
         f"""WITH ins AS (
                 INSERT INTO notifications_log (hospital_id, patient_id, token_id, channel,
-                    event, language, body, to_masked)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    event, language, body, to_masked, risk_tier, model_version)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                 ON CONFLICT (token_id, event, channel) WHERE token_id IS NOT NULL DO NOTHING
                 RETURNING {SLOT_COLUMNS})
             SELECT * FROM ins
@@ -83,6 +89,7 @@ async def claim_slot(conn: Conn, *, hospital_id: UUID, patient_id: UUID, token_i
             WHERE token_id = $3 AND event = $5 AND channel = $4
               AND NOT EXISTS (SELECT 1 FROM ins)""",
         hospital_id, patient_id, token_id, channel, event, language, body, to_masked,
+        risk_tier, model_version,
     )
     if row is None:  # the other claimer committed after this statement's snapshot
         row = await get_slot(conn, token_id, event, channel)

@@ -15,7 +15,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 EVENTS = ("TOKEN_CREATED", "AHEAD", "CALL_NOW", "DELAY", "CANCELLED", "RESCHEDULED",
-          "REMINDER_DAY_BEFORE", "REMINDER_2H", "RESUMED")
+          "REMINDER_DAY_BEFORE", "REMINDER_2H", "RESUMED", "CONFIRM_REQUEST", "REMINDER_EXTRA",
+          "WAITLIST_OFFER")
+# messages a patient answers by replying YES or NO (routes/twilio_inbound.py)
+REPLY_EVENTS = ("CONFIRM_REQUEST", "REMINDER_EXTRA")
 LANGUAGES = ("en", "hi")
 DEFAULT_LANGUAGE = "en"
 
@@ -47,6 +50,7 @@ class MessageContext:
     reason: str | None = None
     scheduled_at: datetime | None = None
     booked: bool = False              # TOKEN_CREATED of an advance booking (not yet waiting)
+    offer_minutes: int | None = None  # WAITLIST_OFFER: how long the offer stays open
 
 
 # {greet} {number} {dept} {place} {pos} {eta} {when} {time} {reason} {link}: filled by _fields
@@ -67,6 +71,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
                                "Please arrive 15 min early.",
         "REMINDER_2H": "Reminder: {greet}token {number}, {dept}, today {time}. "
                        "Check in on arrival.{link}",
+        "CONFIRM_REQUEST": "{greet}token {number}, {dept}, {when}. "
+                           "Reply YES to confirm or NO to cancel.",
+        "REMINDER_EXTRA": "Reminder: {greet}token {number}, {dept}, {when}. Reply YES if you "
+                          "are coming, NO to free the slot.",
+        "WAITLIST_OFFER": "{greet}a slot opened at {dept}, {when}. Accept within {mins} min:"
+                          "{link}",
     },
     "hi": {
         "TOKEN_CREATED": "{greet}टोकन {number}, {dept}।{pos}{eta}{link}",
@@ -79,6 +89,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "RESCHEDULED": "{greet}टोकन {number} का समय बदला{reason}। काउंटर पर संपर्क करें।",
         "REMINDER_DAY_BEFORE": "याद रखें: {greet}टोकन {number}, {dept}, कल {time}।",
         "REMINDER_2H": "याद रखें: {greet}टोकन {number}, {dept}, आज {time}।{link}",
+        "CONFIRM_REQUEST": "{greet}टोकन {number}, {when}। आएँगे: YES, रद्द: NO भेजें।",
+        "REMINDER_EXTRA": "याद रखें: {greet}टोकन {number}, {when}। आएँगे: YES, नहीं: NO।",
+        "WAITLIST_OFFER": "{greet}{dept} में {when} जगह खाली। {mins} मिनट में लें:{link}",
     },
 }
 
@@ -155,6 +168,7 @@ def _fields(lang: str, ctx: MessageContext, *, greet: bool, pos: bool) -> dict[s
         "pos": position, "position": str(ctx.position or ""),
         "eta": _eta(lang, ctx.eta_p50_min, ctx.eta_p90_min), "when": when, "time": hhmm,
         "reason": reason, "link": f" {ctx.link}" if ctx.link else "",
+        "mins": str(ctx.offer_minutes or 30),
     }
 
 

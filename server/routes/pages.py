@@ -48,6 +48,7 @@ routes = [
     _shell("/admin", "admin"),
     _shell("/board/{department_id}", "board"),
     _shell("/t/{code}", "patient"),
+    _shell("/w/{code}", "waitlist"),
     Mount("/static", app=_RevalidatedStatic(directory=STATIC_DIR, check_dir=False),
           name="static"),
 ]

@@ -53,17 +53,24 @@ def public_url(settings: Settings, request: Request) -> str:
     return settings.base_url + request.url.path + (f"?{query}" if query else "")
 
 
-async def twilio_status(request: Request) -> Response:
-    state = render.state(request)
-    settings = state.settings
+async def signed_form(request: Request, url: str) -> dict[str, str]:
+    """The form Twilio posted, once its X-Twilio-Signature is checked against `url` (the
+    URL Twilio called); 403 problem+json otherwise."""
+    settings = render.state(request).settings
     raw = await request.body()
     params = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
     signature = request.headers.get("x-twilio-signature", "")
     token = settings.twilio_auth_token
     if not token or not signature or not RequestValidator(token.get_secret_value()).validate(
-            public_url(settings, request), params, signature):
-        log.warning("twilio callback with a bad signature refused")
+            url, params, signature):
+        log.warning("twilio callback with a bad signature refused", path=request.url.path)
         raise Forbidden("the X-Twilio-Signature does not match this request")
+    return params
+
+
+async def twilio_status(request: Request) -> Response:
+    state = render.state(request)
+    params = await signed_form(request, public_url(state.settings, request))
     sid = params.get("MessageSid") or params.get("SmsSid")
     status = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
     if not sid or not status:

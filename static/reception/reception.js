@@ -14,6 +14,7 @@ import { Live } from '../js/live.js';
 import { applyI18n, etaRange, langSwitch, t } from '../js/i18n.js';
 import { fillSlip } from './slip.js';
 import { DESK_ACTIONS, DayList, OPEN } from './today.js';
+import { initTabs } from './waitlist.js';
 
 const DESK_ROLES = ['admin', 'receptionist', 'nurse'];
 const LIVE = OPEN;
@@ -421,6 +422,8 @@ async function enter() {
     onPatient: (id) => selectPatient(id).catch((err) => toastError(describe(err))),
   });
   showView('desk');
+  initTabs({ departments: S.departments, doctors: S.doctors, onError: toastError,
+            timeZone: S.me.hospital?.timezone });
   new Live({ path: () => '/ws/desk', onMessage: (msg) => S.day.apply(msg),
              onDenied: () => toastError(t('error.login')) }).start();
   $('#find-q').focus();

@@ -284,3 +284,27 @@ CASES += [
     Case("GET", f"{API}/risk/models", None, staff_read()),
     Case("GET", f"{API}/risk/models/compare?a=v1&b=v2", None, staff_read(404)),
 ]
+
+# ---------------------------------------------------------------------------------------
+# no-show prevention: the waitlist (the desk keeps it; any staff reads it), the outreach call
+# list (any staff; the phone masked for doctors), offers by code (a made-up code: 404 for all)
+# ---------------------------------------------------------------------------------------
+OFFER = "A" * 43 + "." + "B" * 16
+
+
+def _waitlist_entry(w: World) -> dict[str, Any]:
+    return {"patient_id": str(w["patient_id"]), "department_id": str(w["department_id"]),
+            "desired_date": w["tomorrow"]}
+
+
+CASES += [
+    Case("GET", f"{API}/waitlist", None, staff_read()),
+    Case("POST", f"{API}/waitlist", _waitlist_entry, only(DESK, 201), fresh=True),
+    Case("PATCH", f"{API}/waitlist/{{waitlist_id}}", _const({"urgency": 2}), only(DESK, 200),
+         fresh=True),
+    Case("GET", f"{API}/public/waitlist/{OFFER}", None, everyone(404)),
+    Case("POST", f"{API}/public/waitlist/{OFFER}/accept", None, everyone(404)),
+    Case("POST", f"{API}/public/waitlist/{OFFER}/decline", None, everyone(404)),
+    Case("GET", f"{API}/risk/outreach", None, staff_read()),
+    Case("GET", f"{API}/risk/outreach?format=csv", None, staff_read()),
+]

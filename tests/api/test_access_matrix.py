@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -22,7 +22,9 @@ from server.routes import integrations as integrations_routes
 from server.routes import notifications as notifications_routes
 from server.routes import patients as patients_routes
 from server.routes import public as public_routes
+from server.routes import risk_outreach as risk_outreach_routes
 from server.routes import tokens as tokens_routes
+from server.routes import waitlist as waitlist_routes
 from tests.api.access_table import API, CASES, ROLES, STAFF_ROLES, Case
 from tests.api.helpers import (
     auth,
@@ -40,7 +42,8 @@ SNAPSHOT_TABLES = ("hospitals", "departments", "cabins", "doctors", "shifts", "u
                    "token_history", "token_counters", "doctor_pauses", "schedule_exceptions",
                    "system_alerts", "notifications_log")
 ROUTE_MODULES = (auth_routes, admin_routes, patients_routes, tokens_routes, doctors_routes,
-                 public_routes, alerts_routes, notifications_routes, integrations_routes)
+                 public_routes, alerts_routes, notifications_routes, integrations_routes,
+                 waitlist_routes, risk_outreach_routes)
 
 
 async def queue_world(pool: asyncpg.Pool, client: httpx.AsyncClient, code: str
@@ -94,6 +97,11 @@ async def queue_world(pool: asyncpg.Pool, client: httpx.AsyncClient, code: str
         """INSERT INTO api_keys (hospital_id, name, role, key_hash, key_prefix)
            VALUES ($1, 'HIS', 'receptionist', $2, 'ak_0000000') RETURNING id""",
         h, secrets.token_bytes(32))
+    w["today"] = today
+    w["tomorrow"] = (date.fromisoformat(today) + timedelta(days=1)).isoformat()
+    w["waitlist_id"] = await pool.fetchval(
+        """INSERT INTO waitlist_entries (hospital_id, department_id, patient_id, desired_date)
+           VALUES ($1, $2, $3, $4::text::date) RETURNING id""", h, dep, w["patient_id"], today)
     w["webhook_id"] = await pool.fetchval(
         """INSERT INTO webhook_subscriptions (hospital_id, url, events, secret)
            VALUES ($1, 'https://hooks.example.com/x', '{token.called}', 'whsec_x')

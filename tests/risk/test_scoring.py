@@ -16,7 +16,7 @@ from server.risk import features as F
 from server.risk import model as M
 from tests.queue.conftest import World, issue
 from tests.risk.conftest import book
-from workers import job_ids
+from workers import job_ids, notify
 from workers import risk as jobs
 from workers.main import WorkerSettings
 from workers.routing import ROUTERS, JobSpec, risk_jobs_for, route
@@ -116,10 +116,13 @@ async def test_a_real_worker_runs_the_registered_job(client: httpx.AsyncClient, 
     arq = ArqRedis.from_url(services.redis_url)
     try:
         await arq.enqueue_job("score_token", tok["id"], _job_id=job_ids.score_token(tok["id"]))
+        ctx = dict(job_ctx)
+        await notify.setup(ctx)    # the score may send an outreach touch at once
         worker = Worker(functions=WorkerSettings.functions, redis_pool=arq, burst=True,
-                        handle_signals=False, ctx=dict(job_ctx), max_tries=1, poll_delay=0.05)
+                        handle_signals=False, ctx=ctx, max_tries=1, poll_delay=0.05)
         await worker.main()
-        assert (worker.jobs_complete, worker.jobs_failed) == (1, 0)
+        await notify.teardown(ctx)
+        assert worker.jobs_complete >= 1 and worker.jobs_failed == 0
     finally:  # not worker.close(): it calls redis' deprecated close()
         await arq.aclose()
     assert len(await _assessments(pool, tok["id"])) == 1

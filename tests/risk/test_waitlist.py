@@ -12,10 +12,12 @@ import asyncpg
 import httpx
 import pytest
 
+from server.presenters import utcnow
 from server.risk import waitlist
 from server.settings import Settings
 from tests.queue.conftest import World
 from tests.risk.conftest import book, slot
+from workers import outreach
 from workers import risk as jobs
 
 
@@ -63,19 +65,46 @@ async def test_add_and_list(client: httpx.AsyncClient, world: World) -> None:
 
 
 async def test_freed_slot_offered_by_preference_then_waiting_time(
-        client: httpx.AsyncClient, world: World, job_ctx: dict[str, Any]) -> None:
+        client: httpx.AsyncClient, world: World, pool: asyncpg.Pool,
+        job_ctx: dict[str, Any]) -> None:
+    """One offer at a time: this doctor's entry first, then no preference (longest waiting,
+    then most urgent), then another doctor's; a lapsed offer passes the slot on."""
     day = slot(1).date()
     plain_a = await add(client, world, 5, day)
     other_doc = await add(client, world, 6, day, doctor=1)
     plain_b = await add(client, world, 7, day)
+    r = await client.patch(f"/api/v1/waitlist/{plain_b['id']}", json={"urgency": 2},
+                           headers=world.h())
+    assert r.status_code == 200 and r.json()["urgency"] == 2
     this_doc = await add(client, world, 8, day, doctor=0)
     tok = await freed_slot(client, world)
-    offered = await jobs.offer_freed_slot(job_ctx, tok["id"])
-    assert offered == [this_doc["id"], plain_a["id"], plain_b["id"]]
-    assert await jobs.offer_freed_slot(job_ctx, tok["id"]) == []      # offered once
+    order = [await jobs.offer_freed_slot(job_ctx, tok["id"])]
+    assert await jobs.offer_freed_slot(job_ctx, tok["id"]) == []      # one open offer at a time
+    for _ in range(3):
+        await pool.execute("UPDATE waitlist_offers SET expires_at = now() - interval '1 s'")
+        await outreach.pass_waitlist_offers(job_ctx)
+        order.append([str(e) for e in await pool.fetchval(
+            "SELECT array_agg(entry_id) FROM waitlist_offers WHERE status = 'OFFERED'") or []])
+    assert order == [[this_doc["id"]], [plain_b["id"]], [plain_a["id"]], [other_doc["id"]]]
     r = await client.get("/api/v1/waitlist", headers=world.h(), params={"date": str(day)})
-    status = {e["id"]: e["status"] for e in r.json()["entries"]}
-    assert status[other_doc["id"]] == "WAITING" and status[this_doc["id"]] == "OFFERED"
+    entries = {e["id"]: e for e in r.json()["entries"]}
+    assert entries[other_doc["id"]]["status"] == "OFFERED"
+    assert entries[this_doc["id"]]["status"] == "WAITING"            # back in line
+    assert [o["status"] for o in entries[this_doc["id"]]["offers"]] == ["EXPIRED"]
+
+
+async def test_staff_take_an_entry_off_the_list(client: httpx.AsyncClient, world: World,
+                                                job_ctx: dict[str, Any]) -> None:
+    day = slot(1).date()
+    gone = await add(client, world, 5, day)
+    r = await client.patch(f"/api/v1/waitlist/{gone['id']}", json={"status": "CANCELLED"},
+                           headers=world.h())
+    assert r.status_code == 200 and r.json()["status"] == "CANCELLED"
+    r = await client.patch(f"/api/v1/waitlist/{gone['id']}", json={"status": "OFFERED"},
+                           headers=world.h())
+    assert r.status_code == 422
+    tok = await freed_slot(client, world)
+    assert await jobs.offer_freed_slot(job_ctx, tok["id"]) == []      # nobody left to offer
 
 
 @pytest.mark.parametrize("same_patient", [False, True])
@@ -86,8 +115,9 @@ async def test_two_acceptances_at_once_one_wins(
     a = await add(client, world, 5, day)
     b = await add(client, world, 6, day)
     tok = await freed_slot(client, world)
-    assert await jobs.offer_freed_slot(job_ctx, tok["id"]) == [a["id"], b["id"]]
     tid = UUID(tok["id"])
+    offers = await waitlist.offer_slot(pool, tid, utcnow(), settings.secret(), fanout=2)
+    assert [str(o.entry_id) for o in offers] == [a["id"], b["id"]]
     codes = [waitlist.offer_code(settings.secret(), UUID(e["id"]), tid)
              for e in ((a, a) if same_patient else (a, b))]
 
