@@ -329,11 +329,13 @@ function cabinCard(c) {
     bi('board.waitingCount', { n: c.waiting_count ?? 0 }, { inline: true })));
 }
 
-/** Wider than its box (one-line texts), or taller (texts that may wrap: .wraps). */
+/** Wider than its box (one-line texts), or taller (texts that may wrap: .wraps) by more than
+ *  a font's own ascent and descent can stick out of a tight line box (Noto's do, DejaVu's do
+ *  not): a line too many is a whole line-height, never a third of one. */
 function overflows(el) {
-  return el.classList.contains('wraps')
-    ? el.scrollHeight > el.clientHeight + 1
-    : el.scrollWidth > el.clientWidth + 1;
+  if (!el.classList.contains('wraps')) return el.scrollWidth > el.clientWidth + 1;
+  const slack = parseFloat(getComputedStyle(el).fontSize) * 0.35;
+  return el.scrollHeight > el.clientHeight + slack;
 }
 
 /** Shrink an element's text until it fits its box (never cut): down to 45% of its size. */

@@ -245,8 +245,12 @@ FITS = """() => {
                 out.push(['outside', el.className, el.textContent]);
             if (r.left < box.left - 1 || r.right > box.right + 1)
                 out.push(['outside', el.className, el.textContent]);
+            // a wrapping name is clipped when a line is cut off, not when a font's ascent and
+            // descent stick out of a tight line box (Noto's do by ~0.3 em; DejaVu's do not)
+            const em = parseFloat(getComputedStyle(el).fontSize);
             const clipped = el.matches('.cabin-doctor')
-                ? el.scrollHeight > el.clientHeight + 1 : el.scrollWidth > el.clientWidth + 1;
+                ? el.scrollHeight > el.clientHeight + 0.35 * em
+                : el.scrollWidth > el.clientWidth + 1;
             if (clipped) out.push(['clipped', el.className, el.textContent]);
         }
     }
