@@ -32,6 +32,7 @@ from pydantic_core import PydanticCustomError, core_schema
 from starlette.requests import Request
 
 from server.errors import AppError, BadRequest, InvalidInput, NotFound, validation_errors
+from server.languages import LANGUAGES
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -136,8 +137,11 @@ E164Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2
                                    "description": PHONE_DOC})]
 Name = text(200, min_length=1)
 ShortText = text(500, multiline=True)
-Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$"), NoControls,
-                     SchemaExtra({"description": "ISO 639-1 language code, e.g. `en`, `hi`"})]
+# one of the languages the messages, patient page, slip and board speak (server/languages.py)
+Language = Annotated[str, StringConstraints(pattern=rf"^({'|'.join(LANGUAGES)})$"), NoControls,
+                     SchemaExtra({"enum": list(LANGUAGES),
+                                  "description": "ISO 639-1 code of a supported language: "
+                                                 + ", ".join(LANGUAGES)})]
 
 
 class Body(BaseModel):

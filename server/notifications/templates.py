@@ -1,8 +1,9 @@
 """Message texts per event and language, in one place; pure functions, no I/O.
 
 A text message is billed per segment, so every body aims at one: GSM-7 English fits 160
-characters; Hindi is UCS-2 (70 characters, 67 per part once split), so Hindi bodies are terse
-and only the patient link (Latin, ~70 characters) may push them to a second part. A body
+characters; Hindi and the other Indian scripts are UCS-2 (70 characters, 67 per part once
+split), so their bodies are terse and only the patient link (Latin, ~70 characters) may push
+them to a second part. A body
 names the patient by first name only and never carries a phone number. When a body is too
 long the variable parts give way in a fixed order: the reason, the department name, the
 greeting, the position; the link and the token number always stay.
@@ -10,17 +11,22 @@ greeting, the position; the link and the token number always stay.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
+
+from babel.dates import format_skeleton
+from babel.numbers import format_decimal
+
+from server.languages import DEFAULT_LANGUAGE, LANGUAGES
 
 EVENTS = ("TOKEN_CREATED", "AHEAD", "CALL_NOW", "DELAY", "CANCELLED", "RESCHEDULED",
           "REMINDER_DAY_BEFORE", "REMINDER_2H", "RESUMED", "CONFIRM_REQUEST", "REMINDER_EXTRA",
           "WAITLIST_OFFER")
 # messages a patient answers by replying YES or NO (routes/twilio_inbound.py)
 REPLY_EVENTS = ("CONFIRM_REQUEST", "REMINDER_EXTRA")
-LANGUAGES = ("en", "hi")
-DEFAULT_LANGUAGE = "en"
 
 # GSM 03.38: the basic set costs one unit a character, the extension set two (escape + char)
 GSM_BASIC = frozenset(
@@ -53,49 +59,19 @@ class MessageContext:
     offer_minutes: int | None = None  # WAITLIST_OFFER: how long the offer stays open
 
 
-# {greet} {number} {dept} {place} {pos} {eta} {when} {time} {reason} {link}: filled by _fields
-TEMPLATES: dict[str, dict[str, str]] = {
-    "en": {
-        "TOKEN_CREATED": "{greet}your token is {number} at {dept}.{pos}{eta}{link}",
-        "TOKEN_BOOKED": "{greet}booked: token {number}, {dept}, {when}. "
-                        "Check in on arrival.{link}",
-        "AHEAD": "{greet}token {number} is now #{position} in line for {place}.{eta}{link}",
-        "CALL_NOW": "{greet}token {number}: please go to {place} now.",
-        "DELAY": "{greet}token {number}: the doctor is delayed.{eta} Sorry for the wait.{link}",
-        "RESUMED": "{greet}token {number}: the doctor is back.{eta}{link}",
-        "CANCELLED": "{greet}your token {number} at {dept} was cancelled{reason}. "
-                     "Please contact the desk.",
-        "RESCHEDULED": "{greet}your token {number} at {dept} was rescheduled{reason}. "
-                       "The desk will give you a new time.",
-        "REMINDER_DAY_BEFORE": "Reminder: {greet}token {number} at {dept} tomorrow at {time}. "
-                               "Please arrive 15 min early.",
-        "REMINDER_2H": "Reminder: {greet}token {number}, {dept}, today {time}. "
-                       "Check in on arrival.{link}",
-        "CONFIRM_REQUEST": "{greet}token {number}, {dept}, {when}. "
-                           "Reply YES to confirm or NO to cancel.",
-        "REMINDER_EXTRA": "Reminder: {greet}token {number}, {dept}, {when}. Reply YES if you "
-                          "are coming, NO to free the slot.",
-        "WAITLIST_OFFER": "{greet}a slot opened at {dept}, {when}. Accept within {mins} min:"
-                          "{link}",
-    },
-    "hi": {
-        "TOKEN_CREATED": "{greet}टोकन {number}, {dept}।{pos}{eta}{link}",
-        "TOKEN_BOOKED": "{greet}टोकन {number} बुक, {dept}, {when}।{link}",
-        "AHEAD": "{greet}टोकन {number}: आप अब कतार में #{position} हैं।{eta}{link}",
-        "CALL_NOW": "{greet}टोकन {number}: अभी {place} में आएँ।",
-        "DELAY": "{greet}टोकन {number}: डॉक्टर को देर है।{eta}{link}",
-        "RESUMED": "{greet}टोकन {number}: डॉक्टर लौट आए।{eta}{link}",
-        "CANCELLED": "{greet}टोकन {number} रद्द{reason}। काउंटर पर संपर्क करें।",
-        "RESCHEDULED": "{greet}टोकन {number} का समय बदला{reason}। काउंटर पर संपर्क करें।",
-        "REMINDER_DAY_BEFORE": "याद रखें: {greet}टोकन {number}, {dept}, कल {time}।",
-        "REMINDER_2H": "याद रखें: {greet}टोकन {number}, {dept}, आज {time}।{link}",
-        "CONFIRM_REQUEST": "{greet}टोकन {number}, {when}। आएँगे: YES, रद्द: NO भेजें।",
-        "REMINDER_EXTRA": "याद रखें: {greet}टोकन {number}, {when}। आएँगे: YES, नहीं: NO।",
-        "WAITLIST_OFFER": "{greet}{dept} में {when} जगह खाली। {mins} मिनट में लें:{link}",
-    },
-}
+# One catalogue per language: messages/<code>.json, a flat {"key": "text"} object. The event
+# keys (TOKEN_CREATED...) are bodies with {greet} {number} {dept} {place} {pos} {position}
+# {eta} {when} {time} {reason} {link} {mins}, filled by _fields; the lower-case keys are the
+# parts _fields builds them from ({name}, {cabin}, {position}, {reason}, {span}). Every
+# language has every key with the same placeholders (tests/test_i18n_catalogues.py).
+CATALOGUE_DIR = Path(__file__).with_name("messages")
 
-_HI_MONTHS = ("जन", "फ़र", "मार्च", "अप्रै", "मई", "जून", "जुला", "अग", "सित", "अक्टू", "नव", "दिस")
+
+def _load(code: str) -> dict[str, str]:
+    return json.loads((CATALOGUE_DIR / f"{code}.json").read_text(encoding="utf-8"))
+
+
+TEMPLATES: dict[str, dict[str, str]] = {code: _load(code) for code in LANGUAGES}
 
 
 def first_name(full_name: str) -> str:
@@ -133,42 +109,51 @@ def max_segments(has_link: bool, body: str) -> int:
     return 2 if has_link and not is_gsm7(body) else 1
 
 
+def _locale(lang: str) -> str:
+    return f"{lang}_IN"
+
+
+def _num(lang: str, n: int) -> str:
+    """A number as the language writes it (Latin digits, like the token number beside it)."""
+    return format_decimal(n, locale=_locale(lang))
+
+
 def _eta(lang: str, lo: int | None, hi: int | None) -> str:
+    """" Wait about 8-18 min." - never "about 0 min": a wait that may be nothing is "you are
+    next" when all of it is under a minute, else it starts at 1."""
     if lo is None:
         return ""
-    span = f"{lo}" if hi is None or hi <= lo else f"{lo}-{hi}"
-    return f" Wait about {span} min." if lang == "en" else f" ~{span} मिनट।"
+    if lo <= 0 and (hi is None or hi <= 1):
+        return TEMPLATES[lang]["eta_next"]
+    lo = max(lo, 1)
+    span = _num(lang, lo) if hi is None or hi <= lo else f"{_num(lang, lo)}-{_num(lang, hi)}"
+    return TEMPLATES[lang]["eta"].format(span=span)
 
 
 def _when(lang: str, at: datetime | None) -> tuple[str, str]:
-    """('25 Nov 10:30', '10:30') in the language's words."""
+    """('25 Nov 10:30', '10:30'): the day and month in the language's words (Babel, CLDR),
+    the 24-hour clock the boards and slips show."""
     if at is None:
         return "", ""
-    hhmm = at.strftime("%H:%M")
-    if lang == "hi":
-        return f"{at.day} {_HI_MONTHS[at.month - 1]} {hhmm}", hhmm
-    return f"{at.day} {at.strftime('%b')} {hhmm}", hhmm
+    hhmm = format_skeleton("Hm", at, locale=_locale(lang))
+    return f"{format_skeleton('dMMM', at, locale=_locale(lang))} {hhmm}", hhmm
 
 
 def _fields(lang: str, ctx: MessageContext, *, greet: bool, pos: bool) -> dict[str, str]:
+    table = TEMPLATES[lang]
     name = first_name(ctx.full_name)
-    if lang == "hi":
-        greeting = f"{name} जी, " if greet and name else ""
-        place = f"केबिन {ctx.cabin}" if ctx.cabin else ctx.department
-        position = f" कतार में #{ctx.position}।" if pos and ctx.position else ""
-        reason = f": {ctx.reason}" if ctx.reason else ""
-    else:
-        greeting = f"{name}, " if greet and name else ""
-        place = f"cabin {ctx.cabin}" if ctx.cabin else ctx.department
-        position = f" You are #{ctx.position} in line." if pos and ctx.position else ""
-        reason = f" ({ctx.reason})" if ctx.reason else ""
     when, hhmm = _when(lang, ctx.scheduled_at)
+    position = _num(lang, ctx.position) if ctx.position else ""
     return {
-        "greet": greeting, "number": ctx.token_number, "dept": ctx.department, "place": place,
-        "pos": position, "position": str(ctx.position or ""),
+        "greet": table["greet"].format(name=name) if greet and name else "",
+        "number": ctx.token_number, "dept": ctx.department,
+        "place": table["place"].format(cabin=ctx.cabin) if ctx.cabin else ctx.department,
+        "pos": table["pos"].format(position=position) if pos and ctx.position else "",
+        "position": position,
         "eta": _eta(lang, ctx.eta_p50_min, ctx.eta_p90_min), "when": when, "time": hhmm,
-        "reason": reason, "link": f" {ctx.link}" if ctx.link else "",
-        "mins": str(ctx.offer_minutes or 30),
+        "reason": table["reason"].format(reason=ctx.reason) if ctx.reason else "",
+        "link": f" {ctx.link}" if ctx.link else "",
+        "mins": _num(lang, ctx.offer_minutes or 30),
     }
 
 

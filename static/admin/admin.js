@@ -9,7 +9,7 @@
 import { action, clearErrors, describe, formData, get, post, request, showErrors } from '../js/api.js';
 import { currentUser, loginForm, logout } from '../js/auth.js';
 import { $, $$, h, showView } from '../js/dom.js';
-import { applyI18n, duration, langSwitch, t } from '../js/i18n.js';
+import { STAFF_LANGUAGES, applyI18n, duration, langSwitch, t } from '../js/i18n.js';
 import { COLORS, barChart, hourChart, legend } from './charts.js';
 import { startAlertStrip } from './alerts.js';
 import { messagesPanel } from './messages.js';
@@ -26,7 +26,8 @@ const deptName = (id) => byId(S.departments, id)?.name || '';
 const doctorName = (id) => byId(S.doctors, id)?.name || '';
 const cabinName = (id) => byId(S.cabins, id)?.number || '';
 
-const LANG_OPTIONS = () => [['en', 'English'], ['hi', 'हिंदी']];
+const LANG_OPTIONS = () => [['en', 'English'], ['hi', 'हिंदी'], ['bn', 'বাংলা'], ['mr', 'मराठी'],
+  ['te', 'తెలుగు'], ['ta', 'தமிழ்'], ['kn', 'ಕನ್ನಡ'], ['ml', 'മലയാളം'], ['gu', 'ગુજરાતી']];
 const deptOptions = () => S.departments.map((d) => [d.id, `${d.name} (${d.code})`]);
 const doctorOptions = () => S.doctors.filter((d) => d.active).map((d) => [d.id, d.name]);
 const cabinOptions = () => S.cabins.filter((c) => c.active)
@@ -436,7 +437,7 @@ async function enter() {
 
 async function main() {
   applyI18n();
-  langSwitch($('#lang'), () => { if (S.me) enter(); });
+  langSwitch($('#lang'), () => { if (S.me) enter(); }, STAFF_LANGUAGES);
   $('#logout').addEventListener('click', async () => { await logout(); location.reload(); });
   setInterval(() => { if (S.tab === 'dashboard' && panels.dashboard && !document.hidden) panels.dashboard.load().catch(() => {}); }, DASH_REFRESH_MS);
   S.me = await currentUser();

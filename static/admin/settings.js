@@ -57,7 +57,7 @@ function tr(key, vars = {}) {
 }
 
 const LANGS = [['en', 'English'], ['hi', 'हिंदी'], ['bn', 'বাংলা'], ['ta', 'தமிழ்'], ['te', 'తెలుగు'],
-  ['kn', 'ಕನ್ನಡ'], ['ml', 'മലയാളം'], ['mr', 'मराठी'], ['gu', 'ગુજરાતી'], ['pa', 'ਪੰਜਾਬੀ'], ['ur', 'اردو']];
+  ['kn', 'ಕನ್ನಡ'], ['ml', 'മലയാളം'], ['mr', 'मराठी'], ['gu', 'ગુજરાતી']];  // server/languages.py
 const ZONES = (() => {
   try { return Intl.supportedValuesOf('timeZone'); } catch { return ['Asia/Kolkata', 'UTC']; }
 })();

@@ -11,6 +11,10 @@
 # 100-9999 from these, e.g. 145 = 1 hundred 45, as both English and Hindi say it).
 #   en: "Token | C A R D | 45 | please go to cabin | C | 101"
 #   hi: "टोकन नंबर | C A R D | 45 | केबिन | C | 101 | में आइए"
+# and likewise bn mr te ta kn ml gu ("token number | ... | cabin | ... | please come"), with
+# espeak-ng's own voice for each (letters are the Latin letters as that voice reads them).
+#
+# Usage: ./generate.sh [LANG...]   (default: every language; the manifest lists all that exist)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -32,7 +36,11 @@ say() {
 EN_LETTERS=(A B C D E F G H I J K L M N O P Q R S T U V W X Y Z)
 HI_LETTERS=(ए बी सी डी ई एफ़ जी एच आई जे के एल एम एन ओ पी क्यू आर एस टी यू वी डब्ल्यू एक्स वाई ज़ेड)
 
+WANT=" ${*:-en hi bn mr te ta kn ml gu} "
+want() { [[ $WANT == *" $1 "* ]]; }
+
 # English (Indian English voice where espeak-ng has it)
+if want en; then
 EN_VOICE=en-gb
 espeak-ng --voices=en | grep -q " en-in " 2>/dev/null && EN_VOICE=en-in || true
 say en "$EN_VOICE" token "Token"
@@ -44,8 +52,10 @@ for i in "${!EN_LETTERS[@]}"; do
   say en "$EN_VOICE" "letter-${l,,}" "$l"
 done
 for n in $(seq 0 99); do say en "$EN_VOICE" "n$n" "$n"; done
+fi
 
 # Hindi
+if want hi; then
 say hi hi token "टोकन नंबर"
 say hi hi cabin "केबिन"
 say hi hi come "में आइए"
@@ -55,15 +65,39 @@ for i in "${!EN_LETTERS[@]}"; do
   say hi hi "letter-${EN_LETTERS[$i],,}" "${HI_LETTERS[$i]}"
 done
 for n in $(seq 0 99); do say hi hi "n$n" "$n"; done
+fi
+
+# The other Indian languages: LANG | token | cabin | come | hundred | thousand
+OTHERS=(
+  "bn|টোকেন নম্বর|কেবিন|নম্বরে আসুন|শো|হাজার"
+  "mr|टोकन नंबर|केबिन|मध्ये या|शे|हजार"
+  "te|టోకెన్ నంబర్|క్యాబిన్|నంబర్‌కు రండి|వంద|వేయి"
+  "ta|டோக்கன் எண்|அறை|எண்ணுக்கு வாருங்கள்|நூறு|ஆயிரம்"
+  "kn|ಟೋಕನ್ ಸಂಖ್ಯೆ|ಕ್ಯಾಬಿನ್|ಸಂಖ್ಯೆಗೆ ಬನ್ನಿ|ನೂರು|ಸಾವಿರ"
+  "ml|ടോക്കൺ നമ്പർ|ക്യാബിൻ|നമ്പറിലേക്ക് വരൂ|നൂറ്|ആയിരം"
+  "gu|ટોકન નંબર|કેબિન|માં આવો|સો|હજાર"
+)
+for row in "${OTHERS[@]}"; do
+  IFS='|' read -r lang token cabin come hundred thousand <<<"$row"
+  want "$lang" || continue
+  say "$lang" "$lang" token "$token"
+  say "$lang" "$lang" cabin "$cabin"
+  say "$lang" "$lang" come "$come"
+  say "$lang" "$lang" hundred "$hundred"
+  say "$lang" "$lang" thousand "$thousand"
+  for l in "${EN_LETTERS[@]}"; do say "$lang" "$lang" "letter-${l,,}" "$l"; done
+  for n in $(seq 0 99); do say "$lang" "$lang" "n$n" "$n"; done
+done
 
 # what exists, so the board asks only for files that are there
 python3 - <<'EOF'
 import json, pathlib
 langs = {d.name: sorted(p.stem for p in d.glob("*.ogg"))
          for d in sorted(pathlib.Path(".").iterdir()) if d.is_dir()}
-phrases = {"en": ["token", "{letters}", "{number}", "cabin", "{cabin}"],
-           "hi": ["token", "{letters}", "{number}", "cabin", "{cabin}", "come"]}
+phrases = {code: ["token", "{letters}", "{number}", "cabin", "{cabin}", "come"]
+           for code in langs}
+phrases["en"] = ["token", "{letters}", "{number}", "cabin", "{cabin}"]
 pathlib.Path("manifest.json").write_text(json.dumps(
     {"format": "ogg", "phrases": phrases, "fragments": langs}, ensure_ascii=False, indent=1) + "\n")
 EOF
-du -sh en hi
+du -sh ./*/

@@ -20,8 +20,16 @@ const SPEECH_TIMEOUT_MS = 12000;
 const SPEECH = {
   en: (c) => `Token ${spell(c.letters)} ${c.number}, please go to cabin ${c.cabinSpoken}`,
   hi: (c) => `टोकन नंबर ${spell(c.letters)} ${c.number}, केबिन ${c.cabinSpoken} में आइए`,
+  bn: (c) => `টোকেন নম্বর ${spell(c.letters)} ${c.number}, কেবিন ${c.cabinSpoken} নম্বরে আসুন`,
+  mr: (c) => `टोकन नंबर ${spell(c.letters)} ${c.number}, केबिन ${c.cabinSpoken} मध्ये या`,
+  te: (c) => `టోకెన్ నంబర్ ${spell(c.letters)} ${c.number}, క్యాబిన్ ${c.cabinSpoken} నంబర్‌కు రండి`,
+  ta: (c) => `டோக்கன் எண் ${spell(c.letters)} ${c.number}, அறை ${c.cabinSpoken} எண்ணுக்கு வாருங்கள்`,
+  kn: (c) => `ಟೋಕನ್ ಸಂಖ್ಯೆ ${spell(c.letters)} ${c.number}, ಕ್ಯಾಬಿನ್ ${c.cabinSpoken} ಸಂಖ್ಯೆಗೆ ಬನ್ನಿ`,
+  ml: (c) => `ടോക്കൺ നമ്പർ ${spell(c.letters)} ${c.number}, ക്യാബിൻ ${c.cabinSpoken} നമ്പറിലേക്ക് വരൂ`,
+  gu: (c) => `ટોકન નંબર ${spell(c.letters)} ${c.number}, કેબિન ${c.cabinSpoken} માં આવો`,
 };
-const SPEECH_LANG = { en: ['en-IN', 'en'], hi: ['hi-IN', 'hi'] };
+// the same words as the fragments of static/audio/generate.sh, for a browser's local voice
+const SPEECH_LANG = Object.fromEntries(Object.keys(SPEECH).map((l) => [l, [`${l}-IN`, l]]));
 
 function spell(letters) { return letters.split('').join(' '); }
 

@@ -14,7 +14,7 @@
 
 import { ApiError, get, setBearer } from '../js/api.js';
 import { $, $$, debounce, fill, h } from '../js/dom.js';
-import { setLang, tIn } from '../js/i18n.js';
+import { formatTime, langLoaded, loadLangs, setLang, tIn } from '../js/i18n.js';
 import { Live } from '../js/live.js';
 import { canPlay, whenGesture } from '../js/sound.js';
 import { Announcer } from './announce.js';
@@ -62,14 +62,10 @@ function applyLabels() {
   }
 }
 
+/** A clock time on the hospital's clock (not the TV's zone), as the board's first language
+ * writes it. */
 function fmtTime(iso) {
-  const d = iso instanceof Date ? iso : new Date(iso);
-  const opts = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
-  try {
-    return d.toLocaleTimeString('en-GB', { ...opts, timeZone: state.department?.timezone });
-  } catch {
-    return d.toLocaleTimeString('en-GB', opts);  // unknown zone: the TV's own
-  }
+  return formatTime(iso, langs()[0], state.department?.timezone);
 }
 
 function message(key_) {
@@ -87,6 +83,8 @@ function applySnapshot(snap) {
   $('#clock').textContent = fmtTime(new Date());  // the hospital's time, not the TV's zone
   setLang(langs()[0], { persist: false });
   if (first || langs().join() !== langsBefore) applyLabels();
+  const missing = langs().filter((l) => !langLoaded(l));  // a language added while on screen
+  if (missing.length) loadLangs(missing).then(() => { applyLabels(); render(); });
   $('#dept-name').textContent = snap.department.name;
   document.title = `${snap.department.name} · ${tIn(langs()[0], 'board.nowServing')}`;
   const previous = state.cabins;
@@ -369,6 +367,7 @@ function fitName(el) {
 async function load() {
   try {
     const snap = await get(`/api/v1/departments/${encodeURIComponent(depId)}/board`);
+    await loadLangs(snap.department.languages ?? [], snap.department.language);
     applySnapshot(snap);
     message('');
   } catch (err) {

@@ -21,7 +21,7 @@
 import { ApiError, action, clearErrors, describe, get, post, showErrors } from '../js/api.js';
 import { currentUser, loginForm, logout } from '../js/auth.js';
 import { $, debounce, fill, h, showView } from '../js/dom.js';
-import { applyI18n, duration, etaRange, langSwitch, t } from '../js/i18n.js';
+import { STAFF_LANGUAGES, applyI18n, duration, etaRange, langSwitch, t } from '../js/i18n.js';
 import { CLOSE, Live } from '../js/live.js';
 
 const NEXT_COOLDOWN_MS = 1500;   // after a call, Next rests: a double tap must not call twice
@@ -544,7 +544,7 @@ async function enter() {
 
 async function main() {
   applyI18n();
-  langSwitch($('#lang'), () => render());
+  langSwitch($('#lang'), () => render(), STAFF_LANGUAGES);
   $('#btn-next').addEventListener('click', pressNext);
   for (const name of Object.keys(BUTTONS)) {
     $(BUTTONS[name]).addEventListener('click', () => currentAction(name));

@@ -2,7 +2,7 @@
 
 import { currentUser, loginForm, logout } from '../js/auth.js';
 import { $ } from '../js/dom.js';
-import { applyI18n, langSwitch, t } from '../js/i18n.js';
+import { STAFF_LANGUAGES, applyI18n, langSwitch, t } from '../js/i18n.js';
 
 const HOME_OF = { admin: '/admin', receptionist: '/reception', doctor: '/doctor', nurse: '/doctor' };
 
@@ -14,7 +14,7 @@ function showUser(me) {
 
 async function main() {
   applyI18n();
-  langSwitch($('#lang'), async () => { const me = await currentUser(); if (me) showUser(me); });
+  langSwitch($('#lang'), async () => { const me = await currentUser(); if (me) showUser(me); }, STAFF_LANGUAGES);
   $('#logout').addEventListener('click', async () => { await logout(); location.reload(); });
   const me = await currentUser();
   if (me) { showUser(me); return; }

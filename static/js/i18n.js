@@ -1,780 +1,71 @@
-// Every UI string of every page, in English and Hindi, in one place.
+// Every UI string of every page, one JSON catalogue per language: static/i18n/<code>.json
+// (a flat {"key": "text with {placeholders}"} object; tests/test_i18n_catalogues.py checks
+// that every language has every patient-facing key with the same placeholders).
 //
 // HTML marks text with data-i18n="key" (textContent), data-i18n-aria="key" (aria-label),
-// data-i18n-placeholder / data-i18n-title; scripts call t('key', {vars}). A missing Hindi
-// string falls back to English, a missing key shows the key (easy to spot in review).
+// data-i18n-placeholder / data-i18n-title; scripts call t('key', {vars}). A missing string
+// falls back to English, a missing key shows the key (easy to spot in review). English and the
+// page's language are loaded before any page script runs (top-level await); other languages
+// load on demand (loadLangs) - the board and the slip load theirs before they draw.
 
-const STRINGS = {
-  en: {
-    'app.name': 'OPD Queue',
-    'lang.label': 'Language',
-    'lang.en': 'English',
-    'lang.hi': 'हिंदी',
-    'nav.logout': 'Log out',
-
-    'error.network': 'No connection to the server. Check the network and try again.',
-    'error.generic': 'Something went wrong. Please try again.',
-    'error.login': 'Please log in again.',
-    'error.rate': 'Too many attempts. Wait a minute and try again.',
-
-    'time.now': 'Any moment now',
-    'time.min': '{n} min',
-    'time.hmin': '{h} h {m} min',
-    'time.range': '{p50}–{p90} min',
-    'doctor.actions': 'Actions on the current patient',
-
-    'live.reconnecting': 'Reconnecting…',
-    'live.lastUpdate': 'last update {time}',
-    'live.denied': 'Not authorised: this screen can no longer receive updates.',
-
-    'login.title': 'Staff login',
-    'login.username': 'Username',
-    'login.password': 'Password',
-    'login.submit': 'Log in',
-    'login.as': 'Logged in as {name} ({role})',
-
-    'home.title': 'OPD live queue',
-    'home.intro': 'Choose the screen you need. Staff pages ask you to log in.',
-    'home.doctor': 'Doctor console',
-    'home.doctorHint': 'Call the next patient, recall, pause (tablet).',
-    'home.reception': 'Reception desk',
-    'home.receptionHint': 'Find or register patients, issue and print tokens.',
-    'home.admin': 'Administration',
-    'home.adminHint': 'Departments, doctors, shifts, staff, display keys, dashboard.',
-    'home.boards': 'Display boards',
-    'home.boardsHint': 'Open a board from the link made in Administration → Displays.',
-    'home.patientHint': 'Patients open the link in their SMS or on their printed slip.',
-
-    'board.nowServing': 'Now serving',
-    'board.cabin': 'Cabin',
-    'board.now': 'Now',
-    'board.next': 'Next',
-    'board.token': 'Token',
-    'board.goTo': 'Please go to cabin',
-    'board.recall': 'Called again',
-    'board.paused': 'On a break',
-    'board.soon': 'soon',
-    'board.etaMin': '~{min} min',
-    'board.nobodyWaiting': 'Nobody waiting',
-    'board.waitingCount': '{n} waiting',
-    'board.noCabins': 'No doctor on duty in this department right now.',
-    'board.badKey': 'This display is not authorised. Ask the administrator for a new board link.',
-    'board.loading': 'Connecting to the queue server…',
-    'board.enableSound': 'Tap to enable sound',
-    // board, issue 14: bilingual tiles, the "just called" strip, shift start and pause end
-    'board.justCalled': 'Just called',
-    'board.from': 'From {time}',
-    'board.pausedUntil': 'Break until {time}',
-    'board.recallShort': 'again',
-    'admin.kioskCommand': 'TV kiosk command (full screen, sound without a tap)',
-    // doctor's tablet, issue 14: waited time, risk in words, the pause dialog
-    'doctor.waited': 'Waited {time}',
-    'doctor.riskMiss': 'likely to miss: {pct}%',
-    'doctor.riskWhy': 'Why this score',
-    'doctor.riskNoFactors': 'No single factor stands out.',
-    'doctor.pauseTitle': 'Pause for how long?',
-    'doctor.pauseHint': 'Waiting patients get a text only when the pause makes their wait much longer.',
-    'doctor.pauseMin': '{min} min',
-    'doctor.pauseOpen': 'Not sure',
-    'doctor.pausedUntil': 'Paused until {time}',
-
-    'doctor.title': 'Doctor console',
-    'doctor.choose': 'Choose a doctor',
-    'doctor.chooseLabel': 'Doctor',
-    'doctor.open': 'Open queue',
-    'doctor.current': 'Current patient',
-    'doctor.none': 'No patient called. Press Next to call the first one.',
-    'doctor.next': 'Next',
-    'doctor.nextHint': 'Completes the current patient and calls the next',
-    'doctor.recall': 'Recall',
-    'doctor.start': 'Start',
-    'doctor.complete': 'Complete',
-    'doctor.noShow': 'No-show',
-    'doctor.skip': 'Skip',
-    'doctor.transfer': 'Transfer',
-    'doctor.pause': 'Pause',
-    'doctor.resume': 'Resume',
-    'doctor.paused': 'Paused',
-    'doctor.available': 'Available',
-    'doctor.waiting': 'Waiting ({n})',
-    'doctor.emptyQueue': 'Nobody is waiting.',
-    'doctor.col.pos': '#',
-    'doctor.col.token': 'Token',
-    'doctor.col.patient': 'Patient',
-    'doctor.col.waited': 'Waited',
-    'doctor.col.eta': 'ETA',
-    'doctor.col.flags': 'Priority / risk',
-    'doctor.col.actions': 'Actions',
-    'doctor.shortcuts': 'Keys: N next · R recall · S start · C complete · X no-show · K skip · P pause',
-    'doctor.transferTo': 'Transfer {number} to',
-    'doctor.transferDo': 'Transfer',
-    'doctor.cancel': 'Cancel',
-    'doctor.called': 'Called {number}',
-    // issue 13, the doctor console: reinstate, patients' notes
-    'doctor.reinstate': 'Reinstate',
-    'doctor.undo': 'Undo',
-    'doctor.noShowDone': '{number} marked as no-show.',
-    'doctor.reinstated': '{number} is back in the queue.',
-    'doctor.lastNoShow': 'Last no-show: {number}',
-    'doctor.note': '{number}: {note}',
-    'doctor.noDoctor': 'This account is not linked to a doctor. Choose a doctor below.',
-
-    'prio.1': 'Normal',
-    'prio.2': 'Senior',
-    'prio.3': 'Emergency',
-    'risk.Low': 'Low risk',
-    'risk.Medium': 'Medium risk',
-    'risk.High': 'High risk',
-    'status.BOOKED': 'Booked',
-    'status.WAITING': 'Waiting',
-    'status.CALLED': 'Called',
-    'status.IN_CONSULTATION': 'With the doctor',
-    'status.COMPLETED': 'Completed',
-    'status.NO_SHOW': 'No-show',
-    'status.CANCELLED': 'Cancelled',
-    'status.RESCHEDULED': 'Rescheduled',
-
-    'reception.title': 'Reception',
-    'reception.find': 'Find a patient',
-    'reception.findBy': 'Phone (+91…) or UHID',
-    'reception.search': 'Search',
-    'reception.noMatch': 'No patient found. Register them below.',
-    'reception.results': 'Patients found',
-    'reception.select': 'Select',
-    'reception.register': 'Register a new patient',
-    'reception.name': 'Full name',
-    'reception.phone': 'Mobile number',
-    'reception.phoneHint': 'With country code, e.g. +919812345678',
-    'reception.uhid': 'UHID (optional)',
-    'reception.dob': 'Date of birth',
-    'reception.gender': 'Gender',
-    'reception.gender.none': '—',
-    'reception.gender.F': 'Female',
-    'reception.gender.M': 'Male',
-    'reception.gender.O': 'Other',
-    'reception.language': 'Messages in',
-    'reception.smsOptIn': 'SMS updates',
-    'reception.whatsappOptIn': 'WhatsApp updates',
-    'reception.registerDo': 'Register',
-    'reception.patient': 'Patient',
-    'reception.issue': 'Issue a token',
-    'reception.department': 'Department',
-    'reception.doctor': 'Doctor',
-    'reception.anyDoctor': 'Any doctor (shortest wait)',
-    'reception.kind': 'Type',
-    'reception.kind.normal': 'Normal',
-    'reception.kind.senior': 'Senior citizen',
-    'reception.kind.emergency': 'Emergency',
-    'reception.kind.booked': 'Appointment (booked)',
-    'reception.slot': 'Appointment time',
-    'reception.reason': 'Reason for visit (optional)',
-    'reception.issueDo': 'Issue token',
-    'reception.today': 'Tokens',
-    'reception.noTokens': 'No tokens yet.',
-    'reception.checkIn': 'Check in',
-    'reception.cancelToken': 'Cancel',
-    'reception.print': 'Print slip',
-    'reception.issued': 'Token {number} issued.',
-    'reception.checkedIn': 'Token {number} checked in.',
-    'reception.cancelled': 'Token {number} cancelled.',
-    'reception.confirmCancel': 'Cancel token {number}?',
-    'reception.registered': 'Patient {name} registered (UHID {uhid}).',
-    'reception.change': 'Change patient',
-
-    'slip.token': 'Token',
-    'slip.department': 'Department',
-    'slip.doctor': 'Doctor',
-    'slip.cabin': 'Cabin',
-    'slip.eta': 'Expected wait',
-    'slip.scan': 'Scan for your live position',
-    'slip.issued': 'Issued {time}',
-
-    'patient.title': 'Your token',
-    'patient.positionNext': 'You are next',
-    'patient.eta': 'Expected wait',
-    'patient.doctor': 'Doctor',
-    'patient.cabin': 'Cabin',
-    'patient.slot': 'Appointment',
-    'patient.called': 'It is your turn!',
-    'patient.calledGo': 'Go to cabin {cabin} now',
-    'patient.ok': 'OK, I am going',
-    'patient.checkIn': 'I have arrived — check in',
-    'patient.checkInHint': 'Uses your location once to confirm you are at the hospital.',
-    'patient.checkedIn': 'You are checked in. Please wait to be called.',
-    'patient.geoDenied': 'Location is needed to check in. Please allow it, or check in at reception.',
-    'patient.geoUnavailable': 'Your phone could not find your location. Please check in at reception.',
-    'patient.enableAlerts': 'Tap to turn on the sound alert',
-    'patient.alertsOn': 'Sound alert on',
-    'patient.invalid': 'This link is not valid. It may have expired.',
-    // issue 13, the patient page: states, refusals, running late, cancel
-    'patient.waited': 'Waited so far',
-    'patient.waitedTotal': 'You waited',
-    'patient.etaWithin': 'Within {n} min',
-    'patient.titleCalled': 'CALLED - {cabin}',
-    'patient.state.booked': 'Booked for {time}',
-    'patient.sub.booked': 'Check in when you arrive at the hospital.',
-    'patient.state.ahead': '{n} people ahead of you',
-    'patient.state.aheadOne': '1 person ahead of you',
-    'patient.sub.waiting': 'Stay nearby: this page alerts you when it is your turn.',
-    'patient.sub.next': 'Please stay near cabin {cabin}.',
-    'patient.sub.called': 'You were called at {time}.',
-    'patient.state.consult': 'You are with the doctor',
-    'patient.state.completed': 'Your visit is complete',
-    'patient.sub.completed': 'Thank you for visiting.',
-    'patient.state.missed': 'You missed your turn',
-    'patient.sub.missed': 'You were called at {time} and did not come: go to the reception desk.',
-    'patient.sub.missedNoTime': 'You were called and did not come: go to the reception desk.',
-    'patient.state.cancelled': 'Your visit is cancelled',
-    'patient.sub.cancelled': 'If you still need to see a doctor, go to the reception desk.',
-    'patient.state.rescheduled': 'Your visit was moved to another day',
-    'patient.sub.rescheduled': 'Please check your messages, or ask at the reception desk.',
-    'patient.moved': 'Your doctor has changed: you will now see {doctor} (instead of {from}).',
-    'patient.late.title': 'Running late?',
-    'patient.late.hint': 'Tell the doctor, and your place moves back a little instead of being missed.',
-    'patient.late.button': '{n} min',
-    'patient.late.aria': "I'll be {n} min late",
-    'patient.late.left': 'You can do this {n} more times today.',
-    'patient.late.leftOne': 'You can do this once more today.',
-    'patient.late.done': 'Thank you. The doctor knows you will be about {n} min late.',
-    'patient.late.limit': 'You have already said twice today that you are late. Please go to the reception desk.',
-    'patient.late.noMore': 'That was the last time for today.',
-    'patient.cancel.button': 'Cancel my visit',
-    'patient.cancel.ask': 'Cancel your visit? You will lose your place in the queue.',
-    'patient.cancel.yes': 'Yes, cancel my visit',
-    'patient.cancel.no': 'No, keep my place',
-    'patient.refused': 'That is not possible any more: your token has changed. The page now shows where you are.',
-    'patient.geoFar': 'You are {distance} from the hospital. Check in when you are there.',
-    'patient.geoOff': 'Self check-in is not available at this hospital. Please check in at reception.',
-    'patient.dist.m': '{n} m',
-    'patient.dist.km': '{n} km',
-
-    'admin.title': 'Administration',
-    'admin.tab.dashboard': 'Today',
-    'admin.tab.reports': 'Reports',
-    'admin.tab.departments': 'Departments',
-    'admin.tab.cabins': 'Cabins',
-    'admin.tab.doctors': 'Doctors',
-    'admin.tab.shifts': 'Shifts',
-    'admin.tab.users': 'Staff',
-    'admin.tab.displays': 'Displays',
-    'admin.tab.leave': 'Doctor leave',
-    'admin.tab.messages': 'Messages',
-    'admin.tab.summaries': 'Daily summary',
-    'admin.tab.settings': 'Settings',
-    'admin.tab.audit': 'Audit',
-    'admin.add': 'Add',
-    'admin.save': 'Save',
-    'admin.active': 'Active',
-    'admin.deactivate': 'Deactivate',
-    'admin.activate': 'Activate',
-    'admin.revoke': 'Revoke',
-    'admin.revoked': 'Revoked',
-    'admin.open': 'Open board',
-    'admin.none': 'Nothing here yet.',
-    'admin.created': 'Saved.',
-    'admin.keyOnce': 'Copy this key now: it is shown only once.',
-    'admin.boardUrl': 'Board link (open it on the TV)',
-    'admin.key': 'Display key',
-    'admin.confirmRevoke': 'Revoke display {name}? The board stops at once.',
-    'admin.leaveResult': 'Leave recorded. Tokens moved: {moved}; rescheduled: {rescheduled}.',
-    'admin.refresh': 'Refresh',
-    'admin.col.name': 'Name',
-    'admin.col.code': 'Code',
-    'admin.col.language': 'Language',
-    'admin.col.avg': 'Avg consult (min)',
-    'admin.col.department': 'Department',
-    'admin.col.number': 'Number',
-    'admin.col.floor': 'Floor',
-    'admin.col.phone': 'Phone',
-    'admin.col.doctor': 'Doctor',
-    'admin.col.cabin': 'Cabin',
-    'admin.col.date': 'Date',
-    'admin.col.start': 'Start',
-    'admin.col.end': 'End',
-    'admin.col.username': 'Username',
-    'admin.col.password': 'Password (10+ characters)',
-    'admin.col.role': 'Role',
-    'admin.col.fullName': 'Full name',
-    'admin.col.status': 'Status',
-    'admin.col.prefix': 'Key starts',
-    'admin.col.reason': 'Reason',
-    'admin.col.kind': 'Kind',
-    'admin.col.actions': 'Actions',
-    'admin.none.option': '—',
-    'dash.waiting': 'Waiting now',
-    'dash.completed': 'Seen today',
-    'dash.avgWait': 'Average wait',
-    'dash.avgConsult': 'Average consult',
-    'dash.noShowRate': 'No-show rate',
-    'dash.queueChart': 'Queue length per doctor',
-    'dash.timesChart': 'Average wait and consult time per doctor (min)',
-    'dash.noShowChart': 'No-show rate per doctor',
-    'dash.hourChart': 'Tokens issued per hour',
-    'dash.legend.wait': 'Wait',
-    'dash.legend.consult': 'Consult',
-    'dash.table': 'Per doctor',
-    'dash.col.doctor': 'Doctor',
-    'dash.col.waiting': 'Waiting',
-    'dash.col.completed': 'Seen',
-    'dash.col.noShow': 'No-show',
-    'dash.col.avgWait': 'Avg wait',
-    'dash.col.avgConsult': 'Avg consult',
-    'dash.col.rate': 'No-show rate',
-
-    // ---- reception desk, issue 13 (desk-pages) ----
-    'desk.findBy': 'Name, phone or UHID',
-    'desk.findHint': 'Any part of a name (e.g. "sha" or "शर्"), 4+ digits of a phone, or a UHID',
-    'desk.today': 'Today\'s tokens',
-    'desk.filter.q': 'Search token, name or phone',
-    'desk.filter.department': 'Department',
-    'desk.filter.doctor': 'Doctor',
-    'desk.filter.status': 'Status',
-    'desk.filter.all': 'All',
-    'desk.filter.open': 'Not finished',
-    'desk.shown': '{n} of {total} shown',
-    'desk.none': 'No token matches.',
-    'desk.col.token': 'Token',
-    'desk.col.patient': 'Patient',
-    'desk.col.where': 'Department / doctor',
-    'desk.col.status': 'Status',
-    'desk.col.position': 'Position',
-    'desk.col.eta': 'ETA',
-    'desk.col.waited': 'Waited',
-    'desk.col.actions': 'Actions',
-    'desk.reinstated': 'reinstated',
-    'desk.late': 'late ×{n}',
-    'desk.action.check-in': 'Check in',
-    'desk.action.reinstate': 'Reinstate',
-    'desk.action.cancel': 'Cancel',
-    'desk.action.no-show': 'No-show',
-    'desk.action.skip': 'Skip',
-    'desk.action.recall': 'Recall',
-    'desk.action.start': 'Start',
-    'desk.action.complete': 'Complete',
-    'desk.action.print': 'Slip',
-    'desk.actionDone': 'Token {number}: {status}.',
-    'desk.confirm.cancel': 'Cancel token {number}?',
-    'desk.confirm.no-show': 'Mark token {number} as no-show?',
-    'desk.reinstateReason': 'reinstated at the reception desk',
-    'desk.edit': 'Edit details',
-    'desk.editTitle': 'Edit patient',
-    'desk.save': 'Save',
-    'desk.cancelEdit': 'Cancel',
-    'desk.saved': 'Patient details saved.',
-    'desk.dup.title': 'This patient already has a token today',
-    'desk.dup.text': 'Token {number} ({status}) in {department}{where}. Issue another one anyway?',
-    'desk.dup.position': ', position {n}',
-    'desk.dup.confirm': 'Yes, issue another token',
-    'desk.dup.keep': 'No, keep {number}',
-    'desk.issued.title': 'Token issued',
-    'desk.issued.position': 'Position',
-    'desk.issued.eta': 'Expected wait',
-    'desk.issued.none': '—',
-    'desk.print': 'Print slip',
-    'desk.slipWidth': 'Slip printer width',
-    'desk.slipPreview': 'Slip (as printed, in the patient\'s language)',
-    'slip.date': 'Date',
-    'slip.time': 'Time',
-    'slip.position': 'Position',
-    'slip.positionValue': '{n} in the queue',
-  },
-  hi: {
-    'app.name': 'ओपीडी कतार',
-    'lang.label': 'भाषा',
-    'nav.logout': 'लॉग आउट',
-
-    'error.network': 'सर्वर से संपर्क नहीं हो पा रहा। नेटवर्क जाँचें और फिर कोशिश करें।',
-    'error.generic': 'कुछ गलत हो गया। कृपया फिर कोशिश करें।',
-    'error.login': 'कृपया फिर से लॉग इन करें।',
-    'error.rate': 'बहुत अधिक प्रयास। एक मिनट रुककर फिर कोशिश करें।',
-
-    'time.now': 'बस अभी',
-    'time.min': '{n} मिनट',
-    'time.hmin': '{h} घंटे {m} मिनट',
-    'time.range': '{p50}–{p90} मिनट',
-    'doctor.actions': 'वर्तमान मरीज़ पर कार्य',
-
-    'live.reconnecting': 'फिर से जुड़ रहा है…',
-    'live.lastUpdate': 'पिछला अपडेट {time}',
-    'live.denied': 'अनुमति नहीं: यह स्क्रीन अब अपडेट नहीं पा सकती।',
-
-    'login.title': 'स्टाफ लॉग इन',
-    'login.username': 'यूज़रनेम',
-    'login.password': 'पासवर्ड',
-    'login.submit': 'लॉग इन करें',
-    'login.as': '{name} ({role}) के रूप में लॉग इन',
-
-    'home.title': 'ओपीडी लाइव कतार',
-    'home.intro': 'अपनी ज़रूरत की स्क्रीन चुनें। स्टाफ पेज पर लॉग इन करना होगा।',
-    'home.doctor': 'डॉक्टर कंसोल',
-    'home.doctorHint': 'अगले मरीज़ को बुलाएँ, दोबारा बुलाएँ, विराम लें (टैबलेट)।',
-    'home.reception': 'रिसेप्शन',
-    'home.receptionHint': 'मरीज़ खोजें या पंजीकृत करें, टोकन दें और प्रिंट करें।',
-    'home.admin': 'प्रशासन',
-    'home.adminHint': 'विभाग, डॉक्टर, शिफ्ट, स्टाफ, डिस्प्ले कुंजी, डैशबोर्ड।',
-    'home.boards': 'डिस्प्ले बोर्ड',
-    'home.boardsHint': 'प्रशासन → डिस्प्ले में बने लिंक से बोर्ड खोलें।',
-    'home.patientHint': 'मरीज़ अपने SMS या प्रिंटेड पर्ची का लिंक खोलते हैं।',
-
-    'board.nowServing': 'अभी बुलाया जा रहा है',
-    'board.cabin': 'केबिन',
-    'board.now': 'अभी',
-    'board.next': 'अगले',
-    'board.token': 'टोकन',
-    'board.goTo': 'कृपया केबिन में जाएँ',
-    'board.recall': 'दोबारा बुलाया गया',
-    'board.paused': 'विराम पर',
-    'board.soon': 'जल्द',
-    'board.etaMin': '~{min} मि.',
-    'board.nobodyWaiting': 'कोई प्रतीक्षा में नहीं',
-    'board.waitingCount': '{n} प्रतीक्षा में',
-    'board.noCabins': 'इस विभाग में अभी कोई डॉक्टर ड्यूटी पर नहीं है।',
-    'board.badKey': 'यह डिस्प्ले अधिकृत नहीं है। प्रशासक से नया बोर्ड लिंक माँगें।',
-    'board.loading': 'कतार सर्वर से जुड़ रहा है…',
-    'board.enableSound': 'आवाज़ चालू करने के लिए छुएँ',
-    // board, issue 14
-    'board.justCalled': 'अभी बुलाए गए',
-    'board.from': '{time} से',
-    'board.pausedUntil': '{time} तक विराम',
-    'board.recallShort': 'फिर से',
-    'admin.kioskCommand': 'टीवी कियोस्क कमांड (पूरी स्क्रीन, बिना छुए आवाज़)',
-    // doctor's tablet, issue 14
-    'doctor.waited': '{time} से प्रतीक्षा',
-    'doctor.riskMiss': 'न आने की संभावना: {pct}%',
-    'doctor.riskWhy': 'यह स्कोर क्यों',
-    'doctor.riskNoFactors': 'कोई एक कारण प्रमुख नहीं है।',
-    'doctor.pauseTitle': 'कितनी देर का विराम?',
-    'doctor.pauseHint': 'प्रतीक्षा कर रहे मरीज़ों को संदेश तभी जाएगा जब विराम से उनका इंतज़ार काफ़ी बढ़े।',
-    'doctor.pauseMin': '{min} मि.',
-    'doctor.pauseOpen': 'पता नहीं',
-    'doctor.pausedUntil': '{time} तक विराम',
-
-    'doctor.title': 'डॉक्टर कंसोल',
-    'doctor.choose': 'डॉक्टर चुनें',
-    'doctor.chooseLabel': 'डॉक्टर',
-    'doctor.open': 'कतार खोलें',
-    'doctor.current': 'वर्तमान मरीज़',
-    'doctor.none': 'कोई मरीज़ नहीं बुलाया गया। पहले मरीज़ के लिए "अगला" दबाएँ।',
-    'doctor.next': 'अगला',
-    'doctor.nextHint': 'वर्तमान मरीज़ पूरा करके अगले को बुलाता है',
-    'doctor.recall': 'दोबारा बुलाएँ',
-    'doctor.start': 'शुरू करें',
-    'doctor.complete': 'पूरा करें',
-    'doctor.noShow': 'नहीं आए',
-    'doctor.skip': 'बाद में',
-    'doctor.transfer': 'स्थानांतरित करें',
-    'doctor.pause': 'विराम',
-    'doctor.resume': 'फिर शुरू करें',
-    'doctor.paused': 'विराम पर',
-    'doctor.available': 'उपलब्ध',
-    'doctor.waiting': 'प्रतीक्षा में ({n})',
-    'doctor.emptyQueue': 'कोई प्रतीक्षा में नहीं है।',
-    'doctor.col.token': 'टोकन',
-    'doctor.col.patient': 'मरीज़',
-    'doctor.col.waited': 'प्रतीक्षा',
-    'doctor.col.eta': 'अनुमानित समय',
-    'doctor.col.flags': 'प्राथमिकता / जोखिम',
-    'doctor.col.actions': 'कार्य',
-    'doctor.shortcuts': 'कुंजियाँ: N अगला · R दोबारा · S शुरू · C पूरा · X नहीं आए · K छोड़ें · P विराम',
-    'doctor.transferTo': '{number} को स्थानांतरित करें',
-    'doctor.transferDo': 'स्थानांतरित करें',
-    'doctor.cancel': 'रद्द',
-    'doctor.called': '{number} बुलाया गया',
-    // issue 13, the doctor console: reinstate, patients' notes
-    'doctor.reinstate': 'वापस कतार में',
-    'doctor.undo': 'वापस लें',
-    'doctor.noShowDone': '{number} "नहीं आए" दर्ज हुआ।',
-    'doctor.reinstated': '{number} फिर से कतार में है।',
-    'doctor.lastNoShow': 'पिछला "नहीं आए": {number}',
-    'doctor.note': '{number}: {note}',
-    'doctor.noDoctor': 'यह खाता किसी डॉक्टर से जुड़ा नहीं है। नीचे डॉक्टर चुनें।',
-
-    'prio.1': 'सामान्य',
-    'prio.2': 'वरिष्ठ नागरिक',
-    'prio.3': 'आपातकालीन',
-    'risk.Low': 'कम जोखिम',
-    'risk.Medium': 'मध्यम जोखिम',
-    'risk.High': 'उच्च जोखिम',
-    'status.BOOKED': 'बुक',
-    'status.WAITING': 'प्रतीक्षा में',
-    'status.CALLED': 'बुलाया गया',
-    'status.IN_CONSULTATION': 'डॉक्टर के पास',
-    'status.COMPLETED': 'पूरा',
-    'status.NO_SHOW': 'नहीं आए',
-    'status.CANCELLED': 'रद्द',
-    'status.RESCHEDULED': 'समय बदला गया',
-
-    'reception.title': 'रिसेप्शन',
-    'reception.find': 'मरीज़ खोजें',
-    'reception.findBy': 'फ़ोन (+91…) या UHID',
-    'reception.search': 'खोजें',
-    'reception.noMatch': 'कोई मरीज़ नहीं मिला। नीचे पंजीकरण करें।',
-    'reception.results': 'मिले मरीज़',
-    'reception.select': 'चुनें',
-    'reception.register': 'नया मरीज़ पंजीकृत करें',
-    'reception.name': 'पूरा नाम',
-    'reception.phone': 'मोबाइल नंबर',
-    'reception.phoneHint': 'देश कोड सहित, जैसे +919812345678',
-    'reception.uhid': 'UHID (वैकल्पिक)',
-    'reception.dob': 'जन्म तिथि',
-    'reception.gender': 'लिंग',
-    'reception.gender.F': 'महिला',
-    'reception.gender.M': 'पुरुष',
-    'reception.gender.O': 'अन्य',
-    'reception.language': 'संदेश की भाषा',
-    'reception.smsOptIn': 'SMS अपडेट',
-    'reception.whatsappOptIn': 'WhatsApp अपडेट',
-    'reception.registerDo': 'पंजीकृत करें',
-    'reception.patient': 'मरीज़',
-    'reception.issue': 'टोकन दें',
-    'reception.department': 'विभाग',
-    'reception.doctor': 'डॉक्टर',
-    'reception.anyDoctor': 'कोई भी डॉक्टर (सबसे कम प्रतीक्षा)',
-    'reception.kind': 'प्रकार',
-    'reception.kind.normal': 'सामान्य',
-    'reception.kind.senior': 'वरिष्ठ नागरिक',
-    'reception.kind.emergency': 'आपातकालीन',
-    'reception.kind.booked': 'अपॉइंटमेंट (बुक)',
-    'reception.slot': 'अपॉइंटमेंट का समय',
-    'reception.reason': 'आने का कारण (वैकल्पिक)',
-    'reception.issueDo': 'टोकन दें',
-    'reception.today': 'टोकन',
-    'reception.noTokens': 'अभी कोई टोकन नहीं।',
-    'reception.checkIn': 'चेक इन',
-    'reception.cancelToken': 'रद्द करें',
-    'reception.print': 'पर्ची प्रिंट करें',
-    'reception.issued': 'टोकन {number} दिया गया।',
-    'reception.checkedIn': 'टोकन {number} चेक इन हुआ।',
-    'reception.cancelled': 'टोकन {number} रद्द हुआ।',
-    'reception.confirmCancel': 'टोकन {number} रद्द करें?',
-    'reception.registered': 'मरीज़ {name} पंजीकृत (UHID {uhid})।',
-    'reception.change': 'मरीज़ बदलें',
-
-    'slip.token': 'टोकन',
-    'slip.department': 'विभाग',
-    'slip.doctor': 'डॉक्टर',
-    'slip.cabin': 'केबिन',
-    'slip.eta': 'अनुमानित प्रतीक्षा',
-    'slip.scan': 'अपनी लाइव स्थिति के लिए स्कैन करें',
-    'slip.issued': 'जारी {time}',
-
-    'patient.title': 'आपका टोकन',
-    'patient.positionNext': 'अगली बारी आपकी है',
-    'patient.eta': 'अनुमानित प्रतीक्षा',
-    'patient.doctor': 'डॉक्टर',
-    'patient.cabin': 'केबिन',
-    'patient.slot': 'अपॉइंटमेंट',
-    'patient.called': 'आपकी बारी आ गई है!',
-    'patient.calledGo': 'अभी केबिन {cabin} में जाएँ',
-    'patient.ok': 'ठीक है, जा रहा/रही हूँ',
-    'patient.checkIn': 'मैं पहुँच गया/गई — चेक इन',
-    'patient.checkInHint': 'अस्पताल में होने की पुष्टि के लिए एक बार आपकी लोकेशन ली जाएगी।',
-    'patient.checkedIn': 'आपका चेक इन हो गया। बुलाए जाने तक प्रतीक्षा करें।',
-    'patient.geoDenied': 'चेक इन के लिए लोकेशन ज़रूरी है। अनुमति दें, या रिसेप्शन पर चेक इन करें।',
-    'patient.geoUnavailable': 'फ़ोन आपकी लोकेशन नहीं ढूँढ पाया। कृपया रिसेप्शन पर चेक इन करें।',
-    'patient.enableAlerts': 'आवाज़ वाला अलर्ट चालू करने के लिए छुएँ',
-    'patient.alertsOn': 'आवाज़ अलर्ट चालू',
-    'patient.invalid': 'यह लिंक मान्य नहीं है। इसकी अवधि समाप्त हो गई हो सकती है।',
-    // issue 13, the patient page: states, refusals, running late, cancel
-    'patient.waited': 'अब तक प्रतीक्षा',
-    'patient.waitedTotal': 'आपकी प्रतीक्षा',
-    'patient.etaWithin': '{n} मिनट के भीतर',
-    'patient.titleCalled': 'बुलाया गया - {cabin}',
-    'patient.state.booked': '{time} के लिए बुक',
-    'patient.sub.booked': 'अस्पताल पहुँचने पर चेक इन करें।',
-    'patient.state.ahead': 'आपसे पहले {n} लोग',
-    'patient.state.aheadOne': 'आपसे पहले 1 व्यक्ति',
-    'patient.sub.waiting': 'आसपास ही रहें: आपकी बारी आने पर यह पेज आपको सूचित करेगा।',
-    'patient.sub.next': 'कृपया केबिन {cabin} के पास रहें।',
-    'patient.sub.called': 'आपको {time} बजे बुलाया गया।',
-    'patient.state.consult': 'आप डॉक्टर के पास हैं',
-    'patient.state.completed': 'आपकी जाँच पूरी हो गई',
-    'patient.sub.completed': 'आने के लिए धन्यवाद।',
-    'patient.state.missed': 'आपकी बारी निकल गई',
-    'patient.sub.missed': 'आपको {time} बजे बुलाया गया था और आप नहीं आए: रिसेप्शन डेस्क पर जाएँ।',
-    'patient.sub.missedNoTime': 'आपको बुलाया गया था और आप नहीं आए: रिसेप्शन डेस्क पर जाएँ।',
-    'patient.state.cancelled': 'आपकी विज़िट रद्द हो गई है',
-    'patient.sub.cancelled': 'अगर आपको अब भी डॉक्टर से मिलना है, तो रिसेप्शन डेस्क पर जाएँ।',
-    'patient.state.rescheduled': 'आपकी विज़िट किसी और दिन के लिए बदल दी गई है',
-    'patient.sub.rescheduled': 'कृपया अपने संदेश देखें, या रिसेप्शन डेस्क पर पूछें।',
-    'patient.moved': 'आपके डॉक्टर बदल गए हैं: अब आप {doctor} से मिलेंगे ({from} की जगह)।',
-    'patient.late.title': 'देर हो रही है?',
-    'patient.late.hint': 'डॉक्टर को बताएँ: आपकी बारी छूटने के बजाय थोड़ा पीछे हो जाएगी।',
-    'patient.late.button': '{n} मिनट',
-    'patient.late.aria': 'मुझे {n} मिनट की देर होगी',
-    'patient.late.left': 'आज आप ऐसा {n} बार और कर सकते हैं।',
-    'patient.late.leftOne': 'आज आप ऐसा एक बार और कर सकते हैं।',
-    'patient.late.done': 'धन्यवाद। डॉक्टर को पता है कि आपको लगभग {n} मिनट की देर होगी।',
-    'patient.late.limit': 'आज आप दो बार देर होने की सूचना दे चुके हैं। कृपया रिसेप्शन डेस्क पर जाएँ।',
-    'patient.late.noMore': 'आज के लिए यह आखिरी बार था।',
-    'patient.cancel.button': 'मेरी विज़िट रद्द करें',
-    'patient.cancel.ask': 'विज़िट रद्द करें? कतार में आपकी जगह चली जाएगी।',
-    'patient.cancel.yes': 'हाँ, मेरी विज़िट रद्द करें',
-    'patient.cancel.no': 'नहीं, मेरी जगह रखें',
-    'patient.refused': 'अब यह संभव नहीं है: आपका टोकन बदल गया है। पेज अब आपकी सही स्थिति दिखा रहा है।',
-    'patient.geoFar': 'आप अस्पताल से {distance} दूर हैं। वहाँ पहुँचकर चेक इन करें।',
-    'patient.geoOff': 'इस अस्पताल में खुद चेक इन की सुविधा नहीं है। कृपया रिसेप्शन पर चेक इन करें।',
-    'patient.dist.m': '{n} मीटर',
-    'patient.dist.km': '{n} किमी',
-
-    'admin.title': 'प्रशासन',
-    'admin.tab.dashboard': 'आज',
-    'admin.tab.reports': 'रिपोर्ट',
-    'admin.tab.departments': 'विभाग',
-    'admin.tab.cabins': 'केबिन',
-    'admin.tab.doctors': 'डॉक्टर',
-    'admin.tab.shifts': 'शिफ्ट',
-    'admin.tab.users': 'स्टाफ',
-    'admin.tab.displays': 'डिस्प्ले',
-    'admin.tab.leave': 'डॉक्टर की छुट्टी',
-    'admin.tab.messages': 'संदेश',
-    'admin.tab.summaries': 'दैनिक सारांश',
-    'admin.tab.settings': 'सेटिंग',
-    'admin.tab.audit': 'ऑडिट',
-    'admin.add': 'जोड़ें',
-    'admin.save': 'सहेजें',
-    'admin.active': 'सक्रिय',
-    'admin.deactivate': 'निष्क्रिय करें',
-    'admin.activate': 'सक्रिय करें',
-    'admin.revoke': 'रद्द करें',
-    'admin.revoked': 'रद्द',
-    'admin.open': 'बोर्ड खोलें',
-    'admin.none': 'अभी कुछ नहीं।',
-    'admin.created': 'सहेजा गया।',
-    'admin.keyOnce': 'यह कुंजी अभी कॉपी करें: यह केवल एक बार दिखाई जाती है।',
-    'admin.boardUrl': 'बोर्ड लिंक (टीवी पर खोलें)',
-    'admin.key': 'डिस्प्ले कुंजी',
-    'admin.confirmRevoke': 'डिस्प्ले {name} रद्द करें? बोर्ड तुरंत बंद हो जाएगा।',
-    'admin.leaveResult': 'छुट्टी दर्ज। टोकन स्थानांतरित: {moved}; समय बदला: {rescheduled}।',
-    'admin.refresh': 'ताज़ा करें',
-    'admin.col.name': 'नाम',
-    'admin.col.code': 'कोड',
-    'admin.col.language': 'भाषा',
-    'admin.col.avg': 'औसत परामर्श (मिनट)',
-    'admin.col.department': 'विभाग',
-    'admin.col.number': 'नंबर',
-    'admin.col.floor': 'मंज़िल',
-    'admin.col.phone': 'फ़ोन',
-    'admin.col.doctor': 'डॉक्टर',
-    'admin.col.cabin': 'केबिन',
-    'admin.col.date': 'तारीख',
-    'admin.col.start': 'शुरू',
-    'admin.col.end': 'समाप्त',
-    'admin.col.username': 'यूज़रनेम',
-    'admin.col.password': 'पासवर्ड (10+ अक्षर)',
-    'admin.col.role': 'भूमिका',
-    'admin.col.fullName': 'पूरा नाम',
-    'admin.col.status': 'स्थिति',
-    'admin.col.prefix': 'कुंजी की शुरुआत',
-    'admin.col.reason': 'कारण',
-    'admin.col.kind': 'प्रकार',
-    'admin.col.actions': 'कार्य',
-    'dash.waiting': 'अभी प्रतीक्षा में',
-    'dash.completed': 'आज देखे गए',
-    'dash.avgWait': 'औसत प्रतीक्षा',
-    'dash.avgConsult': 'औसत परामर्श',
-    'dash.noShowRate': 'न आने की दर',
-    'dash.queueChart': 'प्रति डॉक्टर कतार',
-    'dash.timesChart': 'प्रति डॉक्टर औसत प्रतीक्षा और परामर्श (मिनट)',
-    'dash.noShowChart': 'प्रति डॉक्टर न आने की दर',
-    'dash.hourChart': 'प्रति घंटे जारी टोकन',
-    'dash.legend.wait': 'प्रतीक्षा',
-    'dash.legend.consult': 'परामर्श',
-    'dash.table': 'प्रति डॉक्टर',
-    'dash.col.doctor': 'डॉक्टर',
-    'dash.col.waiting': 'प्रतीक्षा में',
-    'dash.col.completed': 'देखे गए',
-    'dash.col.noShow': 'नहीं आए',
-    'dash.col.avgWait': 'औसत प्रतीक्षा',
-    'dash.col.avgConsult': 'औसत परामर्श',
-    'dash.col.rate': 'न आने की दर',
-
-    // ---- reception desk, issue 13 (desk-pages) ----
-    'desk.findBy': 'नाम, फ़ोन या UHID',
-    'desk.findHint': 'नाम का कोई भी हिस्सा (जैसे "sha" या "शर्"), फ़ोन के 4+ अंक, या UHID',
-    'desk.today': 'आज के टोकन',
-    'desk.filter.q': 'टोकन, नाम या फ़ोन खोजें',
-    'desk.filter.department': 'विभाग',
-    'desk.filter.doctor': 'डॉक्टर',
-    'desk.filter.status': 'स्थिति',
-    'desk.filter.all': 'सभी',
-    'desk.filter.open': 'अधूरे',
-    'desk.shown': '{total} में से {n} दिखाए गए',
-    'desk.none': 'कोई टोकन मेल नहीं खाता।',
-    'desk.col.token': 'टोकन',
-    'desk.col.patient': 'मरीज़',
-    'desk.col.where': 'विभाग / डॉक्टर',
-    'desk.col.status': 'स्थिति',
-    'desk.col.position': 'स्थान',
-    'desk.col.eta': 'अनुमानित समय',
-    'desk.col.waited': 'प्रतीक्षा',
-    'desk.col.actions': 'कार्य',
-    'desk.reinstated': 'फिर से जोड़ा गया',
-    'desk.late': 'देर ×{n}',
-    'desk.action.check-in': 'चेक इन',
-    'desk.action.reinstate': 'वापस कतार में',
-    'desk.action.cancel': 'रद्द करें',
-    'desk.action.no-show': 'नहीं आए',
-    'desk.action.skip': 'बाद में',
-    'desk.action.recall': 'दोबारा बुलाएँ',
-    'desk.action.start': 'शुरू करें',
-    'desk.action.complete': 'पूरा करें',
-    'desk.action.print': 'पर्ची',
-    'desk.actionDone': 'टोकन {number}: {status}।',
-    'desk.confirm.cancel': 'टोकन {number} रद्द करें?',
-    'desk.confirm.no-show': 'टोकन {number} को "नहीं आए" दर्ज करें?',
-    'desk.edit': 'विवरण बदलें',
-    'desk.editTitle': 'मरीज़ का विवरण बदलें',
-    'desk.save': 'सहेजें',
-    'desk.cancelEdit': 'रद्द',
-    'desk.saved': 'मरीज़ का विवरण सहेजा गया।',
-    'desk.dup.title': 'इस मरीज़ के पास आज पहले से टोकन है',
-    'desk.dup.text': '{department} में टोकन {number} ({status}){where}। फिर भी एक और टोकन दें?',
-    'desk.dup.position': ', स्थान {n}',
-    'desk.dup.confirm': 'हाँ, एक और टोकन दें',
-    'desk.dup.keep': 'नहीं, {number} रखें',
-    'desk.issued.title': 'टोकन दिया गया',
-    'desk.issued.position': 'स्थान',
-    'desk.issued.eta': 'अनुमानित प्रतीक्षा',
-    'desk.print': 'पर्ची प्रिंट करें',
-    'desk.slipWidth': 'पर्ची प्रिंटर की चौड़ाई',
-    'desk.slipPreview': 'पर्ची (जैसी छपेगी, मरीज़ की भाषा में)',
-    'slip.date': 'दिनांक',
-    'slip.time': 'समय',
-    'slip.position': 'स्थान',
-    'slip.positionValue': 'कतार में {n}',
-  },
+/** The languages patients and boards get, in the order the switch lists them. */
+export const LANGUAGES = ['en', 'hi', 'bn', 'mr', 'te', 'ta', 'kn', 'ml', 'gu'];
+/** Staff pages (desk, doctor, admin) are translated in these only; others fall back to English. */
+export const STAFF_LANGUAGES = ['en', 'hi'];
+// each language's name in its own script, for the switch (and every catalogue's lang.<code>)
+const NAMES = {
+  en: 'English', hi: 'हिंदी', bn: 'বাংলা', mr: 'मराठी', te: 'తెలుగు',
+  ta: 'தமிழ்', kn: 'ಕನ್ನಡ', ml: 'മലയാളം', gu: 'ગુજરાતી',
 };
+const STRINGS = {};
+const loading = {};
+const CATALOGUES = new URL('../i18n/', import.meta.url);
 
-export const LANGUAGES = Object.keys(STRINGS);
+/** Fetch the catalogues of `codes` (once each); unknown codes are ignored. */
+export function loadLangs(...codes) {
+  return Promise.all(codes.flat().filter((c) => LANGUAGES.includes(c)).map((code) => {
+    loading[code] ??= fetch(new URL(`${code}.json`, CATALOGUES))
+      .then((r) => (r.ok ? r.json() : {}))
+      .catch(() => ({}))
+      .then((table) => { STRINGS[code] = table; });
+    return loading[code];
+  }));
+}
+
+/** True once `code`'s catalogue is here (tIn in that language will not fall back). */
+export function langLoaded(code) { return Boolean(STRINGS[code]); }
+
 const STORE_KEY = 'opdq.lang';
 
 function initialLang() {
   const fromUrl = new URLSearchParams(location.search).get('lang');
-  if (fromUrl && STRINGS[fromUrl]) return fromUrl;
+  if (LANGUAGES.includes(fromUrl)) return fromUrl;
   try {
     const saved = localStorage.getItem(STORE_KEY);
-    if (saved && STRINGS[saved]) return saved;
+    if (LANGUAGES.includes(saved)) return saved;
   } catch { /* storage blocked */ }
-  return (navigator.language || 'en').toLowerCase().startsWith('hi') ? 'hi' : 'en';
+  const browser = (navigator.language || 'en').toLowerCase().slice(0, 2);
+  return LANGUAGES.includes(browser) ? browser : 'en';
 }
 
 let current = initialLang();
+await loadLangs('en', current);
 
 export function lang() { return current; }
 
+/** Switch language; resolves once its catalogue is loaded (then t() speaks it). */
 export function setLang(code, { persist = true } = {}) {
-  current = STRINGS[code] ? code : 'en';
+  current = LANGUAGES.includes(code) ? code : 'en';
   document.documentElement.lang = current;
   if (persist) {
     try { localStorage.setItem(STORE_KEY, current); } catch { /* storage blocked */ }
   }
+  return loadLangs(current);
 }
 
 /** The string for `key` in the current language, with {name} placeholders filled. */
 export function t(key, vars = {}) {
-  const raw = STRINGS[current]?.[key] ?? STRINGS.en[key] ?? key;
-  return raw.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+  return tIn(current, key, vars);
 }
 
 /** True when the person chose the language (?lang= or the switch), not the browser's default. */
@@ -802,28 +93,25 @@ export function duration(minutes) {
 /** An ETA as the range it holds to, "8–18 min" ([p10, p90]: called before it or after it
  * one time in ten each, docs/benchmarks.md), or "any moment now" when it is ~0. */
 export function etaRange(eta) {
-  if (!eta || eta.p50_min === null || eta.p50_min === undefined) return '';
-  const low = eta.p10_min ?? eta.p50_min;
-  if (eta.p90_min <= 1) return t('time.now');
-  if (low === eta.p90_min) return t('time.min', { n: low });
-  return t('time.range', { p50: low, p90: eta.p90_min });
+  return etaRangeIn(current, eta);
 }
 
-/** EN / हिंदी buttons in `container`; onChange re-renders what scripts drew. */
-export function langSwitch(container, onChange = () => {}) {
+/** The language switch in `container`: one button per language (its name in its own script).
+ * `languages`: the codes to offer; staff pages pass STAFF_LANGUAGES. onChange re-renders. */
+export function langSwitch(container, onChange = () => {}, languages = LANGUAGES) {
   const group = document.createElement('div');
   group.className = 'lang-switch';
   group.setAttribute('role', 'group');
   group.setAttribute('aria-label', t('lang.label'));
-  for (const code of LANGUAGES) {
+  for (const code of languages) {
     const b = document.createElement('button');
     b.type = 'button';
     b.className = 'btn small';
     b.lang = code;
-    b.textContent = STRINGS.en[`lang.${code}`];
+    b.textContent = NAMES[code];
     b.setAttribute('aria-pressed', String(code === current));
-    b.addEventListener('click', () => {
-      setLang(code);
+    b.addEventListener('click', async () => {
+      await setLang(code);
       for (const other of group.children) other.setAttribute('aria-pressed', String(other === b));
       group.setAttribute('aria-label', t('lang.label'));
       applyI18n();
@@ -835,17 +123,45 @@ export function langSwitch(container, onChange = () => {}) {
   return group;
 }
 
-/** t() in a given language: the slip prints in the patient's language, not the desk's. */
-export function tIn(code, key, vars = {}) {
-  const raw = STRINGS[code]?.[key] ?? STRINGS.en[key] ?? key;
-  return raw.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+/** The BCP 47 locale of a language code for Intl: Indian conventions (lakh grouping, local
+ * month names) with Latin digits, the digits of token numbers, boards and SMS alike. */
+export function locale(code = current) {
+  return `${LANGUAGES.includes(code) ? code : 'en'}-IN-u-nu-latn`;
 }
 
-/** etaRange() in a given language. */
+/** A number as `code` writes it ("1,00,000"). */
+export function formatNumber(value, code = current) {
+  return new Intl.NumberFormat(locale(code)).format(value);
+}
+
+/** A clock time ("10:42") in `code`, on `timeZone`'s clock (the hospital's) when given. */
+export function formatTime(date, code = current, timeZone = undefined) {
+  const d = date instanceof Date ? date : new Date(date);
+  const opts = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
+  try {
+    return d.toLocaleTimeString(locale(code), { ...opts, timeZone });
+  } catch {
+    return d.toLocaleTimeString(locale(code), opts);  // unknown zone: the device's own
+  }
+}
+
+/** t() in a given language: the slip prints in the patient's language, not the desk's. */
+export function tIn(code, key, vars = {}) {
+  const raw = STRINGS[code]?.[key] ?? STRINGS.en?.[key] ?? key;
+  return raw.replace(/\{(\w+)\}/g, (_, name) => {
+    if (!(name in vars)) return `{${name}}`;
+    const v = vars[name];
+    return typeof v === 'number' ? formatNumber(v, code) : String(v);
+  });
+}
+
+/** etaRange() in a given language. Never "0 min": a wait that may be nothing reads
+ * "any moment now" (all of it under a minute) or "within 8 min". */
 export function etaRangeIn(code, eta) {
   if (!eta || eta.p50_min === null || eta.p50_min === undefined) return '';
   const low = eta.p10_min ?? eta.p50_min;
   if (eta.p90_min <= 1) return tIn(code, 'time.now');
+  if (low < 1) return tIn(code, 'time.within', { n: eta.p90_min });
   if (low === eta.p90_min) return tIn(code, 'time.min', { n: low });
   return tIn(code, 'time.range', { p50: low, p90: eta.p90_min });
 }

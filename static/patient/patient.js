@@ -214,8 +214,7 @@ function chooseLanguage(v) {
   if (S.langDone) return;
   S.langDone = true;
   if (!langChosen() && v.language && v.language !== lang()) {
-    setLang(v.language, { persist: false });
-    applyI18n();
+    setLang(v.language, { persist: false }).then(() => { applyI18n(); render(); });
   }
   $('#lang').replaceChildren();  // the switch shows the language now in use
   langSwitch($('#lang'), render);

@@ -11,7 +11,7 @@ import { ApiError, action, clearErrors, describe, formData, get, post, request, 
 import { currentUser, loginForm, logout } from '../js/auth.js';
 import { $, h, showView } from '../js/dom.js';
 import { Live } from '../js/live.js';
-import { applyI18n, etaRange, langSwitch, t } from '../js/i18n.js';
+import { STAFF_LANGUAGES, applyI18n, etaRange, langSwitch, t } from '../js/i18n.js';
 import { fillSlip } from './slip.js';
 import { DESK_ACTIONS, DayList, OPEN } from './today.js';
 import { initTabs } from './waitlist.js';
@@ -446,7 +446,7 @@ function relabel() {
 async function main() {
   applyI18n();
   setSlipWidth(savedSlipWidth(), false);
-  langSwitch($('#lang'), relabel);
+  langSwitch($('#lang'), relabel, STAFF_LANGUAGES);
   $('#slip-width').addEventListener('change', (ev) => setSlipWidth(ev.currentTarget.value));
   $('#find-form').addEventListener('submit', find);
   $('#register-form').addEventListener('submit', register);

@@ -1,11 +1,15 @@
 // The printed token slip: hospital, department, date and time, number, doctor, cabin, position,
 // expected wait and a QR code of the patient's live page, in the patient's language. The QR is
 // drawn as SVG from the vendored qrcode-generator, so it prints sharp on any printer and needs
-// no network; Devanagari comes from the vendored Noto font (fonts.css).
+// no network; Devanagari comes from the vendored Noto font (fonts.css), the other Indian
+// scripts from the desk computer's fonts (Debian: fonts-noto-core).
 
 import qrcode from '../vendor/qrcode-generator/qrcode.mjs';
 import { fill, h } from '../js/dom.js';
-import { etaRangeIn, tIn } from '../js/i18n.js';
+import { LANGUAGES, etaRangeIn, loadLangs, locale, tIn } from '../js/i18n.js';
+
+// a slip prints in whichever language the patient reads: the desk has every catalogue at hand
+await loadLangs(LANGUAGES);
 
 const QUIET = 4;  // modules of white border the QR standard asks for
 
@@ -31,11 +35,11 @@ export function qrSvg(text, label) {
 /** Date and time of `iso` in `lang`, on the hospital's clock (a slip says the hospital's day). */
 export function slipDateTime(iso, lang, timeZone) {
   const at = iso ? new Date(iso) : new Date();
-  const locale = lang === 'hi' ? 'hi-IN' : 'en-IN';
+  const loc = locale(lang);
   const zone = timeZone ? { timeZone } : {};
   return {
-    date: at.toLocaleDateString(locale, { day: 'numeric', month: 'long', year: 'numeric', ...zone }),
-    time: at.toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit', hour12: false, ...zone }),
+    date: at.toLocaleDateString(loc, { day: 'numeric', month: 'long', year: 'numeric', ...zone }),
+    time: at.toLocaleTimeString(loc, { hour: '2-digit', minute: '2-digit', hour12: false, ...zone }),
   };
 }
 

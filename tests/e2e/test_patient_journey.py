@@ -220,13 +220,13 @@ async def test_the_page_opens_in_the_patients_language(e2e: E2EWorld, browser: B
 
     # Hindi without asking, refusals included (the distance from the server's problem)
     await expect(phone.locator("html")).to_have_attribute("lang", "hi")
-    await expect(phone.get_by_test_id("patient-status")).to_have_text("बुक")
+    await expect(phone.get_by_test_id("patient-status")).to_have_text("बुक है")
     await expect(phone.get_by_test_id("patient-state-text")).to_have_text(
         "अस्पताल पहुँचने पर चेक इन करें।")
     await expect(phone.get_by_test_id("patient-hospital")).to_have_text(
         re.compile(r"^Hospital E2E\d+$"))
     await expect(phone.get_by_test_id("patient-department")).to_have_text("Cardiology")
-    await phone.get_by_role("button", name="मैं पहुँच गया/गई — चेक इन").click()
+    await phone.get_by_role("button", name="अस्पताल पहुँच गए? चेक इन करें").click()
     await expect(phone.locator("#checkin-msg")).to_have_text(
         re.compile(r"^आप अस्पताल से \d+ किमी दूर हैं। वहाँ पहुँचकर चेक इन करें।$"))
     await screenshot(phone, "patient-hindi-refused")
@@ -239,7 +239,7 @@ async def test_the_page_opens_in_the_patients_language(e2e: E2EWorld, browser: B
     await expect(phone.get_by_test_id("patient-state-text")).to_have_text(
         "Check in when you arrive at the hospital.")
     await phone.get_by_role("button", name="हिंदी").click()
-    await expect(phone.get_by_test_id("patient-status")).to_have_text("बुक")
+    await expect(phone.get_by_test_id("patient-status")).to_have_text("बुक है")
     await screenshot(phone, "patient-hindi")
     no_script_errors(phone)
 

@@ -39,7 +39,7 @@ MUST = {
 
 @pytest.mark.parametrize("language", t.LANGUAGES)
 @pytest.mark.parametrize("event", t.EVENTS)
-def test_every_event_renders_in_both_languages(event: str, language: str) -> None:
+def test_every_event_renders_in_every_language(event: str, language: str) -> None:
     body = t.render(event, language, CTX)
     if event != "WAITLIST_OFFER":  # an offer has no token yet
         assert "CARD-045" in body
@@ -113,8 +113,30 @@ def test_first_name(name: str, first: str) -> None:
 
 def test_language_falls_back_to_what_exists() -> None:
     assert t.language_for("hi", "en") == "hi"
-    assert t.language_for("ta", "hi") == "hi"
-    assert t.language_for("ta", None) == "en"
+    assert t.language_for("fr", "ta") == "ta"
+    assert t.language_for("fr", None) == "en"
+
+
+@pytest.mark.parametrize("language", t.LANGUAGES)
+@pytest.mark.parametrize(("p50", "p90"), [(0, 0), (0, 1), (0, None)])
+def test_a_wait_of_nothing_says_you_are_next(language: str, p50: int, p90: int | None) -> None:
+    body = t.render("AHEAD", language, replace(CTX, eta_p50_min=p50, eta_p90_min=p90))
+    assert t.TEMPLATES[language]["eta_next"].strip() in body, body
+    assert not re.search(r"(?<![\d-])0(-\d+)? ", body.replace("CARD-045", "")), body
+
+
+def test_a_wait_that_may_be_nothing_starts_at_one_minute() -> None:
+    body = t.render("AHEAD", "en", replace(CTX, eta_p50_min=0, eta_p90_min=6))
+    assert "Wait about 1-6 min." in body and "about 0" not in body
+
+
+@pytest.mark.parametrize(("language", "date"), [
+    ("en", "25 Nov 10:30"), ("hi", "25 नव॰ 10:30"), ("ta", "25 நவ. 10:30"),
+    ("bn", "25 নভেঃ 10:30"), ("ml", "നവം 25 10:30"),
+])
+def test_dates_are_written_per_locale(language: str, date: str) -> None:
+    body = t.render("TOKEN_CREATED", language, replace(CTX, booked=True, link=None))
+    assert date in body, body
 
 
 def test_unknown_event_is_refused() -> None:
