@@ -377,6 +377,13 @@ const STRINGS = {
     'slip.time': 'Time',
     'slip.position': 'Position',
     'slip.positionValue': '{n} in the queue',
+
+    // web push on the patient page (static/patient/push.js, sw.js)
+    'push.button': 'Notify me when my turn is near',
+    'push.on': 'This phone will be notified when you are number {n} and when you are called.',
+    'push.blocked': 'Notifications are blocked for this page in your browser settings.',
+    'push.ahead': 'Token {token}: you are number {position} in the queue. Please come near the cabin.',
+    'push.called': 'Token {token}: please go to cabin {cabin} now.',
   },
   hi: {
     'app.name': 'ओपीडी कतार',
@@ -743,6 +750,13 @@ const STRINGS = {
     'slip.time': 'समय',
     'slip.position': 'स्थान',
     'slip.positionValue': 'कतार में {n}',
+
+    // web push on the patient page (static/patient/push.js, sw.js)
+    'push.button': 'बारी पास आने पर मुझे सूचना दें',
+    'push.on': 'जब आप {n} नंबर पर होंगे और जब आपको बुलाया जाएगा, इस फ़ोन पर सूचना आएगी।',
+    'push.blocked': 'आपके ब्राउज़र की सेटिंग में इस पेज की सूचनाएँ बंद हैं।',
+    'push.ahead': 'टोकन {token}: कतार में आपका नंबर {position} है। कृपया केबिन के पास आ जाएँ।',
+    'push.called': 'टोकन {token}: कृपया अभी केबिन {cabin} में जाएँ।',
   },
 };
 
