@@ -15,7 +15,6 @@ from pydantic import Field, StringConstraints, field_validator
 
 from server.models.common import Body, NoControls
 
-B64URL = r"^[A-Za-z0-9_-]+={0,2}$"
 PushEndpoint = Annotated[str, StringConstraints(min_length=10, max_length=2000,
                                                 pattern=r"^https://[^\s/?#]+\S*$"), NoControls]
 
@@ -32,8 +31,10 @@ def _decoded(value: str, size: int) -> str:
 
 
 class PushKeys(Body):
-    p256dh: Annotated[str, StringConstraints(min_length=86, max_length=88, pattern=B64URL)]
-    auth: Annotated[str, StringConstraints(min_length=21, max_length=24, pattern=B64URL)]
+    # the patterns are the sizes exactly: 87 characters are 65 bytes, the first 0x04 ("B",
+    # then A-P); 22 characters are 16 bytes (padding optional)
+    p256dh: Annotated[str, StringConstraints(pattern=r"^B[A-P][A-Za-z0-9_-]{85}=?$")]
+    auth: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{22}(==)?$")]
 
     @field_validator("p256dh")
     @classmethod
