@@ -724,6 +724,37 @@ CREATE TABLE IF NOT EXISTS webhook_cursors (
     last_seq     bigint NOT NULL
 );
 
+-- ---------------------------------------------------------------------------------------
+-- Web push (workers/push.py): a patient's browser asks to be told when the token nears the
+-- front and when it is called; gone with the token's day (expires_at, swept hourly)
+-- ---------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS push_subscriptions (
+    id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    hospital_id         uuid NOT NULL REFERENCES hospitals (id) ON DELETE CASCADE,
+    token_id            uuid NOT NULL REFERENCES tokens (id) ON DELETE CASCADE,
+    endpoint            text NOT NULL CHECK (length(endpoint) BETWEEN 10 AND 2000),
+    p256dh              text NOT NULL CHECK (length(p256dh) <= 200),
+    auth                text NOT NULL CHECK (length(auth) <= 100),
+    notify_at_position  smallint NOT NULL DEFAULT 3 CHECK (notify_at_position BETWEEN 1 AND 50),
+    expires_at          timestamptz NOT NULL,     -- the end of the token's day, hospital time
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (token_id, endpoint)
+);
+CREATE INDEX IF NOT EXISTS push_subscriptions_expiry_idx ON push_subscriptions (expires_at);
+
+-- one push per subscription and kind, ever: claimed before sending (like notifications_log)
+CREATE TABLE IF NOT EXISTS push_sends (
+    subscription_id  uuid NOT NULL REFERENCES push_subscriptions (id) ON DELETE CASCADE,
+    kind             text NOT NULL CHECK (kind IN ('AHEAD', 'CALL_NOW')),
+    status           text NOT NULL DEFAULT 'PENDING' CHECK (status IN ('PENDING', 'SENT', 'FAILED')),
+    attempts         integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    lease_until      timestamptz,                 -- an attempt is in flight until then
+    response_code    integer,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    sent_at          timestamptz,
+    PRIMARY KEY (subscription_id, kind)
+);
+
 -- The patient's own history, kept current by being a view over tokens: the risk features
 -- read it; a materialised table would need triggers for no gain at a few actions a second.
 CREATE OR REPLACE VIEW patient_history_summary AS

@@ -33,6 +33,7 @@ from server.routes import (
     pages,
     patients,
     public,
+    push,
     reports,
     risk_models,
     risk_outreach,
@@ -109,7 +110,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 *pages.routes, *webhooks.routes, *alerts.routes, *notifications.routes,
                 *integrations.routes, *fhir.routes, *reports.routes, *risk_models.routes,
                 *hospital.routes, *audit.routes, *summaries.routes, *risk_outreach.routes,
-                *twilio_inbound.routes,
+                *twilio_inbound.routes, *push.routes,
                 *openapi.routes],
         middleware=[
             Middleware(Attribution), Middleware(SecurityHeaders), Middleware(RequestLog),

@@ -25,6 +25,7 @@ from server.domain.lifecycle import Action
 from server.models import admin as admin_models
 from server.models import dates
 from server.models import integrations as integ
+from server.models import push as push_models
 from server.models import queue as q
 from server.models import reports as reports_models
 from server.models.common import text_pattern
@@ -396,6 +397,19 @@ def registry() -> list[Op]:
         Op("POST", f"{API}/public/tokens/{{code}}/cancel", "Cancel my visit", "Public",
            "patient-code", response="The token, cancelled.", body_required=False,
            returns=PublicToken, errors=(409, 429)),
+        Op("GET", f"{API}/public/push/key", "The web push key", "Public", "none",
+           response="`{\"public_key\"}`: the VAPID public key (base64url) a page subscribes "
+                    "with (PushManager.subscribe's applicationServerKey).", errors=(429,)),
+        Op("POST", f"{API}/public/tokens/{{code}}/push", "Notify my browser", "Public",
+           "patient-code", 201, "`{id, notify_at_position, expires_at}`: pushes when the token "
+           "is this near the front and when it is called, until the end of its day.",
+           body=push_models.PushSubscribe, errors=(409, 429),
+           description="The browser's PushSubscription (https endpoint, p256dh and auth "
+                       "keys); again with the same endpoint updates it. At most 5 browsers "
+                       "per token; 409 for a visit that is over."),
+        Op("DELETE", f"{API}/public/tokens/{{code}}/push", "Stop notifying my browser",
+           "Public", "patient-code", 204, "No content.", body=push_models.PushUnsubscribe,
+           body_required=False, errors=(429,)),
         # waitlist
         Op("POST", f"{API}/waitlist", "Put a patient on the waitlist", "Waitlist", "desk", 201,
            "The waitlist entry.", body=WaitlistCreate, errors=(409,)),

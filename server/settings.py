@@ -112,6 +112,14 @@ class Settings(BaseSettings):
     webhook_pause_after_s: float = Field(default=86400.0, gt=0)
     webhook_allow_private: bool = False
 
+    # web push to the patient page (server/notifications/push.py): the VAPID key (base64url,
+    # raw or DER; unset: one kept in the data folder), the contact push services see (mailto:
+    # or https:; unset: PUBLIC_BASE_URL when https), whether push endpoints may be private
+    # addresses (tests' local fake push service)
+    vapid_private_key: SecretStr | None = None
+    vapid_subject: str | None = Field(default=None, pattern=r"^(mailto:|https://)\S+$")
+    push_allow_private: bool = False
+
     @field_validator("database_url")
     @classmethod
     def _postgres_scheme(cls, v: str | None) -> str | None:

@@ -92,3 +92,18 @@ def webhook_deliver(subscription_id: Any, tag: str) -> str:
     """One sending run per subscription and reason: `r<seq>` after recording up to seq,
     `t<ms>` for a retry due then, `s<n>` for the sweeper's nth half minute."""
     return f"webhooks:deliver:{subscription_id}:{tag}"
+
+
+def push_called(token_id: Any) -> str:
+    """One web push fan-out per called token (a recall sends nothing, as for SMS)."""
+    return f"push:called:{token_id}"
+
+
+def push_ahead(hospital_id: Any, seq: Any) -> str:
+    """One web push fan-out per queue.updated event: its hospital and sequence number."""
+    return f"push:ahead:{hospital_id}:{seq}"
+
+
+def push_send(subscription_id: Any, kind: str) -> str:
+    """One push per (subscription, kind): the push_sends claim's own key."""
+    return f"push:send:{subscription_id}:{kind}"

@@ -19,7 +19,7 @@ from server.db.pool import create_pool, init_db
 from server.observability import configure_logging
 from server.settings import get_settings
 from server.store.client import create_redis
-from workers import alerts, dispatch, notify, outreach, queue_jobs, risk, summary, webhooks
+from workers import alerts, dispatch, notify, outreach, push, queue_jobs, risk, summary, webhooks
 from workers.outages import OUTAGES
 
 log = structlog.get_logger("worker")
@@ -52,6 +52,7 @@ async def start_services(ctx: dict[str, Any]) -> None:
     """Once PostgreSQL, Redis and the ARQ pool (ctx["redis"]) are there."""
     await notify.setup(ctx)
     await webhooks.setup(ctx)
+    await push.setup(ctx)
     dispatch.start(ctx)  # queue events -> notification jobs, in every worker process
 
 
@@ -72,6 +73,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await dispatch.stop(ctx)
     await notify.teardown(ctx)
     await webhooks.teardown(ctx)
+    await push.teardown(ctx)
     redis_app = ctx.pop("redis_app", None)
     if redis_app is not None:
         await redis_app.aclose()
@@ -115,7 +117,7 @@ class WorkerSettings:
         summary.write_daily_summaries,
         func(risk.train_risk_models, timeout=1800), func(risk.rescore_booked, timeout=1800),
         func(risk.ensure_risk_models, timeout=1800),
-        *notify.FUNCTIONS, *webhooks.FUNCTIONS, *outreach.FUNCTIONS,
+        *notify.FUNCTIONS, *webhooks.FUNCTIONS, *outreach.FUNCTIONS, *push.FUNCTIONS,
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(purge_idempotency, minute=7, run_at_startup=False),
@@ -138,6 +140,8 @@ class WorkerSettings:
         *outreach.CRON_JOBS,
         # outgoing webhooks: restart subscriptions with a due delivery and no sender
         *webhooks.CRON_JOBS,
+        # web push: subscriptions whose day is over
+        *push.CRON_JOBS,
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -114,12 +114,28 @@ def webhook_jobs_for(event: dict[str, Any]) -> list[JobSpec]:
     return [JobSpec("record_webhook_events", (h,), job_ids.webhook_record(h, seq))]
 
 
+def push_jobs_for(event: dict[str, Any]) -> list[JobSpec]:
+    """Web push (workers/push.py) on the decisions that send AHEAD and CALL_NOW: the same
+    waiting list, the same non-recall call; each subscription's own position is applied by
+    the job."""
+    out: list[JobSpec] = []
+    for spec in notify_jobs_for(event):
+        if spec.function == "notify_ahead":
+            out.append(JobSpec("push_ahead", spec.args,
+                               job_ids.push_ahead(spec.args[0], event.get("seq"))))
+        elif spec.function == "send_notification" and spec.args[2] == "CALL_NOW":
+            h, tid = spec.args[0], spec.args[1]
+            out.append(JobSpec("push_called", (h, tid), job_ids.push_called(tid)))
+    return out
+
+
 # Every router sees every event; their jobs are enqueued in this order. Append, don't nest.
 ROUTERS: list[Router] = [
     notify_jobs_for,
     risk_jobs_for,
     resend_jobs_for,
     webhook_jobs_for,
+    push_jobs_for,
 ]
 
 

@@ -17,6 +17,7 @@ import {
 import { Live } from '../js/live.js';
 import { canPlay, whenGesture } from '../js/sound.js';
 import { Awake, CallAlert } from './alert.js';
+import { NOTIFY_AT, enablePush, pushOn, pushSupported } from './push.js';
 
 const code = decodeURIComponent(location.pathname.split('/').filter(Boolean)[1] || '');
 const api = (suffix = '') => `/api/v1/public/tokens/${encodeURIComponent(code)}${suffix}`;
@@ -31,6 +32,7 @@ const S = {
   langDone: false,
   alertAt: 0,
   soundOn: false,
+  pushOn: false,           // this browser follows the token by web push (push.js)
 };
 const alarm = new CallAlert();
 const awake = new Awake();
@@ -405,6 +407,20 @@ function renderAlerts(v) {
   const coming = !v || ['BOOKED', 'WAITING', 'CALLED'].includes(v.status);
   $('#alerts-btn').hidden = !coming || S.soundOn;
   $('#alerts-on').hidden = !coming || !S.soundOn;
+  // web push (push.js): offered where the browser has it, while a call may still come
+  $('#push-btn').hidden = !coming || !pushSupported() || Boolean(S.pushOn);
+  $('#push-on').hidden = !coming || !S.pushOn;
+  $('#push-on').textContent = t('push.on', { n: NOTIFY_AT });
+}
+
+async function turnOnPush() {
+  try {
+    S.pushOn = await enablePush(api);
+    if (!S.pushOn) say(t('push.blocked'), { error: true });
+  } catch (err) {
+    say(refusal(err), { error: true });
+  }
+  renderAlerts(S.view);
 }
 
 function main() {
@@ -428,6 +444,8 @@ function main() {
     alertsState();
   });
   whenGesture(alertsState);
+  $('#push-btn').addEventListener('click', turnOnPush);
+  pushOn().then((on) => { S.pushOn = on; renderAlerts(S.view); }).catch(() => {});
   alertsState();
   setInterval(render, TICK_MS);
   load();

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import httpx
 
 from tests.api.helpers import auth, unique
+from tests.push_keys import browser_keys
 
 ROLES = ("admin", "receptionist", "doctor", "nurse", "display", "anonymous")
 STAFF_ROLES = ("admin", "receptionist", "doctor", "nurse")
@@ -307,4 +308,19 @@ CASES += [
     Case("POST", f"{API}/public/waitlist/{OFFER}/decline", None, everyone(404)),
     Case("GET", f"{API}/risk/outreach", None, staff_read()),
     Case("GET", f"{API}/risk/outreach?format=csv", None, staff_read()),
+]
+
+
+# ---------------------------------------------------------------------------------------
+# web push for the patient's page: the key for anyone, a subscription for the code's holder
+# ---------------------------------------------------------------------------------------
+def _push_subscription(w: World) -> dict[str, Any]:
+    return browser_keys("https://push.example.com/send/matrix").subscription
+
+
+CASES += [
+    Case("GET", f"{API}/public/push/key", None, everyone(200)),
+    Case("POST", f"{API}/public/tokens/{{code}}/push", _push_subscription, everyone(201)),
+    Case("DELETE", f"{API}/public/tokens/{{code}}/push",
+         _const({"endpoint": "https://push.example.com/send/matrix"}), everyone(204)),
 ]

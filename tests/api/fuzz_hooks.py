@@ -16,7 +16,8 @@ mended before they are sent, never dropped:
   past in the hospital's timezone;
 - GET /patients needs phone or uhid (OpenAPI cannot say "one of two query parameters");
 - a transfer goes to an active doctor the token is not already with;
-- a webhook URL is a public host (private and loopback addresses are refused, rightly);
+- a webhook URL and a push endpoint are public hosts (private and loopback addresses are
+  refused, rightly);
 - the hospital's settings: the address point inside the geofence, the timezone kept.
 
 Negative cases are left as generated: every one of them must get a 4xx, never a 5xx.
@@ -194,6 +195,10 @@ def map_case(ctx: Any, case: Any) -> Any:
     elif op in (("POST", "/api/v1/webhooks"), ("PATCH", "/api/v1/webhooks/{id}")):
         if "url" in body:
             body["url"] = "https://hooks.example.com/opdq"
+    elif op in (("POST", "/api/v1/public/tokens/{code}/push"),
+                ("DELETE", "/api/v1/public/tokens/{code}/push")):
+        if "endpoint" in body:          # a push service is a public host, like a webhook's
+            body["endpoint"] = "https://push.example.com/send/fuzz"
     elif op == ("PATCH", "/api/v1/hospital"):
         _hospital_settings(body)
     elif op == ("POST", "/api/v1/waitlist"):
