@@ -34,6 +34,7 @@ from server.routes import (
     patients,
     public,
     reports,
+    risk_insight,
     risk_models,
     risk_outreach,
     summaries,
@@ -109,7 +110,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 *pages.routes, *webhooks.routes, *alerts.routes, *notifications.routes,
                 *integrations.routes, *fhir.routes, *reports.routes, *risk_models.routes,
                 *hospital.routes, *audit.routes, *summaries.routes, *risk_outreach.routes,
-                *twilio_inbound.routes,
+                *twilio_inbound.routes, *risk_insight.routes,
                 *openapi.routes],
         middleware=[
             Middleware(Attribution), Middleware(SecurityHeaders), Middleware(RequestLog),
