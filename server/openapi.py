@@ -496,7 +496,8 @@ def registry() -> list[Op]:
                        "period, priced with the hospital's costs; expected no-shows (sum of "
                        "the latest scores' probabilities) vs observed, per tier, over online "
                        "bookings with a known outcome; freed slots a waitlisted patient "
-                       "accepted, times the slot value. At most 366 days."),
+                       "accepted, times the slot value. A period longer than 366 days is "
+                       "cut to its last 366 (the answer's `from` says so)."),
         # integrations (docs/integrations.md)
         Op("GET", f"{API}/api-keys", "List API keys", "Integrations", "admin-login",
            response="The hospital's API keys (never the keys themselves)."),

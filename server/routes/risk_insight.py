@@ -21,7 +21,6 @@ from starlette.routing import Route
 
 from server.auth.principal import staff
 from server.db import risk_insight as db
-from server.errors import InvalidInput
 from server.models.common import parse_query
 from server.models.dates import PlanDate
 from server.routes import render
@@ -91,12 +90,11 @@ async def roi(request: Request) -> Response:
     who = await staff(request, "admin")
     q = parse_query(request, RoiQuery)
     svc = render.service(request)
-    last = q.last or (await svc.today(who.hospital_id))[0]
+    last = q.last or max((await svc.today(who.hospital_id))[0], q.first or date.min)
     first = q.first or last - timedelta(days=DEFAULT_DAYS - 1)
-    if first > last:
-        raise InvalidInput.field("from", "must not be after `to`")
-    if (last - first).days >= MAX_DAYS:
-        raise InvalidInput.field("from", f"the period is at most {MAX_DAYS} days")
+    # a longer period is cut to its last MAX_DAYS (the answer's `from` says so); a reversed
+    # one is empty, as the daily reports answer it
+    first = max(first, last - timedelta(days=MAX_DAYS - 1))
     out = await roi_figures(svc.pool, who.hospital_id, first, last)
     if q.format == "csv" or "text/csv" in request.headers.get("accept", ""):
         return csv_response(f"risk-roi-{first.isoformat()}-{last.isoformat()}.csv", CSV_HEADER,
