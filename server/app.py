@@ -35,6 +35,7 @@ from server.routes import (
     public,
     push,
     reports,
+    risk_insight,
     risk_models,
     risk_outreach,
     summaries,
@@ -110,7 +111,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 *pages.routes, *webhooks.routes, *alerts.routes, *notifications.routes,
                 *integrations.routes, *fhir.routes, *reports.routes, *risk_models.routes,
                 *hospital.routes, *audit.routes, *summaries.routes, *risk_outreach.routes,
-                *twilio_inbound.routes, *push.routes,
+                *twilio_inbound.routes, *push.routes, *risk_insight.routes,
                 *openapi.routes],
         middleware=[
             Middleware(Attribution), Middleware(SecurityHeaders), Middleware(RequestLog),

@@ -35,6 +35,8 @@ from server.routes.alerts import AlertQuery
 from server.routes.audit import AuditQuery
 from server.routes.auth import LockoutQuery, LoginBody
 from server.routes.notifications import MessageQuery
+from server.routes.risk_insight import RoiQuery
+from server.routes.risk_insight import SummaryQuery as RiskSummaryQuery
 from server.routes.risk_models import CompareQuery
 from server.routes.risk_outreach import OutreachQuery
 from server.routes.summaries import SummaryQuery
@@ -492,6 +494,24 @@ def registry() -> list[Op]:
                     "bookings whose tier differs between the versions.",
            query=CompareQuery, errors=(404,),
            description="Re-scores each upcoming booking's latest stored features with both."),
+        Op("GET", f"{API}/risk/summary", "A day's no-show risk per tier and department",
+           "No-show prevention", "staff",
+           response="`{date, total, tiers: {\"1\": n, ..., \"5\": n}, high, mean_score, "
+                    "departments: [{department_id, name, total, tiers, high, mean_score}]}`: "
+                    "the day's scored tokens (latest score), cancelled and rescheduled ones "
+                    "left out; `high` = tiers 4 and 5.", query=RiskSummaryQuery),
+        Op("GET", f"{API}/risk/roi", "What no-show prevention cost and recovered",
+           "No-show prevention", "admin",
+           response="`{from, to, currency, costs, messages: {sent, by_channel, by_event, cost}, "
+                    "no_shows: {bookings, expected, observed, by_tier: [...]}, waitlist: "
+                    "{refilled, value}, net}`. `format=csv` or `Accept: text/csv`.",
+           query=RoiQuery, csv=True,
+           description="Reminders, outreach touches and waitlist offers billed (sent) in the "
+                       "period, priced with the hospital's costs; expected no-shows (sum of "
+                       "the latest scores' probabilities) vs observed, per tier, over online "
+                       "bookings with a known outcome; freed slots a waitlisted patient "
+                       "accepted, times the slot value. A period longer than 366 days is "
+                       "cut to its last 366 (the answer's `from` says so)."),
         # integrations (docs/integrations.md)
         Op("GET", f"{API}/api-keys", "List API keys", "Integrations", "admin-login",
            response="The hospital's API keys (never the keys themselves)."),

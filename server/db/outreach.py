@@ -79,7 +79,7 @@ async def call_list(conn: Conn, hospital_id: UUID, day: date, min_tier: int
     """The day's bookings at min_tier and above, highest risk first, with every outreach
     message (event, channel, status, times) and the patient's replies."""
     rows = await conn.fetch(
-        """SELECT t.id, t.number, t.status, t.scheduled_time, t.hospital_id,
+        """SELECT t.id, t.number, t.status, t.scheduled_time, t.hospital_id, t.visit_reason,
                   p.name AS patient_name, p.phone, dep.name AS department_name,
                   d.name AS doctor_name, ra.tier, ra.score, ra.badge, ra.model_version,
                   ra.factors,

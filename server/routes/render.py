@@ -8,10 +8,12 @@ from starlette.requests import Request
 
 from server import views
 from server.auth.principal import optional_principal
+from server.db import teleconsult as teleconsult_db
 from server.db import tokens as tokens_db
 from server.domain import lifecycle as lc
 from server.presenters import eta_view, jsonable, token_view, waited_min
 from server.queue import QueueService
+from server.risk import teleconsult
 from server.state import AppState
 
 # jsonable is re-exported for routes: one way to render record values
@@ -46,6 +48,8 @@ async def tokens(request: Request, rows: list[dict[str, Any] | None], *, staff: 
     today = (await svc.today(present[0]["hospital_id"]))[0] \
         if any(r["status"] in lc.SAME_DAY_FROM for r in present) else now.date()
     places = await svc.token_positions(present[0]["hospital_id"], present) if present else {}
+    tele = await teleconsult_db.suggestions(svc.pool, present[0]["hospital_id"], present) \
+        if staff and present else {}
     out: list[dict[str, Any] | None] = []
     for row in rows:
         if row is None:
@@ -54,9 +58,11 @@ async def tokens(request: Request, rows: list[dict[str, Any] | None], *, staff: 
         position, eta = places.get(row["id"], (None, None))
         if staff:
             assert today is not None
-            out.append(views.staff_token(row, who, today, now, position=position,
-                                         eta=eta_view(eta, now), risk=risks.get(row["id"]),
-                                         link=svc.link_for(row)))
+            view = views.staff_token(row, who, today, now, position=position,
+                                     eta=eta_view(eta, now), risk=risks.get(row["id"]),
+                                     link=svc.link_for(row))
+            view["teleconsult"] = tele.get(row["id"], teleconsult.NO).to_json()
+            out.append(view)
         else:
             out.append(token_view(row, position=position, eta=eta_view(eta, now), staff=False,
                                   waited=waited_min(row, now)))

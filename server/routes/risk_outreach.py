@@ -17,15 +17,16 @@ from starlette.routing import Route
 
 from server.auth.principal import DESK, staff
 from server.db import outreach as db
+from server.db import teleconsult as teleconsult_db
 from server.models.common import parse_query
 from server.models.dates import PlanDate
 from server.observability import mask_phone
-from server.risk import outreach
+from server.risk import outreach, teleconsult
 from server.routes import render
 from server.routes.csv_out import csv_response
 
 CSV_HEADER = ("token", "scheduled_time", "department", "doctor", "patient", "phone", "tier",
-              "score", "call", "planned", "sent", "reply", "status")
+              "score", "call", "planned", "sent", "reply", "status", "teleconsult")
 
 
 class OutreachQuery(BaseModel):
@@ -34,7 +35,8 @@ class OutreachQuery(BaseModel):
     format: Literal["json", "csv"] = "json"
 
 
-def item(row: dict[str, Any], pol: outreach.Policy, show_phone: bool) -> dict[str, Any]:
+def item(row: dict[str, Any], pol: outreach.Policy, show_phone: bool,
+         tele: teleconsult.Suggestion = teleconsult.NO) -> dict[str, Any]:
     sent = {(s["event"]): s for s in row["sent"]}
     planned = [{"event": t.event, "at": t.at, "standard": t.standard,
                 "status": sent[t.event]["status"] if t.event in sent else None,
@@ -53,6 +55,7 @@ def item(row: dict[str, Any], pol: outreach.Policy, show_phone: bool) -> dict[st
         "call": outreach.on_call_list(row["tier"], pol),
         "touches": planned, "sent": row["sent"], "replies": replies,
         "answer": replies[-1]["reply"] if replies else None,
+        "teleconsult": tele.to_json(),
     })
 
 
@@ -65,7 +68,8 @@ async def outreach_list(request: Request) -> Response:
     day = q.day or (await svc.today(who.hospital_id))[0] + timedelta(days=1)
     pol = outreach.Policy.from_json(await db.policy(svc.pool, who.hospital_id))
     rows = await db.call_list(svc.pool, who.hospital_id, day, pol.confirm_tier)
-    items = [item(r, pol, who.role in DESK) for r in rows]
+    tele = await teleconsult_db.suggestions(svc.pool, who.hospital_id, rows)
+    items = [item(r, pol, who.role in DESK, tele.get(r["id"], teleconsult.NO)) for r in rows]
     if fmt == "csv":
         return csv_response(f"outreach-{day.isoformat()}.csv", CSV_HEADER, (
             (i["number"], i["scheduled_time"], i["department"], i["doctor"],
@@ -73,7 +77,8 @@ async def outreach_list(request: Request) -> Response:
              "yes" if i["call"] else "",
              " ".join(t["event"] for t in i["touches"] if not t["standard"]),
              " ".join(f"{s['event']}:{s['status']}" for s in i["sent"]),
-             i["answer"] or "", i["status"]) for i in items))
+             i["answer"] or "", i["status"], i["teleconsult"]["reason"] or "")
+            for i in items))
     return JSONResponse({"date": day.isoformat(), "items": items})
 
 

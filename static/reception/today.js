@@ -223,11 +223,14 @@ export class DayList {
     const prio = tok.booking_type === 'EMERGENCY' ? 3 : tok.priority;
     row.tr.classList.toggle('prio-3', prio === 3);
     row.tr.classList.toggle('prio-2', prio === 2);
-    set('token', `${tok.number}|${prio}|${tok.reinstated}|${tok.late_count}`, (td) => fill(td,
+    const r = tok.risk;
+    const riskKey = r?.badge ? `${r.score}|${r.tier}|${(r.factors || []).join(';')}|${row.riskOpen}` : '';
+    set('token', `${tok.number}|${prio}|${tok.reinstated}|${tok.late_count}|${riskKey}`, (td) => fill(td,
       h('span', { class: 'tok', text: tok.number }),
       prio >= 2 ? h('span', { class: `badge prio-${prio}`, text: t(`prio.${prio}`) }) : null,
       tok.reinstated ? h('span', { class: 'badge note', text: t('desk.reinstated') }) : null,
-      tok.late_count ? h('span', { class: 'badge note', text: t('desk.late', { n: tok.late_count }) }) : null));
+      tok.late_count ? h('span', { class: 'badge note', text: t('desk.late', { n: tok.late_count }) }) : null,
+      r?.badge ? this.riskBadge(row) : null));
     const p = tok.patient || {};
     set('patient', `${p.id}|${p.name}|${p.phone}`, (td) => fill(td,
       h('button', { type: 'button', class: 'linkish', text: p.name || p.display_name || '—',
@@ -254,6 +257,25 @@ export class DayList {
       printable ? h('button', { type: 'button', class: 'btn small', text: t('desk.action.print'),
         'aria-label': `${t('reception.print')} ${tok.number}`,
         on: { click: (ev) => this.o.onPrint(row.tok, ev.currentTarget) } }) : null));
+  }
+
+  /** "likely to miss: 32%" with the tier as five dots (as on the doctor's console); a tap
+   *  shows (or hides) the top factors the score rests on. Staff tokens only carry `risk`. */
+  riskBadge(row) {
+    const r = row.tok.risk;
+    const tier = Math.max(0, Math.min(5, r.tier || 0));
+    const factors = r.factors?.length ? r.factors.slice(0, 3) : [t('doctor.riskNoFactors')];
+    return h('span', { class: 'risk' },
+      h('button', {
+        type: 'button', class: `badge risk-${r.badge.toLowerCase()} risk-btn`,
+        'aria-expanded': String(!!row.riskOpen), title: t('doctor.riskWhy'),
+        dataset: { testid: 'risk', tier: String(tier) },
+        on: { click: () => { row.riskOpen = !row.riskOpen; this.render(row); } },
+      }, t('doctor.riskMiss', { pct: r.score }),
+      h('span', { class: 'risk-tier', 'aria-hidden': 'true',
+                  text: '●'.repeat(tier) + '○'.repeat(5 - tier) })),
+      row.riskOpen ? h('ul', { class: 'risk-factors', dataset: { testid: 'risk-factors' } },
+        ...factors.map((f) => h('li', { text: f }))) : null);
   }
 
   renderWaited(row) {

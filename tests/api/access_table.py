@@ -308,6 +308,11 @@ CASES += [
     Case("POST", f"{API}/public/waitlist/{OFFER}/decline", None, everyone(404)),
     Case("GET", f"{API}/risk/outreach", None, staff_read()),
     Case("GET", f"{API}/risk/outreach?format=csv", None, staff_read()),
+    # the day's risk per tier and department: any staff; prevention's cost and return: admins
+    Case("GET", f"{API}/risk/summary", None, staff_read()),
+    Case("GET", f"{API}/risk/summary?date={{tomorrow}}", None, staff_read()),
+    Case("GET", f"{API}/risk/roi", None, admin_only()),
+    Case("GET", f"{API}/risk/roi?format=csv", None, admin_only()),
 ]
 
 
