@@ -70,7 +70,11 @@ async def test_reports_page_shows_the_demo_history(server: Server, db: asyncpg.P
     await panel.get_by_label("Department").select_option(label="All")
     await panel.get_by_role("button", name="Last 30 days").click()
     await expect(panel.locator("#report-table tbody tr")).to_have_count(7)
-    box = await panel.locator(".report-chart canvas").first.bounding_box()
+    # the charts are drawn again for the new range: measure the one on the page now
+    chart = panel.locator(".report-chart canvas").first
+    await expect(panel.locator(".uplot canvas")).to_have_count(5)
+    await expect(chart).to_be_visible()
+    box = await chart.bounding_box()
     assert box and box["width"] > 800 and box["height"] >= 300   # two a row, full width
     await screenshot(page, "reports-projector")
     no_script_errors(page)

@@ -48,7 +48,9 @@ async def test_a_token_issued_over_http_is_texted(
     await drain(ctx, dispatcher, world)
     [msg] = fake_twilio.messages
     assert msg.to == "+919876500000"
-    assert tok["number"] in msg.body and "Wait about" in msg.body
+    # alone in the queue: "You are next", never "Wait about 0 min" (issue 20)
+    assert tok["number"] in msg.body and "You are next" in msg.body
+    assert "Wait about" not in msg.body
     assert f"{PUBLIC_BASE}/t/" in msg.body
     # the doctor presses Next: the patient is called to the cabin
     assert (await press_next(client, world)).status_code == 200

@@ -45,7 +45,7 @@ async def test_token_created_goes_out_by_sms(ctx: dict[str, Any], world: World,
     assert msg.auth == (ACCOUNT_SID, "fake-twilio-auth-token")
     assert msg.to == PHONE0 and msg.form["From"] == SMS_FROM
     assert tok["number"] in msg.body and "Patient0," in msg.body and "Kumar" not in msg.body
-    assert "Wait about" in msg.body and "https://opd.example.org/t/" in msg.body
+    assert "You are next" in msg.body and "https://opd.example.org/t/" in msg.body
     assert msg.form["StatusCallback"] == "https://opd.example.org/api/v1/webhooks/twilio/status"
     [row] = await rows(ctx["pool"], tok["id"])
     assert (row["status"], row["channel"], row["provider_id"], row["attempts"]) == (

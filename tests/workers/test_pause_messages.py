@@ -101,7 +101,9 @@ async def test_a_long_pause_tells_each_patient_once_and_the_resume_gives_the_new
     await drain(ctx, dispatcher, world)
     back = [m for m in fake_twilio.messages if "the doctor is back" in m.body]
     assert sorted(m.to for m in back) == PHONES
-    assert all("Wait about" in m.body for m in back)
+    # each gets their new ETA: the first in line is next, the others a range
+    assert all("Wait about" in m.body or "You are next" in m.body for m in back)
+    assert sum("Wait about" in m.body for m in back) == len(back) - 1
     assert len(fake_twilio.messages) == 6
 
 
