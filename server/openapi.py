@@ -297,7 +297,8 @@ def registry() -> list[Op]:
                     "`alert_thresholds` (effective values), `alert_threshold_limits` "
                     "({min, max, default} per threshold), "
                     "`reinstate` (per department), `costs` ({currency, sms, whatsapp, "
-                    "slot_value}), `delay_notify_min`, `summary_hour`, `updated_at`."),
+                    "slot_value}), `delay_notify_min`, `summary_hour`, `outreach_policy` "
+                    "(effective values, its `teleconsult` rules included), `updated_at`."),
         Op("GET", f"{API}/daily-summaries", "Daily summaries", "Insight", "admin",
            response="`{\"items\": [...]}` newest first: `date`, `text` (as the admins read "
                     "it), `template_text`, `written_by` (template, model), `figures`, "

@@ -89,7 +89,8 @@ def eta_view(eta: Eta | None, at: datetime) -> dict[str, Any] | None:
 
 def risk_view(risk: dict[str, Any] | None, staff: bool) -> dict[str, Any] | None:
     """Score (the chance of a no-show, in %), badge, tier; for staff the top factors in
-    words, strongest first (what the tablet shows on a tap of the badge)."""
+    words, strongest first (what the tablet shows on a tap of the badge), and the
+    explainer's sentence when one was written (server/risk/explainer.py)."""
     if not risk:
         return None
     view = {"score": risk["score"], "badge": risk["badge"], "tier": risk.get("tier")}
@@ -97,6 +98,8 @@ def risk_view(risk: dict[str, Any] | None, staff: bool) -> dict[str, Any] | None
         factors = risk.get("factors") or []
         view["factors"] = [f["phrase"] for f in factors if isinstance(f, dict) and
                            f.get("phrase")]
+        if risk.get("explanation"):
+            view["explanation"] = risk["explanation"]
     return view
 
 

@@ -162,7 +162,7 @@ async def score_token(ctx: dict[str, Any], token_id: str) -> int | None:
     if not visit or visit["status"] != "BOOKED":
         return None
     hist = await risk_db.history_before(pool, visit["patient_id"], visit["department_id"],
-                                        visit["service_date"])
+                                        visit["service_date"], visit["booked_on"])
     inputs = F.inputs_from_row(visit, F.history_from_row(hist))
     model_row = await _model_for(pool, visit["hospital_id"])
     s = M.score_visit(M.ModelParams.from_json(model_row["params"]), inputs)

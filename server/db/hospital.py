@@ -8,6 +8,7 @@ hospital cannot switch on a self check-in that its own front door would fail.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from server.domain.alerts import Thresholds
 from server.errors import InvalidInput
 from server.models.hospital import HospitalPatch
 from server.presenters import jsonable
+from server.risk import outreach, teleconsult
 
 Row = dict[str, Any]
 _DEFAULTS = Thresholds()
@@ -26,7 +28,7 @@ _DEFAULTS = Thresholds()
 _COLUMNS = """id, name, code, timezone, latitude, longitude, geofence_radius_m,
               address_latitude, address_longitude, default_language, board_languages,
               alert_thresholds, delay_notify_min, currency, sms_cost, whatsapp_cost,
-              slot_value, summary_hour, updated_at"""
+              slot_value, summary_hour, outreach_policy, updated_at"""
 
 
 def geofence_check(h: Row) -> Row | None:
@@ -42,6 +44,43 @@ def _thresholds(raw: Any) -> dict[str, int]:
     stored = raw if isinstance(raw, dict) else {}
     effective = Thresholds.from_settings(stored)
     return {name: getattr(effective, name) for name in Thresholds.BOUNDS}
+
+
+def _outreach(raw: Any) -> Row:
+    """The outreach policy in effect (stored keys over the defaults), its teleconsult rules
+    included."""
+    stored = raw if isinstance(raw, dict) else {}
+    tele = teleconsult.Rules.from_json(stored.get("teleconsult", {}))
+    return {**asdict(outreach.Policy.from_json(stored)),
+            "teleconsult": {"enabled": tele.enabled, "within_days": tele.within_days,
+                            "rules": [{"name": r.name, "keywords": list(r.keywords),
+                                       "reason": r.reason} for r in tele.rules]}}
+
+
+def _merge(old: Any, given: dict[str, Any]) -> Row:
+    """`given` over the stored object key by key; a null key is removed (its default)."""
+    merged = dict(old) if isinstance(old, dict) else {}
+    for key, value in given.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _policy(old: Any, body: Any) -> Row:
+    given = body.model_dump(include=body.model_fields_set - {"teleconsult"})
+    merged = _merge(old, given)
+    if "teleconsult" in body.model_fields_set:
+        t = body.teleconsult
+        tele = {} if t is None else _merge(
+            merged.get("teleconsult"),
+            {k: ([r.model_dump(exclude_none=True) for r in t.rules] if k == "rules"
+                 and t.rules is not None else getattr(t, k)) for k in t.model_fields_set})
+        merged.pop("teleconsult", None)
+        if tele:
+            merged["teleconsult"] = tele
+    return merged
 
 
 def settings_view(h: Row, departments: list[Row]) -> Row:
@@ -65,6 +104,7 @@ def settings_view(h: Row, departments: list[Row]) -> Row:
                   "whatsapp": float(h["whatsapp_cost"]), "slot_value": float(h["slot_value"])},
         "delay_notify_min": h["delay_notify_min"],
         "summary_hour": h["summary_hour"],
+        "outreach_policy": _outreach(h["outreach_policy"]),
         "updated_at": h["updated_at"],
     })
 
@@ -123,6 +163,8 @@ def _new_values(old: Row, body: HospitalPatch) -> Row:
             value = getattr(body.costs, api)
             if api in body.costs.model_fields_set and value is not None:
                 out[col] = value
+    if body.outreach_policy is not None:
+        out["outreach_policy"] = _policy(old["outreach_policy"], body.outreach_policy)
     if "summary_hour" in given:
         out["summary_hour"] = body.summary_hour
     if "delay_notify_min" in given:

@@ -2,9 +2,9 @@
 
 json/jsonb values go in and come out as Python objects (the pool's codecs, db/pool.py).
 
-History is always counted from tokens BEFORE the visit's service date (never the
-patient_history_summary view, which counts every day, the visit's own included), so a score
-computed today for a past visit sees what was known then.
+History is always counted from days BEFORE the visit (never the patient_history_summary view,
+which counts every day, the visit's own included), so a score computed today for a past visit
+sees what was known then; a patient's imported history (risk_history, by UHID) counts too.
 """
 
 from __future__ import annotations
@@ -47,6 +47,18 @@ LEFT JOIN LATERAL (
 """
 
 _HISTORY = """
+WITH past AS (
+    SELECT o.status, o.booking_type, o.department_id, o.service_date, o.created_at
+    FROM tokens o
+    WHERE o.patient_id = $1 AND o.service_date < $3
+    UNION ALL
+    -- imported history (risk_history) continues the patient whose UHID is its patient_ref,
+    -- as in training (db.history.training_visits): booked visits from before the booking
+    SELECT r.outcome, 'ONLINE', r.department_id, r.service_date, r.booked_at
+    FROM patients p
+    JOIN risk_history r ON r.hospital_id = p.hospital_id AND r.patient_ref = p.uhid
+    WHERE p.id = $1 AND r.service_date < $4
+)
 SELECT count(*) FILTER (WHERE o.status IN ('COMPLETED', 'NO_SHOW')
                           AND o.booking_type = 'ONLINE') AS booked,
        count(*) FILTER (WHERE o.status = 'NO_SHOW' AND o.booking_type = 'ONLINE')
@@ -59,8 +71,7 @@ SELECT count(*) FILTER (WHERE o.status IN ('COMPLETED', 'NO_SHOW')
        max(o.service_date) FILTER (WHERE o.status IN ('COMPLETED', 'NO_SHOW')) AS last_visit,
        (array_agg(o.status = 'NO_SHOW' ORDER BY o.service_date DESC, o.created_at DESC)
             FILTER (WHERE o.status IN ('COMPLETED', 'NO_SHOW')))[1] AS last_was_no_show
-FROM tokens o
-WHERE o.patient_id = $1 AND o.service_date < $3
+FROM past o
 """
 
 
@@ -71,8 +82,12 @@ async def visit(conn: Conn, token_id: UUID) -> dict[str, Any] | None:
 
 
 async def history_before(conn: Conn, patient_id: UUID, department_id: UUID,
-                         day: date) -> dict[str, Any]:
-    row = await conn.fetchrow(_HISTORY, patient_id, department_id, day)
+                         day: date, booked_on: date | None = None) -> dict[str, Any]:
+    """The patient's record before `day` (the visit's service date): their own tokens, and
+    their imported visits from before `booked_on` (the booking date; `day` when not given),
+    what training lets an imported visit's successor see (features.histories_before)."""
+    imported_before = min(day, booked_on) if booked_on else day
+    row = await conn.fetchrow(_HISTORY, patient_id, department_id, day, imported_before)
     return dict(row) if row else {}
 
 

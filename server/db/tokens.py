@@ -220,7 +220,7 @@ async def latest_risk(conn: asyncpg.Connection | asyncpg.Pool,
         return {}
     rows = await conn.fetch(
         """SELECT DISTINCT ON (token_id) token_id, score, badge, tier, show_probability,
-                  factors
+                  factors, explanation
            FROM risk_assessments WHERE token_id = ANY($1::uuid[])
            ORDER BY token_id, created_at DESC, id DESC""",
         token_ids,

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, cre
 
 from server.domain.alerts import Thresholds
 from server.models.admin import BoardLanguages, PatchBody, Places
-from server.models.common import Body, Language, Name
+from server.models.common import Body, Language, Name, text
 
 # "localtime" is this machine's own clock, not a place
 ZONES = sorted(available_timezones() - {"localtime"})
@@ -103,6 +103,46 @@ AlertThresholds.__doc__ = ("Live alert thresholds (docs/alerts.md); a key left o
                            "null puts back the default.")
 
 
+Tier = Annotated[int, Field(ge=1, le=6, description="A risk tier, 1 to 5 (6: no booking).")]
+Hours = Annotated[float, Field(ge=0, le=14 * 24, description="Hours before the slot, 0 to 336.")]
+
+
+class TeleconsultRule(Body):
+    name: text(40, min_length=1)  # type: ignore[valid-type]
+    keywords: list[text(60, min_length=1)] = Field(  # type: ignore[valid-type]
+        min_length=1, max_length=30,
+        description="Whole words or phrases of the visit reason, any case.")
+    reason: text(80, min_length=1) | None = Field(  # type: ignore[valid-type]
+        default=None, description="Said to the desk, e.g. `follow-up visit`; default: name.")
+
+
+class Teleconsult(Body):
+    """Teleconsult suggestion rules (docs/risk.md); a key left out is kept, null puts back
+    the default."""
+
+    enabled: bool | None = None
+    within_days: int | None = Field(
+        default=None, ge=1, le=3650,
+        description="Suggested only when the patient was seen in the department this recently.")
+    rules: list[TeleconsultRule] | None = Field(
+        default=None, max_length=20, description="Replace the whole list; [] suggests nothing.")
+
+
+class OutreachPolicy(Body):
+    """The outreach plan by risk tier (docs/risk.md); a key left out is kept, null puts back
+    the default."""
+
+    confirm_tier: Tier | None = None
+    extra_tier: Tier | None = None
+    call_tier: Tier | None = None
+    confirm_lead_h: Hours | None = None
+    extra_lead_h: Hours | None = None
+    last_touch_h: Hours | None = None
+    offer_minutes: int | None = Field(
+        default=None, ge=5, le=24 * 60, description="A waitlist offer stays open this long.")
+    teleconsult: Teleconsult | None = None
+
+
 class ReinstatePlaces(Body):
     department_id: UUID
     reinstate_places: Places
@@ -126,6 +166,7 @@ class HospitalPatch(PatchBody):
         default=None, ge=1, le=240,
         description="A doctor's pause texts waiting patients only when it moves their ETA by "
                     "at least this many minutes.")
+    outreach_policy: OutreachPolicy | None = None
     summary_hour: int | None = Field(
         default=None, ge=0, le=23,
         description="The local hour (0-23) at which the admins' daily summary is written.")

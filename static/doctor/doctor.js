@@ -83,7 +83,9 @@ function riskBadge(tok) {
       on: { click: () => { S.riskOpen = open ? null : tok.id; render(); } },
     }),
     open ? h('ul', { class: 'risk-factors', dataset: { testid: 'risk-factors' } },
-      ...factors.map((f) => h('li', { text: f }))) : null);
+      ...factors.map((f) => h('li', { text: f }))) : null,
+    open && r.explanation ? h('p', { class: 'risk-explanation', text: r.explanation,
+      dataset: { testid: 'risk-explanation' } }) : null);
 }
 
 /** Tokens as read from the server: their waited_min is as of now. */

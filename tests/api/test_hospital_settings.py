@@ -9,7 +9,10 @@ from typing import Any
 import asyncpg
 import httpx
 
+from server.db import outreach as outreach_db
+from server.db import teleconsult as teleconsult_db
 from server.domain.alerts import Thresholds
+from server.risk import outreach, teleconsult
 from tests.api.helpers import auth, staff_world
 
 API = "/api/v1/hospital"
@@ -136,6 +139,14 @@ async def test_bad_settings_are_refused_naming_the_field(
         ({"delay_notify_min": 0}, "delay_notify_min"),
         ({"reinstate": [{"department_id": str(w["hospital_id"]), "reinstate_places": 4}]},
          "reinstate.0.department_id"),
+        ({"outreach_policy": {"confirm_tier": 0}}, "outreach_policy.confirm_tier"),
+        ({"outreach_policy": {"extra_lead_h": -2}}, "outreach_policy.extra_lead_h"),
+        ({"outreach_policy": {"offer_minutes": 1}}, "outreach_policy.offer_minutes"),
+        ({"outreach_policy": {"sms_now": True}}, "outreach_policy.sms_now"),
+        ({"outreach_policy": {"teleconsult": {"within_days": 0}}},
+         "outreach_policy.teleconsult.within_days"),
+        ({"outreach_policy": {"teleconsult": {"rules": [{"name": "x", "keywords": []}]}}},
+         "outreach_policy.teleconsult.rules.0.keywords"),
         ({"name": None}, "name"),
         ({}, "body"),
     ]
@@ -156,3 +167,56 @@ async def test_only_admins_change_settings(pool: asyncpg.Pool, client: httpx.Asy
         assert r.status_code == 403, (role, r.text)
     assert await pool.fetchval("SELECT name FROM hospitals WHERE id = $1",
                                w["hospital_id"]) == "Hospital HS5"
+
+
+async def test_outreach_policy_and_teleconsult_rules_are_settings(
+        pool: asyncpg.Pool, client: httpx.AsyncClient) -> None:
+    """What used to be SQL only: the tiers and hours of the outreach plan and the teleconsult
+    rules, merged key by key, read by the outreach worker and the suggestion, audited."""
+    w = await staff_world(pool, "HS6")
+    admin = auth(w["tokens"]["admin"])
+    shown = (await client.get(API, headers=admin)).json()["outreach_policy"]
+    assert shown["confirm_tier"] == outreach.DEFAULT.confirm_tier
+    assert shown["teleconsult"]["within_days"] == teleconsult.DEFAULT.within_days
+    assert [r["name"] for r in shown["teleconsult"]["rules"]] == [
+        r.name for r in teleconsult.DEFAULT.rules]
+
+    r = await client.patch(API, headers=admin, json={"outreach_policy": {
+        "confirm_tier": 2, "extra_lead_h": 30, "offer_minutes": 45,
+        "teleconsult": {"within_days": 60, "rules": [
+            {"name": "wound check", "keywords": ["dressing", "Suture removal"]}]}}})
+    assert r.status_code == 200, r.text
+    # a second change keeps what it leaves out, and null puts a default back
+    r = await client.patch(API, headers=admin, json={"outreach_policy": {
+        "extra_lead_h": None, "call_tier": 5, "teleconsult": {"enabled": False}}})
+    assert r.status_code == 200, r.text
+    s = r.json()["outreach_policy"]
+    assert (s["confirm_tier"], s["call_tier"], s["offer_minutes"]) == (2, 5, 45)
+    assert s["extra_lead_h"] == outreach.DEFAULT.extra_lead_h
+    assert s["teleconsult"] == {"enabled": False, "within_days": 60, "rules": [
+        {"name": "wound check", "keywords": ["dressing", "suture removal"],
+         "reason": "wound check"}]}
+
+    # what the outreach worker and the teleconsult suggestion read
+    pol = outreach.Policy.from_json(await outreach_db.policy(pool, w["hospital_id"]))
+    assert (pol.confirm_tier, pol.call_tier, pol.extra_lead_h, pol.offer_minutes) == (
+        2, 5, 20.0, 45)
+    assert not outreach.on_call_list(4, pol) and outreach.on_call_list(5, pol)
+    rules = await teleconsult_db.rules(pool, w["hospital_id"])
+    assert not rules.enabled and rules.within_days == 60
+    await client.patch(API, headers=admin,
+                       json={"outreach_policy": {"teleconsult": {"enabled": True}}})
+    rules = await teleconsult_db.rules(pool, w["hospital_id"])
+    assert teleconsult.suggest("Dressing change", 10, rules).rule == "wound check"
+    assert not teleconsult.suggest("report review", 10, rules).suggested
+
+    # null for the whole teleconsult object: its defaults again
+    r = await client.patch(API, headers=admin, json={"outreach_policy": {"teleconsult": None}})
+    assert r.json()["outreach_policy"]["teleconsult"]["within_days"] == 90
+    assert r.json()["outreach_policy"]["confirm_tier"] == 2
+
+    first, *_ = await _audit(pool, "hospital")
+    assert first["actor_id"] == w["users"]["admin"]
+    assert first["changes"]["outreach_policy"]["from"] == {}
+    assert first["changes"]["outreach_policy"]["to"]["confirm_tier"] == 2
+    assert len(await _audit(pool, "hospital")) == 4

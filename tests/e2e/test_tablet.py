@@ -35,16 +35,16 @@ OVERFLOW_JS = """() => {
 
 
 async def add_risk(db: asyncpg.Pool, e2e: E2EWorld, tok: dict, score: int, badge: str,
-                   factors: list[str]) -> None:
+                   factors: list[str], explanation: str | None = None) -> None:
     w = e2e.world
     await db.execute(
         """INSERT INTO risk_assessments (hospital_id, token_id, patient_id, model_version,
-               score, badge, tier, show_probability, factors)
-           SELECT $1, id, patient_id, 'prior-1', $3, $4, 3, $6, $5::jsonb
+               score, badge, tier, show_probability, factors, explanation)
+           SELECT $1, id, patient_id, 'prior-1', $3, $4, 3, $6, $5::jsonb, $7
            FROM tokens WHERE id = $2""",
         w.hospital_id, uuid.UUID(tok["id"]), score, badge,
         json.dumps([{"group": "g", "phrase": f, "effect": 0.5} for f in factors]),
-        1 - score / 100)
+        1 - score / 100, explanation)
 
 
 async def tablet(e2e: E2EWorld, browser: Browser, viewport: dict[str, int]) -> Page:
@@ -103,8 +103,10 @@ async def test_waited_time_counts_from_check_in_through_recall_and_skip(
 async def test_the_risk_badge_says_what_it_means_and_why(
         e2e: E2EWorld, browser: Browser, db: asyncpg.Pool) -> None:
     tok = await e2e.issue(0)
+    why = "Missed two of five visits and booked three weeks out; a call may help."
     await add_risk(db, e2e, tok, 32, "Medium", ["missed 2 of 5 past visits",
-                                                "booked 21 days ahead", "lives 40 km away"])
+                                                "booked 21 days ahead", "lives 40 km away"],
+                   explanation=why)
     page = await tablet(e2e, browser, SIZES[0])
     badge = page.get_by_test_id("risk")
     await expect(badge).to_have_text("likely to miss: 32%")
@@ -113,9 +115,12 @@ async def test_the_risk_badge_says_what_it_means_and_why(
     factors = page.get_by_test_id("risk-factors")
     await expect(factors.locator("li")).to_have_text(
         ["missed 2 of 5 past visits", "booked 21 days ahead", "lives 40 km away"])
+    # the explainer's sentence, when one was written, under the factors
+    await expect(page.get_by_test_id("risk-explanation")).to_have_text(why)
     await screenshot(page, "tablet-risk-factors")
     await page.get_by_test_id("risk").click()
     await expect(factors).to_be_hidden()
+    await expect(page.get_by_test_id("risk-explanation")).to_be_hidden()
     no_script_errors(page)
 
 

@@ -3,16 +3,20 @@ not at all, twice is once, and the model trains on it."""
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import httpx
 import pytest
 
 from bench import history_gen
 from server.risk import history_import as H
 from server.risk_cli import import_file, train_now
 from tests.queue.conftest import build_world
+from workers import risk as jobs
 
 TZ = ZoneInfo("Asia/Kolkata")
 
@@ -97,3 +101,42 @@ def test_parse_rules() -> None:
     assert H.department_code("Eye Clinic", set()) == "EYECLINIC"
     assert H.department_code("Eye Clinic", {"EYECLINIC"}) == "EYECLINIC2"
     assert H.department_code("1st floor", set()) == "STFLOOR"
+
+
+async def test_imported_history_counts_in_a_new_booking_score(
+        pool: asyncpg.Pool, schema_ready: str, tmp_path: Path, client: httpx.AsyncClient,
+        job_ctx: dict[str, Any]) -> None:
+    """A patient registered with the UHID the old system knew brings their record along: the
+    live score of their first booking here sees the imported missed visits."""
+    w = await build_world(pool)
+    today = datetime.now(TZ).date()
+    lines = [",".join(H.HEADER)]
+    for ago, outcome in ((100, "no_show"), (80, "completed"), (60, "no_show"), (40, "no_show")):
+        day = today - timedelta(days=ago)
+        booked = day - timedelta(days=7)
+        lines.append(f"HX-9001,{booked}T10:00,{day}T11:00,{outcome},45,F,true,CARD")
+    lines.append(f"HX-9001,{today}T09:00,{today + timedelta(days=9)}T11:00,no_show,45,F,,CARD")
+    f = tmp_path / "old.csv"
+    f.write_text("\n".join(lines) + "\n")       # the last row: after the booking, not counted
+    assert (await import_file(schema_ready, "CITY", f))["inserted"] == 5
+
+    r = await client.post("/api/v1/patients", headers=w.h(), json={
+        "name": "Imported Patient", "phone": "+919800000777", "uhid": "HX-9001"})
+    assert r.status_code == 201, r.text
+    scheduled = datetime.combine(today + timedelta(days=3), time(11, 0), TZ).isoformat()
+    scores = {}
+    for who in (r.json()["id"], str(w.patients[3])):
+        tok = await client.post("/api/v1/tokens", headers=w.h(), json={
+            "patient_id": who, "doctor_id": str(w.doctors[0]), "booking_type": "ONLINE",
+            "scheduled_time": scheduled})
+        assert tok.status_code == 201, tok.text
+        aid = await jobs.score_token(job_ctx, tok.json()["id"])
+        scores[who] = await pool.fetchrow(
+            "SELECT score, tier, factors, features FROM risk_assessments WHERE id = $1", aid)
+    imported, fresh = scores[r.json()["id"]], scores[str(w.patients[3])]
+    inputs = imported["features"]["inputs"]
+    assert (inputs["past_booked_visits"], inputs["past_no_shows"]) == (4, 3)
+    assert inputs["first_visit"] is False
+    assert imported["features"]["vector"]["recent_no_show"] == 1.0
+    assert "missed 3 of 4 past visits" in [x["phrase"] for x in imported["factors"]]
+    assert imported["tier"] > fresh["tier"] and imported["score"] > fresh["score"]
