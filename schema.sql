@@ -225,10 +225,17 @@ CREATE TABLE IF NOT EXISTS patients (
     updated_at        timestamptz NOT NULL DEFAULT now(),
     -- the name's folded words, each after a space (domain.names.search_key): desk search
     name_key          text NOT NULL DEFAULT '',
+    -- ABDM Scan & Share (server/integrations/abdm.py): found again at the next scan
+    abha_number       text CHECK (abha_number ~ '^[0-9]{14}$'),
+    abha_address      text CHECK (length(abha_address) BETWEEN 3 AND 100),
     UNIQUE (hospital_id, uhid),
     UNIQUE (hospital_id, id)
 );
 CREATE INDEX IF NOT EXISTS patients_phone_idx ON patients (hospital_id, phone);
+CREATE UNIQUE INDEX IF NOT EXISTS patients_abha_number_idx ON patients (hospital_id, abha_number)
+    WHERE abha_number IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS patients_abha_address_idx ON patients (hospital_id, abha_address)
+    WHERE abha_address IS NOT NULL;
 
 -- ---------------------------------------------------------------------------------------
 -- Tokens and their history
@@ -753,6 +760,16 @@ CREATE TABLE IF NOT EXISTS push_sends (
     created_at       timestamptz NOT NULL DEFAULT now(),
     sent_at          timestamptz,
     PRIMARY KEY (subscription_id, kind)
+);
+
+-- ABDM Scan & Share: one row per gateway share request; a retried share answers its token
+CREATE TABLE IF NOT EXISTS abdm_shares (
+    request_id   text PRIMARY KEY CHECK (length(request_id) BETWEEN 1 AND 100),
+    hospital_id  uuid NOT NULL REFERENCES hospitals (id) ON DELETE CASCADE,
+    patient_id   uuid NOT NULL,
+    token_id     uuid NOT NULL REFERENCES tokens (id) ON DELETE CASCADE,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (hospital_id, patient_id) REFERENCES patients (hospital_id, id) ON DELETE CASCADE
 );
 
 -- The patient's own history, kept current by being a view over tokens: the risk features

@@ -19,6 +19,7 @@ from server.observability import RequestLog, configure_logging
 from server.queue import QueueService
 from server.realtime import Hub
 from server.routes import (
+    abdm,
     admin,
     alerts,
     audit,
@@ -111,7 +112,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 *pages.routes, *webhooks.routes, *alerts.routes, *notifications.routes,
                 *integrations.routes, *fhir.routes, *reports.routes, *risk_models.routes,
                 *hospital.routes, *audit.routes, *summaries.routes, *risk_outreach.routes,
-                *twilio_inbound.routes, *push.routes, *risk_insight.routes,
+                *twilio_inbound.routes, *push.routes, *risk_insight.routes, *abdm.routes,
                 *openapi.routes],
         middleware=[
             Middleware(Attribution), Middleware(SecurityHeaders), Middleware(RequestLog),

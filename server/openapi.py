@@ -30,6 +30,7 @@ from server.models import queue as q
 from server.models import reports as reports_models
 from server.models.common import text_pattern
 from server.models.hospital import HospitalPatch
+from server.routes.abdm import SHARE_PATH as ABDM_SHARE_PATH
 from server.routes.admin import RESOURCES
 from server.routes.alerts import AlertQuery
 from server.routes.audit import AuditQuery
@@ -55,7 +56,7 @@ OPENAPI_PATH = f"{API}/openapi.json"
 VERSION = "1.0.0"
 
 Auth = Literal["none", "signed-in", "staff", "admin", "admin-login", "desk", "queue",
-               "token-action", "board", "patient-code", "twilio", "alerts"]
+               "token-action", "board", "patient-code", "twilio", "alerts", "abdm-gateway"]
 
 AUTH_TEXT: dict[str, str] = {
     "none": "No login.",
@@ -72,6 +73,8 @@ AUTH_TEXT: dict[str, str] = {
     "board": "Staff of the hospital, or a display key of that department.",
     "patient-code": "No login: the signed code of the patient's link is the credential.",
     "twilio": "Twilio only: the X-Twilio-Signature header is checked.",
+    "abdm-gateway": ("The ABDM gateway only: `Authorization: Bearer` ABDM_GATEWAY_TOKEN. Not "
+                     "served (404) unless ABDM Scan & Share is configured."),
     "alerts": ("Admins (every alert), and nurses (their department's alerts and the "
                "hospital-wide ones; never security events)."),
 }
@@ -551,6 +554,23 @@ def registry() -> list[Op]:
                "MessageSid": {"type": "string"}, "MessageStatus": {"type": "string"},
                "ErrorCode": {"type": "string"}, "ErrorMessage": {"type": "string"}},
                "required": ["MessageSid", "MessageStatus"]}}),
+        Op("POST", ABDM_SHARE_PATH, "ABDM Scan & Share: a patient's profile", "Webhooks",
+           "abdm-gateway", 202, errors=(400, 404, 413, 415, 422),
+           response="Accepted: the on-share body also sent to the gateway's "
+                    "`/v1.0/patients/profile/on-share`: `acknowledgement.tokenNumber` (the "
+                    "walk-in token) or `error`; `resp.requestId` the share's.",
+           description="The gateway posts the profile shared at a counter's QR; the patient is "
+                       "found (ABHA, or phone and name) or registered, and a walk-in token of "
+                       "the counter's department issued. A repeated requestId answers the same "
+                       "token. Shapes from memory of ABDM's HIP API (docs/integrations.md).",
+           raw_body={"application/json": {"type": "object", "properties": {
+               "requestId": {"type": "string", "minLength": 1, "maxLength": 100},
+               "timestamp": {"type": "string"},
+               "metaData": {"type": "object"},
+               "profile": {"type": "object", "properties": {
+                   "hipCode": {"type": "string"}, "context": {"type": "string"},
+                   "patient": {"type": "object"}}, "required": ["patient"]}},
+               "required": ["requestId", "profile"]}}),
         Op("POST", INBOUND_PATH, "Twilio inbound message (a reply)", "Webhooks", "twilio",
            response="TwiML: an acknowledgement, or empty.", errors=(403, 422),
            media="text/xml",
@@ -668,14 +688,16 @@ def _operation(op: Op, components: dict[str, Any]) -> dict[str, Any]:
         codes |= {400, 422}
     if op.body:
         codes |= {413, 415}
-    if op.auth not in ("none", "patient-code", "twilio"):
+    if op.auth == "abdm-gateway":
+        codes |= {401}
+    elif op.auth not in ("none", "patient-code", "twilio"):
         codes |= {401, 403}
     if "{" in op.path:
         codes.add(404)
     for code in sorted(codes):
         responses[str(code)] = _problem(code)
     out["responses"] = responses
-    if op.auth in ("none", "patient-code", "twilio"):
+    if op.auth in ("none", "patient-code", "twilio", "abdm-gateway"):
         out["security"] = []
     return out
 

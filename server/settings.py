@@ -120,6 +120,16 @@ class Settings(BaseSettings):
     vapid_subject: str | None = Field(default=None, pattern=r"^(mailto:|https://)\S+$")
     push_allow_private: bool = False
 
+    # ABDM Scan & Share (server/integrations/abdm.py; off unless all three are set): the
+    # gateway's base URL (the on-share callback goes there), the bearer the gateway presents
+    # on its calls to us, the bearer we present to it; counters map "<hip id>/<counter id>"
+    # (or "<hip id>") to "<hospital code>/<department code>" (JSON in the environment)
+    abdm_gateway_url: AnyHttpUrl | None = None
+    abdm_gateway_token: SecretStr | None = None
+    abdm_hip_token: SecretStr | None = None
+    abdm_cm_id: str = Field(default="sbx", pattern=r"^[a-z0-9]{2,10}$")
+    abdm_counters: dict[str, str] = Field(default_factory=dict)
+
     @field_validator("database_url")
     @classmethod
     def _postgres_scheme(cls, v: str | None) -> str | None:

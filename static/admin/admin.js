@@ -16,6 +16,7 @@ import { messagesPanel } from './messages.js';
 import { reportsPanel } from './reports.js';
 import { settingsPanel } from './settings.js';
 import { auditPanel, summariesPanel } from './audit.js';
+import { integrationsPanel } from './integrations.js';
 
 const DASH_REFRESH_MS = 60000;
 const S = { me: null, departments: [], doctors: [], cabins: [], tab: 'dashboard' };
@@ -370,8 +371,9 @@ function dashboardPanel() {
 // ------------------------------------------------------------------ tabs
 
 const TABS = ['dashboard', 'reports', 'departments', 'cabins', 'doctors', 'shifts', 'users', 'displays',
-  'leave', 'messages', 'summaries', 'settings', 'audit'];
-const MORE_PANELS = { settings: settingsPanel, audit: auditPanel, summaries: summariesPanel };
+  'leave', 'messages', 'summaries', 'settings', 'audit', 'integrations'];
+const MORE_PANELS = { settings: settingsPanel, audit: auditPanel, summaries: summariesPanel,
+  integrations: integrationsPanel };
 const panels = {};
 
 function buildTabs() {

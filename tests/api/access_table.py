@@ -329,3 +329,12 @@ CASES += [
     Case("DELETE", f"{API}/public/tokens/{{code}}/push",
          _const({"endpoint": "https://push.example.com/send/matrix"}), everyone(204)),
 ]
+
+# ---------------------------------------------------------------------------------------
+# ABDM Scan & Share: the gateway's own bearer, never a staff session; not served unless
+# configured (the matrix's app is not: tests/integrations/test_abdm.py runs it configured)
+CASES += [
+    Case("POST", f"{API}/abdm/v1.0/patients/profile/share",
+         _const({"requestId": "matrix-1", "profile": {"hipCode": "HIP", "patient": {
+             "name": "Asha Rao", "phoneNumber": "9812345678"}}}), everyone(404)),
+]

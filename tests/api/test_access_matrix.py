@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from server.domain.lifecycle import Action
+from server.routes import abdm as abdm_routes
 from server.routes import admin as admin_routes
 from server.routes import alerts as alerts_routes
 from server.routes import auth as auth_routes
@@ -43,7 +44,7 @@ SNAPSHOT_TABLES = ("hospitals", "departments", "cabins", "doctors", "shifts", "u
                    "system_alerts", "notifications_log")
 ROUTE_MODULES = (auth_routes, admin_routes, patients_routes, tokens_routes, doctors_routes,
                  public_routes, alerts_routes, notifications_routes, integrations_routes,
-                 waitlist_routes, risk_outreach_routes)
+                 waitlist_routes, risk_outreach_routes, abdm_routes)
 
 
 async def queue_world(pool: asyncpg.Pool, client: httpx.AsyncClient, code: str
