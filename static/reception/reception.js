@@ -72,9 +72,19 @@ async function find(ev) {
     if (!res) return;
     S.results = res.patients || res.items || [];
     renderResults();
+    if (!S.results.length) offerRegistration(raw);
   } catch (err) {
     showErrors(form, err);
   }
+}
+
+/** Nobody found: open the registration form with what was typed, a phone or a name. */
+function offerRegistration(raw) {
+  const box = $('#register-box');
+  const phone = searchQuery(raw).phone;
+  const field = phone ? $('#reg-phone') : /\d/.test(raw) ? null : $('#reg-name');
+  if (field && !field.value) field.value = phone || raw.trim();
+  box.open = true;
 }
 
 function renderResults() {
@@ -105,6 +115,7 @@ async function register(ev) {
       (key) => post('/api/v1/patients', body, { key }));
     if (!p) return;
     form.reset();
+    $('#register-box').open = false;
     S.results = [p];   // "no patient found" gives way to the one just registered
     renderResults();
     await selectPatient(p.id);

@@ -36,7 +36,12 @@ def slot_today(ahead: timedelta = timedelta(minutes=20)) -> datetime:
 async def test_invalid_field_shows_its_error_next_to_it(e2e: E2EWorld, browser: Browser) -> None:
     desk = await open_page(await e2e.context(browser, DESK, "receptionist"),
                            f"{e2e.server.base}/reception")
-    await desk.fill("#reg-name", "Asha Verma")
+    # nobody of that name yet: the folded registration form opens with the name typed
+    await expect(desk.locator("#register-box")).not_to_have_attribute("open", "")
+    await desk.fill("#find-q", "Asha Verma")
+    await desk.click("#find-form button[type=submit]")
+    await expect(desk.locator("#register-box")).to_have_attribute("open", "")
+    await expect(desk.locator("#reg-name")).to_have_value("Asha Verma")
     await desk.fill("#reg-phone", "12345")
     await desk.click("#register-form button[type=submit]")
 
