@@ -135,9 +135,8 @@ def waiting_by_id(event: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def board_queue_message(event: dict[str, Any], names: bool = True) -> str:
     """A board needs one cabin of its department, not the whole queue: the queue.updated's
     data reshaped to the board snapshot's cabin (views.board_cabin), encoded once per event
-    (and per names shown or not), then shared by every board of the department. `waiting`
-    repeats the cabin's `next` (the head of the queue) for clients that read the older
-    trimmed queue.updated."""
+    (and per names shown or not), then shared by every board of the department: the same
+    shape as a cabin of the board snapshot, nothing more."""
     cache = "_board" if names else "_board_nameless"
     cached = event.get(cache)
     if cached is None:
@@ -146,7 +145,7 @@ def board_queue_message(event: dict[str, Any], names: bool = True) -> str:
         public = {k: v for k, v in event.items() if not k.startswith("_")}  # not the caches
         cached = json.dumps({**public, "data": {
             "doctor_id": data.get("doctor_id"), "department_id": data.get("department_id"),
-            **cabin, "waiting": cabin["next"]}})
+            **cabin}})
         event[cache] = cached
     return cached  # type: ignore[no-any-return]
 

@@ -248,8 +248,9 @@ async def test_boards_get_the_head_of_a_queue_and_no_token_updates(
         msgs = await until(board, lambda m: m["type"] == "queue.updated")
         assert "token.updated" not in [m["type"] for m in msgs]
         q = msgs[-1]["data"]
-        assert len(q["waiting"]) == 5 and q["waiting_count"] == 7
-        assert [t["position"] for t in q["waiting"]] == [1, 2, 3, 4, 5]
+        # the board snapshot's cabin shape: the current token and the next five, no more
+        assert len(q["next"]) == 5 and q["waiting_count"] == 7 and "waiting" not in q
+        assert [t["position"] for t in q["next"]] == [1, 2, 3, 4, 5]
 
 
 async def test_a_snapshot_taken_while_the_queue_moves_misses_no_event(redis) -> None:
