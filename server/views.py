@@ -48,20 +48,6 @@ def board_languages(dep: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(langs))
 
 
-def shift_start_dt(ctx: dict[str, Any], now: datetime) -> datetime | None:
-    """Today's shift start of a doctor context (shift_start, timezone) as an instant."""
-    if ctx.get("shift_start") is None:
-        return None
-    day = calendar.local_day(now, ctx["timezone"])
-    return calendar.local_datetime(day, ctx["shift_start"], ctx["timezone"])
-
-
-def shift_start_at(ctx: dict[str, Any], now: datetime) -> str | None:
-    """Today's shift start of a doctor context (shift_start, timezone) as an ISO instant."""
-    at = shift_start_dt(ctx, now)
-    return at.isoformat() if at else None
-
-
 def board_token(tok: dict[str, Any], names: bool = True) -> dict[str, Any]:
     """A token as a board shows it, from the live token JSON (already masked)."""
     return {"id": tok.get("id"), "number": tok.get("number"), "status": tok.get("status"),
@@ -155,7 +141,8 @@ async def board_snapshot(svc: QueueService, pool: asyncpg.Pool, h: UUID, departm
 
         cabins.append(board_cabin(
             {"id": str(d["id"]), "name": d["name"], "status": q.live.doctor.status,
-             "shift_start": shift_start_at(d, now), "pause_until": q.live.doctor.pause_until},
+             "shift_start": calendar.shift_start_at(d, now),
+             "pause_until": q.live.doctor.pause_until},
             d["cabin"], live_token(cur) if cur else None,
             [w for w in q.waiting if w[0] in rows], entry, names=names))
     return {"department": {"id": str(dep["id"]), "name": dep["name"], "code": dep["code"],

@@ -10,10 +10,10 @@ from uuid import UUID
 from server.db import doctors as doctors_db
 from server.db import tokens as tokens_db
 from server.domain import assignment, calendar
+from server.domain.calendar import shift_start_at, shift_start_dt
 from server.errors import Conflict, InvalidInput, NotFound
 from server.presenters import eta_inputs, queue_etas
 from server.queue.base import QueueBase, QueueState, Txn, epoch_ms
-from server.views import shift_start_at, shift_start_dt
 
 
 class Reads(QueueBase):
