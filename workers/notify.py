@@ -450,10 +450,22 @@ async def notify_ahead(ctx: dict[str, Any], hospital_id: str, department_id: str
 async def notify_doctor_delay(ctx: dict[str, Any], hospital_id: str, doctor_id: str) -> int:
     """The doctor is late to start: every patient waiting for them gets the new ETA."""
     ids = await db.waiting_tokens(ctx["pool"], UUID(hospital_id), UUID(doctor_id))
+    return await _send_each(ctx, hospital_id, ids, "DELAY")
+
+
+async def _send_each(ctx: dict[str, Any], hospital_id: str, ids: list[Any], event: str) -> int:
+    """One send job per token (its job id dedupes a repeat run)."""
     for tid in ids:
-        await _enqueue(ctx, "send_notification", hospital_id, str(tid), "DELAY",
-                       job_id=job_ids.send_notification(str(tid), "DELAY"))
+        await _enqueue(ctx, "send_notification", hospital_id, str(tid), event,
+                       job_id=job_ids.send_notification(str(tid), event))
     return len(ids)
+
+
+async def _told_of_pause(ctx: dict[str, Any], h: UUID, d: UUID, pause: dict[str, Any]
+                         ) -> tuple[list[UUID], set[UUID]]:
+    """The doctor's waiting tokens, and those of them told of this pause's delay."""
+    waiting = await db.waiting_tokens(ctx["pool"], h, d)
+    return waiting, await db.told_since(ctx["pool"], waiting, "DELAY", pause["started_at"])
 
 
 @traced
@@ -471,13 +483,9 @@ async def notify_pause_delay(ctx: dict[str, Any], hospital_id: str, doctor_id: s
         pause["expected_min"], (now - pause["started_at"]).total_seconds() / 60)
     if shift < pause["delay_notify_min"]:
         return 0
-    waiting = await db.waiting_tokens(ctx["pool"], h, d)
-    told = await db.told_since(ctx["pool"], waiting, "DELAY", pause["started_at"])
+    waiting, told = await _told_of_pause(ctx, h, d, pause)
     ids = delay_rule.to_tell_of_delay(waiting, told, shift, pause["delay_notify_min"])
-    for tid in ids:
-        await _enqueue(ctx, "send_notification", hospital_id, str(tid), "DELAY",
-                       job_id=job_ids.send_notification(str(tid), "DELAY"))
-    return len(ids)
+    return await _send_each(ctx, hospital_id, ids, "DELAY")
 
 
 @traced
@@ -489,13 +497,9 @@ async def notify_pause_over(ctx: dict[str, Any], hospital_id: str, doctor_id: st
     pause = await db.doctor_pause(ctx["pool"], h, d, open_=False)
     if pause is None:
         return 0
-    waiting = await db.waiting_tokens(ctx["pool"], h, d)
-    told = await db.told_since(ctx["pool"], waiting, "DELAY", pause["started_at"])
-    ids = delay_rule.to_tell_of_resume(waiting, told)
-    for tid in ids:
-        await _enqueue(ctx, "send_notification", hospital_id, str(tid), "RESUMED",
-                       job_id=job_ids.send_notification(str(tid), "RESUMED"))
-    return len(ids)
+    waiting, told = await _told_of_pause(ctx, h, d, pause)
+    return await _send_each(ctx, hospital_id, delay_rule.to_tell_of_resume(waiting, told),
+                            "RESUMED")
 
 
 # ---------------------------------------------------------------------------- cron jobs
