@@ -452,6 +452,9 @@ def _throughput_md(tp: dict[str, Any], repeat: dict[str, Any] | None) -> list[st
           "One web process pinned to core 0, closed-loop Node load on core 1 (ratios are the "
           "figures to compare across machines):", "",
           "| | requests/s | p50 / p99 ms | reference | ratio |", "|---|---|---|---|---|",
+          *([f"| Next, one press in flight | {_f(tp['next_one']['rps'])} | "
+             f"{_f(tp['next_one']['p50_ms'])} / {_f(tp['next_one']['p99_ms'])} | | |"]
+            if tp.get("next_one") else []),
           f"| Next, end to end (one in flight per doctor, {tp['next']['concurrency']} at once) "
           f"| {_f(tp['next']['rps'])} | {_f(tp['next']['p50_ms'])} / {_f(tp['next']['p99_ms'])}"
           f" | redis-benchmark ZADD, 50 clients: {_f(z.get('rps'), 0)}/s | "
@@ -465,10 +468,13 @@ def _throughput_md(tp: dict[str, Any], repeat: dict[str, Any] | None) -> list[st
         md += [f"Second run at the end: Next {_f(r['next']['rps'])}/s (ratio to ZADD "
                f"{r.get('next_per_zadd', 0):.4f}), queue GET {_f(r['queue_get']['rps'])}/s "
                f"(ratio to bare {r['queue_get_per_bare']:.3f}).", ""]
-    md += ["A Next is one Lua script in Redis plus about fifteen PostgreSQL statements in one "
-           "transaction (advisory locks, the two token rows and their history, the queue's "
-           "new positions and ETAs) and three published events, against a single ZADD; the "
-           "queue read is five queries and the ETA model against a constant.", ""]
+    md += ["A Next is four Lua scripts in Redis (the call, the queue read, staging and "
+           "announcing its events) and thirteen PostgreSQL statements (the caller's session "
+           "and doctor; in one transaction the locks, the two token rows, their changes and "
+           "history, the queue's risks and shown positions, the commit marker; the answer's "
+           "risks), pinned by tests/queue/test_round_trips.py, against a single ZADD; the "
+           "queue read is four queries, one Lua script and the ETA model against a constant.",
+           ""]
     for k in ("note", "note_zadd"):
         if tp.get(k):
             md.append(f"- note: {tp[k]}")

@@ -2,7 +2,8 @@
 
     python -m bench.throughput [--quick]
 
-- Next actions/s end to end through ONE web process (uvicorn with server.runner's flags,
+- Next latency with one press in flight (p50), then Next actions/s end to end through ONE
+  web process (uvicorn with server.runner's flags,
   pinned to core 0; closed-loop Node load on core 1, one Next in flight per doctor over 130
   doctors, each with a waiting queue), against raw `redis-benchmark` ZADD on the Redis the
   server uses (the cheapest write a queue change needs; client on core 1).
@@ -48,6 +49,7 @@ from server.runner import uvicorn_command
 @dataclass
 class Config:
     seconds: float = 10.0
+    one_seconds: float = 3.0      # one Next in flight: its latency
     next_doctors: int = 130
     get_doctors: int = 20
     waiting: int = 20
@@ -108,8 +110,13 @@ def run(cfg: Config, svc: Services, log: Any = print) -> dict[str, Any]:
                                       "--concurrency", str(cfg.get_concurrency),
                                       "--duration-s", str(cfg.seconds)], cfg.seconds + 60)
         log(f"  {out['queue_get']}")
-        log("throughput: Next actions ...")
         doctors_arg = ",".join(str(d) for d in next_ids)
+        log("throughput: Next, one press in flight ...")
+        out["next_one"] = http_load(["--pub", "next", "--api", web.url, *auth, "--doctors",
+                                     doctors_arg, "--concurrency", "1",
+                                     "--duration-s", str(cfg.one_seconds)], cfg.one_seconds + 60)
+        log(f"  {out['next_one']}")
+        log("throughput: Next actions ...")
         out["next"] = http_load(["--pub", "next", "--api", web.url, *auth, "--doctors",
                                  doctors_arg, "--concurrency", str(cfg.next_concurrency),
                                  "--duration-s", str(cfg.seconds)], cfg.seconds + 60)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from server.domain.eta import Eta
     from server.queue import QueueService
+    from server.queue.base import QueueState
 
 BOARD_NEXT = 5  # tokens a board shows per cabin, after the one being served
 
@@ -88,6 +89,27 @@ def board_cabin_of_event(data: dict[str, Any], names: bool = True) -> dict[str, 
                        data.get("current") or None, waiting, names=names)
 
 
+def queue_event(q: QueueState) -> dict[str, Any]:
+    """A queue.updated's data: the doctor's whole live queue with positions and ETAs (what a
+    console applies, a patient's phone picks its own entry from, and a board turns into its
+    cabin with board_cabin_of_event)."""
+    tokens = q.live.tokens
+    doctor_id = str(q.ctx["id"])
+    return {
+        "doctor_id": doctor_id,
+        "department_id": str(q.ctx["department_id"]),
+        "cabin": q.ctx["cabin"],
+        "doctor": {"id": doctor_id, "name": q.ctx["name"], "status": q.live.doctor.status,
+                   "pause_until": q.live.doctor.pause_until,
+                   "shift_start": calendar.shift_start_at(q.ctx, q.now)},
+        "current": q.live.current,
+        "waiting": [{**tokens.get(str(tid), {"id": str(tid)}), "position": pos,
+                     "eta": {"p50_min": eta.p50_min, "p90_min": eta.p90_min,
+                             "p10_min": eta.p10_min}}
+                    for tid, pos, eta in q.waiting],
+    }
+
+
 def staff_token(row: dict[str, Any], who: Principal | None, today: date, now: datetime, *,
                 position: int | None = None, eta: dict[str, Any] | None = None,
                 risk: dict[str, Any] | None = None, link: str | None = None) -> dict[str, Any]:
@@ -98,9 +120,11 @@ def staff_token(row: dict[str, Any], who: Principal | None, today: date, now: da
 
 
 async def queue_snapshot(svc: QueueService, h: UUID, doctor_id: UUID,
-                         who: Principal | None = None) -> dict[str, Any]:
-    """The doctor console's queue (GET /doctors/{id}/queue and the console's snapshot)."""
-    q, rows = await svc.doctor_queue(h, doctor_id)
+                         who: Principal | None = None, *, ctx: dict[str, Any] | None = None
+                         ) -> dict[str, Any]:
+    """The doctor console's queue (GET /doctors/{id}/queue and the console's snapshot);
+    `ctx`: the doctor's context of today when the caller read it (for its access check)."""
+    q, rows = await svc.doctor_queue(h, doctor_id, ctx)
     ctx, now = q.ctx, q.now
     today = calendar.local_day(now, ctx["timezone"])
     current = rows.get(q.current) if q.current else None
@@ -130,7 +154,7 @@ async def board_snapshot(svc: QueueService, pool: asyncpg.Pool, h: UUID, departm
     for d in await doctors_db.department_doctors(pool, h, department_id, today):
         if d["shift_start"] is None:
             continue
-        q, rows = await svc.doctor_queue(h, d["id"])
+        q, rows = await svc.doctor_queue(h, d["id"], d)
         cur = rows.get(q.current) if q.current else None
         now = q.now
 

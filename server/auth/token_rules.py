@@ -44,10 +44,26 @@ def _today_only(action: lc.Action, row: dict[str, Any], today: date) -> bool:
 
 
 def staff_actions(p: Principal, row: dict[str, Any], today: date) -> list[str]:
-    """The actions `p` may take on the token now, in the lifecycle's order."""
+    """The actions `p` may take on the token now, in the lifecycle's order. Memoised on what
+    the rule reads (a queue's list asks it once per token with a handful of distinct
+    answers): who `p` is to the token's queue, its status, whether it is of today."""
+    key = (p.kind, p.role, p.doctor_id is not None and p.doctor_id == row["doctor_id"],
+           p.department_id is not None and p.department_id == row["department_id"],
+           bool(row["doctor_id"]), row["status"], row["service_date"] == today)
+    found = _STAFF_ACTIONS.get(key)
+    if found is None:
+        found = _STAFF_ACTIONS[key] = tuple(staff_actions_uncached(p, row, today))
+    return list(found)
+
+
+def staff_actions_uncached(p: Principal, row: dict[str, Any], today: date) -> list[str]:
     allowed = lc.allowed_actions(lc.Status(row["status"]))
     return [a.value for a in lc.Action
             if a in allowed and _today_only(a, row, today) and refusal(p, a, row) is None]
+
+
+# bounded by its key's few values (kinds x roles x 2^4 x statuses)
+_STAFF_ACTIONS: dict[tuple[Any, ...], tuple[str, ...]] = {}
 
 
 def patient_actions(row: dict[str, Any], today: date) -> list[str]:

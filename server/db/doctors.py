@@ -34,6 +34,21 @@ async def doctor_context(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: U
     return dict(row) if row else None
 
 
+# the same context for the hospital's own day at a moment ($1, a timestamptz): the hospital
+# and the doctor in one round trip (the day as calendar.local_day computes it)
+DOCTOR_CONTEXT_AT = DOCTOR_CONTEXT.replace(
+    "shifts.date = $1", "shifts.date = ($1::timestamptz AT TIME ZONE h.timezone)::date")
+assert DOCTOR_CONTEXT_AT != DOCTOR_CONTEXT
+
+
+async def doctor_context_at(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: UUID,
+                            doctor_id: UUID, at: datetime) -> dict[str, Any] | None:
+    """The doctor's context on the hospital's day at `at` (no separate hospital read)."""
+    row = await conn.fetchrow(DOCTOR_CONTEXT_AT + " WHERE d.hospital_id = $2 AND d.id = $3",
+                              at, hospital_id, doctor_id)
+    return dict(row) if row else None
+
+
 async def hospital_doctors(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: UUID,
                            day: date) -> list[dict[str, Any]]:
     rows = await conn.fetch(DOCTOR_CONTEXT + " WHERE d.hospital_id = $2 ORDER BY d.name",

@@ -34,28 +34,26 @@ STATUS_TIME = {
 }
 
 
-async def lock_hospital_shared(conn: asyncpg.Connection, hospital_id: UUID) -> None:
-    """Actions share the hospital lock; a whole-hospital rebuild takes it alone."""
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock_shared(hashtextextended('hosp:' || $1::uuid::text, 0))",
-        hospital_id,
-    )
-
-
 async def lock_hospital(conn: asyncpg.Connection, hospital_id: UUID) -> None:
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended('hosp:' || $1::uuid::text, 0))", hospital_id
     )
 
 
-async def lock_doctors(conn: asyncpg.Connection, doctor_ids: list[UUID]) -> None:
+async def lock_doctors(conn: asyncpg.Connection, hospital_id: UUID,
+                       doctor_ids: list[UUID]) -> None:
     """One doctor's queue changes one action at a time across every process: the Lua
     script and the PostgreSQL record of an action happen under this lock, so a repair
-    never races an action in flight. Sorted, so two-doctor transfers cannot deadlock."""
-    for did in sorted(set(doctor_ids), key=str):
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('doc:' || $1::uuid::text, 0))", did
-        )
+    never races an action in flight. The hospital's lock first and shared (a whole-hospital
+    rebuild takes it alone), then the doctors' sorted, so two-doctor transfers cannot
+    deadlock: one statement, whose select list PostgreSQL evaluates in order."""
+    ids = sorted(set(doctor_ids), key=str)
+    locks = ", ".join(
+        f"pg_advisory_xact_lock(hashtextextended('doc:' || ${i}::uuid::text, 0))"
+        for i in range(2, len(ids) + 2))
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock_shared(hashtextextended('hosp:' || $1::uuid::text, 0))"
+        + (", " + locks if locks else ""), hospital_id, *ids)
 
 
 async def lock_patient(conn: asyncpg.Connection, patient_id: UUID) -> None:
@@ -110,18 +108,25 @@ async def get_token_by_code(conn: asyncpg.Connection | asyncpg.Pool,
 
 
 async def tokens_by_ids(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: UUID,
-                        ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
+                        ids: list[UUID], *, for_update: bool = False
+                        ) -> dict[UUID, dict[str, Any]]:
     """Many tokens in one query (a queue read costs one round trip, not one per token)."""
     if not ids:
         return {}
-    rows = await conn.fetch(
-        TOKEN_SELECT + " WHERE t.hospital_id = $1 AND t.id = ANY($2::uuid[])", hospital_id, ids
-    )
+    sql = TOKEN_SELECT + " WHERE t.hospital_id = $1 AND t.id = ANY($2::uuid[])"
+    if for_update:
+        sql += " ORDER BY t.id FOR UPDATE OF t"
+    rows = await conn.fetch(sql, hospital_id, ids)
     return {r["id"]: dict(r) for r in rows}
 
 
+# a changed token's row as TOKEN_SELECT shapes it, from the UPDATE's own RETURNING
+_UPDATED_SELECT = TOKEN_SELECT.replace("FROM tokens t", "FROM updated t")
+
+
 async def set_status(conn: asyncpg.Connection, token_id: UUID, status: str, at: datetime,
-                     **extra: Any) -> None:
+                     **extra: Any) -> dict[str, Any]:
+    """The token's row after the change, in TOKEN_SELECT's shape (no second read)."""
     sets = ["status = $2"]
     args: list[Any] = [token_id, status]
     col = STATUS_TIME.get(status)
@@ -134,7 +139,11 @@ async def set_status(conn: asyncpg.Connection, token_id: UUID, status: str, at: 
     for name, value in extra.items():
         args.append(value)
         sets.append(f"{name} = ${len(args)}")
-    await conn.execute(f"UPDATE tokens SET {', '.join(sets)} WHERE id = $1", *args)
+    row = await conn.fetchrow(
+        f"WITH updated AS (UPDATE tokens SET {', '.join(sets)} WHERE id = $1 RETURNING *) "
+        + _UPDATED_SELECT, *args)
+    assert row is not None, "set_status on a token that does not exist"
+    return dict(row)
 
 
 async def update_fields(conn: asyncpg.Connection, token_id: UUID, **fields: Any) -> None:
@@ -158,6 +167,28 @@ async def insert_history(
         # a change made with an API key names the key (auth.attribution)
         current_api_key.get() if actor_kind == "user" else None,
     )
+
+
+async def insert_histories(conn: asyncpg.Connection, rows: list[dict[str, Any]], *,
+                           hospital_id: UUID, actor_kind: str, actor_id: UUID | None,
+                           doctor_id: UUID | None, at: datetime, action_id: UUID) -> None:
+    """Several history rows of one action (token_id, action, from_status, to_status, reason
+    each) in one statement."""
+    if not rows:
+        return
+    await conn.execute(
+        """INSERT INTO token_history (hospital_id, token_id, action, from_status, to_status,
+               actor_kind, actor_id, reason, doctor_id, details, at, action_id, api_key_id)
+           SELECT $1, x.token_id, x.action, x.from_status, x.to_status, $6, $7, x.reason, $8,
+                  '{}'::jsonb, $9, $10, $11
+           FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $12::text[])
+                WITH ORDINALITY AS x(token_id, action, from_status, to_status, reason, n)
+           ORDER BY x.n""",
+        hospital_id, [r["token_id"] for r in rows], [r["action"] for r in rows],
+        [r["from_status"] for r in rows], [r["to_status"] for r in rows],
+        actor_kind, actor_id, doctor_id, at, action_id,
+        current_api_key.get() if actor_kind == "user" else None,
+        [r.get("reason") for r in rows])
 
 
 async def tokens_of_action(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: UUID,

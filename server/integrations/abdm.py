@@ -223,8 +223,12 @@ async def share(pool: asyncpg.Pool, queue: QueueService, settings: Settings,
         try:
             return await _share_locked(pool, queue, counter, req)
         finally:
-            await lock.execute("SELECT pg_advisory_unlock(hashtextextended($1, 20))",
-                               req.request_id)
+            try:
+                await lock.execute("SELECT pg_advisory_unlock(hashtextextended($1, 20))",
+                                   req.request_id)
+            except BaseException:
+                lock.terminate()  # never back to the pool holding the session lock (db.pool)
+                raise
 
 
 async def _share_locked(pool: asyncpg.Pool, queue: QueueService, counter: Counter,

@@ -140,42 +140,40 @@ class Actions(QueueBase):
             if isinstance(res, Refused):
                 await self._refuse_next(conn, h, res)
             assert isinstance(res, NextResult)
-            completed = called = None
+            held = await tokens_db.tokens_by_ids(
+                conn, h, [UUID(t) for t in (res.completed, res.called) if t], for_update=True)
+            completed = held.get(UUID(res.completed)) if res.completed else None
+            called = held.get(UUID(res.called)) if res.called else None
             if res.completed:
-                completed = await tokens_db.get_token(conn, h, UUID(res.completed),
-                                                      for_update=True)
                 if not completed or completed["status"] not in ("CALLED", "IN_CONSULTATION"):
                     raise Diverged([doctor_id], "live current token is not current in the record")
             elif await tokens_db.current_of(conn, doctor_id, today):
                 raise Diverged([doctor_id], "the record has a current token the live view lost")
-            if res.called:
-                called = await tokens_db.get_token(conn, h, UUID(res.called), for_update=True)
-                if not called or called["status"] != "WAITING" or called["doctor_id"] != doctor_id:
-                    raise Diverged([doctor_id], "live next token is not waiting in the record")
+            if res.called and (not called or called["status"] != "WAITING"
+                               or called["doctor_id"] != doctor_id):
+                raise Diverged([doctor_id], "live next token is not waiting in the record")
+            history = []
             if completed:
-                await tokens_db.set_status(
-                    conn, completed["id"], "COMPLETED", now,
-                    started_at=completed["started_at"] or completed["called_at"])
-                await tokens_db.insert_history(
-                    conn, hospital_id=h, token_id=completed["id"], action="complete",
-                    from_status=completed["status"], to_status="COMPLETED",
-                    actor_kind=actor.kind, actor_id=actor.id, doctor_id=doctor_id,
-                    reason="next", at=now, action_id=txn.id)
+                was = completed
+                completed = await tokens_db.set_status(
+                    conn, was["id"], "COMPLETED", now,
+                    started_at=was["started_at"] or was["called_at"])
+                history.append(dict(token_id=was["id"], action="complete",
+                                    from_status=was["status"], to_status="COMPLETED",
+                                    reason="next"))
             if called:
-                await tokens_db.set_status(conn, called["id"], "CALLED", now,
-                                           cabin_id=ctx["cabin_id"], position=None)
-                await tokens_db.insert_history(
-                    conn, hospital_id=h, token_id=called["id"], action="call",
-                    from_status="WAITING", to_status="CALLED", actor_kind=actor.kind,
-                    actor_id=actor.id, doctor_id=doctor_id, at=now, action_id=txn.id)
-            if completed:
-                await self._learn(h, doctor_id, completed, now, res.consults)
-            await self._publish_queue(txn, doctor_id, ctx)
+                called = await tokens_db.set_status(conn, called["id"], "CALLED", now,
+                                                    cabin_id=ctx["cabin_id"], position=None)
+                history.append(dict(token_id=called["id"], action="call",
+                                    from_status="WAITING", to_status="CALLED"))
+            await tokens_db.insert_histories(
+                conn, history, hospital_id=h, actor_kind=actor.kind, actor_id=actor.id,
+                doctor_id=doctor_id, at=now, action_id=txn.id)
+            learned = await self._learned(h, doctor_id, completed, now, res.consults) \
+                if completed else None
+            await self._publish_queue(txn, doctor_id, ctx, learned=learned)
             metrics.QUEUE_ACTIONS.labels("next").inc()
-            ids = [t["id"] for t in (completed, called) if t]
-            fresh = await tokens_db.tokens_by_ids(conn, h, ids)
-            return (fresh[completed["id"]] if completed else None,
-                    fresh[called["id"]] if called else None)
+            return completed, called
 
     async def _refuse_next(self, conn: asyncpg.Connection, h: UUID, res: Refused) -> None:
         number = None
@@ -194,16 +192,16 @@ class Actions(QueueBase):
             raise Conflict("the doctor is paused; resume first")
         raise Conflict(f"refused: {res.code}")
 
-    async def _learn(self, h: UUID, doctor_id: UUID, row: dict[str, Any], now: datetime,
-                     known: tuple[int, float, float] | None = None) -> None:
-        """Feed the finished consult's minutes into the doctor's online stats (ETA); `known`:
-        the statistics as a script already read them."""
+    async def _learned(self, h: UUID, doctor_id: UUID, row: dict[str, Any], now: datetime,
+                       known: tuple[int, float, float] | None = None) -> ConsultStats | None:
+        """The doctor's online consult statistics (ETA) with the finished consult counted,
+        for the queue read to store (reads._queue_state); `known`: the statistics as a
+        script already read them."""
         began = row.get("started_at") or row.get("called_at")
         if not began:
-            return
+            return None
         before = known or await self.live.consult_stats(h, doctor_id)
-        stats = update_stats(ConsultStats(*before), (now - began).total_seconds() / 60)
-        await self.live.set_consult_stats(h, doctor_id, stats.n, stats.mean, stats.m2)
+        return update_stats(ConsultStats(*before), (now - began).total_seconds() / 60)
 
     # ------------------------------------------------------------------ doctor status
     async def set_paused(self, h: UUID, actor: Actor, doctor_id: UUID, paused: bool, *,

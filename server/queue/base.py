@@ -17,7 +17,7 @@ from server import idempotency
 from server.db import doctors as doctors_db
 from server.db import tokens as tokens_db
 from server.domain import assignment, calendar
-from server.domain.eta import Eta
+from server.domain.eta import ConsultStats, Eta
 from server.domain.ordering import QueuePolicy
 from server.errors import InvalidTransition, NotFound
 from server.errors import Unavailable as UnavailableError
@@ -132,8 +132,7 @@ class QueueBase:
                 if whole_hospital:
                     await tokens_db.lock_hospital(conn, h)
                 else:
-                    await tokens_db.lock_hospital_shared(conn, h)
-                    await tokens_db.lock_doctors(conn, doctor_ids)
+                    await tokens_db.lock_doctors(conn, h, doctor_ids)
                 yield Txn(conn, h, staging)
                 if staging.doctors:
                     await tokens_db.mark_committed(conn, UUID(staging.id), h)
@@ -191,7 +190,12 @@ class QueueBase:
         raise NotImplementedError
 
     async def _publish_queue(self, txn: Txn, doctor_id: UUID,
-                             ctx: dict[str, Any] | None = None) -> None:
+                             ctx: dict[str, Any] | None = None, *,
+                             learned: ConsultStats | None = None) -> None:
+        raise NotImplementedError
+
+    async def _learned(self, h: UUID, doctor_id: UUID, row: dict[str, Any], now: datetime,
+                       known: tuple[int, float, float] | None = None) -> ConsultStats | None:
         raise NotImplementedError
 
     async def _candidates(self, h: UUID, docs: list[dict[str, Any]], day: date,
@@ -203,7 +207,8 @@ class QueueBase:
         raise NotImplementedError
 
     async def _queue_state(self, conn: Any, h: UUID, doctor_id: UUID,
-                           ctx: dict[str, Any] | None = None, action: str = "") -> QueueState:
+                           ctx: dict[str, Any] | None = None, action: str = "",
+                           learned: ConsultStats | None = None) -> QueueState:
         raise NotImplementedError
 
 

@@ -7,10 +7,12 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+from server import views
 from server.db import doctors as doctors_db
 from server.db import tokens as tokens_db
 from server.domain import assignment, calendar
-from server.domain.calendar import shift_start_at, shift_start_dt
+from server.domain.calendar import shift_start_dt
+from server.domain.eta import ConsultStats
 from server.errors import Conflict, InvalidInput, NotFound
 from server.presenters import eta_inputs, queue_etas
 from server.queue.base import QueueBase, QueueState, Txn, epoch_ms
@@ -45,28 +47,29 @@ class Reads(QueueBase):
                                       shift_start_dt(d, now))))
         return out
     # ------------------------------------------------------------------ reads
-    async def doctor_queue(self, h: UUID, doctor_id: UUID
+    async def doctor_queue(self, h: UUID, doctor_id: UUID, ctx: dict[str, Any] | None = None
                            ) -> tuple[QueueState, dict[UUID, dict[str, Any]]]:
-        """The doctor's queue in order, with the token rows: 1 Redis round trip and 4
-        queries, whatever its length."""
+        """The doctor's queue in order, with the token rows: 1 Redis round trip and 3
+        queries (2 when the caller read the doctor's context), whatever its length."""
         async def once() -> tuple[QueueState, dict[UUID, dict[str, Any]]]:
-            q = await self._queue_state(self.pool, h, doctor_id)
+            q = await self._queue_state(self.pool, h, doctor_id, ctx)
             ids = [tid for tid, _, _ in q.waiting] + ([q.current] if q.current else [])
             return q, await tokens_db.tokens_by_ids(self.pool, h, ids)
 
         return await self._retrying(h, once)
 
     async def _queue_state(self, conn: Any, h: UUID, doctor_id: UUID,
-                           ctx: dict[str, Any] | None = None, action: str = "") -> QueueState:
+                           ctx: dict[str, Any] | None = None, action: str = "",
+                           learned: ConsultStats | None = None) -> QueueState:
         """`ctx`: the doctor's context for today when the caller already read it; `action`:
-        the reading action's id (it may read the change it is making)."""
+        the reading action's id (it may read the change it is making); `learned`: consult
+        statistics the action updated, stored by the same read."""
         now = self.now()
         if ctx is None:
-            hosp = await doctors_db.hospital(conn, h)
-            if not hosp:
-                raise NotFound("no such hospital")
-            ctx = await self._doctor(conn, h, doctor_id, calendar.local_day(now, hosp["timezone"]))
-        live = await self.live.read_doctor(h, doctor_id, action)
+            ctx = await doctors_db.doctor_context_at(conn, h, doctor_id, now)
+            if not ctx:
+                raise NotFound("no such doctor")
+        live = await self.live.read_doctor(h, doctor_id, action, learned)
         ids = [UUID(t) for t, _ in live.waiting]
         cur = live.doctor.current
         risks = await tokens_db.latest_risk(conn, ids + ([UUID(cur)] if cur else []))
@@ -100,32 +103,18 @@ class Reads(QueueBase):
         return out
     # ------------------------------------------------------------------ events
     async def _publish_queue(self, txn: Txn, doctor_id: UUID,
-                             ctx: dict[str, Any] | None = None) -> None:
+                             ctx: dict[str, Any] | None = None, *,
+                             learned: ConsultStats | None = None) -> None:
         """queue.updated: the doctor's whole queue with positions and ETAs (staged with the
         action), and a snapshot of both in the record (what the patient was shown, for ETA
         accuracy later)."""
-        q = await self._queue_state(txn.conn, txn.h, doctor_id, ctx, txn.staging.id)
-        now, live = q.now, q.live
-        waiting = []
-        ids, positions, p50s, p90s = [], [], [], []
-        for tid, pos, eta in q.waiting:
-            tok = live.tokens.get(str(tid), {"id": str(tid)})
-            waiting.append({**tok, "position": pos,
-                            "eta": {"p50_min": eta.p50_min, "p90_min": eta.p90_min,
-                                    "p10_min": eta.p10_min}})
-            ids.append(tid)
-            positions.append(pos)
-            p50s.append(eta.p50_min)
-            p90s.append(eta.p90_min)
-        await self.live.publish(txn.h, txn.staging, "queue.updated", {
-            "doctor_id": str(doctor_id),
-            "department_id": str(q.ctx["department_id"]),
-            "cabin": q.ctx["cabin"],
-            "doctor": {"id": str(doctor_id), "name": q.ctx["name"],
-                       "status": live.doctor.status, "pause_until": live.doctor.pause_until,
-                       "shift_start": shift_start_at(q.ctx, now)},
-            "current": live.current,
-            "waiting": waiting,
-        }, doctors=[doctor_id], at_ms=epoch_ms(now))
+        q = await self._queue_state(txn.conn, txn.h, doctor_id, ctx, txn.staging.id,
+                                    learned)
+        await self.live.publish(txn.h, txn.staging, "queue.updated", views.queue_event(q),
+                                doctors=[doctor_id], at_ms=epoch_ms(q.now))
+        ids = [tid for tid, _, _ in q.waiting]
         if ids:
-            await tokens_db.snapshot_positions(txn.conn, ids, positions, p50s, p90s, now)
+            await tokens_db.snapshot_positions(
+                txn.conn, ids, [pos for _, pos, _ in q.waiting],
+                [eta.p50_min for _, _, eta in q.waiting],
+                [eta.p90_min for _, _, eta in q.waiting], q.now)

@@ -175,9 +175,9 @@ class TokenActions(QueueBase):
             fields.update(queue_score=res.score, skip_count=row["skip_count"] + 1,
                           called_at=None)
         await self._record(s, op, **fields)
-        if op == "complete":
-            await self._learn(txn.h, doctor_id, row, s.now)
-        await self._publish_queue(txn, doctor_id)
+        learned = await self._learned(txn.h, doctor_id, row, s.now) if op == "complete" \
+            else None
+        await self._publish_queue(txn, doctor_id, learned=learned)
 
     async def _waiting(self, s: Step, op: str, *, arg: float = 0, priority: int = 0,
                        action: str | None = None) -> None:

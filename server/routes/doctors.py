@@ -27,8 +27,8 @@ from server.routes import render
 
 async def _doctor_for(request: Request, who: Principal, *, act: bool) -> dict[str, Any]:
     did = path_uuid(request, "doctor_id")
-    today, _ = await render.service(request).today(who.hospital_id)
-    ctx = await doctors_db.doctor_context(render.state(request).pool, who.hospital_id, did, today)
+    ctx = await doctors_db.doctor_context_at(render.state(request).pool, who.hospital_id, did,
+                                             render.service(request).now())
     if not ctx:
         raise NotFound("no such doctor")
     if act and not can_act_on_queue(who, doctor_id=did, department_id=ctx["department_id"]):
@@ -81,7 +81,7 @@ async def doctor_queue(request: Request) -> JSONResponse:
     who = await staff(request)
     ctx = await _doctor_for(request, who, act=False)
     return JSONResponse(await views.queue_snapshot(render.service(request), who.hospital_id,
-                                                   ctx["id"], who))
+                                                   ctx["id"], who, ctx=ctx))
 
 
 async def board(request: Request) -> JSONResponse:

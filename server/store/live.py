@@ -20,6 +20,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from server.domain.eta import ConsultStats
 from server.logs import current_request_id
 from server.store import keys
 from server.store.scripts import Scripts, register
@@ -287,11 +288,15 @@ class LiveStore:
         marks = {d: a for d, a in zip(doctor_ids, r[1] or [], strict=True) if a}
         return bool(r[0]), marks
 
-    async def read_doctor(self, h: UUID, doctor_id: UUID, action: str = "") -> DoctorLive:
+    async def read_doctor(self, h: UUID, doctor_id: UUID, action: str = "",
+                          learned: ConsultStats | None = None) -> DoctorLive:
+        """`learned`: the consult statistics after a consult the action finished, stored
+        before the read in the same script (one round trip, and the read counts them)."""
+        more = [learned.n, repr(learned.mean), repr(learned.m2)] if learned else []
         r = await self._run(
             self.scripts.read_queue,
             [keys.ready(h), keys.tokens(h), keys.queue(h, doctor_id), keys.doctor(h, doctor_id)],
-            [action], [doctor_id])
+            [action, *more], [doctor_id])
         flat, waiting_flat, toks = r
         waiting = [(waiting_flat[i], float(waiting_flat[i + 1]))
                    for i in range(0, len(waiting_flat), 2)]
@@ -303,11 +308,6 @@ class LiveStore:
         """(n, mean, m2) of the doctor's learned consult times."""
         n, mean, m2 = await self.redis.hmget(keys.doctor(h, doctor_id), "n", "mean", "m2")
         return int(n or 0), float(mean or 0), float(m2 or 0)
-
-    async def set_consult_stats(self, h: UUID, doctor_id: UUID, n: int, mean: float,
-                                m2: float) -> None:
-        await self.redis.hset(keys.doctor(h, doctor_id),
-                              mapping={"n": n, "mean": mean, "m2": m2})
 
     async def rebuild(self, h: UUID, mode: str, doctors: list[dict[str, Any]],
                       tokens: list[dict[str, Any]], at_ms: int | None = None) -> None:

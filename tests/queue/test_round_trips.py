@@ -103,10 +103,9 @@ async def test_queue_read_cost_does_not_grow_with_the_queue(
     assert costs[10] == costs[100], costs
     (pg, redis), by_method, _ = costs[100]
     queries = pg - by_method.get("reset", 0)
-    # session, hospital and doctor (route), hospital, doctor, risks and rows (use-case), each
-    # on its own pooled connection
-    assert 1 <= queries <= 8, costs[100]
-    assert by_method.get("reset", 0) <= queries, costs[100]
+    # the session, the doctor with the hospital's day (route, passed on), risks and rows
+    assert queries == 4, costs[100]
+    assert by_method.get("reset", 0) == 0, costs[100]   # no reset query (server/db/pool.py)
     assert redis == 1, costs[100]               # the one read script
 
 
@@ -148,11 +147,13 @@ async def test_one_press_of_next_costs_a_pinned_number_of_round_trips(
         costs.append((dict(round_trips.pg), dict(round_trips.redis)))
     assert costs[0] == costs[1], costs
     pg, redis = costs[1]
-    # 5 connections from the pool: the session, the hospital and doctor the route checks access
-    # with (the press reuses them), the action's transaction, the answer's risks
-    assert pg.get("reset", 0) == 5, pg
-    # the action: BEGIN, 2 locks, 2 rows FOR UPDATE, 2 status + 2 history writes, the queue's
-    # risks and shown positions, the commit marker, the answer's rows, COMMIT = 15
-    assert sum(pg.values()) - pg.get("reset", 0) == 18, pg
-    # call_next, read_queue (queue.updated), publish (stage it), emit; the learned consult time
-    assert redis == {"EVALSHA": 4, "HSET": 1}, redis
+    # connections go back to the pool without a reset query (server/db/pool.py)
+    assert pg.get("reset", 0) == 0, pg
+    # the session, the doctor with the hospital's day the route checks access with (the
+    # press reuses it); the action: BEGIN, the locks (one statement), the two rows FOR UPDATE (one),
+    # 2 status changes returning the new rows, their history (one), the queue's risks and
+    # shown positions, the commit marker, COMMIT; the answer's risks = 13
+    assert sum(pg.values()) == 13, pg
+    # call_next, read_queue (storing the learned consult time, for queue.updated), publish
+    # (stage it), emit
+    assert redis == {"EVALSHA": 4}, redis

@@ -8,6 +8,8 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.auth import token_rules
 from server.auth.principal import Principal
@@ -17,6 +19,7 @@ from server.domain.ordering import late_places
 from server.presenters import waited_min
 
 TODAY = date(2026, 11, 26)
+TODAY_PLUS_1 = TODAY + timedelta(days=1)
 DOCTOR, OTHER, DEPT = uuid4(), uuid4(), uuid4()
 
 
@@ -80,6 +83,24 @@ def test_reinstate_today_only_and_not_by_another_doctor() -> None:
     assert token_rules.staff_actions(who("doctor", doctor_id=OTHER), missed, TODAY) == []
     yesterday = token("NO_SHOW", TODAY - timedelta(days=1))
     assert "reinstate" not in token_rules.staff_actions(who("admin"), yesterday, TODAY)
+
+
+@settings(max_examples=400, deadline=None)
+@given(kind=st.sampled_from(["user", "display"]),
+       role=st.sampled_from(["admin", "receptionist", "nurse", "doctor", None]),
+       p_doctor=st.sampled_from([None, DOCTOR, OTHER]), p_dept=st.sampled_from([None, DEPT]),
+       status=st.sampled_from(list(lc.Status)), t_doctor=st.sampled_from([None, DOCTOR, OTHER]),
+       t_dept=st.sampled_from([DEPT, OTHER]), day=st.sampled_from([TODAY, TODAY_PLUS_1]))
+def test_memoised_staff_actions_answer_as_the_rule_does(
+        kind: str, role: str | None, p_doctor: Any, p_dept: Any, status: lc.Status,
+        t_doctor: Any, t_dept: Any, day: date) -> None:
+    """The list is memoised on what the rule reads; a key missing a field it reads would
+    hand one queue's buttons to another's token."""
+    p = Principal(kind=kind, hospital_id=DEPT, role=role,  # type: ignore[arg-type]
+                  doctor_id=p_doctor, department_id=p_dept)
+    row = token(status, day, doctor_id=t_doctor, department_id=t_dept)
+    assert token_rules.staff_actions(p, row, TODAY) == \
+        token_rules.staff_actions_uncached(p, row, TODAY)
 
 
 def test_patient_actions() -> None:
