@@ -1,4 +1,5 @@
-"""What each subscriber is shown: the doctor console's queue and the waiting-room board.
+"""What each subscriber is shown: the doctor console's queue, the waiting-room board, the
+patient's page, and the queue.updated every action publishes.
 
 Built from the queue service and ids (not from a Request), so the HTTP routes and the
 websocket snapshots share them. A board's cabin has one shape, made by `board_cabin`, both in
@@ -19,9 +20,11 @@ from uuid import UUID
 from server.auth import token_rules
 from server.auth.principal import Principal
 from server.db import doctors as doctors_db
+from server.db import tokens as tokens_db
 from server.domain import calendar
+from server.domain import lifecycle as lc
 from server.errors import NotFound
-from server.presenters import eta_view, live_token, token_view, waited_min
+from server.presenters import eta_view, jsonable, live_token, token_view, waited_min
 
 if TYPE_CHECKING:
     import asyncpg
@@ -174,6 +177,31 @@ async def board_snapshot(svc: QueueService, pool: asyncpg.Pool, h: UUID, departm
                            "names": dep.get("board_names") or "masked",
                            "timezone": dep["timezone"]},
             "cabins": cabins, "generated_at": svc.now().isoformat()}
+
+
+async def patient_token(svc: QueueService, row: dict[str, Any]) -> dict[str, Any]:
+    """What the patient's page shows (GET /t/{code} and the phone's snapshot): their own
+    token only, in their language. `row`: the token as routes.public.token_for_code found it
+    (with the hospital's name and day)."""
+    position, eta = await svc.token_position(row["hospital_id"], row)
+    now = svc.now()
+    iso = jsonable
+    return {
+        "number": row["number"], "status": row["status"], "position": position,
+        "eta": eta_view(eta, now), "cabin": row["cabin_number"],
+        "doctor_name": row["doctor_name"], "service_date": row["service_date"].isoformat(),
+        "scheduled_time": iso(row["scheduled_time"]),
+        "booking_type": row["booking_type"],
+        "can_check_in": row["status"] == "BOOKED",
+        "hospital_name": row.get("hospital_name"), "department_name": row["department_name"],
+        "language": row["patient_language"], "waited_min": waited_min(row, now),
+        "checked_in_at": iso(row["checked_in_at"]), "called_at": iso(row["called_at"]),
+        "no_show_at": iso(row["no_show_at"]), "cancelled_at": iso(row["cancelled_at"]),
+        "completed_at": iso(row["completed_at"]),
+        "moved_from_doctor": await tokens_db.moved_from(svc.pool, row["id"]),
+        "late_count": row["late_count"], "late_limit": lc.LATE_LIMIT,
+        "allowed_actions": token_rules.patient_actions(row, row["today"]),
+    }
 
 
 def board_shows_names(dep: dict[str, Any]) -> bool:

@@ -10,16 +10,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from server import views
 from server.auth import ratelimit, token_rules
 from server.db import doctors as doctors_db
 from server.db import tokens as tokens_db
 from server.domain import calendar
-from server.domain import lifecycle as lc
 from server.domain.lifecycle import Action
 from server.errors import Conflict, NotFound
 from server.models.common import parse_body
 from server.models.queue import GeoBody, RunningLate
-from server.presenters import eta_view, jsonable, waited_min
 from server.queue import Actor
 from server.routes import render
 from server.security import links
@@ -55,27 +54,7 @@ async def token_for_code(request: Request, code: str) -> dict[str, Any]:
 
 
 async def patient_view(request: Request, row: dict[str, Any]) -> dict[str, Any]:
-    """What the patient's page shows: their own token only, in their language."""
-    svc = render.service(request)
-    position, eta = await svc.token_position(row["hospital_id"], row)
-    now = svc.now()
-    iso = jsonable
-    return {
-        "number": row["number"], "status": row["status"], "position": position,
-        "eta": eta_view(eta, now), "cabin": row["cabin_number"],
-        "doctor_name": row["doctor_name"], "service_date": row["service_date"].isoformat(),
-        "scheduled_time": iso(row["scheduled_time"]),
-        "booking_type": row["booking_type"],
-        "can_check_in": row["status"] == "BOOKED",
-        "hospital_name": row.get("hospital_name"), "department_name": row["department_name"],
-        "language": row["patient_language"], "waited_min": waited_min(row, now),
-        "checked_in_at": iso(row["checked_in_at"]), "called_at": iso(row["called_at"]),
-        "no_show_at": iso(row["no_show_at"]), "cancelled_at": iso(row["cancelled_at"]),
-        "completed_at": iso(row["completed_at"]),
-        "moved_from_doctor": await tokens_db.moved_from(svc.pool, row["id"]),
-        "late_count": row["late_count"], "late_limit": lc.LATE_LIMIT,
-        "allowed_actions": token_rules.patient_actions(row, row["today"]),
-    }
+    return await views.patient_token(render.service(request), row)
 
 
 async def public_token(request: Request) -> JSONResponse:
