@@ -463,6 +463,12 @@ def _throughput_md(tp: dict[str, Any], repeat: dict[str, Any] | None) -> list[st
           f"{_f(tp['queue_get']['p50_ms'])} / {_f(tp['queue_get']['p99_ms'])} | bare Starlette "
           f"constant JSON: {_f(tp['bare_get']['rps'])}/s | {tp['queue_get_per_bare']:.3f} |",
           ""]
+    if tp.get("queue_get_per_bare_cpu"):
+        md += [f"The web process's CPU time per request (steadier than requests/s on a shared "
+               f"machine): Next {tp['next'].get('cpu_ms_per_req')} ms, queue GET "
+               f"{tp['queue_get']['cpu_ms_per_req']} ms, bare route "
+               f"{tp['bare_get']['cpu_ms_per_req']} ms: queue GET / bare by CPU "
+               f"{tp['queue_get_per_bare_cpu']:.3f}.", ""]
     if repeat and repeat.get("throughput"):
         r = repeat["throughput"]
         md += [f"Second run at the end: Next {_f(r['next']['rps'])}/s (ratio to ZADD "

@@ -35,6 +35,7 @@ from bench.realtime import (
     NodeLoad,
     Services,
     Web,
+    cpu_seconds,
     free_port,
     pin,
     raise_fd_limit,
@@ -83,12 +84,19 @@ def redis_benchmark(redis_url: str, n: int) -> dict[str, Any] | None:
     return {"rps": rps, "clients": 50, "requests": n, "tool": version} if rps else None
 
 
-def http_load(args: list[str], timeout: float) -> dict[str, Any]:
+def http_load(args: list[str], timeout: float, server_pid: int | None = None
+              ) -> dict[str, Any]:
+    """One closed-loop phase; with `server_pid`, also the server's CPU time per request
+    (user + system): on a shared, noisy machine it moves much less than requests/s."""
+    before = cpu_seconds([server_pid]) if server_pid else 0.0
     node = NodeLoad(["--mode", "http", *args])
     try:
-        return node.until(lambda o: o.get("mode") == "http", timeout=timeout)
+        out = node.until(lambda o: o.get("mode") == "http", timeout=timeout)
     finally:
         node.close()
+    if server_pid and out.get("ok"):
+        out["cpu_ms_per_req"] = round((cpu_seconds([server_pid]) - before) * 1000 / out["ok"], 3)
+    return out
 
 
 def run(cfg: Config, svc: Services, log: Any = print) -> dict[str, Any]:
@@ -108,18 +116,20 @@ def run(cfg: Config, svc: Services, log: Any = print) -> dict[str, Any]:
         log("throughput: queue snapshot GETs ...")
         out["queue_get"] = http_load(["--url", web.url, "--paths", paths, *auth,
                                       "--concurrency", str(cfg.get_concurrency),
-                                      "--duration-s", str(cfg.seconds)], cfg.seconds + 60)
+                                      "--duration-s", str(cfg.seconds)], cfg.seconds + 60,
+                                     web.pid)
         log(f"  {out['queue_get']}")
         doctors_arg = ",".join(str(d) for d in next_ids)
         log("throughput: Next, one press in flight ...")
         out["next_one"] = http_load(["--pub", "next", "--api", web.url, *auth, "--doctors",
                                      doctors_arg, "--concurrency", "1",
-                                     "--duration-s", str(cfg.one_seconds)], cfg.one_seconds + 60)
+                                     "--duration-s", str(cfg.one_seconds)], cfg.one_seconds + 60,
+                                    web.pid)
         log(f"  {out['next_one']}")
         log("throughput: Next actions ...")
         out["next"] = http_load(["--pub", "next", "--api", web.url, *auth, "--doctors",
                                  doctors_arg, "--concurrency", str(cfg.next_concurrency),
-                                 "--duration-s", str(cfg.seconds)], cfg.seconds + 60)
+                                 "--duration-s", str(cfg.seconds)], cfg.seconds + 60, web.pid)
         log(f"  {out['next']}")
         if out["next"]["empty"]:
             out["note"] = "some queues ran empty during the Next load: seed more tokens"
@@ -137,7 +147,7 @@ def run(cfg: Config, svc: Services, log: Any = print) -> dict[str, Any]:
         log("throughput: bare Starlette GETs ...")
         out["bare_get"] = http_load(["--url", url, "--paths", paths, "--concurrency",
                                      str(cfg.get_concurrency), "--duration-s",
-                                     str(cfg.seconds)], cfg.seconds + 60)
+                                     str(cfg.seconds)], cfg.seconds + 60, bare.pid)
         log(f"  {out['bare_get']}")
     finally:
         bare.terminate()
@@ -150,6 +160,10 @@ def run(cfg: Config, svc: Services, log: Any = print) -> dict[str, Any]:
     else:
         out["note_zadd"] = "redis-benchmark not found (Debian: redis-tools)"
     out["queue_get_per_bare"] = out["queue_get"]["rps"] / out["bare_get"]["rps"]
+    if out["queue_get"].get("cpu_ms_per_req") and out["bare_get"].get("cpu_ms_per_req"):
+        # the same ratio from CPU time: bare CPU per request / ours
+        out["queue_get_per_bare_cpu"] = (out["bare_get"]["cpu_ms_per_req"]
+                                         / out["queue_get"]["cpu_ms_per_req"])
     out["hospital"] = str(hosp.id)
     return out
 

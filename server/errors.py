@@ -17,9 +17,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from server.observability import log_path
+from server.responses import JSONResponse
 
 log = structlog.get_logger("errors")
 

@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
@@ -30,6 +29,7 @@ from server.models import queue as q
 from server.models import reports as reports_models
 from server.models.common import text_pattern
 from server.models.hospital import HospitalPatch
+from server.responses import JSONResponse
 from server.routes.abdm import SHARE_PATH as ABDM_SHARE_PATH
 from server.routes.admin import RESOURCES
 from server.routes.alerts import AlertQuery

@@ -260,6 +260,30 @@ async def latest_risk(conn: asyncpg.Connection | asyncpg.Pool,
 
 
 
+async def tokens_with_risk(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: UUID,
+                           ids: list[UUID]
+                           ) -> tuple[dict[UUID, dict[str, Any]], dict[UUID, dict[str, Any]]]:
+    """tokens_by_ids and latest_risk of the same tokens in one round trip (a queue read)."""
+    if not ids:
+        return {}, {}
+    rows = await conn.fetch(
+        TOKEN_SELECT.replace("FROM tokens t", """, (
+            SELECT to_jsonb(r) FROM (
+                SELECT token_id, score, badge, tier, show_probability, factors, explanation
+                FROM risk_assessments WHERE token_id = t.id
+                ORDER BY created_at DESC, id DESC LIMIT 1) r) AS latest_risk
+        FROM tokens t""", 1) + " WHERE t.hospital_id = $1 AND t.id = ANY($2::uuid[])",
+        hospital_id, ids)
+    tokens, risks = {}, {}
+    for r in rows:
+        row = dict(r)
+        risk = row.pop("latest_risk")
+        tokens[row["id"]] = row
+        if risk is not None:
+            risks[row["id"]] = {**risk, "token_id": row["id"]}
+    return tokens, risks
+
+
 async def affected_by_leave(conn: asyncpg.Connection, hospital_id: UUID, doctor_id: UUID,
                             start: datetime, end: datetime, today: date
                             ) -> list[dict[str, Any]]:

@@ -66,6 +66,7 @@ class QueueState:
     current: UUID | None
     waiting: list[tuple[UUID, int, Eta]]     # (token id, position from 1, ETA) in order
     now: datetime
+    rows: dict[UUID, dict[str, Any]] | None = None   # the tokens' rows, when asked for
 
 
 class Diverged(Exception):
@@ -94,6 +95,7 @@ class QueueBase:
         self.live = live
         self.settings = settings
         self.now: Callable[[], datetime] = utcnow
+        self._secret: bytes | None = None
 
     # ------------------------------------------------------------------ plumbing
     async def _retrying(self, h: UUID, fn: Callable[[], Awaitable[T]]) -> T:
@@ -173,7 +175,9 @@ class QueueBase:
         return calendar.local_day(self.now(), hosp["timezone"]), hosp["timezone"]
 
     def link_for(self, row: dict[str, Any]) -> str:
-        code = links.sign(self.settings.secret(), row["public_code"], row["service_date"])
+        if self._secret is None:  # settings.secret() reads it once; kept at hand per token
+            self._secret = self.settings.secret()
+        code = links.sign(self._secret, row["public_code"], row["service_date"])
         return links.url(self.settings.base_url, code)
 
     async def _token(self, h: UUID, token_id: UUID | None) -> dict[str, Any] | None:
@@ -208,7 +212,8 @@ class QueueBase:
 
     async def _queue_state(self, conn: Any, h: UUID, doctor_id: UUID,
                            ctx: dict[str, Any] | None = None, action: str = "",
-                           learned: ConsultStats | None = None) -> QueueState:
+                           learned: ConsultStats | None = None, rows: bool = False
+                           ) -> QueueState:
         raise NotImplementedError
 
 

@@ -52,18 +52,20 @@ class Reads(QueueBase):
         """The doctor's queue in order, with the token rows: 1 Redis round trip and 3
         queries (2 when the caller read the doctor's context), whatever its length."""
         async def once() -> tuple[QueueState, dict[UUID, dict[str, Any]]]:
-            q = await self._queue_state(self.pool, h, doctor_id, ctx)
-            ids = [tid for tid, _, _ in q.waiting] + ([q.current] if q.current else [])
-            return q, await tokens_db.tokens_by_ids(self.pool, h, ids)
+            q = await self._queue_state(self.pool, h, doctor_id, ctx, rows=True)
+            assert q.rows is not None
+            return q, q.rows
 
         return await self._retrying(h, once)
 
     async def _queue_state(self, conn: Any, h: UUID, doctor_id: UUID,
                            ctx: dict[str, Any] | None = None, action: str = "",
-                           learned: ConsultStats | None = None) -> QueueState:
+                           learned: ConsultStats | None = None, rows: bool = False
+                           ) -> QueueState:
         """`ctx`: the doctor's context for today when the caller already read it; `action`:
         the reading action's id (it may read the change it is making); `learned`: consult
-        statistics the action updated, stored by the same read."""
+        statistics the action updated, stored by the same read; `rows`: read the tokens' rows
+        too (with their risks, in one query)."""
         now = self.now()
         if ctx is None:
             ctx = await doctors_db.doctor_context_at(conn, h, doctor_id, now)
@@ -72,12 +74,17 @@ class Reads(QueueBase):
         live = await self.live.read_doctor(h, doctor_id, action, learned)
         ids = [UUID(t) for t, _ in live.waiting]
         cur = live.doctor.current
-        risks = await tokens_db.latest_risk(conn, ids + ([UUID(cur)] if cur else []))
+        every = ids + ([UUID(cur)] if cur else [])
+        found = None
+        if rows:
+            found, risks = await tokens_db.tokens_with_risk(conn, h, every)
+        else:
+            risks = await tokens_db.latest_risk(conn, every)
         show = [float(risks[i]["show_probability"]) if i in risks else 1.0 for i in ids]
         etas_ = queue_etas(doctor=live.doctor, n_waiting=len(ids),
                            dept_avg_min=ctx["avg_consultation_min"], now=now,
                            show_probs=show, shift_start=shift_start_dt(ctx, now))
-        return QueueState(ctx=ctx, live=live, risks=risks, now=now,
+        return QueueState(ctx=ctx, live=live, risks=risks, now=now, rows=found,
                           current=UUID(cur) if cur else None,
                           waiting=[(tid, i + 1, etas_[i]) for i, tid in enumerate(ids)])
 

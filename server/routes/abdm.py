@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server.errors import NotFound, Unauthorized
 from server.integrations import abdm
 from server.models.common import read_json
+from server.responses import JSONResponse
 from server.routes.render import service, state
 
 # the HIP's bridge URL registered with ABDM is PUBLIC_BASE_URL + BRIDGE

@@ -16,7 +16,7 @@ from uuid import UUID
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from server.auth.principal import (
@@ -31,6 +31,7 @@ from server.errors import InvalidInput, NotFound
 from server.models import admin as m
 from server.models.common import parse_body, parse_query, path_uuid
 from server.presenters import jsonable
+from server.responses import JSONResponse
 from server.security.passwords import hash_password
 from server.state import AppState
 from server.store import keys

@@ -13,7 +13,6 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server import alert_events
@@ -23,6 +22,7 @@ from server.db import alerts as db
 from server.errors import Conflict, NotFound
 from server.models import cursors
 from server.models.common import parse_query, path_uuid
+from server.responses import JSONResponse
 from server.routes import render
 
 ALERT_ROLES = ("admin", "nurse")

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from server.auth.principal import staff
@@ -21,6 +21,7 @@ from server.db import audit as db
 from server.models import cursors
 from server.models.common import parse_query
 from server.models.dates import PlanDate
+from server.responses import JSONResponse
 from server.routes import render
 from server.routes.csv_out import csv_response
 

@@ -22,7 +22,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from server.auth import sessions
@@ -33,6 +33,7 @@ from server.db import security as security_db
 from server.errors import Unauthorized
 from server.models.common import Body, parse_body, parse_query
 from server.presenters import jsonable
+from server.responses import JSONResponse
 from server.security.passwords import hash_password, needs_rehash, verify_password
 from server.state import AppState
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server.auth.principal import staff
 from server.db import dashboard as db
+from server.responses import JSONResponse
 from server.routes import render
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server import views
@@ -22,6 +21,7 @@ from server.errors import Forbidden, NotFound
 from server.models.common import parse_body, path_uuid
 from server.models.queue import LeaveBody, NextBody, PauseBody
 from server.queue import Actor
+from server.responses import JSONResponse
 from server.routes import render
 
 

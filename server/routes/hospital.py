@@ -5,7 +5,6 @@ consoles need the timezone and languages); only admins change them, audited.
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server.auth.principal import STAFF, staff
@@ -13,6 +12,7 @@ from server.db import hospital as db
 from server.errors import NotFound
 from server.models.common import parse_body
 from server.models.hospital import HospitalPatch
+from server.responses import JSONResponse
 from server.routes import render
 
 

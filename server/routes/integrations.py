@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from server.auth.principal import Principal, display_key_hash, new_api_key, staff
@@ -21,6 +21,7 @@ from server.integrations import signing, urls
 from server.models import integrations as m
 from server.models.common import parse_body, parse_query, path_uuid
 from server.presenters import jsonable
+from server.responses import JSONResponse
 from server.state import AppState
 from server.store import keys
 

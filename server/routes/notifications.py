@@ -16,7 +16,6 @@ from uuid import UUID
 import structlog
 from pydantic import BaseModel, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server.auth.principal import DESK, Principal, staff
@@ -28,6 +27,7 @@ from server.models.common import parse_query, path_uuid
 from server.models.dates import PlanDate
 from server.notifications.errors import in_words
 from server.presenters import jsonable
+from server.responses import JSONResponse
 from server.routes import render
 from server.store.live import NotReady
 

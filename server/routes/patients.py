@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncpg
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server import idempotency
@@ -14,6 +13,7 @@ from server.db import patients as patients_db
 from server.errors import Conflict, NotFound
 from server.models.common import parse_body, parse_query, path_uuid
 from server.models.queue import PatientCreate, PatientPatch, PatientQuery
+from server.responses import JSONResponse
 from server.routes.render import jsonable, state
 
 UHID_ATTEMPTS = 20

@@ -7,7 +7,6 @@ from datetime import date
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server import views
@@ -20,6 +19,7 @@ from server.errors import Conflict, NotFound
 from server.models.common import parse_body
 from server.models.queue import GeoBody, RunningLate
 from server.queue import Actor
+from server.responses import JSONResponse
 from server.routes import render
 from server.security import links
 

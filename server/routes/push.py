@@ -12,7 +12,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from server.db import doctors as doctors_db
@@ -23,6 +23,7 @@ from server.models.common import parse_body
 from server.models.push import PushSubscribe, PushUnsubscribe
 from server.notifications import push
 from server.presenters import jsonable
+from server.responses import JSONResponse
 from server.routes import render
 from server.routes.public import _limit, token_for_code
 

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from server.auth.principal import staff
@@ -20,6 +20,7 @@ from server.db import reports as db
 from server.models import cursors
 from server.models.common import parse_query
 from server.models.reports import ReportQuery, SummaryQuery
+from server.responses import JSONResponse
 from server.routes import render
 from server.routes.csv_out import csv_response
 

@@ -16,13 +16,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from server.auth.principal import staff
 from server.db import risk_insight as db
 from server.models.common import parse_query
 from server.models.dates import PlanDate
+from server.responses import JSONResponse
 from server.routes import render
 from server.routes.csv_out import csv_response
 

@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server.auth.principal import staff
 from server.errors import NotFound
 from server.models.common import parse_query
 from server.presenters import jsonable
+from server.responses import JSONResponse
 from server.risk import model as M
 from server.routes import render
 

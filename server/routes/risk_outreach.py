@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from server.auth.principal import DESK, staff
@@ -21,6 +21,7 @@ from server.db import teleconsult as teleconsult_db
 from server.models.common import parse_query
 from server.models.dates import PlanDate
 from server.observability import mask_phone
+from server.responses import JSONResponse
 from server.risk import outreach, teleconsult
 from server.routes import render
 from server.routes.csv_out import csv_response

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server.auth.principal import staff
 from server.db import daily_summary as db
 from server.models.common import parse_query
 from server.models.dates import PlanDate
+from server.responses import JSONResponse
 from server.routes import render
 
 

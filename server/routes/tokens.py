@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from server.auth import token_rules
@@ -26,6 +26,7 @@ from server.models.queue import (
     TransferBody,
 )
 from server.queue import Actor
+from server.responses import JSONResponse
 from server.routes import render
 from server.routes.csv_out import csv_response
 

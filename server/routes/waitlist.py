@@ -9,7 +9,6 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server.auth import ratelimit
@@ -17,6 +16,7 @@ from server.auth.principal import DESK, staff
 from server.errors import NotFound
 from server.models.common import Body, parse_body, parse_query, path_uuid
 from server.models.dates import BookingDate, PlanDate
+from server.responses import JSONResponse
 from server.risk import waitlist
 from server.routes import render
 

@@ -8,6 +8,7 @@ alone, and the day in the MAC lets a link die with its day.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -27,7 +28,10 @@ def _mac(secret: bytes, public_code: str, day: date) -> str:
     return base64.urlsafe_b64encode(digest.digest()).decode()[:MAC_CHARS]
 
 
+@functools.lru_cache(maxsize=16384)
 def sign(secret: bytes, public_code: str, day: date) -> str:
+    """Memoised: a queue's list signs the same links on every read (a day's tokens of a
+    large hospital fit)."""
     return f"{public_code}.{_mac(secret, public_code, day)}"
 
 

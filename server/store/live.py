@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
@@ -125,6 +126,12 @@ class DoctorLive:
     waiting: list[tuple[str, float]]          # (token id, score), queue order
     current: dict[str, Any] | None            # live token JSON of the current token
     tokens: dict[str, dict[str, Any]]         # live token JSON by id, for the waiting ones
+
+
+def _dumps(data: Any) -> bytes:
+    """An event's data as JSON, as json.dumps(default=str) writes it (a datetime as str()
+    does), with orjson: every action encodes its doctor's whole queue."""
+    return orjson.dumps(data, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
 def now_ms() -> int:
@@ -245,7 +252,7 @@ class LiveStore:
         """Stage an event of the action; it is announced with the action's other events."""
         ks, head = self._head(h, act, at_ms)
         await self._run(self.scripts.publish, [*ks, *(keys.doctor(h, d) for d in doctors)],
-                        [act.id, head[2], etype, json.dumps(data, default=str)], doctors, act)
+                        [act.id, head[2], etype, _dumps(data)], doctors, act)
 
     async def announce(self, h: UUID, etype: str, data: dict[str, Any]) -> int:
         """An event no record stands behind (a board announcement): staged and emitted at
@@ -300,8 +307,8 @@ class LiveStore:
         flat, waiting_flat, toks = r
         waiting = [(waiting_flat[i], float(waiting_flat[i + 1]))
                    for i in range(0, len(waiting_flat), 2)]
-        current = json.loads(toks[0]) if toks[0] else None
-        tokens = {w[0]: json.loads(t) for w, t in zip(waiting, toks[1:], strict=True) if t}
+        current = orjson.loads(toks[0]) if toks[0] else None
+        tokens = {w[0]: orjson.loads(t) for w, t in zip(waiting, toks[1:], strict=True) if t}
         return DoctorLive(DoctorState.parse(flat), waiting, current, tokens)
 
     async def consult_stats(self, h: UUID, doctor_id: UUID) -> tuple[int, float, float]:

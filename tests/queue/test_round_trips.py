@@ -103,8 +103,9 @@ async def test_queue_read_cost_does_not_grow_with_the_queue(
     assert costs[10] == costs[100], costs
     (pg, redis), by_method, _ = costs[100]
     queries = pg - by_method.get("reset", 0)
-    # the session, the doctor with the hospital's day (route, passed on), risks and rows
-    assert queries == 4, costs[100]
+    # the session, the doctor with the hospital's day (route, passed on), the rows with
+    # their risks
+    assert queries == 3, costs[100]
     assert by_method.get("reset", 0) == 0, costs[100]   # no reset query (server/db/pool.py)
     assert redis == 1, costs[100]               # the one read script
 
