@@ -120,6 +120,16 @@ async def tokens_by_ids(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: UU
     return {r["id"]: dict(r) for r in rows}
 
 
+# TOKEN_SELECT with each token's latest risk assessment (or null) as a JSON column
+_WITH_RISK_SELECT = TOKEN_SELECT.replace("FROM tokens t", """, (
+    SELECT to_jsonb(r) FROM (
+        SELECT token_id, score, badge, tier, show_probability, factors, explanation
+        FROM risk_assessments WHERE token_id = t.id
+        ORDER BY created_at DESC, id DESC LIMIT 1) r) AS latest_risk
+FROM tokens t""", 1)
+assert _WITH_RISK_SELECT != TOKEN_SELECT
+
+
 # a changed token's row as TOKEN_SELECT shapes it, from the UPDATE's own RETURNING
 _UPDATED_SELECT = TOKEN_SELECT.replace("FROM tokens t", "FROM updated t")
 
@@ -261,21 +271,17 @@ async def latest_risk(conn: asyncpg.Connection | asyncpg.Pool,
 
 
 async def tokens_with_risk(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: UUID,
-                           ids: list[UUID]
+                           ids: list[UUID], *, for_update: bool = False
                            ) -> tuple[dict[UUID, dict[str, Any]], dict[UUID, dict[str, Any]]]:
-    """tokens_by_ids and latest_risk of the same tokens in one round trip (a queue read)."""
+    """tokens_by_ids and latest_risk of the same tokens in one round trip (a queue read, the
+    rows a Next changes and answers with)."""
     if not ids:
         return {}, {}
-    rows = await conn.fetch(
-        TOKEN_SELECT.replace("FROM tokens t", """, (
-            SELECT to_jsonb(r) FROM (
-                SELECT token_id, score, badge, tier, show_probability, factors, explanation
-                FROM risk_assessments WHERE token_id = t.id
-                ORDER BY created_at DESC, id DESC LIMIT 1) r) AS latest_risk
-        FROM tokens t""", 1) + " WHERE t.hospital_id = $1 AND t.id = ANY($2::uuid[])",
-        hospital_id, ids)
+    sql = _WITH_RISK_SELECT + " WHERE t.hospital_id = $1 AND t.id = ANY($2::uuid[])"
+    if for_update:
+        sql += " ORDER BY t.id FOR UPDATE OF t"
     tokens, risks = {}, {}
-    for r in rows:
+    for r in await conn.fetch(sql, hospital_id, ids):
         row = dict(r)
         risk = row.pop("latest_risk")
         tokens[row["id"]] = row

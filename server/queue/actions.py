@@ -18,7 +18,7 @@ from server.domain.eta import ConsultStats, update_stats
 from server.domain.ordering import queue_score
 from server.errors import Conflict, DuplicateToken, InvalidInput, InvalidTransition
 from server.presenters import live_token
-from server.queue.base import Actor, Diverged, QueueBase, epoch_ms
+from server.queue.base import RISK_KEY, Actor, Diverged, QueueBase, epoch_ms
 from server.store.live import NextResult, Refused
 
 
@@ -140,7 +140,7 @@ class Actions(QueueBase):
             if isinstance(res, Refused):
                 await self._refuse_next(conn, h, res)
             assert isinstance(res, NextResult)
-            held = await tokens_db.tokens_by_ids(
+            held, risks = await tokens_db.tokens_with_risk(
                 conn, h, [UUID(t) for t in (res.completed, res.called) if t], for_update=True)
             completed = held.get(UUID(res.completed)) if res.completed else None
             called = held.get(UUID(res.called)) if res.called else None
@@ -173,7 +173,9 @@ class Actions(QueueBase):
                 if completed else None
             await self._publish_queue(txn, doctor_id, ctx, learned=learned)
             metrics.QUEUE_ACTIONS.labels("next").inc()
-            return completed, called
+            # the answer's risks as read with the rows (routes.render.tokens reuses them)
+            return tuple(  # type: ignore[return-value]
+                {**t, RISK_KEY: risks.get(t["id"])} if t else None for t in (completed, called))
 
     async def _refuse_next(self, conn: asyncpg.Connection, h: UUID, res: Refused) -> None:
         number = None

@@ -32,7 +32,9 @@ T = TypeVar("T")
 # it under a running process (server/queue/recovery.py logs that as a warning)
 live_seen: set[UUID] = set()
 
-SETTLE_LOCK_TIMEOUT = "5s"  # a settler waits this long for a doctor's lock, then leaves it
+SETTLE_LOCK_TIMEOUT = "5s"
+# a token row handed to routes.render with its latest risk already read (None: it has none)
+RISK_KEY = "latest_risk"  # a settler waits this long for a doctor's lock, then leaves it
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from server.db import tokens as tokens_db
 from server.domain import lifecycle as lc
 from server.presenters import eta_view, jsonable, token_view, waited_min
 from server.queue import QueueService
+from server.queue.base import RISK_KEY
 from server.risk import teleconsult
 from server.state import AppState
 
@@ -41,7 +42,11 @@ async def tokens(request: Request, rows: list[dict[str, Any] | None], *, staff: 
     waiting) and their latest risks, in one query for all of them."""
     svc = service(request)
     present = [r for r in rows if r is not None]
-    risks = await tokens_db.latest_risk(svc.pool, [r["id"] for r in present]) if present else {}
+    # a row an action answers with carries its risk already (queue.base.RISK_KEY)
+    risks = {r["id"]: r[RISK_KEY] for r in present if r.get(RISK_KEY) is not None}
+    unknown = [r["id"] for r in present if RISK_KEY not in r]
+    if unknown:
+        risks.update(await tokens_db.latest_risk(svc.pool, unknown))
     who = await optional_principal(request) if staff else None
     now = svc.now()
     # the hospital's day matters only to a same-day action (a hospital read saved on Next)
