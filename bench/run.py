@@ -475,10 +475,11 @@ def _throughput_md(tp: dict[str, Any], repeat: dict[str, Any] | None) -> list[st
                f"{r.get('next_per_zadd', 0):.4f}), queue GET {_f(r['queue_get']['rps'])}/s "
                f"(ratio to bare {r['queue_get_per_bare']:.3f}).", ""]
     md += ["A Next is four Lua scripts in Redis (the call, the queue read, staging and "
-           "announcing its events) and twelve PostgreSQL statements (the caller's session "
-           "and doctor; in one transaction the locks, the two token rows with their risks, "
-           "their changes and history, the queue's risks and shown positions, the commit "
-           "marker), pinned by tests/queue/test_round_trips.py, against a single ZADD; the "
+           "announcing its events) and eight PostgreSQL round trips (the caller's session "
+           "and doctor; in one transaction BEGIN with the locks, the two token rows with "
+           "their risks, their changes with their history, the queue's risks, its shown "
+           "positions, the commit marker with COMMIT), pinned by "
+           "tests/queue/test_round_trips.py, against a single ZADD; the "
            "queue read is three queries, one Lua script and the ETA model against a constant.",
            ""]
     for k in ("note", "note_zadd"):

@@ -34,26 +34,50 @@ STATUS_TIME = {
 }
 
 
+def _hospital_lock(hospital_id: UUID) -> str:
+    return f"hashtextextended('hosp:' || {uuid_literal(hospital_id)}::text, 0)"
+
+
 async def lock_hospital(conn: asyncpg.Connection, hospital_id: UUID) -> None:
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('hosp:' || $1::uuid::text, 0))", hospital_id
-    )
+    await conn.execute(f"SELECT pg_advisory_xact_lock({_hospital_lock(hospital_id)})")
 
 
-async def lock_doctors(conn: asyncpg.Connection, hospital_id: UUID,
-                       doctor_ids: list[UUID]) -> None:
-    """One doctor's queue changes one action at a time across every process: the Lua
-    script and the PostgreSQL record of an action happen under this lock, so a repair
-    never races an action in flight. The hospital's lock first and shared (a whole-hospital
-    rebuild takes it alone), then the doctors' sorted, so two-doctor transfers cannot
-    deadlock: one statement, whose select list PostgreSQL evaluates in order."""
-    ids = sorted(set(doctor_ids), key=str)
-    locks = ", ".join(
-        f"pg_advisory_xact_lock(hashtextextended('doc:' || ${i}::uuid::text, 0))"
-        for i in range(2, len(ids) + 2))
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock_shared(hashtextextended('hosp:' || $1::uuid::text, 0))"
-        + (", " + locks if locks else ""), hospital_id, *ids)
+def uuid_literal(value: UUID) -> str:
+    """A UUID written into SQL text, for the statements an action batches into one round
+    trip (a simple query takes no parameters): a UUID's text is hex digits and dashes, and
+    anything else is refused here."""
+    if not isinstance(value, UUID):
+        raise TypeError(f"not a UUID: {type(value).__name__}")
+    return f"'{value}'::uuid"
+
+
+def begin_action(hospital_id: UUID, doctor_ids: list[UUID], *, whole_hospital: bool = False,
+                 lock_timeout_s: int | None = None) -> str:
+    """BEGIN and an action's locks, one round trip. One doctor's queue changes one action at
+    a time across every process: the Lua script and the PostgreSQL record of an action happen
+    under the doctor's lock, so a repair never races an action in flight. The hospital's lock
+    comes first, shared (a whole-hospital rebuild takes it alone), then the doctors' sorted, so
+    two-doctor transfers cannot deadlock (a select list is evaluated in order)."""
+    parts = ["BEGIN"]
+    if lock_timeout_s:
+        parts.append(f"SET LOCAL lock_timeout = '{int(lock_timeout_s)}s'")
+    if whole_hospital:
+        parts.append(f"SELECT pg_advisory_xact_lock({_hospital_lock(hospital_id)})")
+    else:
+        parts.append("SELECT " + ", ".join(
+            [f"pg_advisory_xact_lock_shared({_hospital_lock(hospital_id)})"]
+            + [f"pg_advisory_xact_lock(hashtextextended('doc:' || {uuid_literal(d)}::text, 0))"
+               for d in sorted(set(doctor_ids), key=str)]))
+    return "; ".join(parts)
+
+
+def commit_action(action_id: UUID | None, hospital_id: UUID) -> str:
+    """The commit marker (when the action changed the live view) and COMMIT, one round trip:
+    once committed, the marker is the proof that the action happened."""
+    if action_id is None:
+        return "COMMIT"
+    return (f"INSERT INTO live_actions (id, hospital_id) "
+            f"VALUES ({uuid_literal(action_id)}, {uuid_literal(hospital_id)}); COMMIT")
 
 
 async def lock_patient(conn: asyncpg.Connection, patient_id: UUID) -> None:
@@ -179,26 +203,43 @@ async def insert_history(
     )
 
 
-async def insert_histories(conn: asyncpg.Connection, rows: list[dict[str, Any]], *,
-                           hospital_id: UUID, actor_kind: str, actor_id: UUID | None,
-                           doctor_id: UUID | None, at: datetime, action_id: UUID) -> None:
-    """Several history rows of one action (token_id, action, from_status, to_status, reason
-    each) in one statement."""
-    if not rows:
-        return
-    await conn.execute(
-        """INSERT INTO token_history (hospital_id, token_id, action, from_status, to_status,
-               actor_kind, actor_id, reason, doctor_id, details, at, action_id, api_key_id)
-           SELECT $1, x.token_id, x.action, x.from_status, x.to_status, $6, $7, x.reason, $8,
-                  '{}'::jsonb, $9, $10, $11
-           FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $12::text[])
-                WITH ORDINALITY AS x(token_id, action, from_status, to_status, reason, n)
-           ORDER BY x.n""",
-        hospital_id, [r["token_id"] for r in rows], [r["action"] for r in rows],
-        [r["from_status"] for r in rows], [r["to_status"] for r in rows],
-        actor_kind, actor_id, doctor_id, at, action_id,
-        current_api_key.get() if actor_kind == "user" else None,
-        [r.get("reason") for r in rows])
+_NEXT_TRANSITION = """
+WITH done AS (
+    UPDATE tokens SET status = 'COMPLETED', completed_at = $3,
+           started_at = coalesce(started_at, called_at)
+    WHERE id = $1 RETURNING *),
+called AS (
+    UPDATE tokens SET status = 'CALLED', called_at = $3, cabin_id = $4, position = NULL
+    WHERE id = $2 RETURNING *),
+history AS (
+    INSERT INTO token_history (hospital_id, token_id, action, from_status, to_status,
+        actor_kind, actor_id, reason, doctor_id, details, at, action_id, api_key_id)
+    SELECT $5::uuid, id, 'complete', $9::text, 'COMPLETED', $6::text, $7::uuid, 'next',
+           $8::uuid, '{}'::jsonb, $3::timestamptz, $10::uuid, $11::uuid FROM done
+    UNION ALL
+    SELECT $5, id, 'call', 'WAITING', 'CALLED', $6, $7, NULL, $8, '{}'::jsonb, $3, $10, $11
+    FROM called)
+""" + TOKEN_SELECT.replace("FROM tokens t",
+                           "FROM (SELECT * FROM done UNION ALL SELECT * FROM called) t", 1)
+
+
+async def next_transition(conn: asyncpg.Connection, *, hospital_id: UUID,
+                          completed: dict[str, Any] | None, called: UUID | None, at: datetime,
+                          cabin_id: UUID | None, actor_kind: str, actor_id: UUID | None,
+                          doctor_id: UUID, action_id: UUID
+                          ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """One press of Next in the record, in one statement: the current token COMPLETED (its
+    consult's start kept), the next one CALLED to the doctor's cabin, both history rows in that
+    order; returns both rows as TOKEN_SELECT shapes them. `completed`: the current token's row
+    as read FOR UPDATE (its status is the history's from_status)."""
+    rows = await conn.fetch(
+        _NEXT_TRANSITION, completed["id"] if completed else None, called, at, cabin_id,
+        hospital_id, actor_kind, actor_id, doctor_id,
+        completed["status"] if completed else None, action_id,
+        current_api_key.get() if actor_kind == "user" else None)
+    by_id = {r["id"]: dict(r) for r in rows}
+    return (by_id[completed["id"]] if completed else None,
+            by_id[called] if called else None)
 
 
 async def tokens_of_action(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: UUID,
@@ -215,12 +256,6 @@ async def current_of(conn: asyncpg.Connection, doctor_id: UUID, day: date) -> UU
     return await conn.fetchval(  # type: ignore[no-any-return]
         """SELECT id FROM tokens WHERE doctor_id = $1 AND service_date = $2
            AND status IN ('CALLED', 'IN_CONSULTATION')""", doctor_id, day)
-
-
-async def mark_committed(conn: asyncpg.Connection, action_id: UUID, hospital_id: UUID) -> None:
-    """In the action's own transaction: the proof, once it commits, that it did."""
-    await conn.execute("INSERT INTO live_actions (id, hospital_id) VALUES ($1, $2)",
-                       action_id, hospital_id)
 
 
 async def committed(conn: asyncpg.Connection, action_ids: list[UUID]) -> set[UUID]:

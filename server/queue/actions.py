@@ -152,23 +152,11 @@ class Actions(QueueBase):
             if res.called and (not called or called["status"] != "WAITING"
                                or called["doctor_id"] != doctor_id):
                 raise Diverged([doctor_id], "live next token is not waiting in the record")
-            history = []
-            if completed:
-                was = completed
-                completed = await tokens_db.set_status(
-                    conn, was["id"], "COMPLETED", now,
-                    started_at=was["started_at"] or was["called_at"])
-                history.append(dict(token_id=was["id"], action="complete",
-                                    from_status=was["status"], to_status="COMPLETED",
-                                    reason="next"))
-            if called:
-                called = await tokens_db.set_status(conn, called["id"], "CALLED", now,
-                                                    cabin_id=ctx["cabin_id"], position=None)
-                history.append(dict(token_id=called["id"], action="call",
-                                    from_status="WAITING", to_status="CALLED"))
-            await tokens_db.insert_histories(
-                conn, history, hospital_id=h, actor_kind=actor.kind, actor_id=actor.id,
-                doctor_id=doctor_id, at=now, action_id=txn.id)
+            completed, called = await tokens_db.next_transition(
+                conn, hospital_id=h, completed=completed,
+                called=called["id"] if called else None, at=now, cabin_id=ctx["cabin_id"],
+                actor_kind=actor.kind, actor_id=actor.id, doctor_id=doctor_id,
+                action_id=txn.id)
             learned = await self._learned(h, doctor_id, completed, now, res.consults) \
                 if completed else None
             await self._publish_queue(txn, doctor_id, ctx, learned=learned)

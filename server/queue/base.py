@@ -32,9 +32,9 @@ T = TypeVar("T")
 # it under a running process (server/queue/recovery.py logs that as a warning)
 live_seen: set[UUID] = set()
 
-SETTLE_LOCK_TIMEOUT = "5s"
+SETTLE_LOCK_TIMEOUT_S = 5  # a settler waits this long for a doctor's lock, then leaves it
 # a token row handed to routes.render with its latest risk already read (None: it has none)
-RISK_KEY = "latest_risk"  # a settler waits this long for a doctor's lock, then leaves it
+RISK_KEY = "latest_risk"
 
 
 @dataclass(frozen=True)
@@ -130,18 +130,19 @@ class QueueBase:
         repair made on the way."""
         staging = Staging()
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                if settling:
-                    await conn.execute(f"SET LOCAL lock_timeout = '{SETTLE_LOCK_TIMEOUT}'")
-                if whole_hospital:
-                    await tokens_db.lock_hospital(conn, h)
-                else:
-                    await tokens_db.lock_doctors(conn, h, doctor_ids)
-                yield Txn(conn, h, staging)
-                if staging.doctors:
-                    await tokens_db.mark_committed(conn, UUID(staging.id), h)
-                if request:
-                    await idempotency.record_effect(conn, UUID(staging.id))
+            async with self.pool.acquire() as conn:
+                try:
+                    await conn.execute(tokens_db.begin_action(
+                        h, doctor_ids, whole_hospital=whole_hospital,
+                        lock_timeout_s=SETTLE_LOCK_TIMEOUT_S if settling else None))
+                    yield Txn(conn, h, staging)
+                    if request:
+                        await idempotency.record_effect(conn, UUID(staging.id))
+                    await conn.execute(tokens_db.commit_action(
+                        UUID(staging.id) if staging.doctors else None, h))
+                except BaseException:
+                    await _rollback(conn)
+                    raise
         except Exception as exc:
             if staging.doctors and not settling:
                 log.warning("action failed after its live change; settling it",
@@ -217,6 +218,13 @@ class QueueBase:
                            learned: ConsultStats | None = None, rows: bool = False
                            ) -> QueueState:
         raise NotImplementedError
+
+
+async def _rollback(conn: asyncpg.Connection) -> None:
+    """End an action's transaction that failed on the way (the connection may be gone)."""
+    with contextlib.suppress(Exception):
+        if conn.is_in_transaction():
+            await conn.execute("ROLLBACK")
 
 
 def epoch_ms(at: datetime) -> int:

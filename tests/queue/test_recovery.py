@@ -56,16 +56,16 @@ async def test_a_record_failure_after_the_live_change_is_repaired(
         monkeypatch: pytest.MonkeyPatch) -> None:
     a = await issue(client, world, 0)
     b = await issue(client, world, 1)
-    real = tokens_db.insert_histories  # a press writes its history rows in one statement
+    real = tokens_db.next_transition  # a press writes its record in one statement
 
     async def failing(*args, **kwargs):  # the database refuses mid-action
         raise asyncpg.exceptions.SerializationError("injected failure")
 
-    monkeypatch.setattr(tokens_db, "insert_histories", failing)
+    monkeypatch.setattr(tokens_db, "next_transition", failing)
     r = await press_next(client, world, 0, current_token_id=None)
     assert r.status_code == 503  # transient: the tablet retries
     assert r.headers["retry-after"]
-    monkeypatch.setattr(tokens_db, "insert_histories", real)
+    monkeypatch.setattr(tokens_db, "next_transition", real)
 
     # Redis had popped a; the record never called it: the live view is back to the record
     q = await queue(client, world, 0)
