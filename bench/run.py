@@ -474,8 +474,9 @@ def _throughput_md(tp: dict[str, Any], repeat: dict[str, Any] | None) -> list[st
         md += [f"Second run at the end: Next {_f(r['next']['rps'])}/s (ratio to ZADD "
                f"{r.get('next_per_zadd', 0):.4f}), queue GET {_f(r['queue_get']['rps'])}/s "
                f"(ratio to bare {r['queue_get_per_bare']:.3f}).", ""]
-    md += ["A Next is four Lua scripts in Redis (the call, the queue read, staging and "
-           "announcing its events) and eight PostgreSQL round trips (the caller's session "
+    md += ["A Next is three Lua scripts in Redis (the call, returning the queue after it; "
+           "staging its queue.updated; announcing its events) and eight PostgreSQL round "
+           "trips (the caller's session "
            "and doctor; in one transaction BEGIN with the locks, the two token rows with "
            "their risks, their changes with their history, the queue's risks, its shown "
            "positions, the commit marker with COMMIT), pinned by "

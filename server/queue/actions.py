@@ -159,7 +159,7 @@ class Actions(QueueBase):
                 action_id=txn.id)
             learned = await self._learned(h, doctor_id, completed, now, res.consults) \
                 if completed else None
-            await self._publish_queue(txn, doctor_id, ctx, learned=learned)
+            await self._publish_queue(txn, doctor_id, ctx, learned=learned, live=res.view)
             metrics.QUEUE_ACTIONS.labels("next").inc()
             # the answer's risks as read with the rows (routes.render.tokens reuses them)
             return tuple(  # type: ignore[return-value]

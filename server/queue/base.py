@@ -198,7 +198,8 @@ class QueueBase:
 
     async def _publish_queue(self, txn: Txn, doctor_id: UUID,
                              ctx: dict[str, Any] | None = None, *,
-                             learned: ConsultStats | None = None) -> None:
+                             learned: ConsultStats | None = None,
+                             live: DoctorLive | None = None) -> None:
         raise NotImplementedError
 
     async def _learned(self, h: UUID, doctor_id: UUID, row: dict[str, Any], now: datetime,
@@ -215,8 +216,8 @@ class QueueBase:
 
     async def _queue_state(self, conn: Any, h: UUID, doctor_id: UUID,
                            ctx: dict[str, Any] | None = None, action: str = "",
-                           learned: ConsultStats | None = None, rows: bool = False
-                           ) -> QueueState:
+                           learned: ConsultStats | None = None, rows: bool = False,
+                           live: DoctorLive | None = None) -> QueueState:
         raise NotImplementedError
 
 

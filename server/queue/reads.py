@@ -3,6 +3,7 @@ event every action publishes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -16,6 +17,7 @@ from server.domain.eta import ConsultStats
 from server.errors import Conflict, InvalidInput, NotFound
 from server.presenters import eta_inputs, queue_etas
 from server.queue.base import QueueBase, QueueState, Txn, epoch_ms
+from server.store.live import DoctorLive
 
 
 class Reads(QueueBase):
@@ -60,18 +62,24 @@ class Reads(QueueBase):
 
     async def _queue_state(self, conn: Any, h: UUID, doctor_id: UUID,
                            ctx: dict[str, Any] | None = None, action: str = "",
-                           learned: ConsultStats | None = None, rows: bool = False
-                           ) -> QueueState:
+                           learned: ConsultStats | None = None, rows: bool = False,
+                           live: DoctorLive | None = None) -> QueueState:
         """`ctx`: the doctor's context for today when the caller already read it; `action`:
         the reading action's id (it may read the change it is making); `learned`: consult
-        statistics the action updated, stored by the same read; `rows`: read the tokens' rows
-        too (with their risks, in one query)."""
+        statistics the action updated (its ETAs count them); `rows`: read the tokens' rows
+        too (with their risks, in one query); `live`: the queue as the action's script
+        returned it (no second read)."""
         now = self.now()
         if ctx is None:
             ctx = await doctors_db.doctor_context_at(conn, h, doctor_id, now)
             if not ctx:
                 raise NotFound("no such doctor")
-        live = await self.live.read_doctor(h, doctor_id, action, learned)
+        if live is None:
+            live = await self.live.read_doctor(h, doctor_id, action)
+        if learned is not None:
+            live = replace(live, doctor=replace(
+                live.doctor, consults=learned.n, consult_mean=learned.mean,
+                consult_m2=learned.m2))
         ids = [UUID(t) for t, _ in live.waiting]
         cur = live.doctor.current
         every = ids + ([UUID(cur)] if cur else [])
@@ -111,14 +119,15 @@ class Reads(QueueBase):
     # ------------------------------------------------------------------ events
     async def _publish_queue(self, txn: Txn, doctor_id: UUID,
                              ctx: dict[str, Any] | None = None, *,
-                             learned: ConsultStats | None = None) -> None:
+                             learned: ConsultStats | None = None,
+                             live: DoctorLive | None = None) -> None:
         """queue.updated: the doctor's whole queue with positions and ETAs (staged with the
         action), and a snapshot of both in the record (what the patient was shown, for ETA
         accuracy later)."""
         q = await self._queue_state(txn.conn, txn.h, doctor_id, ctx, txn.staging.id,
-                                    learned)
+                                    learned, live=live)
         await self.live.publish(txn.h, txn.staging, "queue.updated", views.queue_event(q),
-                                doctors=[doctor_id], at_ms=epoch_ms(q.now))
+                                doctors=[doctor_id], at_ms=epoch_ms(q.now), learned=learned)
         ids = [tid for tid, _, _ in q.waiting]
         if ids:
             await tokens_db.snapshot_positions(

@@ -67,6 +67,7 @@ class NextResult:
     completed: str | None
     called: str | None
     consults: tuple[int, float, float] = (0, 0.0, 0.0)   # n, mean, m2 before this press
+    view: DoctorLive | None = None                       # the queue after the press
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,16 @@ def _dumps(data: Any) -> bytes:
     return orjson.dumps(data, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
+def _doctor_live(view: list[Any]) -> DoctorLive:
+    """A doctor's live queue from the reply of _lib.lua's queue_view."""
+    flat, waiting_flat, toks = view
+    waiting = [(waiting_flat[i], float(waiting_flat[i + 1]))
+               for i in range(0, len(waiting_flat), 2)]
+    current = orjson.loads(toks[0]) if toks[0] else None
+    tokens = {w[0]: orjson.loads(t) for w, t in zip(waiting, toks[1:], strict=True) if t}
+    return DoctorLive(DoctorState.parse(flat), waiting, current, tokens)
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -198,7 +209,8 @@ class LiveStore:
         if r[0] != "OK":
             return Refused(r[0], r[1])
         return NextResult(r[1] or None, r[2] or None,
-                          (int(r[3] or 0), float(r[4] or 0), float(r[5] or 0)))
+                          (int(r[3] or 0), float(r[4] or 0), float(r[5] or 0)),
+                          _doctor_live(r[6]))
 
     async def current_op(self, h: UUID, act: Staging, doctor_id: UUID, token_id: UUID, op: str,
                          *, places: int = 3, empty_score: float = 0.0, at_ms: int | None = None
@@ -248,11 +260,15 @@ class LiveStore:
         return Applied() if r[0] == "OK" else Refused(r[0], r[1])
 
     async def publish(self, h: UUID, act: Staging, etype: str, data: dict[str, Any], *,
-                      doctors: list[UUID], at_ms: int | None = None) -> None:
-        """Stage an event of the action; it is announced with the action's other events."""
+                      doctors: list[UUID], at_ms: int | None = None,
+                      learned: ConsultStats | None = None) -> None:
+        """Stage an event of the action; it is announced with the action's other events.
+        `learned`: the first doctor's consult statistics after a consult the action
+        finished, stored by the same script (the event's ETAs count them already)."""
         ks, head = self._head(h, act, at_ms)
+        more = [learned.n, repr(learned.mean), repr(learned.m2)] if learned else []
         await self._run(self.scripts.publish, [*ks, *(keys.doctor(h, d) for d in doctors)],
-                        [act.id, head[2], etype, _dumps(data)], doctors, act)
+                        [act.id, head[2], etype, _dumps(data), *more], doctors, act)
 
     async def announce(self, h: UUID, etype: str, data: dict[str, Any]) -> int:
         """An event no record stands behind (a board announcement): staged and emitted at
@@ -295,21 +311,12 @@ class LiveStore:
         marks = {d: a for d, a in zip(doctor_ids, r[1] or [], strict=True) if a}
         return bool(r[0]), marks
 
-    async def read_doctor(self, h: UUID, doctor_id: UUID, action: str = "",
-                          learned: ConsultStats | None = None) -> DoctorLive:
-        """`learned`: the consult statistics after a consult the action finished, stored
-        before the read in the same script (one round trip, and the read counts them)."""
-        more = [learned.n, repr(learned.mean), repr(learned.m2)] if learned else []
+    async def read_doctor(self, h: UUID, doctor_id: UUID, action: str = "") -> DoctorLive:
         r = await self._run(
             self.scripts.read_queue,
             [keys.ready(h), keys.tokens(h), keys.queue(h, doctor_id), keys.doctor(h, doctor_id)],
-            [action, *more], [doctor_id])
-        flat, waiting_flat, toks = r
-        waiting = [(waiting_flat[i], float(waiting_flat[i + 1]))
-                   for i in range(0, len(waiting_flat), 2)]
-        current = orjson.loads(toks[0]) if toks[0] else None
-        tokens = {w[0]: orjson.loads(t) for w, t in zip(waiting, toks[1:], strict=True) if t}
-        return DoctorLive(DoctorState.parse(flat), waiting, current, tokens)
+            [action], [doctor_id])
+        return _doctor_live(r)
 
     async def consult_stats(self, h: UUID, doctor_id: UUID) -> tuple[int, float, float]:
         """(n, mean, m2) of the doctor's learned consult times."""

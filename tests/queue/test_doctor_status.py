@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from redis.asyncio import Redis
 
+from server.store import keys
 from tests.queue.conftest import Clock, World, issue, local_at, press_next, queue
 
 
@@ -148,6 +151,34 @@ async def test_learned_consult_times_move_the_eta(client: httpx.AsyncClient, wor
     assert fresh < learned < 20
     clock.advance(minutes=5)
     assert learned - 6 <= p50s(await etas(client, world))[0] <= learned - 4
+
+
+@pytest.mark.parametrize("finish", ["next", "complete"])
+async def test_the_queue_update_of_a_finished_consult_already_counts_it(
+        finish: str, client: httpx.AsyncClient, world: World, clock: Clock,
+        redis: Redis) -> None:
+    """The ETAs a press announces (what every phone shows at once) are the ones a reload
+    shows: the consult it finished is learned before they are computed, and stored."""
+    await waiting(client, world, clock, 5)
+    current = None
+    for minute in (10, 35, 60):        # consults of 25 minutes, where 10 are expected
+        clock.at = local_at(10) + timedelta(minutes=minute)
+        r = await press_next(client, world, current_token_id=current)
+        current = r.json()["called"]["id"]
+    clock.advance(minutes=25)
+    if finish == "next":
+        r = await press_next(client, world, current_token_id=current)
+    else:
+        r = await client.post(f"/api/v1/tokens/{current}/complete", json={},
+                              headers=world.h("doctor"))
+    assert r.status_code == 200, r.text
+    entries = await redis.xrevrange(keys.stream(world.hospital_id), count=5)
+    announced = next(json.loads(f["e"]) for _, f in entries
+                     if json.loads(f["e"])["type"] == "queue.updated")
+    shown = [(e["eta"]["p50_min"], e["eta"]["p90_min"]) for e in announced["data"]["waiting"]]
+    assert shown == await etas(client, world)
+    n, mean = await redis.hmget(keys.doctor(world.hospital_id, world.doctors[0]), "n", "mean")
+    assert int(n) == 3 and float(mean) > 15
 
 
 async def test_the_token_read_and_the_public_view_agree_with_the_queue(

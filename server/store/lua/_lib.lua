@@ -61,3 +61,17 @@ local function skip_score(flat, places, empty)
   if n <= places then return tonumber(flat[2 * n]) + 1.0 end
   return (tonumber(flat[2 * places]) + tonumber(flat[2 * places + 2])) / 2
 end
+
+-- A doctor's live queue as read_queue.lua returns it (the reader of each action that changes
+-- a queue returns it too, so the queue.updated needs no second round trip):
+-- {doctor hash (flat), {id, score, ...}, {token JSON of current, then of each waiting}}
+local function queue_view(tok_key, queue_key, doc_key)
+  local doc = redis.call('HGETALL', doc_key)
+  local waiting = redis.call('ZRANGE', queue_key, 0, -1, 'WITHSCORES')
+  local ids = {}
+  table.insert(ids, redis.call('HGET', doc_key, 'cur') or '-')
+  for i = 1, #waiting, 2 do table.insert(ids, waiting[i]) end
+  local toks = redis.call('HMGET', tok_key, unpack(ids))
+  for i = 1, #toks do if not toks[i] then toks[i] = '' end end
+  return {doc, waiting, toks}
+end
