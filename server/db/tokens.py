@@ -22,6 +22,9 @@ LEFT JOIN cabins c ON c.id = t.cabin_id
 LEFT JOIN doctors doc ON doc.id = t.doctor_id
 """
 
+# a changed or new token's row as TOKEN_SELECT shapes it, from the statement's own RETURNING
+_UPDATED_SELECT = TOKEN_SELECT.replace("FROM tokens t", "FROM updated t")
+
 # the timestamp column each status sets when a token enters it
 STATUS_TIME = {
     "WAITING": "checked_in_at",
@@ -106,14 +109,16 @@ async def count_for_day(conn: asyncpg.Connection, department_id: UUID, day: date
     )
 
 
-async def insert_token(conn: asyncpg.Connection, **cols: Any) -> UUID:
+async def insert_token(conn: asyncpg.Connection, **cols: Any) -> dict[str, Any]:
+    """The new token's row, in TOKEN_SELECT's shape (no second read)."""
     cols.setdefault("public_code", secrets.token_urlsafe(12))
     names = list(cols)
     placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
-    return await conn.fetchval(
-        f"INSERT INTO tokens ({', '.join(names)}) VALUES ({placeholders}) RETURNING id",
-        *cols.values(),
-    )
+    row = await conn.fetchrow(
+        f"WITH updated AS (INSERT INTO tokens ({', '.join(names)}) VALUES ({placeholders}) "
+        "RETURNING *) " + _UPDATED_SELECT, *cols.values())
+    assert row is not None
+    return dict(row)
 
 
 async def get_token(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: UUID,
@@ -154,8 +159,6 @@ FROM tokens t""", 1)
 assert _WITH_RISK_SELECT != TOKEN_SELECT
 
 
-# a changed token's row as TOKEN_SELECT shapes it, from the UPDATE's own RETURNING
-_UPDATED_SELECT = TOKEN_SELECT.replace("FROM tokens t", "FROM updated t")
 
 
 async def set_status(conn: asyncpg.Connection, token_id: UUID, status: str, at: datetime,
@@ -180,10 +183,15 @@ async def set_status(conn: asyncpg.Connection, token_id: UUID, status: str, at: 
     return dict(row)
 
 
-async def update_fields(conn: asyncpg.Connection, token_id: UUID, **fields: Any) -> None:
+async def update_fields(conn: asyncpg.Connection, token_id: UUID, **fields: Any
+                        ) -> dict[str, Any]:
+    """The token's row after the change, in TOKEN_SELECT's shape (no second read)."""
     sets = [f"{name} = ${i}" for i, name in enumerate(fields, start=2)]
-    await conn.execute(f"UPDATE tokens SET {', '.join(sets)} WHERE id = $1",
-                       token_id, *fields.values())
+    row = await conn.fetchrow(
+        f"WITH updated AS (UPDATE tokens SET {', '.join(sets)} WHERE id = $1 RETURNING *) "
+        + _UPDATED_SELECT, token_id, *fields.values())
+    assert row is not None, "update_fields on a token that does not exist"
+    return dict(row)
 
 
 async def insert_history(

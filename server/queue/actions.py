@@ -18,7 +18,7 @@ from server.domain.eta import ConsultStats, update_stats
 from server.domain.ordering import queue_score
 from server.errors import Conflict, DuplicateToken, InvalidInput, InvalidTransition
 from server.presenters import live_token
-from server.queue.base import RISK_KEY, Actor, Diverged, QueueBase, epoch_ms
+from server.queue.base import PLACE_KEY, RISK_KEY, Actor, Diverged, QueueBase, epoch_ms
 from server.store.live import NextResult, Refused
 
 
@@ -79,7 +79,7 @@ class Actions(QueueBase):
             queued_now = status == "WAITING" and day == today
             score = queue_score(booking_type=booking_type, priority=priority, arrived_at=now,
                                 scheduled_time=scheduled_time, policy=self._policy(ctx))
-            token_id = await tokens_db.insert_token(
+            row = await tokens_db.insert_token(
                 conn, hospital_id=h, department_id=ctx["department_id"], doctor_id=doctor_id,
                 cabin_id=ctx["cabin_id"], patient_id=patient_id, service_date=day, seq=seq,
                 number=f"{ctx['department_code']}-{seq:03d}", booking_type=booking_type,
@@ -88,19 +88,19 @@ class Actions(QueueBase):
                 checked_in_at=now if status == "WAITING" else None,
             )
             await tokens_db.insert_history(
-                conn, hospital_id=h, token_id=token_id, action="issue", from_status=None,
+                conn, hospital_id=h, token_id=row["id"], action="issue", from_status=None,
                 to_status=status, actor_kind=actor.kind, actor_id=actor.id, doctor_id=doctor_id,
                 at=now, action_id=txn.id,
             )
-            row = await tokens_db.get_token(conn, h, token_id)
-            assert row
             if queued_now:
                 res = await self.live.enqueue(h, txn.staging, doctor_id,
                                               live_token(row, ctx["cabin"]), score,
                                               "token.created", at_ms=epoch_ms(now))
                 if isinstance(res, Refused):
                     raise Diverged([doctor_id], f"enqueue refused: {res.code}")
-                await self._publish_queue(txn, doctor_id, ctx)
+                q = await self._publish_queue(txn, doctor_id, ctx, live=res.view)
+                # the answer's place as published, and no risk yet (routes.render reuses both)
+                row = {**row, PLACE_KEY: q.place_of(row["id"]), RISK_KEY: None}
             else:
                 await self.live.publish(h, txn.staging, "token.created",
                                         {"token": live_token(row), "doctor_id": str(doctor_id)},

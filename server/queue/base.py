@@ -35,6 +35,8 @@ live_seen: set[UUID] = set()
 SETTLE_LOCK_TIMEOUT_S = 5  # a settler waits this long for a doctor's lock, then leaves it
 # a token row handed to routes.render with its latest risk already read (None: it has none)
 RISK_KEY = "latest_risk"
+# ... and with its (position, ETA) in the queue as the action published it (None: not waiting)
+PLACE_KEY = "queue_place"
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,12 @@ class QueueState:
     waiting: list[tuple[UUID, int, Eta]]     # (token id, position from 1, ETA) in order
     now: datetime
     rows: dict[UUID, dict[str, Any]] | None = None   # the tokens' rows, when asked for
+
+    def place_of(self, token_id: UUID) -> tuple[int, Eta] | None:
+        for tid, pos, eta in self.waiting:
+            if tid == token_id:
+                return pos, eta
+        return None
 
 
 class Diverged(Exception):
@@ -199,7 +207,7 @@ class QueueBase:
     async def _publish_queue(self, txn: Txn, doctor_id: UUID,
                              ctx: dict[str, Any] | None = None, *,
                              learned: ConsultStats | None = None,
-                             live: DoctorLive | None = None) -> None:
+                             live: DoctorLive | None = None) -> QueueState:
         raise NotImplementedError
 
     async def _learned(self, h: UUID, doctor_id: UUID, row: dict[str, Any], now: datetime,

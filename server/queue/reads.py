@@ -120,10 +120,10 @@ class Reads(QueueBase):
     async def _publish_queue(self, txn: Txn, doctor_id: UUID,
                              ctx: dict[str, Any] | None = None, *,
                              learned: ConsultStats | None = None,
-                             live: DoctorLive | None = None) -> None:
+                             live: DoctorLive | None = None) -> QueueState:
         """queue.updated: the doctor's whole queue with positions and ETAs (staged with the
         action), and a snapshot of both in the record (what the patient was shown, for ETA
-        accuracy later)."""
+        accuracy later). Returns the queue as published."""
         q = await self._queue_state(txn.conn, txn.h, doctor_id, ctx, txn.staging.id,
                                     learned, live=live)
         await self.live.publish(txn.h, txn.staging, "queue.updated", views.queue_event(q),
@@ -134,3 +134,4 @@ class Reads(QueueBase):
                 txn.conn, ids, [pos for _, pos, _ in q.waiting],
                 [eta.p50_min for _, _, eta in q.waiting],
                 [eta.p90_min for _, _, eta in q.waiting], q.now)
+        return q

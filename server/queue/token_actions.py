@@ -4,7 +4,7 @@ reschedule, transfer, priority): one entry, `act`, and a handler per action."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -18,8 +18,17 @@ from server.domain.eta import ConsultStats, EtaInputs, blended_mean
 from server.domain.ordering import emergency_line, late_places, queue_score
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.presenters import live_token
-from server.queue.base import Actor, Diverged, QueueBase, Txn, epoch_ms, refused_transition
-from server.store.live import Applied, Refused
+from server.queue.base import (
+    PLACE_KEY,
+    RISK_KEY,
+    Actor,
+    Diverged,
+    QueueBase,
+    Txn,
+    epoch_ms,
+    refused_transition,
+)
+from server.store.live import Applied, DoctorLive, Refused
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,9 @@ class Step:
     geo_point: tuple[float, float] | None = None   # self check-in
     minutes: int | None = None        # running late
     note: str = ""                    # shown on the doctor's console with the event
+    # read once on the way: "ctx" the doctor's context of the token's day, "row" the token
+    # as the action left it (what the answer shows)
+    held: dict[str, Any] = field(default_factory=dict)
 
     @property
     def doctor_id(self) -> UUID:
@@ -67,8 +79,9 @@ class TokenActions(QueueBase):
         doctor_ids = [d for d in (peek["doctor_id"], to_doctor) if d]
         async with self._action(h, doctor_ids, request=True) as txn:
             now = self.now()
-            row = await tokens_db.get_token(txn.conn, h, token_id, for_update=True)
-            assert row
+            rows, risks = await tokens_db.tokens_with_risk(txn.conn, h, [token_id],
+                                                           for_update=True)
+            row = rows[token_id]
             if row["doctor_id"] != peek["doctor_id"]:
                 raise Diverged([], "token moved while locking; retry")
             if check:
@@ -77,12 +90,18 @@ class TokenActions(QueueBase):
                 new_status = lc.next_status(lc.Status(row["status"]), action)
             except lc.InvalidTransition:
                 raise refused_transition(row["status"], action.value) from None
-            await self._handlers()[action](Step(txn, actor, row, new_status, now, reason,
-                                                to_doctor, priority, geo_point, minutes, note))
+            step = Step(txn, actor, row, new_status, now, reason, to_doctor, priority,
+                        geo_point, minutes, note)
+            await self._handlers()[action](step)
             metrics.QUEUE_ACTIONS.labels(action.value).inc()
-            out = await tokens_db.get_token(txn.conn, h, token_id)
+            out = step.held.get("row") or await tokens_db.get_token(txn.conn, h, token_id)
             assert out
-            return out
+            # the answer's risk as read with the row, and its place in the queue as published
+            # (routes.render.tokens reuses them)
+            answer = {**out, RISK_KEY: risks.get(token_id)}
+            if "place" in step.held:
+                answer[PLACE_KEY] = step.held["place"]
+            return answer
 
     def _handlers(self) -> dict[lc.Action, Callable[[Step], Awaitable[None]]]:
         return {
@@ -105,11 +124,24 @@ class TokenActions(QueueBase):
         loses its shown position) and its history row, in the action's transaction."""
         conn, row = s.txn.conn, s.row
         if s.new_status == row["status"]:
-            await tokens_db.update_fields(conn, row["id"], **fields)
+            s.held["row"] = await tokens_db.update_fields(conn, row["id"], **fields)
         else:
-            await tokens_db.set_status(conn, row["id"], s.new_status, s.now,
-                                       **{"position": None, **fields})
+            s.held["row"] = await tokens_db.set_status(conn, row["id"], s.new_status, s.now,
+                                                       **{"position": None, **fields})
         await self._history(s, action)
+
+    async def _publish(self, s: Step, ctx: dict[str, Any], live: DoctorLive | None,
+                       learned: ConsultStats | None = None) -> None:
+        """The doctor's queue.updated, and the token's place in it for the answer."""
+        q = await self._publish_queue(s.txn, s.doctor_id, ctx, learned=learned, live=live)
+        s.held["place"] = q.place_of(s.row["id"])
+
+    async def _ctx(self, s: Step) -> dict[str, Any]:
+        """The doctor's context of the token's day, read once per action."""
+        if "ctx" not in s.held:
+            s.held["ctx"] = await self._doctor(s.txn.conn, s.txn.h, s.doctor_id,
+                                               s.row["service_date"])
+        return s.held["ctx"]  # type: ignore[no-any-return]
 
     async def _history(self, s: Step, action: str, **details: Any) -> None:
         row = s.row
@@ -147,19 +179,19 @@ class TokenActions(QueueBase):
                                       at_ms=epoch_ms(now))
         if isinstance(res, Refused):
             raise Diverged([s.doctor_id], f"check-in refused: {res.code}")
-        await tokens_db.set_status(txn.conn, row["id"], "WAITING", now, queue_score=score,
-                                   cabin_id=ctx["cabin_id"],
-                                   check_in_lat=geo_point[0] if geo_point else None,
-                                   check_in_lon=geo_point[1] if geo_point else None)
+        s.held["row"] = await tokens_db.set_status(
+            txn.conn, row["id"], "WAITING", now, queue_score=score, cabin_id=ctx["cabin_id"],
+            check_in_lat=geo_point[0] if geo_point else None,
+            check_in_lon=geo_point[1] if geo_point else None)
         await self._history(s, "check-in", self_service=geo_point is not None or None)
-        await self._publish_queue(txn, s.doctor_id, ctx)
+        await self._publish(s, ctx, res.view)
 
     async def _current(self, s: Step, op: str | None = None) -> None:
         """start / recall / complete (and no-show, skip of a CALLED token)."""
         op = op or {"IN_CONSULTATION": "start", "COMPLETED": "complete",
                     "CALLED": "recall"}[s.new_status]
         txn, row, doctor_id = s.txn, s.row, s.doctor_id
-        ctx = await self._doctor(txn.conn, txn.h, doctor_id, row["service_date"])
+        ctx = await self._ctx(s)
         res = await self.live.current_op(
             txn.h, txn.staging, doctor_id, row["id"], op, places=ctx["skip_places"],
             empty_score=s.now.timestamp(), at_ms=epoch_ms(s.now))
@@ -177,7 +209,7 @@ class TokenActions(QueueBase):
         await self._record(s, op, **fields)
         learned = await self._learned(txn.h, doctor_id, row, s.now) if op == "complete" \
             else None
-        await self._publish_queue(txn, doctor_id, learned=learned)
+        await self._publish(s, ctx, res.view, learned)
 
     async def _waiting(self, s: Step, op: str, *, arg: float = 0, priority: int = 0,
                        action: str | None = None) -> None:
@@ -198,7 +230,7 @@ class TokenActions(QueueBase):
         if op in ("cancel", "reschedule"):
             fields["cancel_reason"] = s.reason
         await self._record(s, action or op, **fields)
-        await self._publish_queue(txn, s.doctor_id)
+        await self._publish(s, await self._ctx(s), res.view)
 
     async def _offline(self, s: Step, action: str, **fields: Any) -> None:
         """A change to a token outside the live queue (BOOKED): the record, then an event."""
@@ -228,7 +260,7 @@ class TokenActions(QueueBase):
         if s.row["status"] == "CALLED":
             await self._current(s, op="skip")
             return
-        ctx = await self._doctor(s.txn.conn, s.txn.h, s.doctor_id, s.row["service_date"])
+        ctx = await self._ctx(s)
         await self._waiting(s, "skip", arg=ctx["skip_places"])
 
     async def _cancel(self, s: Step) -> None:
@@ -244,7 +276,7 @@ class TokenActions(QueueBase):
         if row["status"] == "BOOKED":
             await self._offline(s, "priority", priority=s.priority)
             return
-        ctx = await self._doctor(s.txn.conn, s.txn.h, s.doctor_id, row["service_date"])
+        ctx = await self._ctx(s)
         arrived = row["checked_in_at"] or row["created_at"]
         score = queue_score(booking_type=row["booking_type"], priority=s.priority,
                             arrived_at=arrived, scheduled_time=row["scheduled_time"],
@@ -282,7 +314,7 @@ class TokenActions(QueueBase):
         of an emergency): not the front, which would pass those who came on time, nor the
         end, which would punish a patient the desk has decided to take back."""
         txn, row, now = s.txn, s.row, s.now
-        ctx = await self._doctor(txn.conn, txn.h, s.doctor_id, row["service_date"])
+        ctx = await self._ctx(s)
         if row["service_date"] != calendar.local_day(now, ctx["timezone"]):
             raise Conflict("only a token of today can be reinstated",
                            extra={"current_status": row["status"]})
@@ -300,13 +332,13 @@ class TokenActions(QueueBase):
         if isinstance(res, Refused):
             raise Diverged([s.doctor_id], f"reinstate refused: {res.code}")
         assert isinstance(res, Applied) and res.score is not None
-        await tokens_db.set_status(
+        s.held["row"] = await tokens_db.set_status(
             txn.conn, row["id"], "WAITING", now, queue_score=res.score, cabin_id=ctx["cabin_id"],
             checked_in_at=arrived, called_at=None, started_at=None, no_show_at=None,
             cancelled_at=None, cancel_reason=None, position=None,
             reinstate_count=row["reinstate_count"] + 1)
         await self._history(s, "reinstate")
-        await self._publish_queue(txn, s.doctor_id, ctx)
+        await self._publish(s, ctx, res.view)
 
     async def _running_late(self, s: Step) -> None:
         """The patient's "I'll be N min late": back by the consults that fit in N minutes.
@@ -321,7 +353,7 @@ class TokenActions(QueueBase):
         if row["status"] == "BOOKED":
             await self._offline(s, "running-late", late_count=row["late_count"] + 1)
             return
-        ctx = await self._doctor(s.txn.conn, s.txn.h, s.doctor_id, row["service_date"])
+        ctx = await self._ctx(s)
         n, mean, m2 = await self.live.consult_stats(s.txn.h, s.doctor_id)
         per_consult = blended_mean(EtaInputs(dept_avg_min=ctx["dept_avg_min"],
                                              stats=ConsultStats(n, mean, m2),

@@ -13,7 +13,7 @@ from server.db import tokens as tokens_db
 from server.domain import lifecycle as lc
 from server.presenters import eta_view, jsonable, token_view, waited_min
 from server.queue import QueueService
-from server.queue.base import RISK_KEY
+from server.queue.base import PLACE_KEY, RISK_KEY
 from server.risk import teleconsult
 from server.state import AppState
 
@@ -52,7 +52,11 @@ async def tokens(request: Request, rows: list[dict[str, Any] | None], *, staff: 
     # the hospital's day matters only to a same-day action (a hospital read saved on Next)
     today = (await svc.today(present[0]["hospital_id"]))[0] \
         if any(r["status"] in lc.SAME_DAY_FROM for r in present) else now.date()
-    places = await svc.token_positions(present[0]["hospital_id"], present) if present else {}
+    # ... and its place in the queue as the action published it (queue.base.PLACE_KEY)
+    places = {r["id"]: r[PLACE_KEY] for r in present if r.get(PLACE_KEY) is not None}
+    unplaced = [r for r in present if PLACE_KEY not in r]
+    if unplaced:
+        places.update(await svc.token_positions(present[0]["hospital_id"], unplaced))
     tele = await teleconsult_db.suggestions(svc.pool, present[0]["hospital_id"], present) \
         if staff and present else {}
     out: list[dict[str, Any] | None] = []

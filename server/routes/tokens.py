@@ -52,8 +52,8 @@ async def create_token(request: Request) -> JSONResponse:
     department_id = body.department_id
     if body.doctor_id is not None:
         svc = render.service(request)
-        today, _ = await svc.today(who.hospital_id)
-        doctor = await doctors_db.doctor_context(svc.pool, who.hospital_id, body.doctor_id, today)
+        doctor = await doctors_db.doctor_context_at(svc.pool, who.hospital_id, body.doctor_id,
+                                                    svc.now())
         if doctor is None:
             raise InvalidInput.field("doctor_id", "no such doctor")
         department_id = department_id or doctor["department_id"]

@@ -73,6 +73,7 @@ class NextResult:
 @dataclass(frozen=True)
 class Applied:
     score: float | None = None                # the token's new score (skip, rescore)
+    view: DoctorLive | None = None            # the queue after it, when the script returns it
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ class LiveStore:
             self.scripts.enqueue,
             [*ks, keys.tokens(h), keys.queue(h, doctor_id), keys.doctor(h, doctor_id)],
             [*head, json.dumps(token), repr(score), event, places, line, note], [doctor_id], act)
-        return Applied(float(r[1])) if r[0] == "OK" else Refused(r[0])
+        return Applied(float(r[1]), _doctor_live(r[2])) if r[0] == "OK" else Refused(r[0])
 
     async def call_next(self, h: UUID, act: Staging, doctor_id: UUID, *, expected: str | None,
                         expect_given: bool, guard_ms: int, at_ms: int | None = None
@@ -223,7 +224,7 @@ class LiveStore:
             [doctor_id], act)
         if r[0] != "OK":
             return Refused(r[0], r[1])
-        return Applied(float(r[2]) if r[2] else None)
+        return Applied(float(r[2]) if r[2] else None, _doctor_live(r[3]))
 
     async def waiting_op(self, h: UUID, act: Staging, doctor_id: UUID, token_id: UUID, op: str,
                          *, arg: float | int = 0, priority: int = 0, at_ms: int | None = None,
@@ -236,7 +237,7 @@ class LiveStore:
             act)
         if r[0] != "OK":
             return Refused(r[0])
-        return Applied(float(r[1]) if r[1] else None)
+        return Applied(float(r[1]) if r[1] else None, _doctor_live(r[2]))
 
     async def transfer(self, h: UUID, act: Staging, from_doctor: UUID, token_id: UUID,
                        to_doctor: UUID, score: float, cabin: str | None,

@@ -159,3 +159,52 @@ async def test_one_press_of_next_costs_a_pinned_number_of_round_trips(
     # call_next (returning the queue after the press), publish (stage its queue.updated and
     # store the learned consult time), emit
     assert redis == {"EVALSHA": 3}, redis
+
+
+async def _cost(round_trips: RoundTrips, request: Any) -> tuple[dict[str, int], dict[str, int]]:
+    round_trips.reset()
+    r = await request
+    assert r.status_code in (200, 201), r.text
+    return dict(round_trips.pg), dict(round_trips.redis)
+
+
+async def test_an_issue_and_a_token_action_cost_a_pinned_number_of_round_trips(
+        client: httpx.AsyncClient, pool: asyncpg.Pool, round_trips: RoundTrips,
+        clock: Clock) -> None:
+    w = await build_world(pool, n_doctors=2, n_patients=8)
+    for i in range(4):
+        await issue(client, w, i)
+    issue_costs, skip_costs, recall_costs = [], [], []
+    for i in (4, 5):
+        clock.advance(minutes=1)
+        body = {"patient_id": str(w.patients[i]), "booking_type": "WALK_IN",
+                "doctor_id": str(w.doctors[0])}
+        issue_costs.append(await _cost(round_trips, client.post(
+            "/api/v1/tokens", json=body, headers=w.h())))
+    q = (await client.get(f"/api/v1/doctors/{w.doctors[0]}/queue", headers=w.h())).json()
+    for tok in q["waiting"][:2]:               # skip a waiting token (the desk's hold)
+        skip_costs.append(await _cost(round_trips, client.post(
+            f"/api/v1/tokens/{tok['id']}/skip", json={}, headers=w.h("doctor"))))
+    r = await client.post(f"/api/v1/doctors/{w.doctors[0]}/next", json={},
+                          headers=w.h("doctor"))
+    called = r.json()["called"]["id"]
+    for _ in range(2):                          # recall the called patient
+        recall_costs.append(await _cost(round_trips, client.post(
+            f"/api/v1/tokens/{called}/recall", json={}, headers=w.h("doctor"))))
+    for costs in (issue_costs, skip_costs, recall_costs):
+        assert costs[0] == costs[1], costs
+    # issue: the session, the doctor with the hospital's day (route), the hospital's day;
+    # BEGIN with the locks, the doctor, the patient, the patient's lock, the duplicate check,
+    # the department's cap, the day's counter, the token inserted (returning its row), its
+    # history, the queue's risks and shown positions, the marker with COMMIT; the hospital's
+    # day for the answer's buttons (its place and risk come with the row)
+    assert sum(issue_costs[1][0].values()) == 16, issue_costs
+    # enqueue (returning the queue), publish, emit
+    assert issue_costs[1][1] == {"EVALSHA": 3}, issue_costs
+    # skip: the session, the token (to know whose locks), BEGIN with the locks, the token FOR
+    # UPDATE with its risk, the doctor, the change (returning the row), its history, the
+    # queue's risks and shown positions, the marker with COMMIT, the hospital's day (answer)
+    assert sum(skip_costs[1][0].values()) == 11, skip_costs
+    assert skip_costs[1][1] == {"EVALSHA": 3}, skip_costs     # waiting_op, publish, emit
+    assert sum(recall_costs[1][0].values()) == 10, recall_costs
+    assert recall_costs[1][1] == {"EVALSHA": 3}, recall_costs  # current_op, publish, emit

@@ -2,7 +2,7 @@
 -- KEYS: 1 ready, 2 staged, 3 tok, 4 queue (zset), 5 doctor (hash)
 -- ARGV: 1 action id, 2 now (ms), 3 now (ISO), 4 doctor id, 5 token id, 6 op,
 --       7 skip places (int), 8 score to use when nobody waits (float)
--- Returns {'OK', previous status, new score or ''}
+-- Returns {'OK', previous status, new score or '', the queue after it (_lib.lua queue_view)}
 --      or {'NOT_CURRENT', current} / {'BAD_STATE', current status} / {'PENDING', action}.
 -- Skip: behind `places` waiting tokens (skip_score in _lib.lua).
 local err = check_ready(KEYS[1]); if err then return err end
@@ -52,4 +52,4 @@ end
 local data = {token = t, doctor_id = ARGV[4]}
 for k, v in pairs(extra) do data[k] = v end
 stage(KEYS[2], {doc}, ARGV[1], ARGV[3], etype, data)
-return {'OK', st, score}
+return {'OK', st, score, queue_view(KEYS[3], KEYS[4], doc)}

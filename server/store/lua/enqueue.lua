@@ -5,7 +5,8 @@
 --       5 score (float, domain.ordering.queue_score), 6 event type,
 --       7 places ('' = use the score; else behind this many waiting: a reinstate),
 --       8 emergency line (scores below it are emergencies, never passed by a reinstate)
--- Returns {'OK', score} or {'DUP'} when the token is already queued, or {'PENDING', action}.
+-- Returns {'OK', score, the queue after it (_lib.lua queue_view)} or {'DUP'} when the
+-- token is already queued, or {'PENDING', action}.
 local err = check_ready(KEYS[1]); if err then return err end
 local busy = check_pending(KEYS[5], ARGV[1]); if busy then return busy end
 local token = cjson.decode(ARGV[4])
@@ -21,4 +22,4 @@ save_token(KEYS[3], token)
 local data = {token = token, doctor_id = token.doctor_id}
 if ARGV[9] and ARGV[9] ~= '' then data.note = ARGV[9] end
 stage(KEYS[2], {KEYS[5]}, ARGV[1], ARGV[3], ARGV[6], data)
-return {'OK', string.format('%.17g', score)}
+return {'OK', string.format('%.17g', score), queue_view(KEYS[3], KEYS[4], KEYS[5])}

@@ -4,7 +4,8 @@
 -- ARGV: 1 action id, 2 now (ms), 3 now (ISO), 4 doctor id, 5 token id, 6 op,
 --       7 places (skip, late) or new score (rescore), 8 new priority (rescore),
 --       9 a note for the doctor's console ('' for none)
--- Returns {'OK', new score or ''} or {'NOT_WAITING'} or {'PENDING', action}.
+-- Returns {'OK', new score or '', the queue after it (_lib.lua queue_view)}
+--      or {'NOT_WAITING'} or {'PENDING', action}.
 -- Skip: behind `places` of the tokens behind this one (skip_score in _lib.lua); late (the
 -- patient said they will be late): the same move, not counted as a skip.
 local err = check_ready(KEYS[1]); if err then return err end
@@ -41,4 +42,4 @@ end
 local data = {token = t, doctor_id = ARGV[4]}
 if ARGV[9] and ARGV[9] ~= '' then data.note = ARGV[9] end
 stage(KEYS[2], {KEYS[5]}, ARGV[1], ARGV[3], 'token.updated', data)
-return {'OK', score}
+return {'OK', score, queue_view(KEYS[3], KEYS[4], KEYS[5])}
