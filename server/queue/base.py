@@ -32,6 +32,8 @@ T = TypeVar("T")
 # it under a running process (server/queue/recovery.py logs that as a warning)
 live_seen: set[UUID] = set()
 
+MAX_FAULT_TRIES = 4    # a lost view rebuilt or a diverged doctor repaired, then tried again
+MAX_BUSY_TRIES = 16    # another action met between its COMMIT and its announcement, settled
 SETTLE_LOCK_TIMEOUT_S = 5  # a settler waits this long for a doctor's lock, then leaves it
 # a token row handed to routes.render with its latest risk already read (None: it has none)
 RISK_KEY = "latest_risk"
@@ -111,9 +113,12 @@ class QueueBase:
     async def _retrying(self, h: UUID, fn: Callable[[], Awaitable[T]]) -> T:
         """Run fn; rebuild a lost live view, settle another action's unsettled change, or
         repair a diverged doctor, and try again (a recovery that meets another of these
-        faults is answered the same way)."""
+        faults is answered the same way). Meeting another action between its COMMIT and its
+        announcement is no fault but that action's progress (busy tablets of one doctor meet
+        it often): it has its own, larger allowance."""
         recover: Callable[[], Awaitable[None]] | None = None
-        for _ in range(4):
+        faults = busy = 0
+        while faults < MAX_FAULT_TRIES and busy < MAX_BUSY_TRIES:
             try:
                 if recover is not None:
                     await recover()
@@ -121,10 +126,13 @@ class QueueBase:
                 live_seen.add(h)
                 return result
             except NotReady:
+                faults += 1
                 recover = functools.partial(self.rebuild_hospital, h)
             except Pending as exc:
+                busy += 1
                 recover = functools.partial(self.settle, h, exc.doctor_ids)
             except Diverged as exc:
+                faults += 1
                 log.warning("live view diverged; repairing", reason=str(exc))
                 recover = functools.partial(self.repair_doctors, h, exc.doctor_ids)
         raise UnavailableError("the live queue is being restored from the record; retry")
