@@ -34,6 +34,7 @@ from server.presenters import jsonable
 from server.security.passwords import hash_password
 from server.state import AppState
 from server.store import keys
+from server.store.client import publish
 
 ADMIN = ("admin",)
 BASE = "/api/v1"
@@ -169,7 +170,7 @@ async def display(request: Request) -> Response:
         if revoked is None:
             raise NotFound("no such display")
         if revoked:
-            await state.redis.publish(keys.DISPLAY_REVOKED, str(key_id))
+            await publish(state.redis, keys.DISPLAY_REVOKED, str(key_id))
         return Response(status_code=204)
     if request.method == "GET":
         row = await db.get_row(state.pool, db.DISPLAYS, principal.hospital_id, key_id)
