@@ -53,6 +53,7 @@ async def publish(redis: AnyRedis, channel: str, message: str) -> None:
     """PUBLISH through either client. A cluster client has no publish(): any node will do
     (the cluster passes the message to every node), here the one of the channel's slot."""
     if isinstance(redis, RedisCluster):
+        await redis.initialize()  # the slot map (once; a no-op after)
         await redis.execute_command("PUBLISH", channel, message,
                                     target_nodes=redis.get_node_from_key(channel))
     else:
@@ -62,6 +63,7 @@ async def publish(redis: AnyRedis, channel: str, message: str) -> None:
 async def server_info(redis: AnyRedis, key: str) -> dict[str, Any]:
     """INFO server of the Redis server that holds `key` (in a cluster: its slot's node)."""
     if isinstance(redis, RedisCluster):
+        await redis.initialize()
         return dict(await redis.info("server", target_nodes=redis.get_node_from_key(key)))
     return dict(await redis.info("server"))
 

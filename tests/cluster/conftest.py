@@ -19,6 +19,7 @@ from server.store.client import create_redis
 from tests.cluster.local import LocalCluster, running_cluster
 from tests.conftest import Services, truncate_all
 from tests.livesrv import LiveServer, running
+from tests.queue.conftest import clock, world  # noqa: F401  (for the imported queue tests)
 from tests.ws.conftest import METRICS_TOKEN
 
 
