@@ -71,6 +71,7 @@ async def server_info(redis: AnyRedis, key: str) -> dict[str, Any]:
 class _NodePool(ConnectionPool):
     """Pub/sub connections to one node of a cluster, the next one at each connect.
 
+    Any node will do, a replica too (the cluster bus carries every PUBLISH to every node).
     The cluster's map is read again before each pick (nodes added or failed over are seen),
     and the pick turns round the nodes known, from a random start (the web processes spread
     their feeds over the nodes). A node that died cuts its subscribers; the hub's reconnect
@@ -78,10 +79,11 @@ class _NodePool(ConnectionPool):
     connection again and lands on the next node."""
 
     def __init__(self, url: str) -> None:
-        opts = parse_url(url)
+        opts = parse_url(url)  # host, port, credentials; SSLConnection for rediss://
         opts.pop("db", None)
-        super().__init__(connection_class=Connection, decode_responses=True,
-                         socket_connect_timeout=5, socket_keepalive=True, **opts)
+        opts.setdefault("connection_class", Connection)
+        super().__init__(decode_responses=True, socket_connect_timeout=5,
+                         socket_keepalive=True, **opts)
         self.seed = (opts.get("host", "127.0.0.1"), int(opts.get("port", 6379)))
         # only to read the map: a cluster missing a node still has subscribers to feed
         self.cluster = RedisCluster.from_url(url, require_full_coverage=False,
