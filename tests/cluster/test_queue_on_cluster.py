@@ -17,6 +17,11 @@ from tests.queue.test_actions import (  # noqa: F401
     test_transfer_to_another_department_is_refused_naming_doctor_id,
 )
 from tests.queue.test_concurrency import test_two_tablets_press_next_at_the_same_instant  # noqa: F401
+from tests.queue.test_doctor_status import (  # noqa: F401
+    test_learned_consult_times_move_the_eta,
+    test_next_is_refused_while_paused,
+    test_pause_and_resume,
+)
 from tests.queue.test_flow import (  # noqa: F401
     test_next_calls_in_order_then_completes,
     test_start_then_complete,
