@@ -112,7 +112,8 @@ class LocalCluster:
 
     def node_of(self, key: str) -> int:
         """The index of the node holding `key`."""
-        with Redis(port=self.ports[0], decode_responses=True) as r:
+        port = next(p for p, proc in zip(self.ports, self.procs, strict=True) if proc)
+        with Redis(port=port, decode_responses=True) as r:  # a running node
             slot = int(r.execute_command("CLUSTER", "KEYSLOT", key))
             for lo, hi, master, *_ in r.execute_command("CLUSTER", "SLOTS"):
                 if int(lo) <= slot <= int(hi):
