@@ -610,6 +610,9 @@ def main() -> None:
     p.add_argument("--idle-clients", type=int)
     p.add_argument("--no-reconnect", action="store_true")
     p.add_argument("--no-idle", action="store_true", help="skip the idle/restart phase")
+    p.add_argument("--redis-cluster", action="store_true",
+                   help="ours on one Redis and on a 3-master Redis Cluster, alternated "
+                   "(bench/realtime_cluster.py); no peers, no idle phase")
     args = p.parse_args()
     cfg = Config.quick() if args.quick else Config()
     if args.sizes:
@@ -620,6 +623,12 @@ def main() -> None:
         cfg.idle_clients = args.idle_clients
     cfg.reconnect = not args.no_reconnect
     cfg.idle = not args.no_idle
+    if args.redis_cluster:
+        from bench import realtime_cluster
+
+        with services() as svc:
+            realtime_cluster.write(realtime_cluster.run_cluster(cfg, svc))
+        return
     with services() as svc:
         out = run(cfg, svc)
     RESULTS.mkdir(exist_ok=True)

@@ -50,7 +50,7 @@ from server.security.body_limit import BodyLimit
 from server.security.headers import SecurityHeaders
 from server.settings import Settings, get_settings
 from server.state import AppState
-from server.store.client import create_redis
+from server.store.client import JOBS_REDIS, create_redis
 from server.store.live import LiveStore
 
 log = structlog.get_logger("app")
@@ -88,12 +88,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         pool = await when_up("postgresql", lambda: create_pool(
             dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
             application_name=settings.db_application_name))
-        redis = create_redis(settings.redis_url)
+        cluster = settings.redis_cluster
+        redis = create_redis(settings.redis_url, cluster=cluster)
         live = LiveStore(redis, settings.event_stream_maxlen)
         state = AppState(settings=settings, pool=pool, redis=redis,
                          queue=QueueService(pool, live, settings))
-        hub = Hub(create_redis(settings.redis_url, subscriber=True), settings.ws_heartbeat_s)
+        hub = Hub(create_redis(settings.redis_url, subscriber=True, cluster=cluster),
+                  settings.ws_heartbeat_s)
         state.extras["hub"] = hub
+        if settings.jobs_url != settings.redis_url:  # /metrics reads the job queue's lag there
+            state.extras[JOBS_REDIS] = create_redis(settings.jobs_url or "")
         await hub.start()
         with contextlib.suppress(TimeoutError):  # serve anyway; clients resync when it comes
             await asyncio.wait_for(hub.connected.wait(), timeout=5)
@@ -104,6 +108,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await hub.stop()
             await hub.redis.aclose()
             await redis.aclose()
+            if JOBS_REDIS in state.extras:
+                await state.extras[JOBS_REDIS].aclose()
             await pool.close()
 
     app = Starlette(

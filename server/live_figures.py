@@ -83,12 +83,14 @@ class LiveFigures(Collector):
     def __init__(self) -> None:
         self.snapshot = Snapshot()
 
-    async def refresh(self, pool: asyncpg.Pool, redis: Redis) -> None:
+    async def refresh(self, pool: asyncpg.Pool, redis: Redis, jobs: Redis | None = None
+                      ) -> None:
+        """`jobs`: the Redis of ARQ's queue when it is not `redis` (JOBS_REDIS_URL)."""
         snap = Snapshot()
         try:
             async with asyncio.timeout(TIMEOUT_S):
                 snap.waiting = await waiting_by_department(pool, redis)
-                snap.job_lag_s, snap.jobs_due = await job_lag(redis)
+                snap.job_lag_s, snap.jobs_due = await job_lag(jobs or redis)
             snap.ok = True
         except Exception:  # PostgreSQL or Redis does not answer: opdq_ready says so
             snap.ok = False

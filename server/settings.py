@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import (
     AnyHttpUrl,
@@ -33,6 +34,11 @@ class Settings(BaseSettings):
     # services; unset means "start the embedded ones" (opdq dev) or "refuse" (plain server)
     database_url: str | None = None
     redis_url: str | None = None
+    # a Redis Cluster (docs/scale.md): REDIS_URL then names any one of its nodes (database 0).
+    # ARQ's job queue cannot live in a cluster, so the jobs then need JOBS_REDIS_URL, a small
+    # plain Redis; unset otherwise, the jobs share REDIS_URL.
+    redis_cluster: bool = False
+    jobs_redis_url: str | None = None
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -137,12 +143,29 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgresql://")
         return v or None
 
-    @field_validator("redis_url")
+    @field_validator("redis_url", "jobs_redis_url")
     @classmethod
     def _redis_scheme(cls, v: str | None) -> str | None:
         if v and not v.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return v or None
+
+    @model_validator(mode="after")
+    def _cluster_needs_a_jobs_redis(self) -> Settings:
+        if not self.redis_cluster:
+            return self
+        if not self.jobs_redis_url:
+            raise ValueError("JOBS_REDIS_URL must be set when REDIS_CLUSTER is true: ARQ's "
+                             "job queue needs a plain Redis (docs/scale.md)")
+        if self.redis_url and urlsplit(self.redis_url).path not in ("", "/", "/0"):
+            raise ValueError("with REDIS_CLUSTER, REDIS_URL must name database 0 (a cluster "
+                             "has no other)")
+        return self
+
+    @property
+    def jobs_url(self) -> str | None:
+        """Where ARQ keeps its jobs: JOBS_REDIS_URL, else REDIS_URL."""
+        return self.jobs_redis_url or self.redis_url
 
     @model_validator(mode="after")
     def _json_logs_in_production(self) -> Settings:

@@ -38,8 +38,9 @@ async def open_postgres(ctx: dict[str, Any]) -> None:
 
 async def open_redis(ctx: dict[str, Any]) -> None:
     """The jobs' own Redis client (live queues, SID stash); raises while Redis is down."""
-    assert ctx["settings"].redis_url
-    client = create_redis(ctx["settings"].redis_url)
+    settings = ctx["settings"]
+    assert settings.redis_url
+    client = create_redis(settings.redis_url, cluster=settings.redis_cluster)
     try:
         await client.ping()
     except BaseException:
@@ -106,7 +107,8 @@ async def purge_idempotency(ctx: dict[str, Any]) -> int:
 
 
 def redis_settings() -> RedisSettings:
-    url = get_settings().redis_url
+    """ARQ's Redis: JOBS_REDIS_URL, else REDIS_URL (ARQ does not run on a Redis Cluster)."""
+    url = get_settings().jobs_url
     return RedisSettings.from_dsn(url) if url else RedisSettings()
 
 

@@ -213,7 +213,7 @@ class Supervisor:
         return True
 
     async def _open_arq(self) -> None:
-        rs = RedisSettings.from_dsn(self.settings.redis_url or "")
+        rs = RedisSettings.from_dsn(self.settings.jobs_url or "")  # never a cluster
         self.ctx["redis"] = await create_pool(dataclasses.replace(rs, conn_retries=0))
 
     # ------------------------------------------------------------------ the ARQ worker

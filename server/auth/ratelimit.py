@@ -58,13 +58,18 @@ Scope = Literal["pair", "address", "user"]
 _SCOPES: dict[int, Scope] = {1: "pair", 2: "address", 3: "user"}
 
 
+# one key: start its window if none runs, count, and say how long the window has left. A
+# script rather than MULTI: a Redis Cluster client has no transactions (the key is one slot).
+_HIT_LUA = """
+redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX')
+local n = redis.call('INCR', KEYS[1])
+return {n, redis.call('PTTL', KEYS[1])}
+"""
+
+
 async def hit(redis: Redis, key: str, limit: int, window_s: int) -> int | None:
     """Count one request. None when allowed, else the seconds until the window resets."""
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.set(key, 0, ex=window_s, nx=True)
-        pipe.incr(key)
-        pipe.pttl(key)
-        _, count, pttl = await pipe.execute()
+    count, pttl = await redis.register_script(_HIT_LUA)(keys=[key], args=[window_s])
     if int(count) <= limit:
         return None
     return max(1, math.ceil(int(pttl) / 1000)) if int(pttl) > 0 else window_s

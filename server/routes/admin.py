@@ -35,6 +35,7 @@ from server.responses import JSONResponse
 from server.security.passwords import hash_password
 from server.state import AppState
 from server.store import keys
+from server.store.client import publish
 
 ADMIN = ("admin",)
 BASE = "/api/v1"
@@ -170,7 +171,7 @@ async def display(request: Request) -> Response:
         if revoked is None:
             raise NotFound("no such display")
         if revoked:
-            await state.redis.publish(keys.DISPLAY_REVOKED, str(key_id))
+            await publish(state.redis, keys.DISPLAY_REVOKED, str(key_id))
         return Response(status_code=204)
     if request.method == "GET":
         row = await db.get_row(state.pool, db.DISPLAYS, principal.hospital_id, key_id)

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from server.errors import problem
 from server.live_figures import LiveFigures
 from server.state import AppState
+from server.store.client import JOBS_REDIS
 
 LIVE = LiveFigures()
 REGISTRY.register(LIVE)
@@ -60,7 +61,7 @@ async def metrics(request: Request) -> Response:
         return problem(401, "Unauthorized", "send Authorization: Bearer <METRICS_TOKEN>",
                        type_="/problems/unauthorized",
                        headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-    await LIVE.refresh(state.pool, state.redis)
+    await LIVE.refresh(state.pool, state.redis, state.extras.get(JOBS_REDIS, state.redis))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -24,6 +24,7 @@ from redis.exceptions import ResponseError
 from server.domain.eta import ConsultStats
 from server.logs import current_request_id
 from server.store import keys
+from server.store.client import is_cluster, server_info
 from server.store.scripts import Scripts, register
 
 MAX_SEQ = 2**53  # what a browser's JSON number holds exactly; a `since` above it is nonsense
@@ -335,10 +336,14 @@ class LiveStore:
     async def load_history(self, h: UUID) -> tuple[bool, float | None]:
         """(was the view loaded by an earlier Redis run, how long this Redis has been up): what
         tells a first load or a planned restart from a Redis lost under running processes."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.exists(keys.ready(h))
-            pipe.info("server")
-            loaded, info = await pipe.execute()
+        if is_cluster(self.redis):  # INFO of the node holding the hospital, not pipelined
+            loaded = await self.redis.exists(keys.ready(h))
+            info = await server_info(self.redis, keys.ready(h))
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.exists(keys.ready(h))
+                pipe.info("server")
+                loaded, info = await pipe.execute()
         uptime = info.get("uptime_in_seconds") if isinstance(info, dict) else None
         return bool(loaded), float(uptime) if uptime is not None else None
 
