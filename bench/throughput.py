@@ -3,16 +3,18 @@
     python -m bench.throughput [--quick]
 
 - Next latency with one press in flight (p50), then Next actions/s end to end through ONE
-  web process (uvicorn with server.runner's flags,
-  pinned to core 0; closed-loop Node load on core 1, one Next in flight per doctor over 130
-  doctors, each with a waiting queue), against raw `redis-benchmark` ZADD on the Redis the
-  server uses (the cheapest write a queue change needs; client on core 1).
+  web process (uvicorn with server.runner's flags, pinned to core 0; closed-loop Node load
+  on core 1, one Next in flight per doctor over 130 doctors of a hospital of their own, each
+  with 80 waiting), against raw `redis-benchmark` ZADD on the Redis the server uses (the
+  cheapest write a queue change needs; client on core 1).
 - Queue-snapshot GETs/s (`GET /api/v1/doctors/{id}/queue`, 20 waiting, as staff) against a
   bare Starlette route answering a constant JSON (bench/bare_app.py) under the same flags,
   core and load.
 
 Both servers sit on one core, so requests/s are per core; the ratios are what to compare
-across machines. Services as in bench/realtime.py (BENCH_DATABASE_URL / BENCH_REDIS_URL).
+across machines, and so is the web process's CPU time per request (psutil), which a shared
+machine's noise moves much less than requests/s. Services as in bench/realtime.py
+(BENCH_DATABASE_URL / BENCH_REDIS_URL).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Config:
     next_doctors: int = 130
     get_doctors: int = 20
     waiting: int = 20
+    next_waiting: int = 80        # per Next doctor: (one_seconds + seconds) x Nexts/s / doctors
     next_concurrency: int = 16
     get_concurrency: int = 32
     zadd_requests: int = 200_000
@@ -101,10 +104,13 @@ def http_load(args: list[str], timeout: float, server_pid: int | None = None
 
 def run(cfg: Config, svc: Services, log: Any = print) -> dict[str, Any]:
     raise_fd_limit()
-    doctors = cfg.next_doctors + cfg.get_doctors
-    per_doctor = cfg.waiting
-    hosp = asyncio.run(seed_hospital(svc.database_url, doctors=doctors, per_doctor=per_doctor))
-    get_ids, next_ids = hosp.doctor_ids[:cfg.get_doctors], hosp.doctor_ids[cfg.get_doctors:]
+    # two hospitals: the queue GETs read queues of `waiting`; the Next load needs queues that
+    # do not run empty at several hundred presses a second
+    hosp = asyncio.run(seed_hospital(svc.database_url, doctors=cfg.get_doctors,
+                                     per_doctor=cfg.waiting))
+    busy = asyncio.run(seed_hospital(svc.database_url, doctors=cfg.next_doctors,
+                                     per_doctor=cfg.next_waiting))
+    get_ids, next_ids = hosp.doctor_ids, busy.doctor_ids
     out: dict[str, Any] = {"config": cfg.__dict__ | {}}
     port = free_port()
     web = Web(port, web_env(svc, port)).start()
@@ -121,13 +127,16 @@ def run(cfg: Config, svc: Services, log: Any = print) -> dict[str, Any]:
         log(f"  {out['queue_get']}")
         doctors_arg = ",".join(str(d) for d in next_ids)
         log("throughput: Next, one press in flight ...")
-        out["next_one"] = http_load(["--pub", "next", "--api", web.url, *auth, "--doctors",
+        busy_auth = ["--auth", busy.admin_token]
+        http_load(["--url", web.url, "--paths", f"/api/v1/doctors/{next_ids[0]}/queue",
+                   *busy_auth, "--concurrency", "1", "--duration-s", "1"], 60)  # its rebuild
+        out["next_one"] = http_load(["--pub", "next", "--api", web.url, *busy_auth, "--doctors",
                                      doctors_arg, "--concurrency", "1",
                                      "--duration-s", str(cfg.one_seconds)], cfg.one_seconds + 60,
                                     web.pid)
         log(f"  {out['next_one']}")
         log("throughput: Next actions ...")
-        out["next"] = http_load(["--pub", "next", "--api", web.url, *auth, "--doctors",
+        out["next"] = http_load(["--pub", "next", "--api", web.url, *busy_auth, "--doctors",
                                  doctors_arg, "--concurrency", str(cfg.next_concurrency),
                                  "--duration-s", str(cfg.seconds)], cfg.seconds + 60, web.pid)
         log(f"  {out['next']}")
