@@ -57,6 +57,26 @@ its start: a short break, until told otherwise."""
 PAUSE_OVERRUN_MIN: float = 3.0
 """A pause past its announced (or assumed) end is still expected to last this much longer:
 the doctor has not pressed Resume, so it has not ended."""
+PRESENT_WHEN_CALLED: float = 0.93
+"""Share of waiting tokens who are there at their first call: the others stepped out (held
+back a few places) or left (a no-show). Multiplies each token's show probability."""
+ABSENT_CALL_MIN: float = 2.5
+"""Minutes a token who is not there still costs the doctor: the call, a recall, the wait
+before moving on (the tablet's no-show or skip)."""
+RESIDUAL_VAR_FACTOR: float = 2.5
+"""The current consult's remainder varies this many times more than the lognormal says: the
+doctor's Next comes early (a quick case, an absent patient recalled) or late (a complex case)
+more often than one lognormal of the consult times allows. Widens the range near the front."""
+UPSIDE_PER_MIN: float = 0.03
+"""The interruptions (INTERRUPT_PER_MIN) only ever add time, so their spread widens the
+upper end alone: the rate used for that spread, per minute of the wait, counts the rarer
+long ones (a break, an emergency ahead) that the mean rate averages away."""
+UPSIDE_BASE: float = 0.05
+"""The same, as a count of cycle-long delays that may come whatever the wait: even the next
+call can wait for a pause or an emergency."""
+Z_UPPER: float = 1.35
+"""Standard normal z of the shown upper end (p91 of the lognormal): the real tail is heavier
+than the lognormal's, so its 0.9 quantile is called after one time in ten too often."""
 Z90: float = 1.2815515655446004
 """Standard normal 0.9 quantile."""
 
@@ -267,18 +287,24 @@ def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
     W_k = D + L + pause + R + sum_{i<k} S_i (C_i + o) + interruptions, with D the minutes to
     the shift start of a doctor who has not begun (known) and L the lateness on top
     (`_lead_in`), C_i consults of blended mean m and variance v, o = CALL_OVERHEAD_MIN,
-    S_i ~ Bernoulli(show_probs[i]), R the remainder of the current consult (mean and
-    variance from `residual`; 0 when nobody is with the doctor), so E[S(C+o)] = p(m+o) and
-    Var[S(C+o)] = p v + p(1-p)(m+o)^2. Consults of one day share the doctor's pace,
-    uncertain by a relative sd sqrt(PACE_CV^2 + v/(m^2 (n+w))) (the second term: how well
-    m is known): it adds that variance times sum_{i != j} c_i c_j (the diagonal is already
-    in v). The pause has a relative sd of PAUSE_CV. Interruptions are Poisson at
-    INTERRUPT_PER_MIN per minute of the wait, each one cycle (m + o) long.
+    S_i ~ Bernoulli(p_i), p_i = show_probs[i] x PRESENT_WHEN_CALLED, a token not there
+    costing a = ABSENT_CALL_MIN instead (the recall and the wait before moving on), R the
+    remainder of the current consult (mean from `residual`, its variance times
+    RESIDUAL_VAR_FACTOR; 0 when nobody is with the doctor), so each token ahead adds
+    p(m+o) + (1-p)a to the mean and p v + p(1-p)(m+o-a)^2 to the variance. Consults of one
+    day share the doctor's pace, uncertain by a relative sd sqrt(PACE_CV^2 + v/(m^2 (n+w)))
+    (the second term: how well m is known): it adds that variance times sum_{i != j} c_i c_j
+    (the diagonal is already in v). The pause has a relative sd of PAUSE_CV. Interruptions
+    are Poisson at INTERRUPT_PER_MIN per minute of the wait, each one cycle (m + o) long.
+    Constants tuned on simulated days, seeds 1-100 (bench/eta_accuracy.py).
 
     W_k - D is taken as a lognormal matched to its mean and variance; p10, p50 and p90 are
-    D plus its quantiles. So p50 is the median of the whole model, not the plain sum of
-    consult means: it includes the minute per call and the interruptions, which the sum
-    leaves out and which made the old p50 err early by several minutes.
+    D plus its quantiles. The interruptions only ever add time, so their spread (at the
+    wider UPSIDE_PER_MIN rate, plus UPSIDE_BASE) enters the upper end alone, which is the
+    lognormal's Z_UPPER quantile: the real tail is heavier than the lognormal's. So p50 is
+    the median of the whole model, not the plain sum of consult means: it includes the
+    minute per call and the interruptions, which the sum leaves out and which made the old
+    p50 err early by several minutes.
 
     All three are non-decreasing in k (W_k is pathwise non-decreasing, so are its true
     quantiles; a running maximum removes the rare dips of the lognormal approximation).
@@ -300,28 +326,32 @@ def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
     if inputs.current_elapsed_min is not None:
         elapsed = max(inputs.current_elapsed_min, 0.0)  # clock skew between hosts
         remaining, remaining_var = residual(m, v, elapsed)
+        remaining_var *= RESIDUAL_VAR_FACTOR
         mean += remaining
         var += remaining_var
         consult += remaining
         consult_sq += remaining * remaining
     out: list[Eta] = []
     last = (0, 0, 0)
-    for p in show_probs:
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"show probability must be in [0, 1], got {p}")
+    for shows in show_probs:
+        if not 0.0 <= shows <= 1.0:
+            raise ValueError(f"show probability must be in [0, 1], got {shows}")
+        p = shows * PRESENT_WHEN_CALLED
         bumps = INTERRUPT_PER_MIN * (fixed + mean)  # expected interruptions during the wait
         total = mean + bumps * cycle
         shared = pace_var * (consult * consult - consult_sq)  # between consults, i != j
-        total_var = var + shared + bumps * (cycle * cycle + v)
-        p10 = max(_round(fixed + _quantile(total, total_var, -Z90)), last[0])
-        p50 = max(_round(fixed + _quantile(total, total_var, 0.0)), p10, last[1])
-        p90 = max(_round(fixed + _quantile(total, total_var, Z90)), p50, last[2])
+        core_var = var + shared
+        upside = UPSIDE_PER_MIN * (fixed + mean) + UPSIDE_BASE
+        upper_var = core_var + upside * (cycle * cycle + v)
+        p10 = max(_round(fixed + _quantile(total, core_var, -Z90)), last[0])
+        p50 = max(_round(fixed + _quantile(total, core_var, 0.0)), p10, last[1])
+        p90 = max(_round(fixed + _quantile(total, upper_var, Z_UPPER)), p50, last[2])
         out.append(Eta(p50_min=p50, p90_min=p90, p10_min=p10))
         last = (p10, p50, p90)
-        mean += p * cycle
+        mean += p * cycle + (1.0 - p) * ABSENT_CALL_MIN
         consult += p * m
         consult_sq += (p * m) ** 2
-        var += p * v + p * (1.0 - p) * cycle * cycle
+        var += p * v + p * (1.0 - p) * (cycle - ABSENT_CALL_MIN) ** 2
     return out
 
 
