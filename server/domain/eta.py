@@ -77,6 +77,16 @@ call can wait for a pause or an emergency."""
 Z_UPPER: float = 1.35
 """Standard normal z of the shown upper end (p91 of the lognormal): the real tail is heavier
 than the lognormal's, so its 0.9 quantile is called after one time in ten too often."""
+TODAY_GAP_MIN: float = 180.0
+"""Consults further apart than this belong to different sittings (another day, an evening
+OPD): today's pace starts afresh (TodayStats)."""
+TODAY_PACE_VAR: float = 0.04
+"""Prior variance of log(today's pace / the learned mean) in the shrinkage of today's
+consults toward the learned mean: small, as today's consults are noisy (a consult's log
+varies by about 0.2, complex cases more) and the learned mean already follows the day."""
+TODAY_LOG_BIAS: float = -0.05
+"""Log correction of today's lognormal mean estimate exp(mean log + s^2/2): s^2 from the
+learned variance counts the complex cases, which the log-mean of a few consults rarely has."""
 Z90: float = 1.2815515655446004
 """Standard normal 0.9 quantile."""
 
@@ -127,6 +137,37 @@ def update_stats(stats: ConsultStats, minutes: float, *, cap_min: float = 120.0,
 
 
 @dataclass(frozen=True)
+class TodayStats:
+    """The doctor's consults of this sitting: how many and the mean of their log minutes (the
+    geometric mean is robust to a complex case), and when the last one ended (epoch ms)."""
+
+    n: int = 0
+    log_mean: float = 0.0
+    last_ms: int | None = None
+
+
+def update_today(today: TodayStats, minutes: float, at_ms: int, *,
+                 cap_min: float = 120.0) -> TodayStats:
+    """Add one finished consult (clamped like update_stats); a consult more than
+    TODAY_GAP_MIN after the last one starts a new sitting."""
+    if math.isnan(minutes):
+        raise ValueError("consult minutes must be a number")
+    x = math.log(min(max(minutes, MIN_CONSULT_MIN), cap_min))
+    if today.last_ms is None or at_ms - today.last_ms > TODAY_GAP_MIN * 60000 or today.n <= 0:
+        return TodayStats(1, x, at_ms)
+    n = today.n + 1
+    return TodayStats(n, today.log_mean + (x - today.log_mean) / n, max(at_ms, today.last_ms))
+
+
+def today_now(today: TodayStats, now_ms: float) -> TodayStats:
+    """Today's stats as an ETA input at now_ms: none once the last consult is more than
+    TODAY_GAP_MIN old (yesterday's, or this morning's for an evening sitting)."""
+    if today.n <= 0 or today.last_ms is None or now_ms - today.last_ms > TODAY_GAP_MIN * 60000:
+        return TodayStats()
+    return today
+
+
+@dataclass(frozen=True)
 class EtaInputs:
     """Everything the ETA of one doctor's queue depends on, gathered by the caller."""
 
@@ -144,6 +185,9 @@ class EtaInputs:
     known (`starts_in`)."""
     prior_weight: float = 5.0
     """Pseudo-count of the department default when blending with the doctor's own consults."""
+    today: TodayStats = TodayStats()
+    """The doctor's consults of this sitting (`today_now`): today's pace, against the learned
+    mean's slower memory."""
 
     def __post_init__(self) -> None:
         if not (self.dept_avg_min > 0 and math.isfinite(self.dept_avg_min)):
@@ -199,6 +243,23 @@ def blended_variance(inputs: EtaInputs) -> float:
     if n + w < MIN_KNOWN:
         return prior_var
     return (n * sample_var + w * prior_var) / (n + w)
+
+
+def paced(inputs: EtaInputs, m: float, v: float) -> tuple[float, float]:
+    """Consult mean and variance at today's pace: the learned m moved toward today's
+    consults by their weight w = k T / (k T + s^2) (T = TODAY_PACE_VAR, s^2 = ln(1 + v/m^2),
+    a consult's log variance), in logs: the normal shrinkage of k noisy consults toward a
+    prior. v scales with the mean (the coefficient of variation is kept)."""
+    k = inputs.today.n
+    if k <= 0 or m <= 0:
+        return m, v
+    s2 = math.log1p(v / (m * m))
+    if s2 <= 1e-12:
+        return math.exp(inputs.today.log_mean), 0.0
+    today = inputs.today.log_mean + s2 / 2 + TODAY_LOG_BIAS
+    w = k * TODAY_PACE_VAR / (k * TODAY_PACE_VAR + s2)
+    pace = math.exp(w * today + (1.0 - w) * math.log(m))
+    return pace, v * (pace / m) ** 2
 
 
 def _quantile(mean: float, var: float, z: float) -> float:
@@ -286,7 +347,8 @@ def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
     The wait of the k-th token is modelled as
     W_k = D + L + pause + R + sum_{i<k} S_i (C_i + o) + interruptions, with D the minutes to
     the shift start of a doctor who has not begun (known) and L the lateness on top
-    (`_lead_in`), C_i consults of blended mean m and variance v, o = CALL_OVERHEAD_MIN,
+    (`_lead_in`), C_i consults of blended mean m and variance v at today's pace (`paced`),
+    o = CALL_OVERHEAD_MIN,
     S_i ~ Bernoulli(p_i), p_i = show_probs[i] x PRESENT_WHEN_CALLED, a token not there
     costing a = ABSENT_CALL_MIN instead (the recall and the wait before moving on), R the
     remainder of the current consult (mean from `residual`, its variance times
@@ -316,6 +378,7 @@ def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
     n_known = min(inputs.stats.n, STATS_MEMORY) + _prior_weight(inputs)
     # a pseudo-count below MIN_KNOWN is none at all (and would overflow the ratio)
     pace_var = PACE_CV**2 + (v / (m * m * n_known) if n_known >= MIN_KNOWN else PRIOR_CV**2)
+    m, v = paced(inputs, m, v)
     cycle = m + CALL_OVERHEAD_MIN
     fixed, mean, var = _lead_in(inputs.starts_in_min)
     pause = max(inputs.paused_remaining_min, 0.0)

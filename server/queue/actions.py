@@ -14,7 +14,7 @@ from server.db import patients as patients_db
 from server.db import tokens as tokens_db
 from server.domain import assignment, calendar
 from server.domain import lifecycle as lc
-from server.domain.eta import ConsultStats, update_stats
+from server.domain.eta import ConsultStats, update_stats, update_today
 from server.domain.ordering import queue_score
 from server.errors import Conflict, DuplicateToken, InvalidInput, InvalidTransition
 from server.presenters import live_token
@@ -202,8 +202,10 @@ class Actions(QueueBase):
         if not began:
             return
         before = known or await self.live.consult_stats(h, doctor_id)
-        stats = update_stats(ConsultStats(*before), (now - began).total_seconds() / 60)
-        await self.live.set_consult_stats(h, doctor_id, stats.n, stats.mean, stats.m2)
+        minutes = (now - began).total_seconds() / 60
+        stats = update_stats(ConsultStats(*before), minutes)
+        today = update_today(await self.live.today_stats(h, doctor_id), minutes, epoch_ms(now))
+        await self.live.set_consult_stats(h, doctor_id, stats.n, stats.mean, stats.m2, today)
 
     # ------------------------------------------------------------------ doctor status
     async def set_paused(self, h: UUID, actor: Actor, doctor_id: UUID, paused: bool, *,

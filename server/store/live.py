@@ -20,6 +20,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from server.domain.eta import TodayStats
 from server.logs import current_request_id
 from server.store import keys
 from server.store.scripts import Scripts, register
@@ -90,6 +91,9 @@ class DoctorState:
     consults: int = 0                         # consult-time statistics (domain.eta)
     consult_mean: float = 0.0
     consult_m2: float = 0.0
+    today_n: int = 0                          # consults of this sitting (domain.eta.TodayStats)
+    today_log_mean: float = 0.0
+    today_last_ms: int | None = None
 
     @classmethod
     def parse(cls, flat: list[str]) -> DoctorState:
@@ -105,7 +109,9 @@ class DoctorState:
             started_ms=ms("started_ms"), last_call_ms=ms("last_call_ms"),
             paused_since_ms=ms("paused_since_ms"), pause_until=f.get("pause_until") or None,
             pause_reason=f.get("pause_reason") or None, consults=int(f.get("n") or 0),
-            consult_mean=float(f.get("mean") or 0), consult_m2=float(f.get("m2") or 0))
+            consult_mean=float(f.get("mean") or 0), consult_m2=float(f.get("m2") or 0),
+            today_n=int(f.get("tn") or 0), today_log_mean=float(f.get("tlog") or 0),
+            today_last_ms=ms("tlast_ms"))
 
     def hash_fields(self) -> dict[str, str | int | float]:
         """The hash a rebuild writes (rebuild.lua): the inverse of parse."""
@@ -114,7 +120,9 @@ class DoctorState:
                  "cur_since_ms": self.current_since_ms, "started_ms": self.started_ms,
                  "last_call_ms": self.last_call_ms, "paused_since_ms": self.paused_since_ms,
                  "pause_until": self.pause_until, "pause_reason": self.pause_reason,
-                 "n": self.consults, "mean": self.consult_mean, "m2": self.consult_m2}
+                 "n": self.consults, "mean": self.consult_mean, "m2": self.consult_m2,
+                 "tn": self.today_n, "tlog": self.today_log_mean,
+                 "tlast_ms": self.today_last_ms}
         return {k: v for k, v in named.items() if v is not None}
 
 
@@ -305,9 +313,19 @@ class LiveStore:
         return int(n or 0), float(mean or 0), float(m2 or 0)
 
     async def set_consult_stats(self, h: UUID, doctor_id: UUID, n: int, mean: float,
-                                m2: float) -> None:
-        await self.redis.hset(keys.doctor(h, doctor_id),
-                              mapping={"n": n, "mean": mean, "m2": m2})
+                                m2: float, today: TodayStats | None = None) -> None:
+        """The learned stats, and today's (the sitting's) when given."""
+        fields: dict[str, int | float] = {"n": n, "mean": mean, "m2": m2}
+        if today is not None and today.last_ms is not None:
+            fields.update(tn=today.n, tlog=today.log_mean, tlast_ms=today.last_ms)
+        await self.redis.hset(keys.doctor(h, doctor_id), mapping=fields)
+
+    async def today_stats(self, h: UUID, doctor_id: UUID) -> TodayStats:
+        """The doctor's consults of this sitting as the live hash holds them."""
+        n, log_mean, last = await self.redis.hmget(keys.doctor(h, doctor_id),
+                                                   "tn", "tlog", "tlast_ms")
+        return TodayStats(int(n or 0), float(log_mean or 0),
+                          int(float(last)) if last else None)
 
     async def rebuild(self, h: UUID, mode: str, doctors: list[dict[str, Any]],
                       tokens: list[dict[str, Any]], at_ms: int | None = None) -> None:

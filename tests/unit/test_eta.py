@@ -6,6 +6,7 @@ import itertools
 import math
 import statistics
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -48,7 +49,7 @@ def inputs(
     elapsed: float | None = None,
     dept: float = 10.0,
     paused: float = 0.0,
-    **kw: float | None,
+    **kw: Any,
 ) -> EtaInputs:
     return EtaInputs(
         dept_avg_min=dept,
@@ -368,3 +369,43 @@ def test_pause_remaining_from_its_expected_end() -> None:
 def test_the_range_is_ordered(start: float, k: int) -> None:
     for e in etas(inputs(starts_in_min=start, elapsed=2.0), [1.0] * k):
         assert e.p10_min <= e.p50_min <= e.p90_min
+
+
+def test_today_starts_a_sitting_and_keeps_the_log_mean() -> None:
+    """Consults of one sitting: count and mean log minutes (clamped like update_stats); a
+    gap of more than TODAY_GAP_MIN starts a new one."""
+    t0 = 1_700_000_000_000
+    today = eta_module.TodayStats()
+    for i, minutes in enumerate((5.0, 20.0, 0.1)):
+        today = eta_module.update_today(today, minutes, t0 + i * 60_000)
+    assert today.n == 3 and today.last_ms == t0 + 120_000
+    assert today.log_mean == pytest.approx((math.log(5) + math.log(20) + math.log(0.5)) / 3)
+    gap = int(eta_module.TODAY_GAP_MIN * 60_000)
+    assert eta_module.update_today(today, 8.0, today.last_ms + gap + 1) == eta_module.TodayStats(
+        1, math.log(8.0), today.last_ms + gap + 1)
+    assert eta_module.update_today(today, 8.0, today.last_ms + gap).n == 4
+    assert eta_module.today_now(today, today.last_ms + gap) == today
+    assert eta_module.today_now(today, today.last_ms + gap + 1) == eta_module.TodayStats()
+    with pytest.raises(ValueError):
+        eta_module.update_today(today, math.nan, t0)
+
+
+def test_todays_pace_pulls_the_learned_mean_more_as_consults_come() -> None:
+    """A doctor known at 10 min taking 20 today: each consult of today moves the expected
+    consult further toward 20, never past it; a doctor on pace is left where they were."""
+    known = learn([8.0, 12.0] * 20)  # mean 10, full memory
+    base = inputs(known, elapsed=None)
+    m, v = blended_mean(base), blended_variance(base)
+    paces = [eta_module.paced(inputs(known, elapsed=None, today=eta_module.TodayStats(
+        k, math.log(20.0), 0)), m, v)[0] for k in (1, 3, 10, 40)]
+    assert m < paces[0] < paces[1] < paces[2] < paces[3] < 20.0
+    assert paces[3] > 16.0
+    on_pace = math.log(m) - math.log1p(v / (m * m)) / 2 - eta_module.TODAY_LOG_BIAS
+    same = eta_module.paced(inputs(known, elapsed=None, today=eta_module.TodayStats(
+        10, on_pace, 0)), m, v)[0]
+    assert same == pytest.approx(m)
+    # the far ETAs follow today's pace, the front (the current consult) barely
+    slow = etas(inputs(known, elapsed=None, today=eta_module.TodayStats(10, math.log(20.0), 0)),
+                [1.0] * 6)
+    usual = etas(inputs(known, elapsed=None), [1.0] * 6)
+    assert slow[5].p50_min > usual[5].p50_min + 10
