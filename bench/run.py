@@ -195,7 +195,8 @@ tests/queue/test_doctor_status.py):
 - **Today's pace** (new): the live doctor hash keeps the sitting's consults (`tn`, `tlog`,
   `tlast_ms`: count and mean log minutes, `domain.eta.TodayStats`; a gap of 3 h starts a new
   sitting; a rebuild from the record starts it afresh). `paced` shrinks them toward the
-  learned mean with the normal-prior weight k T / (k T + s^2) (`TODAY_PACE_VAR` 0.04): after
+  learned mean with the normal-prior weight k T / (k T + s^2) (`TODAY_PACE_VAR` 0.04, the
+  simulator's day-to-day sd squared: in its form, and tuned on it): after
   10 consults today weighs about half. This is the "shrinkage of today's mean toward the
   history" idea; it gave about 2 points of the gain on seeds 1-200.
 - **Absences** (new): each token ahead is there when called with probability

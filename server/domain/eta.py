@@ -82,8 +82,9 @@ TODAY_GAP_MIN: float = 180.0
 OPD): today's pace starts afresh (TodayStats)."""
 TODAY_PACE_VAR: float = 0.04
 """Prior variance of log(today's pace / the learned mean) in the shrinkage of today's
-consults toward the learned mean: small, as today's consults are noisy (a consult's log
-varies by about 0.2, complex cases more) and the learned mean already follows the day."""
+consults toward it: days differ by about 20% (0.2^2; the simulator's day-to-day sd, so this
+is in its form), while one consult's log varies by 0.3-0.55, complex cases more: about ten
+of today's consults weigh as much as the learned mean."""
 TODAY_LOG_BIAS: float = -0.05
 """Log correction of today's lognormal mean estimate exp(mean log + s^2/2): s^2 from the
 learned variance counts the complex cases, which the log-mean of a few consults rarely has."""
@@ -348,10 +349,9 @@ def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
     W_k = D + L + pause + R + sum_{i<k} S_i (C_i + o) + interruptions, with D the minutes to
     the shift start of a doctor who has not begun (known) and L the lateness on top
     (`_lead_in`), C_i consults of blended mean m and variance v at today's pace (`paced`),
-    o = CALL_OVERHEAD_MIN,
-    S_i ~ Bernoulli(p_i), p_i = show_probs[i] x PRESENT_WHEN_CALLED, a token not there
-    costing a = ABSENT_CALL_MIN instead (the recall and the wait before moving on), R the
-    remainder of the current consult (mean from `residual`, its variance times
+    o = CALL_OVERHEAD_MIN, S_i ~ Bernoulli(p_i), p_i = show_probs[i] x PRESENT_WHEN_CALLED,
+    a token not there costing a = ABSENT_CALL_MIN instead (the recall and the wait before
+    moving on), R the remainder of the current consult (mean from `residual`, its variance times
     RESIDUAL_VAR_FACTOR; 0 when nobody is with the doctor), so each token ahead adds
     p(m+o) + (1-p)a to the mean and p v + p(1-p)(m+o-a)^2 to the variance. Consults of one
     day share the doctor's pace, uncertain by a relative sd sqrt(PACE_CV^2 + v/(m^2 (n+w)))
