@@ -14,7 +14,7 @@ from server.db import patients as patients_db
 from server.db import tokens as tokens_db
 from server.domain import assignment, calendar
 from server.domain import lifecycle as lc
-from server.domain.eta import ConsultStats, update_stats, update_today
+from server.domain.eta import ConsultStats, TodayStats, update_stats, update_today
 from server.domain.ordering import queue_score
 from server.errors import Conflict, DuplicateToken, InvalidInput, InvalidTransition
 from server.presenters import live_token
@@ -169,7 +169,7 @@ class Actions(QueueBase):
                     from_status="WAITING", to_status="CALLED", actor_kind=actor.kind,
                     actor_id=actor.id, doctor_id=doctor_id, at=now, action_id=txn.id)
             if completed:
-                await self._learn(h, doctor_id, completed, now, res.consults)
+                await self._learn(h, doctor_id, completed, now, (res.consults, res.today))
             await self._publish_queue(txn, doctor_id, ctx)
             metrics.QUEUE_ACTIONS.labels("next").inc()
             ids = [t["id"] for t in (completed, called) if t]
@@ -195,16 +195,17 @@ class Actions(QueueBase):
         raise Conflict(f"refused: {res.code}")
 
     async def _learn(self, h: UUID, doctor_id: UUID, row: dict[str, Any], now: datetime,
-                     known: tuple[int, float, float] | None = None) -> None:
-        """Feed the finished consult's minutes into the doctor's online stats (ETA); `known`:
-        the statistics as a script already read them."""
+                     known: tuple[tuple[int, float, float], TodayStats] | None = None
+                     ) -> None:
+        """Feed the finished consult's minutes into the doctor's online stats and today's
+        (ETA); `known`: both as a script already read them."""
         began = row.get("started_at") or row.get("called_at")
         if not began:
             return
-        before = known or await self.live.consult_stats(h, doctor_id)
+        before, today_before = known or await self.live.learned(h, doctor_id)
         minutes = (now - began).total_seconds() / 60
         stats = update_stats(ConsultStats(*before), minutes)
-        today = update_today(await self.live.today_stats(h, doctor_id), minutes, epoch_ms(now))
+        today = update_today(today_before, minutes, epoch_ms(now))
         await self.live.set_consult_stats(h, doctor_id, stats.n, stats.mean, stats.m2, today)
 
     # ------------------------------------------------------------------ doctor status

@@ -61,11 +61,17 @@ class Refused:
     current: str = ""
 
 
+def _today(n: Any, log_mean: Any, last_ms: Any) -> TodayStats:
+    """TodayStats from the hash's tn, tlog, tlast_ms (absent: nothing yet)."""
+    return TodayStats(int(n or 0), float(log_mean or 0), int(float(last_ms)) if last_ms else None)
+
+
 @dataclass(frozen=True)
 class NextResult:
     completed: str | None
     called: str | None
     consults: tuple[int, float, float] = (0, 0.0, 0.0)   # n, mean, m2 before this press
+    today: TodayStats = field(default_factory=TodayStats)  # the sitting's, before this press
 
 
 @dataclass(frozen=True)
@@ -198,7 +204,8 @@ class LiveStore:
         if r[0] != "OK":
             return Refused(r[0], r[1])
         return NextResult(r[1] or None, r[2] or None,
-                          (int(r[3] or 0), float(r[4] or 0), float(r[5] or 0)))
+                          (int(r[3] or 0), float(r[4] or 0), float(r[5] or 0)),
+                          _today(r[6], r[7], r[8]))
 
     async def current_op(self, h: UUID, act: Staging, doctor_id: UUID, token_id: UUID, op: str,
                          *, places: int = 3, empty_score: float = 0.0, at_ms: int | None = None
@@ -320,12 +327,12 @@ class LiveStore:
             fields.update(tn=today.n, tlog=today.log_mean, tlast_ms=today.last_ms)
         await self.redis.hset(keys.doctor(h, doctor_id), mapping=fields)
 
-    async def today_stats(self, h: UUID, doctor_id: UUID) -> TodayStats:
-        """The doctor's consults of this sitting as the live hash holds them."""
-        n, log_mean, last = await self.redis.hmget(keys.doctor(h, doctor_id),
-                                                   "tn", "tlog", "tlast_ms")
-        return TodayStats(int(n or 0), float(log_mean or 0),
-                          int(float(last)) if last else None)
+    async def learned(self, h: UUID, doctor_id: UUID
+                      ) -> tuple[tuple[int, float, float], TodayStats]:
+        """(n, mean, m2) of the learned consult times and today's, in one read."""
+        n, mean, m2, tn, tlog, tlast = await self.redis.hmget(
+            keys.doctor(h, doctor_id), "n", "mean", "m2", "tn", "tlog", "tlast_ms")
+        return (int(n or 0), float(mean or 0), float(m2 or 0)), _today(tn, tlog, tlast)
 
     async def rebuild(self, h: UUID, mode: str, doctors: list[dict[str, Any]],
                       tokens: list[dict[str, Any]], at_ms: int | None = None) -> None:
