@@ -161,8 +161,8 @@ doctor goes today and by the consults still to come;
 today's consults are noisy (the log of a consult varies by 0.3-0.55, complex cases more), so
 a few of them say little: an oracle that knew each doctor's true pace today would be about
 15% better than the strong reference on the tuning seeds; the estimate from today's consults
-closes about a fifth of that gap (6.0% to 8.0% there). Tried
-and dropped (no gain on seeds 1-200): a mixture model of complex cases for the current
+closes about a fifth of that gap (6.0% to 8.0% there). Tried and dropped (no gain, or
+under half a point, on seeds 1-200): a mixture model of complex cases for the current
 consult's remainder, a Poisson-mixture upper tail, a shift of the p50's quantile, and counting
 future queue-jumpers from each token's score (a booked token checked in before its slot).
 The gain moves by about a point from one 100-day set to another: the model's p50 also steers
