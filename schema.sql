@@ -515,11 +515,13 @@ CREATE TABLE IF NOT EXISTS notifications_log (
     model_version  text CHECK (length(model_version) <= 64),
     -- a WAITLIST_OFFER (token_id NULL: it goes to the waitlisted patient): entry and slot
     waitlist_entry_id  uuid,
-    offer_token_id     uuid REFERENCES tokens (id) ON DELETE CASCADE
+    offer_token_id     uuid REFERENCES tokens (id) ON DELETE CASCADE,
+    -- '' for a message sent once ever; a pause's id for its DELAY / RESUMED (once per pause)
+    once_key           text NOT NULL DEFAULT '' CHECK (length(once_key) <= 64)
 );
--- one message per (token, event, channel), ever: the claim a racing worker loses
-CREATE UNIQUE INDEX IF NOT EXISTS notifications_once_idx ON notifications_log (token_id, event, channel)
-    WHERE token_id IS NOT NULL;
+-- one message per (token, event, channel, once_key): the claim a racing worker loses
+CREATE UNIQUE INDEX IF NOT EXISTS notifications_once_idx
+    ON notifications_log (token_id, event, channel, once_key) WHERE token_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS notifications_status_idx ON notifications_log (hospital_id, status, created_at);
 -- one offer message per (waitlist entry, freed slot, channel), ever
 CREATE UNIQUE INDEX IF NOT EXISTS notifications_offer_once_idx

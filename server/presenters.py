@@ -11,7 +11,16 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from server.domain.eta import ConsultStats, Eta, EtaInputs, etas, pause_remaining, starts_in
+from server.domain.eta import (
+    ConsultStats,
+    Eta,
+    EtaInputs,
+    TodayStats,
+    etas,
+    pause_remaining,
+    starts_in,
+    today_now,
+)
 from server.domain.masking import display_name
 from server.store.live import DoctorState
 
@@ -161,7 +170,8 @@ def eta_inputs(doctor: DoctorState, dept_avg_min: float, now: datetime,
                shift_start: datetime | None = None) -> EtaInputs:
     """ETA inputs of a doctor from the live doctor state (keys.doctor) and today's shift
     start (None: no shift known): a doctor who has not begun yet counts from the shift start,
-    a paused one from the pause's expected end (domain.eta.starts_in, pause_remaining)."""
+    a paused one from the pause's expected end (domain.eta.starts_in, pause_remaining); the
+    consults of this sitting give today's pace (domain.eta.today_now)."""
     now_ms = now.timestamp() * 1000
     stats = ConsultStats(doctor.consults, doctor.consult_mean, doctor.consult_m2)
     elapsed = None
@@ -176,8 +186,10 @@ def eta_inputs(doctor: DoctorState, dept_avg_min: float, now: datetime,
             else None)
     begins = starts_in(now, shift_start, has_current=bool(doctor.current),
                        last_call=_from_ms(doctor.last_call_ms))
+    today = today_now(TodayStats(doctor.today_n, doctor.today_log_mean, doctor.today_last_ms),
+                      now_ms)
     return EtaInputs(dept_avg_min=dept_avg_min, stats=stats, current_elapsed_min=elapsed,
-                     paused_remaining_min=paused, starts_in_min=begins)
+                     paused_remaining_min=paused, starts_in_min=begins, today=today)
 
 
 def _from_ms(ms: int | None) -> datetime | None:

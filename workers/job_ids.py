@@ -12,9 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 
-def send_notification(token_id: Any, event: str, channel: str | None = None) -> str:
-    """One message per (token, event[, channel]): the notifications_log claim's own key."""
-    return f"notify:{token_id}:{event}" + (f":{channel}" if channel else "")
+def send_notification(token_id: Any, event: str, channel: str | None = None,
+                      once_key: str = "") -> str:
+    """One message per (token, event[, channel][, once_key]): the notifications_log claim's
+    own key (once_key: a pause's id, so a second pause's DELAY is a new job)."""
+    return (f"notify:{token_id}:{event}" + (f":{channel}" if channel else "")
+            + (f":once={once_key}" if once_key else ""))
 
 
 def notify_ahead(hospital_id: Any, seq: Any) -> str:

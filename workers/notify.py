@@ -242,8 +242,9 @@ async def _body(ctx: dict[str, Any], info: dict[str, Any], event: str) -> tuple[
 @traced
 @retry_on_outage
 async def send_notification(ctx: dict[str, Any], hospital_id: str, token_id: str, event: str,
-                            channel: str | None = None) -> str:
-    """Send the token's message for `event` on the patient's channel (or `channel`)."""
+                            channel: str | None = None, once_key: str = "") -> str:
+    """Send the token's message for `event` on the patient's channel (or `channel`); once
+    ever, or once per `once_key` (a pause's id: its DELAY and RESUMED, once per pause)."""
     pool = ctx["pool"]
     info = await db.message_context(pool, UUID(hospital_id), UUID(token_id))
     bound = {"token_id": token_id, "notification": event}
@@ -272,7 +273,7 @@ async def send_notification(ctx: dict[str, Any], hospital_id: str, token_id: str
         await db.claim(pool, hospital_id=info["hospital_id"], patient_id=info["patient_id"],
                        token_id=info["id"], channel=channel or SMS, event=event, language=lang,
                        body=body, to_masked=mask_phone(info["phone"]), status="SKIPPED",
-                       error_message=reason)
+                       error_message=reason, once_key=once_key)
         # a row claimed before the patient opted out (a sweep forces its channel)
         await db.skip_pending(pool, info["id"], (event,), reason, LEASE_S, channel=channel)
         log.info("notification skipped: not opted in", **bound)
@@ -280,7 +281,7 @@ async def send_notification(ctx: dict[str, Any], hospital_id: str, token_id: str
         return "skipped"
     outcome = "failed"
     for ch in plan:
-        outcome = await _deliver(ctx, info, event, ch, lang, body)
+        outcome = await _deliver(ctx, info, event, ch, lang, body, once_key=once_key)
         if outcome in COUNTED:
             metrics.NOTIFICATIONS.labels(ch.lower(), COUNTED[outcome]).inc()
         if outcome != "fallback":
@@ -323,7 +324,7 @@ Claim = Callable[[Any, str, str], Awaitable[dict[str, Any]]]
 
 
 async def _deliver(ctx: dict[str, Any], info: dict[str, Any], event: str, channel: str,
-                   lang: str, body: str, claim: Claim | None = None) -> str:
+                   lang: str, body: str, claim: Claim | None = None, once_key: str = "") -> str:
     """One channel: claim, attempt, send, record. Returns sent / done / in-flight / fallback /
     failed / opted-out; raises Retry for a transient failure with tries left. `claim(conn,
     channel, masked)` takes a row other than the token's (a waitlist offer's)."""
@@ -339,7 +340,8 @@ async def _deliver(ctx: dict[str, Any], info: dict[str, Any], event: str, channe
                 conn, hospital_id=info["hospital_id"], patient_id=info["patient_id"],
                 token_id=info["id"], channel=channel, event=event, language=lang, body=body,
                 to_masked=masked, risk_tier=info.get("risk_tier") if outreach else None,
-                model_version=info.get("model_version") if outreach else None)
+                model_version=info.get("model_version") if outreach else None,
+                once_key=once_key)
         if slot["status"] == "FAILED":
             return "fallback" if channel == WHATSAPP else "done"
         if slot["status"] != "PENDING":
@@ -453,11 +455,12 @@ async def notify_doctor_delay(ctx: dict[str, Any], hospital_id: str, doctor_id: 
     return await _send_each(ctx, hospital_id, ids, "DELAY")
 
 
-async def _send_each(ctx: dict[str, Any], hospital_id: str, ids: list[Any], event: str) -> int:
+async def _send_each(ctx: dict[str, Any], hospital_id: str, ids: list[Any], event: str,
+                     once_key: str = "") -> int:
     """One send job per token (its job id dedupes a repeat run)."""
     for tid in ids:
-        await _enqueue(ctx, "send_notification", hospital_id, str(tid), event,
-                       job_id=job_ids.send_notification(str(tid), event))
+        await _enqueue(ctx, "send_notification", hospital_id, str(tid), event, None, once_key,
+                       job_id=job_ids.send_notification(str(tid), event, once_key=once_key))
     return len(ids)
 
 
@@ -465,7 +468,7 @@ async def _told_of_pause(ctx: dict[str, Any], h: UUID, d: UUID, pause: dict[str,
                          ) -> tuple[list[UUID], set[UUID]]:
     """The doctor's waiting tokens, and those of them told of this pause's delay."""
     waiting = await db.waiting_tokens(ctx["pool"], h, d)
-    return waiting, await db.told_since(ctx["pool"], waiting, "DELAY", pause["started_at"])
+    return waiting, await db.told_once(ctx["pool"], waiting, "DELAY", str(pause["id"]))
 
 
 @traced
@@ -485,7 +488,7 @@ async def notify_pause_delay(ctx: dict[str, Any], hospital_id: str, doctor_id: s
         return 0
     waiting, told = await _told_of_pause(ctx, h, d, pause)
     ids = delay_rule.to_tell_of_delay(waiting, told, shift, pause["delay_notify_min"])
-    return await _send_each(ctx, hospital_id, ids, "DELAY")
+    return await _send_each(ctx, hospital_id, ids, "DELAY", str(pause["id"]))
 
 
 @traced
@@ -499,7 +502,7 @@ async def notify_pause_over(ctx: dict[str, Any], hospital_id: str, doctor_id: st
         return 0
     waiting, told = await _told_of_pause(ctx, h, d, pause)
     return await _send_each(ctx, hospital_id, delay_rule.to_tell_of_resume(waiting, told),
-                            "RESUMED")
+                            "RESUMED", str(pause["id"]))
 
 
 # ---------------------------------------------------------------------------- cron jobs
@@ -539,9 +542,9 @@ async def check_late_starts(ctx: dict[str, Any]) -> int:
 async def sweep_whatsapp_fallbacks(ctx: dict[str, Any]) -> int:
     """WhatsApp messages a delivery callback reported failed (63016 and the like): SMS."""
     n = 0
-    for h, tid, event in await db.whatsapp_fallbacks(ctx["pool"]):
-        n += await _enqueue(ctx, "send_notification", str(h), str(tid), event, SMS,
-                            job_id=job_ids.send_notification(str(tid), event, SMS))
+    for h, tid, event, once_key in await db.whatsapp_fallbacks(ctx["pool"]):
+        n += await _enqueue(ctx, "send_notification", str(h), str(tid), event, SMS, once_key,
+                            job_id=job_ids.send_notification(str(tid), event, SMS, once_key))
     return n
 
 
@@ -565,6 +568,7 @@ async def sweep_notifications(ctx: dict[str, Any]) -> int:
         stamp = int(row["updated_at"].timestamp() * 1000)
         n += await _enqueue(ctx, "send_notification", str(row["hospital_id"]),
                             str(row["token_id"]), row["event"], row["channel"],
+                            row["once_key"],
                             job_id=job_ids.sweep_row(row["id"], row["attempts"], stamp))
     for h, tid, event in await db.unannounced(pool, grace, SWEEP_WINDOW_S, SWEEP_LIMIT):
         n += await _enqueue(ctx, "send_notification", str(h), str(tid), event,

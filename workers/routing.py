@@ -102,7 +102,8 @@ def resend_jobs_for(event: dict[str, Any]) -> list[JobSpec]:
                                                      "channel"))
     if not (row and tid and kind and channel):
         return []
-    return [JobSpec("send_notification", (h, tid, kind, channel), job_ids.resend(row))]
+    once_key = data.get("once_key") or ""  # a pause's DELAY / RESUMED: that pause's row
+    return [JobSpec("send_notification", (h, tid, kind, channel, once_key), job_ids.resend(row))]
 
 
 def webhook_jobs_for(event: dict[str, Any]) -> list[JobSpec]:

@@ -18,9 +18,10 @@ COLUMNS = """n.id, n.hospital_id, n.token_id, t.number AS token_number,
              t.department_id, t.status AS token_status, n.patient_id, n.channel, n.event,
              n.language, n.status, n.error_code, n.error_message, n.to_masked, n.body,
              n.attempts, n.created_at, n.sent_at, n.delivered_at, n.updated_at, n.resent_at,
-             n.resent_by, u.username AS resent_by_username,
+             n.resent_by, u.username AS resent_by_username, n.once_key,
              EXISTS (SELECT 1 FROM notifications_log s
-                     WHERE s.token_id = n.token_id AND s.event = n.event AND s.id <> n.id
+                     WHERE s.token_id = n.token_id AND s.event = n.event
+                       AND s.once_key = n.once_key AND s.id <> n.id
                        AND s.status IN ('SENT', 'DELIVERED')) AS reached_otherwise"""
 FROM = """FROM notifications_log n
           LEFT JOIN tokens t ON t.id = n.token_id

@@ -1,8 +1,9 @@
 """Queries for patient notifications: the notifications_log claim protocol, what a message
 needs to know about its token, the cron jobs' candidates, delivery callbacks, alerts.
 
-The unique index notifications_once_idx (token_id, event, channel) is the claim: a row is
-inserted before anything is sent, and only the holder of the row's current attempt sends.
+The unique index notifications_once_idx (token_id, event, channel, once_key) is the claim: a
+row is inserted before anything is sent, and only the holder of the row's current attempt
+sends. once_key is '' for a message sent once ever, a pause's id for its DELAY / RESUMED.
 """
 
 from __future__ import annotations
@@ -57,52 +58,56 @@ async def statuses_reached(conn: Conn, token_id: UUID) -> frozenset[str]:
 
 async def claim(conn: Conn, *, hospital_id: UUID, patient_id: UUID, token_id: UUID,
                 channel: str, event: str, language: str, body: str, to_masked: str,
-                status: str = "PENDING", error_message: str | None = None) -> UUID | None:
-    """Take the (token, event, channel) slot; None when another job holds it already."""
+                status: str = "PENDING", error_message: str | None = None,
+                once_key: str = "") -> UUID | None:
+    """Take the (token, event, channel, once_key) slot; None when another job holds it."""
     return await conn.fetchval(
         """INSERT INTO notifications_log (hospital_id, patient_id, token_id, channel, event,
-               language, body, to_masked, status, error_message)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-           ON CONFLICT (token_id, event, channel) WHERE token_id IS NOT NULL DO NOTHING
+               language, body, to_masked, status, error_message, once_key)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+           ON CONFLICT (token_id, event, channel, once_key) WHERE token_id IS NOT NULL
+           DO NOTHING
            RETURNING id""",
         hospital_id, patient_id, token_id, channel, event, language, body, to_masked, status,
-        error_message,
+        error_message, once_key,
     )
 
 
 async def claim_slot(conn: Conn, *, hospital_id: UUID, patient_id: UUID, token_id: UUID,
                      channel: str, event: str, language: str, body: str, to_masked: str,
-                     risk_tier: int | None = None, model_version: str | None = None
-                     ) -> dict[str, Any]:
+                     risk_tier: int | None = None, model_version: str | None = None,
+                     once_key: str = "") -> dict[str, Any]:
     """claim() and get_slot() in one round trip: the row of the slot, new or not. An
     outreach touch records the risk tier and model version that planned it."""
     row = await conn.fetchrow(
         f"""WITH ins AS (
                 INSERT INTO notifications_log (hospital_id, patient_id, token_id, channel,
-                    event, language, body, to_masked, risk_tier, model_version)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                ON CONFLICT (token_id, event, channel) WHERE token_id IS NOT NULL DO NOTHING
+                    event, language, body, to_masked, risk_tier, model_version, once_key)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                ON CONFLICT (token_id, event, channel, once_key) WHERE token_id IS NOT NULL
+                DO NOTHING
                 RETURNING {SLOT_COLUMNS})
             SELECT * FROM ins
             UNION ALL
             SELECT {SLOT_COLUMNS} FROM notifications_log
-            WHERE token_id = $3 AND event = $5 AND channel = $4
+            WHERE token_id = $3 AND event = $5 AND channel = $4 AND once_key = $11
               AND NOT EXISTS (SELECT 1 FROM ins)""",
         hospital_id, patient_id, token_id, channel, event, language, body, to_masked,
-        risk_tier, model_version,
+        risk_tier, model_version, once_key,
     )
     if row is None:  # the other claimer committed after this statement's snapshot
-        row = await get_slot(conn, token_id, event, channel)
+        row = await get_slot(conn, token_id, event, channel, once_key)
     assert row is not None
     return dict(row)
 
 
-async def get_slot(conn: Conn, token_id: UUID, event: str, channel: str
+async def get_slot(conn: Conn, token_id: UUID, event: str, channel: str, once_key: str = ""
                    ) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         f"""SELECT {SLOT_COLUMNS}
-            FROM notifications_log WHERE token_id = $1 AND event = $2 AND channel = $3""",
-        token_id, event, channel,
+            FROM notifications_log
+            WHERE token_id = $1 AND event = $2 AND channel = $3 AND once_key = $4""",
+        token_id, event, channel, once_key,
     )
     return dict(row) if row else None
 
@@ -302,21 +307,22 @@ async def late_doctors(conn: Conn, at: datetime) -> list[dict[str, Any]]:
 
 
 async def whatsapp_fallbacks(conn: Conn, within_s: float = 7200, limit: int = 500
-                             ) -> list[tuple[UUID, UUID, str]]:
+                             ) -> list[tuple[UUID, UUID, str, str]]:
     """WhatsApp messages that failed after Twilio accepted them (a delivery callback, e.g.
-    63016 outside the 24-hour window) and have no SMS sibling yet: (hospital, token, event)."""
+    63016 outside the 24-hour window) and have no SMS sibling yet: (hospital, token, event,
+    once_key)."""
     rows = await conn.fetch(
-        """SELECT n.hospital_id, n.token_id, n.event FROM notifications_log n
+        """SELECT n.hospital_id, n.token_id, n.event, n.once_key FROM notifications_log n
            WHERE n.channel = 'WHATSAPP' AND n.status IN ('FAILED', 'UNDELIVERED')
              AND n.token_id IS NOT NULL
              AND n.updated_at > now() - make_interval(secs => $1)
              AND NOT EXISTS (SELECT 1 FROM notifications_log s
                              WHERE s.token_id = n.token_id AND s.event = n.event
-                               AND s.channel = 'SMS')
+                               AND s.once_key = n.once_key AND s.channel = 'SMS')
            ORDER BY n.updated_at LIMIT $2""",
         within_s, limit,
     )
-    return [(r["hospital_id"], r["token_id"], r["event"]) for r in rows]
+    return [(r["hospital_id"], r["token_id"], r["event"], r["once_key"]) for r in rows]
 
 
 async def stuck_pending(conn: Conn, grace_s: float, lease_s: float, retry_cap_s: float,
@@ -325,7 +331,7 @@ async def stuck_pending(conn: Conn, grace_s: float, lease_s: float, retry_cap_s:
     attempt started; an attempt with no outcome past its lease; a transient failure whose
     retry (deferred at most retry_cap_s) is overdue."""
     rows = await conn.fetch(
-        """SELECT id, hospital_id, token_id, event, channel, attempts, updated_at
+        """SELECT id, hospital_id, token_id, event, channel, attempts, updated_at, once_key
            FROM notifications_log
            WHERE status = 'PENDING' AND token_id IS NOT NULL AND provider_id IS NULL
              AND updated_at < now() - make_interval(secs => $1 + CASE
@@ -378,9 +384,9 @@ async def log_rows(conn: Conn, token_id: UUID) -> list[dict[str, Any]]:
 async def doctor_pause(conn: Conn, hospital_id: UUID, doctor_id: UUID, *, open_: bool
                        ) -> dict[str, Any] | None:
     """The doctor's open pause (open_), or the last one that ended, with the hospital's
-    delay threshold: started_at, ended_at, expected_min, delay_notify_min."""
+    delay threshold: id, started_at, ended_at, expected_min, delay_notify_min."""
     return await conn.fetchrow(
-        f"""SELECT p.started_at, p.ended_at, p.expected_min, h.delay_notify_min
+        f"""SELECT p.id, p.started_at, p.ended_at, p.expected_min, h.delay_notify_min
             FROM doctor_pauses p JOIN hospitals h ON h.id = p.hospital_id
             WHERE p.hospital_id = $1 AND p.doctor_id = $2
               AND p.ended_at IS {'' if open_ else 'NOT'} NULL
@@ -389,13 +395,13 @@ async def doctor_pause(conn: Conn, hospital_id: UUID, doctor_id: UUID, *, open_:
     )
 
 
-async def told_since(conn: Conn, token_ids: list[UUID], event: str, since: datetime
-                     ) -> set[UUID]:
-    """Tokens given an `event` message (on any channel) at or after `since`."""
+async def told_once(conn: Conn, token_ids: list[UUID], event: str, once_key: str
+                    ) -> set[UUID]:
+    """Tokens given an `event` message (on any channel) under this once-key (a pause's id)."""
     rows = await conn.fetch(
         """SELECT DISTINCT token_id FROM notifications_log
-           WHERE token_id = ANY($1::uuid[]) AND event = $2 AND created_at >= $3""",
-        token_ids, event, since,
+           WHERE token_id = ANY($1::uuid[]) AND event = $2 AND once_key = $3""",
+        token_ids, event, once_key,
     )
     return {r["token_id"] for r in rows}
 

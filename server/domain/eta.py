@@ -57,6 +57,37 @@ its start: a short break, until told otherwise."""
 PAUSE_OVERRUN_MIN: float = 3.0
 """A pause past its announced (or assumed) end is still expected to last this much longer:
 the doctor has not pressed Resume, so it has not ended."""
+PRESENT_WHEN_CALLED: float = 0.93
+"""Share of waiting tokens who are there at their first call: the others stepped out (held
+back a few places) or left (a no-show). Multiplies each token's show probability."""
+ABSENT_CALL_MIN: float = 2.5
+"""Minutes a token who is not there still costs the doctor: the call, a recall, the wait
+before moving on (the tablet's no-show or skip)."""
+RESIDUAL_VAR_FACTOR: float = 2.5
+"""The current consult's remainder varies this many times more than the lognormal says: the
+doctor's Next comes early (a quick case, an absent patient recalled) or late (a complex case)
+more often than one lognormal of the consult times allows. Widens the range near the front."""
+UPSIDE_PER_MIN: float = 0.03
+"""The interruptions (INTERRUPT_PER_MIN) only ever add time, so their spread widens the
+upper end alone: the rate used for that spread, per minute of the wait, counts the rarer
+long ones (a break, an emergency ahead) that the mean rate averages away."""
+UPSIDE_BASE: float = 0.05
+"""The same, as a count of cycle-long delays that may come whatever the wait: even the next
+call can wait for a pause or an emergency."""
+Z_UPPER: float = 1.35
+"""Standard normal z of the shown upper end (p91 of the lognormal): the real tail is heavier
+than the lognormal's, so its 0.9 quantile is called after one time in ten too often."""
+TODAY_GAP_MIN: float = 180.0
+"""Consults further apart than this belong to different sittings (another day, an evening
+OPD): today's pace starts afresh (TodayStats)."""
+TODAY_PACE_VAR: float = 0.04
+"""Prior variance of log(today's pace / the learned mean) in the shrinkage of today's
+consults toward it: days differ by about 20% (0.2^2; the simulator's day-to-day sd, so this
+is in its form), while one consult's log varies by 0.3-0.55, complex cases more: about ten
+of today's consults weigh as much as the learned mean."""
+TODAY_LOG_BIAS: float = -0.05
+"""Log correction of today's lognormal mean estimate exp(mean log + s^2/2): s^2 from the
+learned variance counts the complex cases, which the log-mean of a few consults rarely has."""
 Z90: float = 1.2815515655446004
 """Standard normal 0.9 quantile."""
 
@@ -107,6 +138,51 @@ def update_stats(stats: ConsultStats, minutes: float, *, cap_min: float = 120.0,
 
 
 @dataclass(frozen=True)
+class TodayStats:
+    """The doctor's consults of this sitting: how many and the mean of their log minutes (the
+    geometric mean is robust to a complex case), and when the last one ended (epoch ms)."""
+
+    n: int = 0
+    log_mean: float = 0.0
+    last_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Learned:
+    """What a doctor's finished consults have taught: all of them (ConsultStats) and this
+    sitting's (TodayStats); kept in the doctor's live hash."""
+
+    stats: ConsultStats
+    today: TodayStats
+
+
+def learn(before: Learned, minutes: float, at_ms: int) -> Learned:
+    """One more finished consult of `minutes`, ended at `at_ms`."""
+    return Learned(update_stats(before.stats, minutes), update_today(before.today, minutes, at_ms))
+
+
+def update_today(today: TodayStats, minutes: float, at_ms: int, *,
+                 cap_min: float = 120.0) -> TodayStats:
+    """Add one finished consult (clamped like update_stats); a consult more than
+    TODAY_GAP_MIN after the last one starts a new sitting."""
+    if math.isnan(minutes):
+        raise ValueError("consult minutes must be a number")
+    x = math.log(min(max(minutes, MIN_CONSULT_MIN), cap_min))
+    if today.last_ms is None or at_ms - today.last_ms > TODAY_GAP_MIN * 60000 or today.n <= 0:
+        return TodayStats(1, x, at_ms)
+    n = today.n + 1
+    return TodayStats(n, today.log_mean + (x - today.log_mean) / n, max(at_ms, today.last_ms))
+
+
+def today_now(today: TodayStats, now_ms: float) -> TodayStats:
+    """Today's stats as an ETA input at now_ms: none once the last consult is more than
+    TODAY_GAP_MIN old (yesterday's, or this morning's for an evening sitting)."""
+    if today.n <= 0 or today.last_ms is None or now_ms - today.last_ms > TODAY_GAP_MIN * 60000:
+        return TodayStats()
+    return today
+
+
+@dataclass(frozen=True)
 class EtaInputs:
     """Everything the ETA of one doctor's queue depends on, gathered by the caller."""
 
@@ -124,6 +200,9 @@ class EtaInputs:
     known (`starts_in`)."""
     prior_weight: float = 5.0
     """Pseudo-count of the department default when blending with the doctor's own consults."""
+    today: TodayStats = TodayStats()
+    """The doctor's consults of this sitting (`today_now`): today's pace, against the learned
+    mean's slower memory."""
 
     def __post_init__(self) -> None:
         if not (self.dept_avg_min > 0 and math.isfinite(self.dept_avg_min)):
@@ -179,6 +258,23 @@ def blended_variance(inputs: EtaInputs) -> float:
     if n + w < MIN_KNOWN:
         return prior_var
     return (n * sample_var + w * prior_var) / (n + w)
+
+
+def paced(inputs: EtaInputs, m: float, v: float) -> tuple[float, float]:
+    """Consult mean and variance at today's pace: the learned m moved toward today's
+    consults by their weight w = k T / (k T + s^2) (T = TODAY_PACE_VAR, s^2 = ln(1 + v/m^2),
+    a consult's log variance), in logs: the normal shrinkage of k noisy consults toward a
+    prior. v scales with the mean (the coefficient of variation is kept)."""
+    k = inputs.today.n
+    if k <= 0 or m <= 0:
+        return m, v
+    s2 = math.log1p(v / (m * m))
+    if s2 <= 1e-12:
+        return math.exp(inputs.today.log_mean), 0.0
+    today = inputs.today.log_mean + s2 / 2 + TODAY_LOG_BIAS
+    w = k * TODAY_PACE_VAR / (k * TODAY_PACE_VAR + s2)
+    pace = math.exp(w * today + (1.0 - w) * math.log(m))
+    return pace, v * (pace / m) ** 2
 
 
 def _quantile(mean: float, var: float, z: float) -> float:
@@ -266,19 +362,25 @@ def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
     The wait of the k-th token is modelled as
     W_k = D + L + pause + R + sum_{i<k} S_i (C_i + o) + interruptions, with D the minutes to
     the shift start of a doctor who has not begun (known) and L the lateness on top
-    (`_lead_in`), C_i consults of blended mean m and variance v, o = CALL_OVERHEAD_MIN,
-    S_i ~ Bernoulli(show_probs[i]), R the remainder of the current consult (mean and
-    variance from `residual`; 0 when nobody is with the doctor), so E[S(C+o)] = p(m+o) and
-    Var[S(C+o)] = p v + p(1-p)(m+o)^2. Consults of one day share the doctor's pace,
-    uncertain by a relative sd sqrt(PACE_CV^2 + v/(m^2 (n+w))) (the second term: how well
-    m is known): it adds that variance times sum_{i != j} c_i c_j (the diagonal is already
-    in v). The pause has a relative sd of PAUSE_CV. Interruptions are Poisson at
-    INTERRUPT_PER_MIN per minute of the wait, each one cycle (m + o) long.
+    (`_lead_in`), C_i consults of blended mean m and variance v at today's pace (`paced`),
+    o = CALL_OVERHEAD_MIN, S_i ~ Bernoulli(p_i), p_i = show_probs[i] x PRESENT_WHEN_CALLED,
+    a token not there costing a = ABSENT_CALL_MIN instead (the recall and the wait before
+    moving on), R the remainder of the current consult (mean from `residual`, its variance times
+    RESIDUAL_VAR_FACTOR; 0 when nobody is with the doctor), so each token ahead adds
+    p(m+o) + (1-p)a to the mean and p v + p(1-p)(m+o-a)^2 to the variance. Consults of one
+    day share the doctor's pace, uncertain by a relative sd sqrt(PACE_CV^2 + v/(m^2 (n+w)))
+    (the second term: how well m is known): it adds that variance times sum_{i != j} c_i c_j
+    (the diagonal is already in v). The pause has a relative sd of PAUSE_CV. Interruptions
+    are Poisson at INTERRUPT_PER_MIN per minute of the wait, each one cycle (m + o) long.
+    Constants tuned on simulated days, seeds 1-100 (bench/eta_accuracy.py).
 
     W_k - D is taken as a lognormal matched to its mean and variance; p10, p50 and p90 are
-    D plus its quantiles. So p50 is the median of the whole model, not the plain sum of
-    consult means: it includes the minute per call and the interruptions, which the sum
-    leaves out and which made the old p50 err early by several minutes.
+    D plus its quantiles. The interruptions only ever add time, so their spread (at the
+    wider UPSIDE_PER_MIN rate, plus UPSIDE_BASE) enters the upper end alone, which is the
+    lognormal's Z_UPPER quantile: the real tail is heavier than the lognormal's. So p50 is
+    the median of the whole model, not the plain sum of consult means: it includes the
+    minute per call and the interruptions, which the sum leaves out and which made the old
+    p50 err early by several minutes.
 
     All three are non-decreasing in k (W_k is pathwise non-decreasing, so are its true
     quantiles; a running maximum removes the rare dips of the lognormal approximation).
@@ -290,6 +392,7 @@ def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
     n_known = min(inputs.stats.n, STATS_MEMORY) + _prior_weight(inputs)
     # a pseudo-count below MIN_KNOWN is none at all (and would overflow the ratio)
     pace_var = PACE_CV**2 + (v / (m * m * n_known) if n_known >= MIN_KNOWN else PRIOR_CV**2)
+    m, v = paced(inputs, m, v)
     cycle = m + CALL_OVERHEAD_MIN
     fixed, mean, var = _lead_in(inputs.starts_in_min)
     pause = max(inputs.paused_remaining_min, 0.0)
@@ -300,28 +403,32 @@ def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
     if inputs.current_elapsed_min is not None:
         elapsed = max(inputs.current_elapsed_min, 0.0)  # clock skew between hosts
         remaining, remaining_var = residual(m, v, elapsed)
+        remaining_var *= RESIDUAL_VAR_FACTOR
         mean += remaining
         var += remaining_var
         consult += remaining
         consult_sq += remaining * remaining
     out: list[Eta] = []
     last = (0, 0, 0)
-    for p in show_probs:
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"show probability must be in [0, 1], got {p}")
+    for shows in show_probs:
+        if not 0.0 <= shows <= 1.0:
+            raise ValueError(f"show probability must be in [0, 1], got {shows}")
+        p = shows * PRESENT_WHEN_CALLED
         bumps = INTERRUPT_PER_MIN * (fixed + mean)  # expected interruptions during the wait
         total = mean + bumps * cycle
         shared = pace_var * (consult * consult - consult_sq)  # between consults, i != j
-        total_var = var + shared + bumps * (cycle * cycle + v)
-        p10 = max(_round(fixed + _quantile(total, total_var, -Z90)), last[0])
-        p50 = max(_round(fixed + _quantile(total, total_var, 0.0)), p10, last[1])
-        p90 = max(_round(fixed + _quantile(total, total_var, Z90)), p50, last[2])
+        core_var = var + shared
+        upside = UPSIDE_PER_MIN * (fixed + mean) + UPSIDE_BASE
+        upper_var = core_var + upside * (cycle * cycle + v)
+        p10 = max(_round(fixed + _quantile(total, core_var, -Z90)), last[0])
+        p50 = max(_round(fixed + _quantile(total, core_var, 0.0)), p10, last[1])
+        p90 = max(_round(fixed + _quantile(total, upper_var, Z_UPPER)), p50, last[2])
         out.append(Eta(p50_min=p50, p90_min=p90, p10_min=p10))
         last = (p10, p50, p90)
-        mean += p * cycle
+        mean += p * cycle + (1.0 - p) * ABSENT_CALL_MIN
         consult += p * m
         consult_sq += (p * m) ** 2
-        var += p * v + p * (1.0 - p) * cycle * cycle
+        var += p * v + p * (1.0 - p) * (cycle - ABSENT_CALL_MIN) ** 2
     return out
 
 

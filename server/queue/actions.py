@@ -14,12 +14,12 @@ from server.db import patients as patients_db
 from server.db import tokens as tokens_db
 from server.domain import assignment, calendar
 from server.domain import lifecycle as lc
-from server.domain.eta import ConsultStats, update_stats
+from server.domain.eta import Learned, learn
 from server.domain.ordering import queue_score
 from server.errors import Conflict, DuplicateToken, InvalidInput, InvalidTransition
 from server.presenters import live_token
 from server.queue.base import PLACE_KEY, RISK_KEY, Actor, Diverged, QueueBase, epoch_ms
-from server.store.live import NextResult, Refused
+from server.store.live import DoctorState, NextResult, Refused
 
 
 class Actions(QueueBase):
@@ -157,8 +157,7 @@ class Actions(QueueBase):
                 called=called["id"] if called else None, at=now, cabin_id=ctx["cabin_id"],
                 actor_kind=actor.kind, actor_id=actor.id, doctor_id=doctor_id,
                 action_id=txn.id)
-            learned = await self._learned(h, doctor_id, completed, now, res.consults) \
-                if completed else None
+            learned = self._learned(res.view.doctor, completed, now) if completed else None
             await self._publish_queue(txn, doctor_id, ctx, learned=learned, live=res.view)
             metrics.QUEUE_ACTIONS.labels("next").inc()
             # the answer's risks as read with the rows (routes.render.tokens reuses them)
@@ -182,16 +181,15 @@ class Actions(QueueBase):
             raise Conflict("the doctor is paused; resume first")
         raise Conflict(f"refused: {res.code}")
 
-    async def _learned(self, h: UUID, doctor_id: UUID, row: dict[str, Any], now: datetime,
-                       known: tuple[int, float, float] | None = None) -> ConsultStats | None:
-        """The doctor's online consult statistics (ETA) with the finished consult counted,
-        for the queue read to store (reads._queue_state); `known`: the statistics as a
-        script already read them."""
+    def _learned(self, known: DoctorState, row: dict[str, Any], now: datetime
+                 ) -> Learned | None:
+        """The doctor's consult statistics (ETA) with the finished consult counted, for the
+        queue.updated to count and its script to store (reads._publish_queue); `known`: the
+        doctor's live state as the action's script returned it."""
         began = row.get("started_at") or row.get("called_at")
         if not began:
             return None
-        before = known or await self.live.consult_stats(h, doctor_id)
-        return update_stats(ConsultStats(*before), (now - began).total_seconds() / 60)
+        return learn(known.learned(), (now - began).total_seconds() / 60, epoch_ms(now))
 
     # ------------------------------------------------------------------ doctor status
     async def set_paused(self, h: UUID, actor: Actor, doctor_id: UUID, paused: bool, *,

@@ -17,14 +17,14 @@ from server import idempotency
 from server.db import doctors as doctors_db
 from server.db import tokens as tokens_db
 from server.domain import assignment, calendar
-from server.domain.eta import ConsultStats, Eta
+from server.domain.eta import Eta, Learned
 from server.domain.ordering import QueuePolicy
 from server.errors import InvalidTransition, NotFound
 from server.errors import Unavailable as UnavailableError
 from server.presenters import utcnow
 from server.security import links
 from server.settings import Settings
-from server.store.live import DoctorLive, LiveStore, NotReady, Pending, Staging
+from server.store.live import DoctorLive, DoctorState, LiveStore, NotReady, Pending, Staging
 
 log = structlog.get_logger("queue")
 T = TypeVar("T")
@@ -214,12 +214,12 @@ class QueueBase:
 
     async def _publish_queue(self, txn: Txn, doctor_id: UUID,
                              ctx: dict[str, Any] | None = None, *,
-                             learned: ConsultStats | None = None,
+                             learned: Learned | None = None,
                              live: DoctorLive | None = None) -> QueueState:
         raise NotImplementedError
 
-    async def _learned(self, h: UUID, doctor_id: UUID, row: dict[str, Any], now: datetime,
-                       known: tuple[int, float, float] | None = None) -> ConsultStats | None:
+    def _learned(self, known: DoctorState, row: dict[str, Any], now: datetime
+                 ) -> Learned | None:
         raise NotImplementedError
 
     async def _candidates(self, h: UUID, docs: list[dict[str, Any]], day: date,
@@ -232,7 +232,7 @@ class QueueBase:
 
     async def _queue_state(self, conn: Any, h: UUID, doctor_id: UUID,
                            ctx: dict[str, Any] | None = None, action: str = "",
-                           learned: ConsultStats | None = None, rows: bool = False,
+                           learned: Learned | None = None, rows: bool = False,
                            live: DoctorLive | None = None) -> QueueState:
         raise NotImplementedError
 

@@ -13,7 +13,7 @@ from server.db import doctors as doctors_db
 from server.db import tokens as tokens_db
 from server.domain import assignment, calendar
 from server.domain.calendar import shift_start_dt
-from server.domain.eta import ConsultStats
+from server.domain.eta import Learned
 from server.errors import Conflict, InvalidInput, NotFound
 from server.presenters import eta_inputs, queue_etas
 from server.queue.base import QueueBase, QueueState, Txn, epoch_ms
@@ -62,7 +62,7 @@ class Reads(QueueBase):
 
     async def _queue_state(self, conn: Any, h: UUID, doctor_id: UUID,
                            ctx: dict[str, Any] | None = None, action: str = "",
-                           learned: ConsultStats | None = None, rows: bool = False,
+                           learned: Learned | None = None, rows: bool = False,
                            live: DoctorLive | None = None) -> QueueState:
         """`ctx`: the doctor's context for today when the caller already read it; `action`:
         the reading action's id (it may read the change it is making); `learned`: consult
@@ -77,9 +77,7 @@ class Reads(QueueBase):
         if live is None:
             live = await self.live.read_doctor(h, doctor_id, action)
         if learned is not None:
-            live = replace(live, doctor=replace(
-                live.doctor, consults=learned.n, consult_mean=learned.mean,
-                consult_m2=learned.m2))
+            live = replace(live, doctor=live.doctor.with_learned(learned))
         ids = [UUID(t) for t, _ in live.waiting]
         cur = live.doctor.current
         every = ids + ([UUID(cur)] if cur else [])
@@ -119,7 +117,7 @@ class Reads(QueueBase):
     # ------------------------------------------------------------------ events
     async def _publish_queue(self, txn: Txn, doctor_id: UUID,
                              ctx: dict[str, Any] | None = None, *,
-                             learned: ConsultStats | None = None,
+                             learned: Learned | None = None,
                              live: DoctorLive | None = None) -> QueueState:
         """queue.updated: the doctor's whole queue with positions and ETAs (staged with the
         action), and a snapshot of both in the record (what the patient was shown, for ETA

@@ -14,7 +14,7 @@ from server.db import doctors as doctors_db
 from server.db import tokens as tokens_db
 from server.domain import calendar, geo
 from server.domain import lifecycle as lc
-from server.domain.eta import ConsultStats, EtaInputs, blended_mean
+from server.domain.eta import ConsultStats, EtaInputs, Learned, blended_mean
 from server.domain.ordering import emergency_line, late_places, queue_score
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.presenters import live_token
@@ -131,7 +131,7 @@ class TokenActions(QueueBase):
         await self._history(s, action)
 
     async def _publish(self, s: Step, ctx: dict[str, Any], live: DoctorLive | None,
-                       learned: ConsultStats | None = None) -> None:
+                       learned: Learned | None = None) -> None:
         """The doctor's queue.updated, and the token's place in it for the answer."""
         q = await self._publish_queue(s.txn, s.doctor_id, ctx, learned=learned, live=live)
         s.held["place"] = q.place_of(s.row["id"])
@@ -207,8 +207,8 @@ class TokenActions(QueueBase):
             fields.update(queue_score=res.score, skip_count=row["skip_count"] + 1,
                           called_at=None)
         await self._record(s, op, **fields)
-        learned = await self._learned(txn.h, doctor_id, row, s.now) if op == "complete" \
-            else None
+        learned = self._learned(res.view.doctor, row, s.now) \
+            if op == "complete" and res.view else None
         await self._publish(s, ctx, res.view, learned)
 
     async def _waiting(self, s: Step, op: str, *, arg: float = 0, priority: int = 0,

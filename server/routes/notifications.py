@@ -133,7 +133,7 @@ async def resend(request: Request) -> JSONResponse:
                      "status": {"from": row["status"], "to": "PENDING"},
                      "error_code": row["error_code"]})
     event = {"notification_id": str(row_id), "token_id": str(row["token_id"]),
-             "event": row["event"], "channel": row["channel"]}
+             "event": row["event"], "channel": row["channel"], "once_key": row["once_key"]}
     try:
         try:
             await svc.live.announce(who.hospital_id, "notification.resend", event)

@@ -25,7 +25,16 @@ from uuid import UUID
 
 from server.domain import assignment
 from server.domain import lifecycle as lc
-from server.domain.eta import ConsultStats, EtaInputs, pause_remaining, starts_in, update_stats
+from server.domain.eta import (
+    ConsultStats,
+    EtaInputs,
+    TodayStats,
+    pause_remaining,
+    starts_in,
+    today_now,
+    update_stats,
+    update_today,
+)
 from server.domain.ordering import QueuePolicy, order, queue_score, skip_score
 
 OPENING = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
@@ -265,6 +274,7 @@ class _Doctor:
     plan: DoctorPlan
     stats: ConsultStats
     waiting: dict[str, float] = field(default_factory=dict)   # token id -> score
+    today: TodayStats = field(default_factory=TodayStats)     # consults of this day
     current: str | None = None
     started: bool = False
     last_call: float | None = None       # when the doctor last called someone
@@ -289,6 +299,11 @@ class DayResult:
 
 def _dt(t: float) -> datetime:
     return OPENING + timedelta(minutes=t)
+
+
+def _ms(t: float) -> int:
+    """Epoch ms of time t, as the live doctor hash keeps times."""
+    return int(_dt(t).timestamp() * 1000)
 
 
 class Clinic:
@@ -340,7 +355,7 @@ class Clinic:
                            last_call=_dt(doc.last_call) if doc.last_call is not None else None)
         return EtaInputs(dept_avg_min=self.cfg.dept_avg_min, stats=doc.stats,
                          current_elapsed_min=elapsed, paused_remaining_min=paused,
-                         starts_in_min=begins)
+                         starts_in_min=begins, today=today_now(doc.today, _ms(self.now)))
 
     def _sample(self, tid: str, first: bool) -> None:
         tok = self.tokens[tid]
@@ -418,6 +433,7 @@ class Clinic:
             began = cur.started_at if cur.started_at is not None else cur.called_at
             assert began is not None
             doc.stats = update_stats(doc.stats, self.now - began)
+            doc.today = update_today(doc.today, self.now - began, _ms(self.now))
             self.consults.append((d, self.now - began))
             doc.current = None
         doc.busy = False

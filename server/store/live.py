@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -21,7 +21,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from server.domain.eta import ConsultStats
+from server.domain.eta import ConsultStats, Learned, TodayStats
 from server.logs import current_request_id
 from server.store import keys
 from server.store.client import is_cluster, server_info
@@ -67,8 +67,7 @@ class Refused:
 class NextResult:
     completed: str | None
     called: str | None
-    consults: tuple[int, float, float] = (0, 0.0, 0.0)   # n, mean, m2 before this press
-    view: DoctorLive | None = None                       # the queue after the press
+    view: DoctorLive                          # the queue after the press
 
 
 @dataclass(frozen=True)
@@ -95,6 +94,9 @@ class DoctorState:
     consults: int = 0                         # consult-time statistics (domain.eta)
     consult_mean: float = 0.0
     consult_m2: float = 0.0
+    today_n: int = 0                          # consults of this sitting (domain.eta.TodayStats)
+    today_log_mean: float = 0.0
+    today_last_ms: int | None = None
 
     @classmethod
     def parse(cls, flat: list[str]) -> DoctorState:
@@ -110,7 +112,30 @@ class DoctorState:
             started_ms=ms("started_ms"), last_call_ms=ms("last_call_ms"),
             paused_since_ms=ms("paused_since_ms"), pause_until=f.get("pause_until") or None,
             pause_reason=f.get("pause_reason") or None, consults=int(f.get("n") or 0),
-            consult_mean=float(f.get("mean") or 0), consult_m2=float(f.get("m2") or 0))
+            consult_mean=float(f.get("mean") or 0), consult_m2=float(f.get("m2") or 0),
+            today_n=int(f.get("tn") or 0), today_log_mean=float(f.get("tlog") or 0),
+            today_last_ms=ms("tlast_ms"))
+
+    def learned(self) -> Learned:
+        """The consult statistics the hash holds (domain.eta.Learned)."""
+        return Learned(ConsultStats(self.consults, self.consult_mean, self.consult_m2),
+                       TodayStats(self.today_n, self.today_log_mean, self.today_last_ms))
+
+    def with_learned(self, learned: Learned) -> DoctorState:
+        stats, today = learned.stats, learned.today
+        return replace(self, consults=stats.n, consult_mean=stats.mean, consult_m2=stats.m2,
+                       today_n=today.n, today_log_mean=today.log_mean,
+                       today_last_ms=today.last_ms)
+
+    @staticmethod
+    def learned_fields(learned: Learned) -> list[str | int | float]:
+        """The hash fields of `learned`, flat (publish.lua writes them)."""
+        stats, today = learned.stats, learned.today
+        flat: list[str | int | float] = ["n", stats.n, "mean", repr(stats.mean),
+                                         "m2", repr(stats.m2)]
+        if today.last_ms is not None:
+            flat += ["tn", today.n, "tlog", repr(today.log_mean), "tlast_ms", today.last_ms]
+        return flat
 
     def hash_fields(self) -> dict[str, str | int | float]:
         """The hash a rebuild writes (rebuild.lua): the inverse of parse."""
@@ -119,7 +144,9 @@ class DoctorState:
                  "cur_since_ms": self.current_since_ms, "started_ms": self.started_ms,
                  "last_call_ms": self.last_call_ms, "paused_since_ms": self.paused_since_ms,
                  "pause_until": self.pause_until, "pause_reason": self.pause_reason,
-                 "n": self.consults, "mean": self.consult_mean, "m2": self.consult_m2}
+                 "n": self.consults, "mean": self.consult_mean, "m2": self.consult_m2,
+                 "tn": self.today_n, "tlog": self.today_log_mean,
+                 "tlast_ms": self.today_last_ms}
         return {k: v for k, v in named.items() if v is not None}
 
 
@@ -210,9 +237,7 @@ class LiveStore:
             [*head, str(doctor_id), exp, guard_ms], [doctor_id], act)
         if r[0] != "OK":
             return Refused(r[0], r[1])
-        return NextResult(r[1] or None, r[2] or None,
-                          (int(r[3] or 0), float(r[4] or 0), float(r[5] or 0)),
-                          _doctor_live(r[6]))
+        return NextResult(r[1] or None, r[2] or None, _doctor_live(r[3]))
 
     async def current_op(self, h: UUID, act: Staging, doctor_id: UUID, token_id: UUID, op: str,
                          *, places: int = 3, empty_score: float = 0.0, at_ms: int | None = None
@@ -263,12 +288,12 @@ class LiveStore:
 
     async def publish(self, h: UUID, act: Staging, etype: str, data: dict[str, Any], *,
                       doctors: list[UUID], at_ms: int | None = None,
-                      learned: ConsultStats | None = None) -> None:
+                      learned: Learned | None = None) -> None:
         """Stage an event of the action; it is announced with the action's other events.
         `learned`: the first doctor's consult statistics after a consult the action
         finished, stored by the same script (the event's ETAs count them already)."""
         ks, head = self._head(h, act, at_ms)
-        more = [learned.n, repr(learned.mean), repr(learned.m2)] if learned else []
+        more = DoctorState.learned_fields(learned) if learned else []
         await self._run(self.scripts.publish, [*ks, *(keys.doctor(h, d) for d in doctors)],
                         [act.id, head[2], etype, _dumps(data), *more], doctors, act)
 

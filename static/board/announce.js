@@ -1,7 +1,8 @@
 // Spoken announcements for the display board, offline.
 //
 // "Token CARD 45, please go to cabin C 101" in each of the board's languages, in order (e.g.
-// Hindi, then English). The browser's own speech voice is used for a language when it has a
+// Hindi, then English); a recall says so: "Token CARD 45, again, please go to cabin C 101"
+// ("... 45, फिर से, केबिन ..."). The browser's own speech voice is used for a language when it has a
 // LOCAL one (speechSynthesis; a network voice would need the internet); otherwise the
 // fragments in /static/audio/<lang>/ (made by static/audio/generate.sh with espeak-ng) are
 // joined: letters are spelled, numbers built from 0-99 plus "hundred"/"thousand".
@@ -18,15 +19,21 @@ const LANG_GAP_MS = 300;           // between the languages of one call
 const SPEECH_TIMEOUT_MS = 12000;
 
 const SPEECH = {
-  en: (c) => `Token ${spell(c.letters)} ${c.number}, please go to cabin ${c.cabinSpoken}`,
-  hi: (c) => `टोकन नंबर ${spell(c.letters)} ${c.number}, केबिन ${c.cabinSpoken} में आइए`,
-  bn: (c) => `টোকেন নম্বর ${spell(c.letters)} ${c.number}, কেবিন ${c.cabinSpoken} নম্বরে আসুন`,
-  mr: (c) => `टोकन नंबर ${spell(c.letters)} ${c.number}, केबिन ${c.cabinSpoken} मध्ये या`,
-  te: (c) => `టోకెన్ నంబర్ ${spell(c.letters)} ${c.number}, క్యాబిన్ ${c.cabinSpoken} నంబర్‌కు రండి`,
-  ta: (c) => `டோக்கன் எண் ${spell(c.letters)} ${c.number}, அறை ${c.cabinSpoken} எண்ணுக்கு வாருங்கள்`,
-  kn: (c) => `ಟೋಕನ್ ಸಂಖ್ಯೆ ${spell(c.letters)} ${c.number}, ಕ್ಯಾಬಿನ್ ${c.cabinSpoken} ಸಂಖ್ಯೆಗೆ ಬನ್ನಿ`,
-  ml: (c) => `ടോക്കൺ നമ്പർ ${spell(c.letters)} ${c.number}, ക്യാബിൻ ${c.cabinSpoken} നമ്പറിലേക്ക് വരൂ`,
-  gu: (c) => `ટોકન નંબર ${spell(c.letters)} ${c.number}, કેબિન ${c.cabinSpoken} માં આવો`,
+  en: (c) => `Token ${spell(c.letters)} ${c.number},${c.again} please go to cabin ${c.cabinSpoken}`,
+  hi: (c) => `टोकन नंबर ${spell(c.letters)} ${c.number},${c.again} केबिन ${c.cabinSpoken} में आइए`,
+  bn: (c) => `টোকেন নম্বর ${spell(c.letters)} ${c.number},${c.again} কেবিন ${c.cabinSpoken} নম্বরে আসুন`,
+  mr: (c) => `टोकन नंबर ${spell(c.letters)} ${c.number},${c.again} केबिन ${c.cabinSpoken} मध्ये या`,
+  te: (c) => `టోకెన్ నంబర్ ${spell(c.letters)} ${c.number},${c.again} క్యాబిన్ ${c.cabinSpoken} నంబర్‌కు రండి`,
+  ta: (c) => `டோக்கன் எண் ${spell(c.letters)} ${c.number},${c.again} அறை ${c.cabinSpoken} எண்ணுக்கு வாருங்கள்`,
+  kn: (c) => `ಟೋಕನ್ ಸಂಖ್ಯೆ ${spell(c.letters)} ${c.number},${c.again} ಕ್ಯಾಬಿನ್ ${c.cabinSpoken} ಸಂಖ್ಯೆಗೆ ಬನ್ನಿ`,
+  ml: (c) => `ടോക്കൺ നമ്പർ ${spell(c.letters)} ${c.number},${c.again} ക്യാബിൻ ${c.cabinSpoken} നമ്പറിലേക്ക് വരൂ`,
+  gu: (c) => `ટોકન નંબર ${spell(c.letters)} ${c.number},${c.again} કેબિન ${c.cabinSpoken} માં આવો`,
+};
+// "again" in each language, said after the number of a recall (the "again" fragments of
+// static/audio/generate.sh say the same words)
+const AGAIN = {
+  en: 'again', hi: 'फिर से', bn: 'আবার', mr: 'पुन्हा', te: 'మళ్ళీ', ta: 'மீண்டும்',
+  kn: 'ಮತ್ತೊಮ್ಮೆ', ml: 'വീണ്ടും', gu: 'ફરીથી',
 };
 // the same words as the fragments of static/audio/generate.sh, for a browser's local voice
 const SPEECH_LANG = Object.fromEntries(Object.keys(SPEECH).map((l) => [l, [`${l}-IN`, l]]));
@@ -63,12 +70,14 @@ function letterFragments(letters) {
   return letters.split('').filter((c) => /[A-Z]/i.test(c)).map((c) => `letter-${c.toLowerCase()}`);
 }
 
-/** The fragment names of one call, following the manifest's phrase for the language. */
+/** The fragment names of one call, following the manifest's phrase for the language; a
+ * recall (call.recall > 0) says "again" where the phrase has {again}. */
 export function callFragments(phrase, call) {
   const tok = parseToken(call.number);
   const out = [];
   for (const part of phrase) {
-    if (part === '{letters}') out.push(...letterFragments(tok.letters));
+    if (part === '{again}') { if (call.recall) out.push('again'); }
+    else if (part === '{letters}') out.push(...letterFragments(tok.letters));
     else if (part === '{number}') { if (tok.number !== null) out.push(...numberFragments(tok.number)); }
     else if (part === '{cabin}') {
       for (const p of cabinParts(call.cabin)) {
@@ -154,7 +163,9 @@ export class Announcer {
   speak(call, lang, voice) {
     const tok = parseToken(call.number);
     const cabinSpoken = cabinParts(call.cabin).map((p) => (typeof p === 'number' ? p : spell(p))).join(' ');
-    const text = SPEECH[lang]({ letters: tok.letters, number: tok.number ?? tok.raw, cabinSpoken });
+    const again = call.recall ? ` ${AGAIN[lang]},` : '';
+    const text = SPEECH[lang]({ letters: tok.letters, number: tok.number ?? tok.raw, cabinSpoken,
+                                again });
     return new Promise((resolve) => {
       const u = new SpeechSynthesisUtterance(text);
       u.voice = voice;

@@ -157,6 +157,46 @@ async def test_a_call_leaves_at_once_when_no_longer_current_and_a_recall_is_mark
     no_script_errors(board)
 
 
+async def test_a_recall_is_spoken_as_a_recall_with_the_again_fragment(
+        e2e: E2EWorld, browser: Browser, db: asyncpg.Pool) -> None:
+    """"Token A-12, again, cabin 3": the recall says "again" after the number, in Hindi
+    (फिर से) then English, from the bundled offline fragments; the first call does not."""
+    await set_department(db, e2e, language="hi", board_languages=["hi", "en"])
+    await e2e.issue(0, 0)
+    board = await open_page(await e2e.context(browser, SIZES["1920x1080"]), e2e.board_url)
+    await expect(board.locator(".cabin .next li")).to_have_count(1)
+    fetched: list[tuple[str, int]] = []
+    board.on("response", lambda r: fetched.append((r.url, r.status))
+             if "/static/audio/" in r.url and r.url.endswith("again.ogg") else None)
+    # no local speech voice on the test machine: the fragments must be what speaks
+    assert not await board.evaluate(
+        "() => ['hi', 'en'].some((l) => window.opdqBoard.announcer.localVoice(l))")
+
+    _, call = await press_next(e2e, 0)
+    await expect(board.get_by_test_id("call-number")).to_have_text(call["number"])
+    first = await spoken(board, 2)
+    assert all("again" not in s["parts"] for s in first[:2])
+    await act(e2e, call["id"], "recall")
+    await expect(board.locator("#call-recall")).to_be_visible(timeout=CALL_BUDGET_MS)
+    await expect(board.locator("#call-recall")).to_contain_text("Called again")
+    await screenshot(board, "board-recall-spoken-again")
+    said = await spoken(board, 4)
+    await board.wait_for_function("() => !window.opdqBoard.announcer.running")
+    recall = [s for s in said if s["id"] == call["id"] and s["recall"] == 1]
+    assert [(s["via"], s["lang"]) for s in recall] == [("fragments", "hi"), ("fragments", "en")]
+    for s in recall:
+        parts = s["parts"]
+        # token, its letters and number, then "again", then the cabin words
+        assert parts.count("again") == 1
+        assert parts[0] == "token" and parts[parts.index("again") + 1] == "cabin"
+        assert parts[parts.index("again") - 1].startswith("n")
+    assert sorted(fetched) == [(f"{e2e.server.base}/static/audio/en/again.ogg", 200),
+                               (f"{e2e.server.base}/static/audio/hi/again.ogg", 200)]
+    # after the big screen, the "just called" strip keeps the mark, in both languages
+    await expect(board.locator("#recent-list li.recall")).to_contain_text("again")
+    no_script_errors(board)
+
+
 async def test_after_a_reconnect_missed_calls_are_announced_and_old_ones_are_not_repeated(
         e2e: E2EWorld, browser: Browser) -> None:
     for patient in range(2):

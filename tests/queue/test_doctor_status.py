@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from server.domain.eta import TODAY_GAP_MIN
 from server.store import keys
 from tests.queue.conftest import Clock, World, issue, local_at, press_next, queue
 
@@ -179,6 +181,34 @@ async def test_the_queue_update_of_a_finished_consult_already_counts_it(
     assert shown == await etas(client, world)
     n, mean = await redis.hmget(keys.doctor(world.hospital_id, world.doctors[0]), "n", "mean")
     assert int(n) == 3 and float(mean) > 15
+async def test_todays_pace_moves_the_far_etas_and_lapses_after_the_sitting(
+        client: httpx.AsyncClient, world: World, clock: Clock, redis: Redis) -> None:
+    """The consults of this sitting are kept in the live hash (tn, tlog, tlast_ms) and the
+    queue's ETAs use them: a doctor taking 20 minutes today is expected slower than the
+    learned mean alone says; hours after the last consult they no longer count."""
+    await waiting(client, world, clock, 8)
+    current = None
+    for minute in (10, 30, 50, 70):    # three consults of 20 minutes each, a fourth starts
+        clock.at = local_at(10) + timedelta(minutes=minute)
+        r = await press_next(client, world, current_token_id=current)
+        assert r.status_code == 200, r.text
+        current = r.json()["called"]["id"]
+    doc = keys.doctor(world.hospital_id, world.doctors[0])
+    tn, tlog, tlast = await redis.hmget(doc, "tn", "tlog", "tlast_ms")
+    assert int(tn) == 3 and float(tlog) == pytest.approx(math.log(20), abs=1e-3)
+    assert int(float(tlast)) == int(local_at(11, 10).timestamp() * 1000)
+    with_today = p50s(await etas(client, world))
+    await redis.hset(doc, mapping={"tn": 0})           # as if nothing were known of today
+    without = p50s(await etas(client, world))
+    assert with_today[-1] > without[-1] + 2            # four more consults at today's pace
+    assert with_today[0] >= without[0]
+    await redis.hset(doc, mapping={"tn": tn})
+    assert p50s(await etas(client, world)) == with_today
+    # the sitting is over (the last consult ended hours ago): the learned mean alone
+    clock.at = local_at(11, 10) + timedelta(minutes=TODAY_GAP_MIN + 1)
+    late = p50s(await etas(client, world))
+    await redis.hset(doc, mapping={"tn": 0})
+    assert p50s(await etas(client, world)) == late
 
 
 async def test_the_token_read_and_the_public_view_agree_with_the_queue(

@@ -6,6 +6,7 @@ import itertools
 import math
 import statistics
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -48,7 +49,7 @@ def inputs(
     elapsed: float | None = None,
     dept: float = 10.0,
     paused: float = 0.0,
-    **kw: float | None,
+    **kw: Any,
 ) -> EtaInputs:
     return EtaInputs(
         dept_avg_min=dept,
@@ -138,11 +139,44 @@ def test_empty_queue_and_idle_doctor() -> None:
 
 
 def test_p50_is_the_median_of_the_whole_wait() -> None:
-    """k tokens ahead cost about k x (consult + the minute each call takes): the median of
-    the wait, a little under its mean (waits are right-skewed), never the bare k x consult."""
+    """k tokens ahead cost about k x (consult + the minute each call takes), less the few who
+    are not there when called: the median of the wait, never the bare k x consult."""
     result = etas(inputs(elapsed=None), [1.0] * 4)
-    assert [e.p50_min for e in result] == [0, 11, 22, 34]
+    assert [e.p50_min for e in result] == [0, 11, 22, 33]
     assert all(e.p90_min > e.p50_min > e.p10_min for e in result[1:])
+
+
+def test_a_token_not_there_costs_the_recall_not_a_consult(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """Tokens ahead that will not show still take the call and the wait before moving on
+    (ABSENT_CALL_MIN each), far less than a consult; everyone there takes a full cycle."""
+    absent = etas(inputs(elapsed=None), [0.0] * 4)
+    assert absent[3].p10_min == absent[3].p50_min  # nothing uncertain ahead but the rare bump
+    assert 3 * eta_module.ABSENT_CALL_MIN <= absent[3].p50_min <= 4 * eta_module.ABSENT_CALL_MIN
+    usual = etas(inputs(elapsed=None), [1.0] * 6)[5].p50_min
+    monkeypatch.setattr(eta_module, "PRESENT_WHEN_CALLED", 1.0)
+    everyone = etas(inputs(elapsed=None), [1.0] * 6)[5].p50_min
+    assert everyone > usual  # some of those waiting are away when called: the wait is shorter
+
+
+def test_interruptions_widen_the_upper_end_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A break or an emergency only ever adds time: the upside spread moves p90, not p10/p50."""
+    before = etas(inputs(elapsed=3.0), [1.0] * 5)
+    monkeypatch.setattr(eta_module, "UPSIDE_PER_MIN", 0.0)
+    monkeypatch.setattr(eta_module, "UPSIDE_BASE", 0.0)
+    without = etas(inputs(elapsed=3.0), [1.0] * 5)
+    assert [(e.p10_min, e.p50_min) for e in before] == [(e.p10_min, e.p50_min) for e in without]
+    assert all(b.p90_min >= w.p90_min for b, w in zip(before, without, strict=True))
+    assert before[4].p90_min > without[4].p90_min
+
+
+def test_the_current_consults_remainder_is_wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next call comes earlier or later than one lognormal allows (a quick case, an absent
+    patient recalled, a complex case): position 1's range is widened at both ends."""
+    wide = etas(inputs(elapsed=4.0), [1.0])[0]
+    monkeypatch.setattr(eta_module, "RESIDUAL_VAR_FACTOR", 1.0)
+    narrow = etas(inputs(elapsed=4.0), [1.0])[0]
+    assert wide.p10_min < narrow.p10_min and wide.p90_min > narrow.p90_min
 
 
 def test_p90_counts_the_call_overhead_and_interruptions(monkeypatch: pytest.MonkeyPatch
@@ -163,7 +197,7 @@ def test_paused_adds_minutes() -> None:
     base = etas(inputs(elapsed=2.0), [1.0] * 3)
     paused = etas(inputs(elapsed=2.0, paused=7.0), [1.0] * 3)
     # the pause, plus a little: interruptions are counted per minute of the wait
-    assert all(7 <= p.p50_min - b.p50_min <= 8 for b, p in zip(base, paused, strict=True))
+    assert all(7 <= p.p50_min - b.p50_min <= 9 for b, p in zip(base, paused, strict=True))
     assert all(p.p90_min > b.p90_min for b, p in zip(base, paused, strict=True))
 
 
@@ -171,7 +205,7 @@ def test_elapsed_current_consult_reduces_first_wait() -> None:
     fresh = etas(inputs(elapsed=0.0), [1.0])[0]
     later = etas(inputs(elapsed=6.0), [1.0])[0]
     overrun = etas(inputs(elapsed=30.0), [1.0])[0]
-    assert (fresh.p50_min, later.p50_min) == (10, 4)
+    assert (fresh.p50_min, later.p50_min) == (9, 4)  # medians of a right-skewed remainder
     assert overrun.p50_min >= 3  # a consult that ran long still needs at least 25% (2.5)
     assert later.p90_min <= fresh.p90_min
     # the p90 knows a long consult runs on (lognormal tail): ~5 more minutes, not 2.5
@@ -199,7 +233,7 @@ def test_show_probabilities_shorten_waits() -> None:
     assert unsure[0] == sure[0]  # nobody ahead but the current patient
     assert all(u.p50_min < s.p50_min for u, s in zip(unsure[1:], sure[1:], strict=True))
     assert all(u.p90_min < s.p90_min for u, s in zip(unsure[1:], sure[1:], strict=True))
-    assert [e.p50_min for e in unsure] == [10, 16, 23, 30, 36]
+    assert [e.p50_min for e in unsure] == [9, 17, 25, 32, 40]
 
 
 def test_pace_uncertainty_keeps_far_ranges_wide(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -335,3 +369,43 @@ def test_pause_remaining_from_its_expected_end() -> None:
 def test_the_range_is_ordered(start: float, k: int) -> None:
     for e in etas(inputs(starts_in_min=start, elapsed=2.0), [1.0] * k):
         assert e.p10_min <= e.p50_min <= e.p90_min
+
+
+def test_today_starts_a_sitting_and_keeps_the_log_mean() -> None:
+    """Consults of one sitting: count and mean log minutes (clamped like update_stats); a
+    gap of more than TODAY_GAP_MIN starts a new one."""
+    t0 = 1_700_000_000_000
+    today = eta_module.TodayStats()
+    for i, minutes in enumerate((5.0, 20.0, 0.1)):
+        today = eta_module.update_today(today, minutes, t0 + i * 60_000)
+    assert today.n == 3 and today.last_ms == t0 + 120_000
+    assert today.log_mean == pytest.approx((math.log(5) + math.log(20) + math.log(0.5)) / 3)
+    gap = int(eta_module.TODAY_GAP_MIN * 60_000)
+    assert eta_module.update_today(today, 8.0, today.last_ms + gap + 1) == eta_module.TodayStats(
+        1, math.log(8.0), today.last_ms + gap + 1)
+    assert eta_module.update_today(today, 8.0, today.last_ms + gap).n == 4
+    assert eta_module.today_now(today, today.last_ms + gap) == today
+    assert eta_module.today_now(today, today.last_ms + gap + 1) == eta_module.TodayStats()
+    with pytest.raises(ValueError):
+        eta_module.update_today(today, math.nan, t0)
+
+
+def test_todays_pace_pulls_the_learned_mean_more_as_consults_come() -> None:
+    """A doctor known at 10 min taking 20 today: each consult of today moves the expected
+    consult further toward 20, never past it; a doctor on pace is left where they were."""
+    known = learn([8.0, 12.0] * 20)  # mean 10, full memory
+    base = inputs(known, elapsed=None)
+    m, v = blended_mean(base), blended_variance(base)
+    paces = [eta_module.paced(inputs(known, elapsed=None, today=eta_module.TodayStats(
+        k, math.log(20.0), 0)), m, v)[0] for k in (1, 3, 10, 40)]
+    assert m < paces[0] < paces[1] < paces[2] < paces[3] < 20.0
+    assert paces[3] > 16.0
+    on_pace = math.log(m) - math.log1p(v / (m * m)) / 2 - eta_module.TODAY_LOG_BIAS
+    same = eta_module.paced(inputs(known, elapsed=None, today=eta_module.TodayStats(
+        10, on_pace, 0)), m, v)[0]
+    assert same == pytest.approx(m)
+    # the far ETAs follow today's pace, the front (the current consult) barely
+    slow = etas(inputs(known, elapsed=None, today=eta_module.TodayStats(10, math.log(20.0), 0)),
+                [1.0] * 6)
+    usual = etas(inputs(known, elapsed=None), [1.0] * 6)
+    assert slow[5].p50_min > usual[5].p50_min + 10

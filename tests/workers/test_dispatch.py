@@ -17,7 +17,7 @@ from server.store.client import create_redis
 from tests.faults.services import PrivateRedis, redis_binaries
 from workers import dispatch, job_ids
 from workers.dispatch import GROUP
-from workers.routing import ROUTERS, JobSpec, notify_jobs_for, route
+from workers.routing import ROUTERS, JobSpec, notify_jobs_for, resend_jobs_for, route
 
 H = "0f6b3c1e-0000-4000-8000-000000000001"
 T1, T2, T3 = (f"0f6b3c1e-0000-4000-8000-00000000001{i}" for i in range(3))
@@ -64,6 +64,18 @@ def send(tid: str, event: str) -> JobSpec:
 ])
 def test_router(event: dict[str, Any], jobs: list[JobSpec]) -> None:
     assert notify_jobs_for(event) == jobs
+
+
+def test_a_resend_keeps_the_rows_once_key() -> None:
+    """Staff resending a pause's failed DELAY resend that pause's row (its once-key), not
+    a new once-ever row; other rows resend under ''."""
+    row = "0f6b3c1e-0000-4000-8000-000000000041"
+    pause_id = "0f6b3c1e-0000-4000-8000-000000000051"
+    data = {"notification_id": row, "token_id": T1, "event": "DELAY", "channel": "SMS"}
+    assert resend_jobs_for(ev("notification.resend", {**data, "once_key": pause_id})) == [
+        JobSpec("send_notification", (H, T1, "DELAY", "SMS", pause_id), job_ids.resend(row))]
+    assert resend_jobs_for(ev("notification.resend", data)) == [
+        JobSpec("send_notification", (H, T1, "DELAY", "SMS", ""), job_ids.resend(row))]
 
 
 def test_routers_are_a_plain_list_starting_with_notifications() -> None:

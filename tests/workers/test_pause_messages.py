@@ -139,3 +139,29 @@ async def test_the_threshold_is_the_hospitals_setting(
     await pause(ctx, world, False)
     await drain(ctx, dispatcher, world)
     assert len(fake_twilio.messages) == 2
+
+
+async def test_a_second_pause_later_in_the_day_tells_them_again_once(
+        ctx: dict[str, Any], world: World, dispatcher: Dispatcher, fake_twilio: FakeTwilio,
+        waiting: Clock) -> None:
+    """At most once per patient per pause, not once per day: the afternoon's pause is news."""
+    await pause(ctx, world, True, minutes=30)
+    await drain(ctx, dispatcher, world)
+    await minute(ctx, waiting, 1)
+    await pause(ctx, world, False)
+    await drain(ctx, dispatcher, world)
+    assert sent(fake_twilio, "delayed") == PHONES
+    assert sent(fake_twilio, "the doctor is back") == PHONES
+    waiting.advance(hours=2)
+    await pause(ctx, world, True, minutes=20)
+    await drain(ctx, dispatcher, world)
+    for _ in range(2):                              # the cron looks again: still once
+        await minute(ctx, waiting, 1)
+    assert sent(fake_twilio, "delayed") == sorted(PHONES * 2)
+    await pause(ctx, world, False)
+    await drain(ctx, dispatcher, world)
+    assert sent(fake_twilio, "the doctor is back") == sorted(PHONES * 2)
+    assert len(fake_twilio.messages) == 2 + 4 + 4   # created, then per pause: delay + back
+    keys_ = await ctx["pool"].fetch(
+        "SELECT DISTINCT once_key FROM notifications_log WHERE event IN ('DELAY', 'RESUMED')")
+    assert len(keys_) == 2                          # one once-key per pause: each pause's id

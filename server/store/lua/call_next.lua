@@ -2,9 +2,10 @@
 -- KEYS: 1 ready, 2 staged, 3 tok, 4 queue (zset), 5 doctor (hash)
 -- ARGV: 1 action id, 2 now (ms), 3 now (ISO), 4 doctor id,
 --       5 expected current token id ('' = not given, '-' = nobody), 6 double-tap guard (ms)
--- Returns {'OK', completed id or '', called id or '', consult statistics n, mean, m2 (the
---           completed consult is learned from them without another read), the queue after
---           the press as _lib's queue_view reads it (for its queue.updated)}
+-- Returns {'OK', completed id or '', called id or '', the queue after the press as _lib's
+--           queue_view reads it (for its queue.updated; the doctor's hash in it holds the
+--           consult statistics the completed consult is learned from: n, mean, m2 and
+--           today's tn, tlog, tlast_ms, which the press does not change)}
 --      or {'STALE', current} when the caller saw another current token,
 --      or {'TOO_SOON', current} when a call without `expected` comes within the guard,
 --      or {'PAUSED', current}, or {'PENDING', action}.
@@ -33,12 +34,10 @@ if cur ~= '' then
   end
 end
 
-local st = redis.call('HMGET', doc, 'n', 'mean', 'm2')
-local n, mean, m2 = st[1] or '', st[2] or '', st[3] or ''
 local popped = redis.call('ZPOPMIN', KEYS[4])
 if #popped == 0 then
   if cur ~= '' then redis.call('HSET', doc, 'pending', ARGV[1]) end
-  return {'OK', cur, '', n, mean, m2, queue_view(KEYS[3], KEYS[4], doc)}
+  return {'OK', cur, '', queue_view(KEYS[3], KEYS[4], doc)}
 end
 local id = popped[1]
 redis.call('HSET', doc, 'cur', id, 'cur_status', 'CALLED', 'cur_since_ms', now, 'last_call_ms', now)
@@ -51,4 +50,4 @@ stage(KEYS[2], {doc}, ARGV[1], ARGV[3], 'token.called', {
   cabin = redis.call('HGET', doc, 'cabin') or cjson.null,
   doctor = {id = ARGV[4], name = redis.call('HGET', doc, 'name') or cjson.null},
 })
-return {'OK', cur, id, n, mean, m2, queue_view(KEYS[3], KEYS[4], doc)}
+return {'OK', cur, id, queue_view(KEYS[3], KEYS[4], doc)}
