@@ -8,7 +8,6 @@ each with the hospital's sequence number. Clients may send {"type": "ping"}.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
@@ -17,7 +16,8 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 import structlog
-from starlette.routing import WebSocketRoute
+from starlette.routing import Match, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server import views
@@ -43,7 +43,6 @@ from server.realtime import (
     TokenSubscriber,
     consistent_snapshot,
     now_iso,
-    pump,
 )
 from server.routes import alerts as alerts_routes
 from server.routes import public as public_routes
@@ -51,6 +50,7 @@ from server.routes import render
 from server.routes.alerts import ALERT_ROLES
 from server.routes.render import state
 from server.store.live import LiveStore
+from server.ws_out import QueuedOutlet, TransportOutlet
 
 log = structlog.get_logger("ws")
 
@@ -104,7 +104,7 @@ async def board_ws(ws: WebSocket) -> None:
     dep_row = await doctors_db.department(state(ws).pool, who.hospital_id, dep)
     if not dep_row:
         return await _refuse(ws, CLOSE_UNAUTHORISED, "unknown department")
-    sub = BoardSubscriber(ws, str(who.hospital_id), state(ws).settings.ws_send_queue,
+    sub = BoardSubscriber(str(who.hospital_id), state(ws).settings.ws_send_queue,
                           department_id=str(dep),
                           display_key_id=str(who.display_key_id) if who.display_key_id else None,
                           names=views.board_shows_names(dep_row))
@@ -127,7 +127,7 @@ async def doctor_ws(ws: WebSocket) -> None:
     if not ctx or not can_act_on_queue(who, doctor_id=doctor_id,
                                        department_id=ctx["department_id"]):
         return await _refuse(ws, CLOSE_UNAUTHORISED, "not your queue")
-    sub = DoctorSubscriber(ws, str(who.hospital_id), state(ws).settings.ws_send_queue,
+    sub = DoctorSubscriber(str(who.hospital_id), state(ws).settings.ws_send_queue,
                            doctor_id=str(doctor_id))
     await serve(ws, sub, lambda: views.queue_snapshot(state(ws).queue, who.hospital_id, doctor_id,
                                                         who))
@@ -148,7 +148,7 @@ async def desk_ws(ws: WebSocket) -> None:
             return await _refuse(ws, CLOSE_UNAUTHORISED, "unknown department")
         if not await doctors_db.department(state(ws).pool, who.hospital_id, department_id):
             return await _refuse(ws, CLOSE_UNAUTHORISED, "unknown department")
-    sub = DeskSubscriber(ws, str(who.hospital_id), state(ws).settings.ws_send_queue,
+    sub = DeskSubscriber(str(who.hospital_id), state(ws).settings.ws_send_queue,
                          department_id=str(department_id) if department_id else None)
 
     async def snapshot() -> dict[str, Any]:
@@ -171,7 +171,7 @@ async def admin_ws(ws: WebSocket) -> None:
     if who is None or who.kind != "user" or who.role not in ALERT_ROLES:
         return await _refuse(ws, CLOSE_UNAUTHORISED, "log in as an admin or a nurse")
     nurse_dep = who.department_id if who.role == "nurse" else None
-    sub = AdminSubscriber(ws, str(who.hospital_id), state(ws).settings.ws_send_queue,
+    sub = AdminSubscriber(str(who.hospital_id), state(ws).settings.ws_send_queue,
                           department_id=str(nurse_dep) if nurse_dep else None)
 
     async def snapshot() -> dict[str, Any]:
@@ -186,7 +186,7 @@ async def token_ws(ws: WebSocket) -> None:
         row = await public_routes.token_for_code(ws, ws.path_params["code"])  # type: ignore[arg-type]
     except AppError:
         return await _refuse(ws, CLOSE_UNAUTHORISED, "this link is not valid")
-    sub = TokenSubscriber(ws, str(row["hospital_id"]), state(ws).settings.ws_send_queue,
+    sub = TokenSubscriber(str(row["hospital_id"]), state(ws).settings.ws_send_queue,
                           token_id=str(row["id"]), doctor_id=str(row["doctor_id"]))
 
     async def snapshot() -> dict[str, Any]:
@@ -201,26 +201,35 @@ async def token_ws(ws: WebSocket) -> None:
 
 async def serve(ws: WebSocket, sub: Subscriber,
                 snapshot: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-    """Register first (so nothing is missed), then replay or snapshot, then pump. The
-    connection's own task reads; one writer task sends (two tasks a socket, not three)."""
+    """Register first (so nothing is missed), then replay or snapshot, then live: the hub
+    writes to the socket's transport; this, the connection's own task, only reads."""
     await ws.accept()
     h = hub(ws)
-    h.register(sub)
-    writer: asyncio.Task[None] | None = None
+    settings = state(ws).settings
+    sub.outlet = TransportOutlet.of(ws, settings.ws_send_buffer_bytes) or QueuedOutlet(
+        ws, settings.ws_send_queue)
     try:
+        await h.register(sub)
         await _catch_up(ws, sub, snapshot)
-        writer = asyncio.create_task(pump(sub))
-        # the writer closing the socket (dropped, revoked) ends this read with a disconnect
-        await _read(ws, sub)
+        del snapshot
+        h.go_live(sub)
+        _forget_handshake(ws)
+        # the hub closing the socket (dropped, revoked) ends this read with a disconnect
+        await _read(ws, sub, h)
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass
     finally:
         h.unregister(sub)
-        if writer:
-            writer.cancel()
-            # a writer that failed on a gone client: collect its exception, it is expected
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+        sub.outlet.release()
+
+
+def _forget_handshake(ws: WebSocket) -> None:
+    """A live socket needs none of its handshake: its headers (cookies, tokens), query and
+    their parsed copies would otherwise be held for the connection's life."""
+    ws.scope["headers"] = []
+    ws.scope["query_string"] = b""
+    for cached in ("_headers", "_query_params", "_cookies", "_url"):
+        ws.__dict__.pop(cached, None)
 
 
 async def _catch_up(ws: WebSocket, sub: Subscriber,
@@ -244,13 +253,26 @@ async def _catch_up(ws: WebSocket, sub: Subscriber,
                                    "data": data}, default=str))
 
 
-async def _read(ws: WebSocket, sub: Subscriber) -> None:
-    """Client messages: ping (answered through the queue, so one task writes)."""
+async def _read(ws: WebSocket, sub: Subscriber, h: Hub) -> None:
+    """Client messages: ping (answered in order with the hub's writes)."""
     while True:
         text = await ws.receive_text()
         with contextlib.suppress(ValueError, AttributeError):
             if json.loads(text).get("type") == "ping":
-                sub.offer(None, json.dumps({"type": "pong", "ts": now_iso()}))
+                h.send(sub, json.dumps({"type": "pong", "ts": now_iso()}))
+
+
+async def websocket_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """Websockets straight to their handler: none of the HTTP middleware (body limit,
+    security headers, request log, idempotency) applies to them, and their frames would be
+    held for the socket's life. An unknown path is closed before the handshake (403)."""
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is Match.FULL:
+            scope.update(child)
+            await route.endpoint(WebSocket(scope, receive, send))
+            return
+    await send({"type": "websocket.close", "code": 1000})
 
 
 routes = [
