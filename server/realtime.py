@@ -429,9 +429,9 @@ class Hub:
     def _release_later(self, h: str) -> None:
         if h not in self._linger:
             self._linger[h] = asyncio.get_running_loop().call_later(
-                self.linger_s, lambda: asyncio.ensure_future(self._release(h)))
+                self.linger_s, lambda: asyncio.ensure_future(self.release(h)))
 
-    async def _release(self, h: str) -> None:
+    async def release(self, h: str) -> None:
         """The hospital's last subscriber left a while ago: stop receiving its events."""
         self._linger.pop(h, None)
         async with self._lock:
