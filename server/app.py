@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
@@ -111,6 +112,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         with contextlib.suppress(TimeoutError):  # serve anyway; clients resync when it comes
             await asyncio.wait_for(hub.connected.wait(), timeout=5)
         app.state.opdq = state
+        # what startup built lives as long as the process: out of the collector's way, so a
+        # full collection (thousands of sockets open) does not walk it again each time
+        gc.freeze()
         try:
             yield
         finally:

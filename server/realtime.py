@@ -299,7 +299,7 @@ class Hub:
         self._ready: dict[str, asyncio.Future[None]] = {}
         self._linger: dict[str, asyncio.TimerHandle] = {}
         # the burst being gathered: messages per subscriber, written at the end of the turn
-        self._batch: dict[Subscriber, list[str]] = {}
+        self._batch: dict[Subscriber, str | list[str]] = {}
         self._batch_arrived = 0.0  # when the burst's first event came from Redis
         self._batch_events = False  # the burst holds events (not only heartbeats, pongs)
         self._flush_handle: asyncio.Handle | None = None
@@ -529,9 +529,13 @@ class Hub:
         becomes one write per connection)."""
         if sub.closed:
             return
+        # one message (the usual case) is kept as is: no list per socket per burst, so a
+        # burst to thousands of sockets allocates nothing the garbage collector must track
         batch = self._batch.get(sub)
         if batch is None:
-            self._batch[sub] = [message]
+            self._batch[sub] = message
+        elif isinstance(batch, str):
+            self._batch[sub] = [batch, message]
         else:
             batch.append(message)
         if self._flush_handle is None:
@@ -551,11 +555,10 @@ class Hub:
         for sub, messages in batch.items():
             if sub.closed or sub.outlet is None:
                 continue
-            if len(messages) == 1:
-                m = messages[0]
-                data = frames.get(id(m))
+            if isinstance(messages, str):
+                data = frames.get(id(messages))
                 if data is None:
-                    data = frames[id(m)] = text_frame(m.encode())
+                    data = frames[id(messages)] = text_frame(messages.encode())
             else:
                 key = tuple(map(id, messages))
                 data = joined.get(key)  # type: ignore[assignment]

@@ -36,9 +36,9 @@ def text_frame(payload: bytes) -> bytes:
 
 
 class Outlet(Protocol):
-    def write(self, frames: bytes, messages: list[str]) -> bool:
-        """Send the messages (`frames`: the same, framed and joined); False when the client
-        is too slow."""
+    def write(self, frames: bytes, messages: str | list[str]) -> bool:
+        """Send the message(s) (`frames`: the same, framed and joined); False when the
+        client is too slow."""
 
     def close(self, code: int) -> None:
         """Close with `code`, without waiting; the socket's own task then ends."""
@@ -67,7 +67,7 @@ class TransportOutlet:
                 setattr(proto, attr, None)
         return TransportOutlet(proto, ws, limit)
 
-    def write(self, frames: bytes, messages: list[str]) -> bool:
+    def write(self, frames: bytes, messages: str | list[str]) -> bool:
         proto = self.proto
         transport = proto.transport
         if proto.close_sent or transport.is_closing():
@@ -101,9 +101,9 @@ class QueuedOutlet:
         self.closing: int | None = None
         self.writer = asyncio.get_running_loop().create_task(self._pump())
 
-    def write(self, frames: bytes, messages: list[str]) -> bool:
+    def write(self, frames: bytes, messages: str | list[str]) -> bool:
         try:
-            for text in messages:
+            for text in [messages] if isinstance(messages, str) else messages:
                 self.queue.put_nowait(text)
         except asyncio.QueueFull:
             return False

@@ -61,7 +61,8 @@ class Collect:
         self.closed: int | None = None
         self.got = asyncio.Event()
 
-    def write(self, frames: bytes, messages: list[str]) -> bool:
+    def write(self, frames: bytes, messages: str | list[str]) -> bool:
+        messages = [messages] if isinstance(messages, str) else messages
         assert [f.data.decode() for f in parse(frames)] == messages
         self.messages += [json.loads(m) for m in messages]
         self.got.set()
