@@ -58,11 +58,13 @@ class Collect:
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
+        self.writes = 0
         self.closed: int | None = None
         self.got = asyncio.Event()
 
     def write(self, frames: bytes, messages: str | list[str]) -> bool:
         messages = [messages] if isinstance(messages, str) else messages
+        self.writes += 1
         assert [f.data.decode() for f in parse(frames)] == messages
         self.messages += [json.loads(m) for m in messages]
         self.got.set()
@@ -189,6 +191,24 @@ async def test_events_held_until_live_skip_what_the_snapshot_had(hub: Hub, redis
     await redis.publish(keys.channel(h), event(7, doctor))
     await processed(redis, h, mark)
     assert [m["seq"] for m in sub.outlet.messages] == [6, 7]  # type: ignore[union-attr]
+
+
+async def test_events_published_together_reach_a_socket_in_one_write(hub: Hub,
+                                                                      redis: Redis) -> None:
+    """A press's events are published by one script (emit.lua): they arrive in one burst
+    and each socket gets them in one write (two frames joined), in order."""
+    h, doctor = str(uuid.uuid4()), str(uuid.uuid4())
+    subs = [DoctorSubscriber(h, doctor_id=doctor, outlet=Collect()) for _ in range(3)]
+    for sub in subs:
+        await hub.register(sub)
+        hub.go_live(sub)
+    await redis.eval("redis.call('PUBLISH', KEYS[1], ARGV[1]); "
+                     "redis.call('PUBLISH', KEYS[1], ARGV[2])", 1, keys.channel(h),
+                     event(1, doctor), event(2, doctor))
+    for sub in subs:
+        got = await sub.outlet.wait_for(2)  # type: ignore[union-attr]
+        assert [m["seq"] for m in got] == [1, 2]
+        assert sub.outlet.writes == 1  # type: ignore[union-attr]
 
 
 async def test_a_subscriber_whose_held_messages_overflow_is_dropped(hub: Hub,
