@@ -21,6 +21,7 @@ import contextlib
 from typing import Any, Protocol
 
 from starlette.websockets import WebSocket
+from websockets.protocol import Protocol as WsProtocol
 
 CLOSE_GRACE_S = 2.0  # a closing handshake that has not finished by then is cut
 
@@ -66,6 +67,21 @@ class TransportOutlet:
             if hasattr(proto, attr):
                 setattr(proto, attr, None)
         return TransportOutlet(proto, ws, limit)
+
+    def forget_request(self) -> None:
+        """websockets' ServerProtocol.parse keeps the handshake request (all its headers) as
+        a local of the generator that then parses every frame, for the socket's life. When
+        that generator is between frames (waiting for data, nothing half read), frame
+        parsing starts again in a fresh generator, and the request goes."""
+        conn = self.proto.conn
+        outer = conn.parser
+        inner = getattr(outer, "gi_yieldfrom", None)
+        waiting = getattr(inner, "gi_yieldfrom", None)
+        if (getattr(outer, "__name__", "") != "parse" or getattr(inner, "__name__", "") != "parse"
+                or getattr(waiting, "__name__", "") != "at_eof" or conn.reader.buffer):
+            return
+        conn.parser = WsProtocol.parse(conn)
+        next(conn.parser)
 
     def write(self, frames: bytes, messages: str | list[str]) -> bool:
         proto = self.proto

@@ -79,12 +79,19 @@ def _since(ws: WebSocket) -> int | None:
     return int(raw) if raw and raw.isdigit() else None
 
 
+Snapshot = Callable[[], Awaitable[dict[str, Any]]]
+# what a handler hands to `serve` once the socket is allowed: its subscriber and snapshot (the
+# handler's frame, with the request's rows and principal, is then gone, not held for the
+# socket's life)
+Prepared = tuple[Subscriber, Snapshot]
+
+
 async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
     await ws.accept()
     await ws.close(code, reason)
 
 
-async def board_ws(ws: WebSocket) -> None:
+async def board_ws(ws: WebSocket) -> Prepared | None:
     if not origin_allowed(ws):
         return await _refuse(ws, CLOSE_UNAUTHORISED, "origin not allowed")
     try:
@@ -108,11 +115,11 @@ async def board_ws(ws: WebSocket) -> None:
                           department_id=str(dep),
                           display_key_id=str(who.display_key_id) if who.display_key_id else None,
                           names=views.board_shows_names(dep_row))
-    await serve(ws, sub, lambda: views.board_snapshot(state(ws).queue, state(ws).pool,
-                                                      who.hospital_id, dep))  # type: ignore[union-attr]
+    return sub, lambda: views.board_snapshot(state(ws).queue, state(ws).pool,
+                                             who.hospital_id, dep)  # type: ignore[union-attr]
 
 
-async def doctor_ws(ws: WebSocket) -> None:
+async def doctor_ws(ws: WebSocket) -> Prepared | None:
     if not origin_allowed(ws):
         return await _refuse(ws, CLOSE_UNAUTHORISED, "origin not allowed")
     who = await optional_principal(ws)  # type: ignore[arg-type]
@@ -129,11 +136,11 @@ async def doctor_ws(ws: WebSocket) -> None:
         return await _refuse(ws, CLOSE_UNAUTHORISED, "not your queue")
     sub = DoctorSubscriber(str(who.hospital_id), state(ws).settings.ws_send_queue,
                            doctor_id=str(doctor_id))
-    await serve(ws, sub, lambda: views.queue_snapshot(state(ws).queue, who.hospital_id, doctor_id,
-                                                        who))
+    return sub, lambda: views.queue_snapshot(state(ws).queue, who.hospital_id, doctor_id,
+                                             who)
 
 
-async def desk_ws(ws: WebSocket) -> None:
+async def desk_ws(ws: WebSocket) -> Prepared | None:
     """The desk's day, live: a snapshot of today's tokens (GET /api/v1/tokens), then events."""
     if not origin_allowed(ws):
         return await _refuse(ws, CLOSE_UNAUTHORISED, "origin not allowed")
@@ -159,10 +166,10 @@ async def desk_ws(ws: WebSocket) -> None:
         items = await render.tokens(ws, list(rows))  # type: ignore[arg-type]
         return {"date": today.isoformat(), "items": items}
 
-    await serve(ws, sub, snapshot)
+    return sub, snapshot
 
 
-async def admin_ws(ws: WebSocket) -> None:
+async def admin_ws(ws: WebSocket) -> Prepared | None:
     """Live alerts for admins and nurses: a snapshot of the open ones (GET /api/v1/alerts),
     then alert.raised / alert.resolved."""
     if not origin_allowed(ws):
@@ -178,10 +185,10 @@ async def admin_ws(ws: WebSocket) -> None:
         items = await alerts_routes.open_alerts(state(ws).pool, who)  # type: ignore[arg-type]
         return {"items": items}
 
-    await serve(ws, sub, snapshot)
+    return sub, snapshot
 
 
-async def token_ws(ws: WebSocket) -> None:
+async def token_ws(ws: WebSocket) -> Prepared | None:
     try:
         row = await public_routes.token_for_code(ws, ws.path_params["code"])  # type: ignore[arg-type]
     except AppError:
@@ -196,7 +203,7 @@ async def token_ws(ws: WebSocket) -> None:
         return view
 
     sub.view = await public_routes.patient_view(ws, row)  # type: ignore[arg-type]
-    await serve(ws, sub, snapshot)
+    return sub, snapshot
 
 
 async def serve(ws: WebSocket, sub: Subscriber,
@@ -213,7 +220,7 @@ async def serve(ws: WebSocket, sub: Subscriber,
         await _catch_up(ws, sub, snapshot)
         del snapshot
         h.go_live(sub)
-        _forget_handshake(ws)
+        _forget_handshake(ws, sub)
         # the hub closing the socket (dropped, revoked) ends this read with a disconnect
         await _read(ws, sub, h)
     except (WebSocketDisconnect, RuntimeError, OSError):
@@ -223,13 +230,16 @@ async def serve(ws: WebSocket, sub: Subscriber,
         sub.outlet.release()
 
 
-def _forget_handshake(ws: WebSocket) -> None:
+def _forget_handshake(ws: WebSocket, sub: Subscriber) -> None:
     """A live socket needs none of its handshake: its headers (cookies, tokens), query and
     their parsed copies would otherwise be held for the connection's life."""
     ws.scope["headers"] = []
     ws.scope["query_string"] = b""
+    ws.scope.pop("state", None)
     for cached in ("_headers", "_query_params", "_cookies", "_url"):
         ws.__dict__.pop(cached, None)
+    if isinstance(sub.outlet, TransportOutlet):
+        sub.outlet.forget_request()
 
 
 async def _catch_up(ws: WebSocket, sub: Subscriber,
@@ -270,7 +280,10 @@ async def websocket_app(scope: Scope, receive: Receive, send: Send) -> None:
         match, child = route.matches(scope)
         if match is Match.FULL:
             scope.update(child)
-            await route.endpoint(WebSocket(scope, receive, send))
+            ws = WebSocket(scope, receive, send)
+            prepared = await route.endpoint(ws)
+            if prepared is not None:
+                await serve(ws, *prepared)
             return
     await send({"type": "websocket.close", "code": 1000})
 
