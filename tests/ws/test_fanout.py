@@ -14,12 +14,13 @@ from redis.asyncio import Redis
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from server.realtime import CLOSE_OVERLOADED, DoctorSubscriber, Hub
+from server.realtime import CLOSE_OVERLOADED, CLOSE_RESYNC, DoctorSubscriber, Hub
 from server.store import keys
 from server.store.client import create_redis
 from server.ws_out import TransportOutlet, text_frame
 from tests.api.helpers import make_display_key
 from tests.conftest import Services
+from tests.faults.services import PrivateRedis
 from tests.livesrv import LiveServer
 from tests.queue.conftest import World, build_world
 from tests.ws.conftest import next_message, until, ws_connect
@@ -61,6 +62,7 @@ class Collect:
         self.writes = 0
         self.closed: int | None = None
         self.got = asyncio.Event()
+        self.gone = asyncio.Event()
 
     def write(self, frames: bytes, messages: str | list[str]) -> bool:
         messages = [messages] if isinstance(messages, str) else messages
@@ -79,6 +81,7 @@ class Collect:
 
     def close(self, code: int) -> None:
         self.closed = code
+        self.gone.set()
 
     def release(self) -> None:
         pass
@@ -221,6 +224,38 @@ async def test_a_subscriber_whose_held_messages_overflow_is_dropped(hub: Hub,
         await redis.publish(keys.channel(h), event(seq, doctor))
     await processed(redis, h, mark)
     assert sub.closed and sub.outlet.closed == CLOSE_OVERLOADED  # type: ignore[union-attr]
+
+
+async def test_a_lost_feed_resyncs_its_sockets_and_resubscribes_when_back(
+        private_redis: PrivateRedis) -> None:
+    """Redis goes away: every socket is closed with 1012 (reconnect and resume); once it is
+    back, a new socket's hospital channel is subscribed again and its events arrive."""
+    hub = Hub(create_redis(private_redis.url, subscriber=True), heartbeat_s=60)
+    await hub.start()
+    try:
+        await asyncio.wait_for(hub.connected.wait(), 5)
+        h, doctor = str(uuid.uuid4()), str(uuid.uuid4())
+        first = DoctorSubscriber(h, doctor_id=doctor, outlet=Collect())
+        await hub.register(first)
+        hub.go_live(first)
+        private_redis.kill()
+        await asyncio.wait_for(first.outlet.gone.wait(), 10)  # type: ignore[union-attr]
+        assert first.outlet.closed == CLOSE_RESYNC  # type: ignore[union-attr]
+        private_redis.start()
+        await asyncio.wait_for(hub.connected.wait(), 15)
+        second = DoctorSubscriber(h, doctor_id=doctor, outlet=Collect())
+        await hub.register(second)
+        hub.go_live(second)
+        probe = create_redis(private_redis.url)
+        try:
+            assert await numsub(probe, keys.channel(h)) == 1
+            await probe.publish(keys.channel(h), event(1, doctor))
+            assert [m["seq"] for m in await second.outlet.wait_for(1)] == [1]  # type: ignore[union-attr]
+        finally:
+            await probe.aclose()
+    finally:
+        await hub.stop()
+        await hub.redis.aclose()
 
 
 async def test_a_transport_that_cannot_take_more_is_reported_over_its_bound() -> None:
