@@ -60,7 +60,8 @@ class TransportOutlet:
     def of(ws: WebSocket, limit: int) -> TransportOutlet | None:
         """The direct outlet when the server is uvicorn's sans-I/O websockets, else None."""
         proto = getattr(ws._send, "__self__", None)
-        if proto is None or not hasattr(proto, "transport") or not hasattr(proto, "conn"):
+        if proto is None or not all(hasattr(proto, a) for a in (
+                "transport", "conn", "close_sent", "disconnected")):
             return None
         # what the handshake left behind is not needed for the socket's life
         for attr in ("request", "response"):
