@@ -434,7 +434,9 @@ def _realtime_md(rt: dict[str, Any], repeat: dict[str, Any] | None
                       f"| {r['connect_s']} s | {r['mib_per_1000']} |")
         md += ["", "On one core more processes cannot add CPU; they show the cost (or gain) "
                "of spreading sockets and decoding every event once per process. On a machine "
-               "with N free cores, N processes each take 1/N of the sockets.", ""]
+               "with N free cores, N processes each take 1/N of the sockets. (*MiB per "
+               "1,000* here includes each fresh process's own growth during its first "
+               "connections, so it grows with N.)", ""]
     if idle:
         md += [f"**{idle['clients']:,} idle boards** (fresh processes; boards ping every 15 s "
                "as static/js/live.js does, the server sends its heartbeat):", "",
