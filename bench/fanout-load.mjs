@@ -22,10 +22,17 @@
 //           `watch` (start timing: reports when every socket that dropped is open again;
 //           sockets reconnect with exponential backoff and full jitter and resume with
 //           ?since=<last seq>, as static/js/live.js does), `quit`.
+//   mixed   a realistic OPD (--plan FILE, JSON {boards: [url], consoles: [{url, doctor}],
+//           phones: [{url, doctor}]}, consoles with the --auth bearer token): --rate Next
+//           presses/s for --duration-s spread over --doctors; for each, the time from the press
+//           to the LAST affected subscriber: every board (its token.called), the doctor's
+//           console (its token.called), and every phone of that doctor's queue still waiting
+//           when pressed (its first token.updated / token.called after the press).
 //   http    no websockets: closed-loop HTTP load at --concurrency for --duration-s, either
 //           GETs over --paths (comma list, round robin) or, with --pub next, Next presses
 //           (one in flight per doctor). Prints requests/s and latency percentiles.
 import { execSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
 import { dirname } from "node:path";
@@ -306,10 +313,83 @@ async function http() {
     p50_ms: q(lat, 0.5), p99_ms: q(lat, 0.99) });
 }
 
+
+// ---- mixed: boards + doctor consoles + patient phones ------------------------------------
+const pendingD = new Map();  // doctor -> {t0, need: Set of entries, done}
+function mixedSeen(entry, doctor) {
+  const p = pendingD.get(doctor);
+  if (p && p.need.delete(entry) && p.need.size === 0) { p.done(performance.now()); pendingD.delete(doctor); }
+}
+function mixedMessage(entry, text) {
+  if (entry.kind === "phone") {
+    let m; try { m = JSON.parse(text); } catch { return; }
+    if (m.type === "snapshot" || m.type === "token.updated") entry.status = m.data.status;
+    else if (m.type === "token.called") entry.status = "CALLED";
+    else return;
+    if (m.type !== "snapshot") mixedSeen(entry, entry.doctor);
+    return;
+  }
+  if (!text.includes("token.called")) return;
+  const d = UUID.exec(text);
+  if (d && (entry.kind === "board" || d[1] === entry.doctor)) mixedSeen(entry, d[1]);
+}
+function openMixed(entry) {
+  const WebSocket = require("ws");
+  return new Promise((ok, bad) => {
+    const s = new WebSocket(entry.url, { perMessageDeflate: false,
+      headers: entry.kind === "console" ? auth : {} });
+    entry.s = s;
+    s.on("message", (d) => mixedMessage(entry, d.toString()));
+    s.on("open", () => { openCount++; ok(); });
+    s.on("close", () => { openCount--; });
+    s.on("error", bad);
+  });
+}
+async function mixed() {
+  const plan = JSON.parse(readFileSync(args.plan, "utf8"));
+  const all = [...plan.boards.map((url) => ({ kind: "board", url })),
+    ...plan.consoles.map((c) => ({ kind: "console", ...c })),
+    ...plan.phones.map((p) => ({ kind: "phone", status: "WAITING", ...p }))];
+  const t = performance.now();
+  for (let i = 0; i < all.length; i += 100) await Promise.all(all.slice(i, i + 100).map(openMixed));
+  out({ event: "connected", peer, clients: all.length, connect_s: +((performance.now() - t) / 1000).toFixed(2) });
+  await new Promise((r) => setTimeout(r, +(args["settle-ms"] ?? 1000)));
+  const boards = all.filter((e) => e.kind === "board");
+  const byDoctor = new Map();
+  for (const e of all) if (e.doctor) { if (!byDoctor.has(e.doctor)) byDoctor.set(e.doctor, []); byDoctor.get(e.doctor).push(e); }
+  const lat = []; let lost = 0, affected = 0; pubErrors = 0; empty = 0;
+  const inflight = [];
+  const every = 1000 / RATE, total = Math.round(RATE * DURATION), start = performance.now();
+  for (let i = 0; i < total; i++) {
+    const wait = start + i * every - performance.now();
+    if (wait > 0) await new Promise((ok) => setTimeout(ok, wait));
+    const d = pickDoctor();
+    if (d === null || pendingD.has(d)) { lost++; continue; }
+    const need = new Set(boards);
+    for (const e of byDoctor.get(d) ?? []) if (e.kind === "console" || e.status === "WAITING") need.add(e);
+    affected += need.size;
+    const t0 = performance.now();
+    const got = new Promise((ok) => {
+      const timer = setTimeout(() => { pendingD.delete(d); ok(null); }, TIMEOUT);
+      pendingD.set(d, { need, done: (t1) => { clearTimeout(timer); ok(t1); } });
+    });
+    inflight.push(Promise.all([pressNext(d), got]).then(([ok, t1]) => {
+      if (!ok) { pendingD.delete(d); lost++; return; }
+      if (t1 === null) lost++; else lat.push(t1 - t0);
+    }));
+  }
+  const achieved = total / ((performance.now() - start) / 1000);
+  await Promise.all(inflight);
+  summary("mixed", lat, lost, { rate: RATE, duration_s: DURATION, achieved_rate: +achieved.toFixed(2),
+    boards: boards.length, consoles: plan.consoles.length, phones: plan.phones.length,
+    mean_affected: +(affected / Math.max(1, total)).toFixed(1) });
+  all.forEach((e) => e.s.terminate());
+}
+
 // ---- main -------------------------------------------------------------------------------
 if (args.pub === "next") await learnCurrent();
 let close = () => {};
-if (!(modes.length === 1 && modes[0] === "http")) {
+if (!(modes.length === 1 && (modes[0] === "http" || modes[0] === "mixed"))) {
   const t = performance.now();
   close = peer === "socketio" ? await connectSio() : await connectWs();
   out({ event: "connected", peer, clients: N, connect_s: +((performance.now() - t) / 1000).toFixed(2) });
@@ -320,6 +400,7 @@ for (const mode of modes) {
   else if (mode === "rate") await rate();
   else if (mode === "idle") await idle();
   else if (mode === "http") await http();
+  else if (mode === "mixed") await mixed();
 }
 close();
 process.exit(0);

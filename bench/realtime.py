@@ -1,6 +1,7 @@
 """Real-time load: fan-out latency, memory and CPU per connection, reconnection after a restart.
 
     python -m bench.realtime [--quick] [--sizes 1000,5000] [--peers ours,socketio,nchan]
+        [--no-idle] [--no-mixed] [--processes 1,2,4]
 
 Our server: two uvicorn processes (server.runner's flags) on core 0, no proxy; N board
 websockets (/ws/board/{department}?key=...) split across both, from one Node process on core 1
@@ -13,6 +14,9 @@ peers. Measured, per N:
 then 10,000 idle boards: RSS per 1,000 connections, CPU over 30 s (boards ping every 15 s as
 static/js/live.js does; the server sends its heartbeat), and the time for all of them to be
 back after both processes restart (clients back off as live.js does and resume with since=).
+Then the mixed OPD (measure_mixed: boards, patient phones and doctor consoles, 10 Nexts/s,
+press to the last affected subscriber) and the same rate test with 1, 2 and 4 processes
+sharing one port with SO_REUSEPORT (server.runner).
 The peers (shared/peers/fanout.py: python-socketio with its Redis manager; nginx + nchan) are
 measured the same way in the same run, on the same cores.
 
@@ -44,7 +48,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -56,7 +60,8 @@ import httpx
 from server import embedded
 from server.db.pool import init_db
 from server.domain.names import search_key
-from server.runner import uvicorn_command
+from server.runner import reuseport_command, uvicorn_command
+from server.security import links
 from server.store import keys
 from tests.api import helpers
 from tests.livesrv import server_env
@@ -134,6 +139,8 @@ class BenchHospital:
     doctor_ids: list[UUID]
     admin_token: str
     display_key: str
+    tokens: list[tuple[UUID, str]] = field(default_factory=list)  # (doctor, public code), in order
+    today: date | None = None
 
 
 async def seed_hospital(db_url: str, *, doctors: int, per_doctor: int) -> BenchHospital:
@@ -179,7 +186,8 @@ async def seed_hospital(db_url: str, *, doctors: int, per_doctor: int) -> BenchH
         await pool.execute(
             "INSERT INTO token_counters (department_id, service_date, last_seq) "
             "VALUES ($1, $2, $3)", dept, today, len(rows))
-        return BenchHospital(h, dept, doc_ids, token, key)
+        return BenchHospital(h, dept, doc_ids, token, key,
+                             [(r[3], r[13]) for r in rows], today)
     finally:
         await pool.close()
 
@@ -203,14 +211,16 @@ class Web:
     env: dict[str, str]
     core: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    reuseport: bool = False  # one of several processes bound to the same port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Web:
-        self.proc = subprocess.Popen([*pin(self.core), *uvicorn_command("127.0.0.1", self.port)],
-                                     env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL)
+        cmd = (reuseport_command if self.reuseport else uvicorn_command)("127.0.0.1", self.port)
+        self.proc = subprocess.Popen([*pin(self.core), *cmd], env=self.env, cwd=ROOT,
+                                     stdout=subprocess.DEVNULL)
         wait_http(self.url + "/readyz", self.proc)
         return self
 
@@ -397,26 +407,39 @@ class Config:
     idle_cpu_s: float = 30.0
     idle: bool = True
     reconnect: bool = True
+    # the mixed OPD: boards + patient phones (own token each) + doctor consoles, Nexts/s
+    mixed: bool = True
+    mixed_boards: int = 100
+    mixed_phones: int = 5000
+    mixed_consoles: int = 50
+    # N processes on one port (SO_REUSEPORT): the rate test at scale_size boards for each N
+    processes: tuple[int, ...] = (1, 2, 4)
+    scale_size: int = 5000
 
     @classmethod
     def quick(cls) -> Config:
         return cls(sizes=(300, 1000), rounds=30, rate_s=8.0, idle_clients=2000,
-                   idle_cpu_s=10.0)
+                   idle_cpu_s=10.0, mixed_boards=20, mixed_phones=1000, mixed_consoles=10,
+                   processes=(1, 2), scale_size=1000)
 
 
 @dataclass
 class Ours:
-    """Our two web processes and the hospital they serve."""
+    """Our web processes (two on their own ports, or N sharing one with SO_REUSEPORT) and the
+    hospital they serve."""
 
     svc: Services
     hosp: BenchHospital
     webs: list[Web] = field(default_factory=list)
+    processes: int = 2
+    reuseport: bool = False
 
     def start(self) -> None:
         self.webs = []
-        for _ in range(2):
-            port = free_port()
-            self.webs.append(Web(port, web_env(self.svc, port)).start())
+        shared = free_port()
+        for _ in range(self.processes):
+            port = shared if self.reuseport else free_port()
+            self.webs.append(Web(port, web_env(self.svc, port), reuseport=self.reuseport).start())
         # the first request finds no live view and rebuilds the hospital from the record
         r = httpx.get(f"{self.webs[0].url}/api/v1/doctors/{self.hosp.doctor_ids[0]}/queue",
                       headers=helpers.auth(self.hosp.admin_token), timeout=60)
@@ -438,9 +461,12 @@ class Ours:
     def pids(self) -> list[int]:
         return [w.pid for w in self.webs]
 
+    def ports(self) -> list[int]:
+        return sorted({w.port for w in self.webs})
+
     def load_args(self, clients: int, seq: int) -> list[str]:
-        sub = ",".join(f"ws://127.0.0.1:{w.port}/ws/board/{self.hosp.department_id}"
-                       f"?key={self.hosp.display_key}&since={seq}" for w in self.webs)
+        sub = ",".join(f"ws://127.0.0.1:{port}/ws/board/{self.hosp.department_id}"
+                       f"?key={self.hosp.display_key}&since={seq}" for port in self.ports())
         return ["--peer", "ws", "--sub", sub, "--pub", "next", "--api", self.webs[0].url,
                 "--auth", self.hosp.admin_token, "--doctors",
                 ",".join(str(d) for d in self.hosp.doctor_ids), "--clients", str(clients)]
@@ -464,6 +490,83 @@ def measure_fanout(load_args: list[str], pids: list[int], cfg: Config, clients: 
             "rate": rate, "rss_before_mib": round(before / MIB, 1),
             "rss_connected_mib": round(connected_rss / MIB, 1),
             "mib_per_1000": round((connected_rss - before) / MIB / clients * 1000, 2)}
+
+
+def measure_mixed(svc: Services, cfg: Config) -> dict[str, Any]:
+    """A realistic OPD on our two processes: `mixed_boards` boards, `mixed_phones` patient
+    phones (each its own token's /ws/token socket, spread evenly over the doctors' queues)
+    and a console per doctor; `rate` Nexts/s over the doctors. Latency: from the press to the
+    LAST affected subscriber (every board, that doctor's console and every phone still
+    waiting in that queue)."""
+    doctors = cfg.mixed_consoles
+    per_doctor = cfg.mixed_phones // doctors + int(cfg.rate * cfg.rate_s / doctors) + 6
+    hosp = asyncio.run(seed_hospital(svc.database_url, doctors=doctors, per_doctor=per_doctor))
+    ours = Ours(svc, hosp)
+    ours.start()
+    try:
+        seq = asyncio.run(current_seq(svc.redis_url, hosp.id))
+        ports = ours.ports()
+        secret = web_env(svc, 0)["SECRET_KEY"].encode()
+        assert hosp.today is not None
+        per: dict[UUID, int] = {}
+        phones = []
+        for doctor, code in hosp.tokens:   # the head of every queue: Nexts call some of them
+            if per.get(doctor, 0) < cfg.mixed_phones // doctors:
+                per[doctor] = per.get(doctor, 0) + 1
+                link = links.sign(secret, code, hosp.today)
+                port = ports[len(phones) % len(ports)]
+                phones.append({"url": f"ws://127.0.0.1:{port}/ws/token/{link}?since={seq}",
+                               "doctor": str(doctor)})
+        plan = {
+            "boards": [f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/board/{hosp.department_id}"
+                       f"?key={hosp.display_key}&since={seq}" for i in range(cfg.mixed_boards)],
+            "consoles": [{"url": f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/doctor/{d}"
+                                 f"?since={seq}", "doctor": str(d)}
+                         for i, d in enumerate(hosp.doctor_ids)],
+            "phones": phones,
+        }
+        fd, path = tempfile.mkstemp(prefix="opdq-mixed-", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(plan, f)
+        node = NodeLoad(["--peer", "ws", "--pub", "next", "--api", ours.webs[0].url, "--auth",
+                         hosp.admin_token, "--doctors", ",".join(map(str, hosp.doctor_ids)),
+                         "--mode", "mixed", "--plan", path, "--rate", str(cfg.rate),
+                         "--duration-s", str(cfg.rate_s)])
+        try:
+            connected = node.until(lambda o: o.get("event") == "connected", timeout=600)
+            time.sleep(1.0)
+            pids = ours.pids()
+            result = node.until(lambda o: o.get("mode") == "mixed", timeout=cfg.rate_s + 120)
+        finally:
+            node.close()
+            os.unlink(path)
+        return {**result, "connect_s": connected["connect_s"],
+                "rss_mib": round(rss(pids) / MIB, 1)}
+    finally:
+        ours.stop()
+
+
+def measure_processes(svc: Services, cfg: Config, log: Callable[[str], None]
+                      ) -> dict[str, Any]:
+    """N processes sharing one port (SO_REUSEPORT), all pinned to the server's core as the
+    two of the main test are: rounds and rate at `scale_size` boards, for each N."""
+    out: dict[str, Any] = {}
+    per_doctor = max(12, int((cfg.rounds + cfg.rate * cfg.rate_s) * len(cfg.processes)
+                             / cfg.doctors) + 6)
+    hosp = asyncio.run(seed_hospital(svc.database_url, doctors=cfg.doctors,
+                                     per_doctor=per_doctor))
+    for n in cfg.processes:
+        ours = Ours(svc, hosp, processes=n, reuseport=True)
+        ours.start()
+        try:
+            log(f"realtime: ours, {n} processes on one port, {cfg.scale_size} boards ...")
+            seq = asyncio.run(current_seq(svc.redis_url, hosp.id))
+            out[str(n)] = measure_fanout(ours.load_args(cfg.scale_size, seq), ours.pids(), cfg,
+                                         cfg.scale_size)
+            log(f"  {_brief(out[str(n)])}")
+        finally:
+            ours.stop()
+    return out
 
 
 def measure_idle(ours: Ours, svc: Services, cfg: Config) -> dict[str, Any]:
@@ -558,6 +661,13 @@ def run(cfg: Config, svc: Services, log: Callable[[str], None] = print) -> dict[
                 log(f"  {results['ours']['idle']}")
         finally:
             ours.stop()
+        if cfg.mixed:
+            log(f"realtime: ours, mixed: {cfg.mixed_boards} boards, {cfg.mixed_phones} phones, "
+                f"{cfg.mixed_consoles} consoles, {cfg.rate} Nexts/s ...")
+            results["ours"]["mixed"] = measure_mixed(svc, cfg)
+            log(f"  {results['ours']['mixed']}")
+        if cfg.processes:
+            results["ours"]["processes"] = measure_processes(svc, cfg, log)
     for name in cfg.peers:
         if name == "ours":
             continue
@@ -610,6 +720,9 @@ def main() -> None:
     p.add_argument("--idle-clients", type=int)
     p.add_argument("--no-reconnect", action="store_true")
     p.add_argument("--no-idle", action="store_true", help="skip the idle/restart phase")
+    p.add_argument("--no-mixed", action="store_true", help="skip the mixed OPD scenario")
+    p.add_argument("--processes", help="comma list of process counts on one port (1,2,4); "
+                   "'' to skip")
     p.add_argument("--redis-cluster", action="store_true",
                    help="ours on one Redis and on a 3-master Redis Cluster, alternated "
                    "(bench/realtime_cluster.py); no peers, no idle phase")
@@ -622,6 +735,9 @@ def main() -> None:
     if args.idle_clients:
         cfg.idle_clients = args.idle_clients
     cfg.reconnect = not args.no_reconnect
+    cfg.mixed = not args.no_mixed
+    if args.processes is not None:
+        cfg.processes = tuple(int(x) for x in args.processes.split(",") if x)
     cfg.idle = not args.no_idle
     if args.redis_cluster:
         from bench import realtime_cluster

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.types import Receive, Scope, Send
 
 from server import errors, openapi
 from server.auth.attribution import Attribution
@@ -71,6 +73,18 @@ async def when_up(service: str, connect: Callable[[], Awaitable[T]]) -> T:
             delay = min(delay * 2, 10.0)
 
 
+class App(Starlette):
+    """The app, with websockets sent straight to their routes (routes.ws.websocket_app)
+    rather than through the HTTP middleware."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            scope["app"] = self
+            await ws.websocket_app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -102,6 +116,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         with contextlib.suppress(TimeoutError):  # serve anyway; clients resync when it comes
             await asyncio.wait_for(hub.connected.wait(), timeout=5)
         app.state.opdq = state
+        # what startup built lives as long as the process: out of the collector's way, so a
+        # full collection (thousands of sockets open) does not walk it again each time
+        gc.freeze()
         try:
             yield
         finally:
@@ -112,7 +129,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await state.extras[JOBS_REDIS].aclose()
             await pool.close()
 
-    app = Starlette(
+    app = App(
         routes=[*health.routes, *auth.routes, *admin.routes, *patients.routes, *tokens.routes,
                 *doctors.routes, *public.routes, *waitlist.routes, *ws.routes, *dashboard.routes,
                 *pages.routes, *webhooks.routes, *alerts.routes, *notifications.routes,

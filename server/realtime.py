@@ -1,9 +1,15 @@
-"""The realtime hub of one web process: Redis pub/sub in, per-connection bounded queues out.
+"""The realtime hub of one web process: Redis pub/sub in, frames written to transports out.
 
 Every event is published once to Redis (by the Lua scripts) and each web process delivers it
-to its own subscribers. Dispatch never awaits a socket: each connection has its own bounded
-queue and writer task, and a connection whose queue overflows is dropped (close 4408), so
-a slow or dead client never delays the others (python-websockets' broadcasting advice).
+to its own subscribers. A process subscribes only to the channels of the hospitals it has
+subscribers for (SUBSCRIBE when the first arrives, UNSUBSCRIBE a while after the last
+leaves), so N processes do not each decode every event of every hospital.
+
+Dispatch never awaits a socket: the messages of a burst (everything that arrived in one turn
+of the event loop) are gathered per connection, each distinct message is framed once, and
+each connection's frames are written to its transport in one call (server.ws_out). A
+connection whose unsent bytes pass the bound is dropped (close 4408), so a slow or dead
+client never delays the others (python-websockets' broadcasting advice).
 
 Subscribers see only what concerns them: a board its department (names already masked in
 the events), a doctor console its doctor's queue, a patient their own token, reshaped to
@@ -16,7 +22,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -24,13 +30,13 @@ from typing import Any
 
 import structlog
 from redis.asyncio import Redis
-from starlette.websockets import WebSocket
 
 from server import metrics
 from server.auth import token_rules
 from server.domain.eta import Eta, should_push
 from server.store import keys
 from server.views import board_cabin_of_event
+from server.ws_out import Outlet, text_frame
 
 log = structlog.get_logger("realtime")
 
@@ -38,31 +44,28 @@ CLOSE_UNAUTHORISED = 4401
 CLOSE_REVOKED = 4403
 CLOSE_OVERLOADED = 4408
 CLOSE_RESYNC = 1012  # "service restart": the event feed was cut; reconnect and resume
-HEARTBEAT = "heartbeat"  # queued marker; the writer fills in the connection's last seq
+SUBSCRIBE_WAIT_S = 5.0  # a socket waits this long for its hospital's channel, then goes on
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Subscriber:
-    """One websocket. `accept` turns an event into the message this client gets, or None."""
+    """One websocket. `accept` turns an event into the message this client gets, or None.
+    Until it is `live` (its snapshot or replay sent), its messages are `held`."""
 
-    ws: WebSocket
     hospital_id: str
-    queue_size: int
-    # (seq, message, monotonic time the event arrived from Redis or None)
-    queue: asyncio.Queue[tuple[int | None, str, float | None]] = field(init=False)
+    held_max: int = 256
+    outlet: Outlet | None = None
     sent_seq: int = 0
     closed: bool = False
-    close_code: int | None = None
+    live: bool = False
+    held: list[tuple[int | None, str]] | None = field(default_factory=list)
     last_sent: float = field(default_factory=time.monotonic)
 
     kind = "base"
-
-    def __post_init__(self) -> None:
-        self.queue = asyncio.Queue(maxsize=self.queue_size)
 
     def routes(self) -> tuple[str, str]:
         """(index, id) this subscriber is filed under in the hub: department or doctor."""
@@ -71,22 +74,13 @@ class Subscriber:
     def accept(self, event: dict[str, Any], raw: str) -> str | None:
         raise NotImplementedError
 
-    def offer(self, seq: int | None, message: str, arrived: float | None = None) -> bool:
-        """Queue a message without waiting; False when the client is too slow (full).
-        `arrived` (time.monotonic) times the fan-out of an event from Redis to the socket."""
-        try:
-            self.queue.put_nowait((seq, message, arrived))
-        except asyncio.QueueFull:
-            return False
-        return True
-
 
 def _department(data: dict[str, Any]) -> str | None:
     token = data.get("token") or {}
     return data.get("department_id") or token.get("department_id")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class BoardSubscriber(Subscriber):
     department_id: str = ""
     display_key_id: str | None = None
@@ -150,7 +144,7 @@ def board_queue_message(event: dict[str, Any], names: bool = True) -> str:
     return cached  # type: ignore[no-any-return]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class DoctorSubscriber(Subscriber):
     doctor_id: str = ""
     kind = "doctor"
@@ -168,7 +162,7 @@ DESK_EVENTS = frozenset({"token.created", "token.updated", "token.called", "queu
                          "doctor.status"})
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class DeskSubscriber(Subscriber):
     """The reception desk's list of the day: every token event of the hospital (or of one
     department). Events carry masked names only; the desk's full rows come from the API."""
@@ -187,7 +181,7 @@ class DeskSubscriber(Subscriber):
         return raw
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class TokenSubscriber(Subscriber):
     """A patient's phone: only their token, as the public view (no other patient's data)."""
 
@@ -260,7 +254,7 @@ class TokenSubscriber(Subscriber):
 ADMIN_ONLY_ALERTS = frozenset({"LOGIN_THROTTLED"})
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class AdminSubscriber(Subscriber):
     """The admin page's alert strip: alert.raised / alert.resolved of the hospital; a nurse's
     socket only those of their department and the hospital-wide ones."""
@@ -283,17 +277,32 @@ class AdminSubscriber(Subscriber):
 
 
 class Hub:
-    """Subscriptions of this process, fed by one Redis pattern subscription."""
+    """Subscriptions of this process, fed by one Redis subscription per hospital in use."""
 
-    def __init__(self, redis: Redis, heartbeat_s: float = 20.0) -> None:
+    def __init__(self, redis: Redis, heartbeat_s: float = 20.0, linger_s: float = 30.0) -> None:
         self.redis = redis
         self.heartbeat_s = heartbeat_s
+        self.linger_s = linger_s  # an emptied hospital's channel is kept this long (reconnects)
         self._beats: asyncio.Task[None] | None = None
         self.index: dict[str, dict[tuple[str, str], set[Subscriber]]] = defaultdict(
             lambda: defaultdict(set))
+        self.members: Counter[str] = Counter()  # subscribers per hospital
         self.boards_by_key: dict[str, set[BoardSubscriber]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        # per-hospital channels: wanted, subscribed on the current connection, confirmed
+        self._pubsub: Any = None
+        self._lock = asyncio.Lock()  # FIFO: (un)subscribe commands go out in order
+        self._subscribed: set[str] = set()
+        self._issued: Counter[str] = Counter()
+        self._confirmed: Counter[str] = Counter()
+        self._ready: dict[str, asyncio.Future[None]] = {}
+        self._linger: dict[str, asyncio.TimerHandle] = {}
+        # the burst being gathered: messages per subscriber, written at the end of the turn
+        self._batch: dict[Subscriber, str | list[str]] = {}
+        self._batch_arrived = 0.0  # when the burst's first event came from Redis
+        self._batch_events = False  # the burst holds events (not only heartbeats, pongs)
+        self._flush_handle: asyncio.Handle | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -306,6 +315,8 @@ class Hub:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        for handle in self._linger.values():
+            handle.cancel()
 
     async def _heartbeats(self) -> None:
         """One timer for every connection (not a timeout per message): a client that heard
@@ -313,19 +324,28 @@ class Hub:
         while True:
             await asyncio.sleep(self.heartbeat_s / 2)
             idle_since = time.monotonic() - self.heartbeat_s
+            beats: dict[int, str] = {}  # one message per distinct last seq
             for routes in list(self.index.values()):
                 for subs in list(routes.values()):
-                    for sub in list(subs):
-                        if sub.last_sent <= idle_since:
-                            sub.offer(None, HEARTBEAT)
+                    for sub in subs:
+                        if sub.live and sub.last_sent <= idle_since:
+                            beat = beats.get(sub.sent_seq)
+                            if beat is None:
+                                beat = beats[sub.sent_seq] = json.dumps(
+                                    {"type": "heartbeat", "seq": sub.sent_seq, "ts": now_iso()})
+                            self.send(sub, beat)
 
     async def _listen(self) -> None:
         backoff = 0.2
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.redis.pubsub()
             try:
-                await pubsub.psubscribe(keys.EVENTS_PATTERN)
-                await pubsub.subscribe(keys.DISPLAY_REVOKED)
+                async with self._lock:
+                    channels = [keys.channel(h) for h in self._ready]
+                    await pubsub.subscribe(keys.DISPLAY_REVOKED, *channels)
+                    self._issued.update(channels)
+                    self._subscribed = set(self._ready)
+                    self._pubsub = pubsub
                 self.connected.set()
                 backoff = 0.2
                 async for message in pubsub.listen():
@@ -336,6 +356,7 @@ class Hub:
                 # events published while we were cut off are lost to this process: make every
                 # client reconnect and resume from the stream
                 self.connected.clear()
+                self._lost_feed()
                 log.warning("event feed lost; clients will resync", error=str(exc))
                 metrics.WS_RESYNCS.inc(self._close_all(CLOSE_RESYNC))
                 await asyncio.sleep(backoff)
@@ -344,9 +365,22 @@ class Hub:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
 
+    def _lost_feed(self) -> None:
+        self._pubsub = None
+        self._subscribed.clear()
+        self._issued.clear()
+        self._confirmed.clear()
+        for h, ready in list(self._ready.items()):
+            if not ready.done():
+                ready.set_result(None)  # its waiter is closed with the others (resync)
+            self._ready[h] = asyncio.get_running_loop().create_future()
+
     def _on_message(self, message: dict[str, Any]) -> None:
-        channel, raw = message.get("channel"), message.get("data")
-        if not isinstance(raw, str) or not isinstance(channel, str):
+        kind, channel, raw = message.get("type"), message.get("channel"), message.get("data")
+        if kind == "subscribe" and isinstance(channel, str):
+            self._confirm(channel)
+            return
+        if kind != "message" or not isinstance(raw, str) or not isinstance(channel, str):
             return
         if channel == keys.DISPLAY_REVOKED:
             for sub in list(self.boards_by_key.get(raw, ())):
@@ -358,14 +392,74 @@ class Hub:
             return
         self.dispatch(keys.hospital_from_channel(channel), event, raw)
 
+    # -- per-hospital channels -----------------------------------------------------------
+    def _confirm(self, channel: str) -> None:
+        """Redis confirmed a SUBSCRIBE: once every one issued for the channel is confirmed
+        (an UNSUBSCRIBE in between would have cut it), its events are reaching us."""
+        if channel == keys.DISPLAY_REVOKED:
+            return
+        self._confirmed[channel] += 1
+        if self._confirmed[channel] < self._issued[channel]:
+            return
+        ready = self._ready.get(keys.hospital_from_channel(channel))
+        if ready is not None and not ready.done():
+            ready.set_result(None)
+
+    async def _want(self, h: str) -> None:
+        """Subscribe to the hospital's channel unless already, and wait until Redis says so:
+        a snapshot read after this misses no event (consistent_snapshot and the stream's
+        resume cover the events between the two)."""
+        if (handle := self._linger.pop(h, None)) is not None:
+            handle.cancel()
+        ready = self._ready.get(h)
+        if ready is None:
+            ready = self._ready[h] = asyncio.get_running_loop().create_future()
+        if not ready.done():
+            async with self._lock:
+                if h not in self._subscribed and self._pubsub is not None \
+                        and self._ready.get(h) is ready:
+                    channel = keys.channel(h)
+                    self._issued[channel] += 1
+                    self._subscribed.add(h)
+                    with contextlib.suppress(Exception):  # a lost feed resyncs everyone
+                        await self._pubsub.subscribe(channel)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(ready), SUBSCRIBE_WAIT_S)
+
+    def _release_later(self, h: str) -> None:
+        if h not in self._linger:
+            self._linger[h] = asyncio.get_running_loop().call_later(
+                self.linger_s, lambda: asyncio.ensure_future(self.release(h)))
+
+    async def release(self, h: str) -> None:
+        """The hospital's last subscriber left a while ago: stop receiving its events."""
+        self._linger.pop(h, None)
+        async with self._lock:
+            if self.members[h] > 0 or h not in self._ready:
+                return
+            del self._ready[h]
+            del self.members[h]
+            self.index.pop(h, None)
+            if h in self._subscribed and self._pubsub is not None:
+                self._subscribed.discard(h)
+                with contextlib.suppress(Exception):
+                    await self._pubsub.unsubscribe(keys.channel(h))
+
+    def hospitals(self) -> set[str]:
+        """Hospitals whose channel this process is subscribed to (or subscribing)."""
+        return set(self._ready)
+
     # -- subscriptions -------------------------------------------------------------------
-    def register(self, sub: Subscriber) -> None:
+    async def register(self, sub: Subscriber) -> None:
+        """File the subscriber, then make sure its hospital's events reach this process."""
         self.index[sub.hospital_id][sub.routes()].add(sub)
+        self.members[sub.hospital_id] += 1
         if isinstance(sub, BoardSubscriber) and sub.display_key_id:
             self.boards_by_key[sub.display_key_id].add(sub)
         if isinstance(sub, TokenSubscriber):
             sub.on_move = self._move
         metrics.WS_CONNECTIONS.labels(sub.kind).inc()
+        await self._want(sub.hospital_id)
 
     def unregister(self, sub: Subscriber) -> None:
         routes = self.index.get(sub.hospital_id)
@@ -374,8 +468,19 @@ class Hub:
             if not routes[sub.routes()]:
                 del routes[sub.routes()]
             metrics.WS_CONNECTIONS.labels(sub.kind).dec()
+            self.members[sub.hospital_id] -= 1
+            if self.members[sub.hospital_id] <= 0:
+                self._release_later(sub.hospital_id)
         if isinstance(sub, BoardSubscriber) and sub.display_key_id:
             self.boards_by_key[sub.display_key_id].discard(sub)
+        self._batch.pop(sub, None)
+
+    def go_live(self, sub: Subscriber) -> None:
+        """The snapshot or replay is sent: what arrived meanwhile follows, minus what it
+        already held (by seq), then events are written as they come."""
+        held, sub.held, sub.live = sub.held or [], None, True
+        for seq, message in held:
+            self._send_seq(sub, seq, message)
 
     def _move(self, sub: TokenSubscriber, doctor_id: str) -> None:
         """A transferred token follows its new doctor's queue."""
@@ -397,28 +502,97 @@ class Hub:
         for doctor in {data.get("doctor_id"), data.get("from_doctor_id")} - {None}:
             targets |= routes.get(("doctor", doctor), set())
         targets |= routes.get(("desk", ""), set()) | routes.get(("admin", ""), set())
-        seq, arrived = event.get("seq"), time.monotonic()
+        seq = event.get("seq")
+        if not self._batch_events:
+            self._batch_events, self._batch_arrived = True, time.monotonic()
         for sub in list(targets):
             message = sub.accept(event, raw)
-            if message is not None and not sub.offer(seq, message, arrived):
-                metrics.WS_DROPPED.inc()
-                log.info("slow websocket client dropped", kind=sub.kind)
-                self.drop(sub, CLOSE_OVERLOADED)
+            if message is not None:
+                self._send_seq(sub, seq, message)
+
+    def _send_seq(self, sub: Subscriber, seq: int | None, message: str) -> None:
+        if not sub.live:
+            held = sub.held
+            if held is not None:
+                held.append((seq, message))
+                if len(held) > sub.held_max:
+                    self._overloaded(sub)
+            return
+        if seq is not None:
+            if seq <= sub.sent_seq:
+                return  # already in its snapshot or replay
+            sub.sent_seq = seq
+        self.send(sub, message)
+
+    def send(self, sub: Subscriber, message: str) -> None:
+        """Queue one message for the end of this turn of the event loop (a burst of events
+        becomes one write per connection)."""
+        if sub.closed:
+            return
+        # one message (the usual case) is kept as is: no list per socket per burst, so a
+        # burst to thousands of sockets allocates nothing the garbage collector must track
+        batch = self._batch.get(sub)
+        if batch is None:
+            self._batch[sub] = message
+        elif isinstance(batch, str):
+            self._batch[sub] = [batch, message]
+        else:
+            batch.append(message)
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Write the burst: each distinct message framed once, each distinct sequence of
+        frames joined once, one write per connection."""
+        self._flush_handle = None
+        batch, self._batch = self._batch, {}
+        timed, self._batch_events = self._batch_events, False
+        frames: dict[int, bytes] = {}
+        joined: dict[tuple[int, ...], bytes] = {}
+        kinds: set[str] = set()
+        now = time.monotonic()
+        slow: list[Subscriber] = []
+        for sub, messages in batch.items():
+            if sub.closed or sub.outlet is None:
+                continue
+            if isinstance(messages, str):
+                data = frames.get(id(messages))
+                if data is None:
+                    data = frames[id(messages)] = text_frame(messages.encode())
+            else:
+                key = tuple(map(id, messages))
+                data = joined.get(key)  # type: ignore[assignment]
+                if data is None:
+                    parts = []
+                    for m in messages:
+                        f = frames.get(id(m))
+                        if f is None:
+                            f = frames[id(m)] = text_frame(m.encode())
+                        parts.append(f)
+                    data = joined[key] = b"".join(parts)
+            if not sub.outlet.write(data, messages):
+                slow.append(sub)
+            sub.last_sent = now
+            kinds.add(sub.kind)
+        done = time.monotonic()
+        for kind in kinds if timed else ():
+            metrics.FANOUT_LATENCY.labels(kind).observe(done - self._batch_arrived)
+        for sub in slow:
+            self._overloaded(sub)
+
+    def _overloaded(self, sub: Subscriber) -> None:
+        metrics.WS_DROPPED.inc()
+        log.info("slow websocket client dropped", kind=sub.kind)
+        self.drop(sub, CLOSE_OVERLOADED)
 
     def drop(self, sub: Subscriber, code: int) -> None:
-        """Stop feeding a client and tell its writer to close it with `code`."""
+        """Stop feeding a client and close it with `code`."""
         self.unregister(sub)
         if sub.closed:
             return
-        sub.closed, sub.close_code = True, code
-        # make room for the close signal even when the queue is full
-        while True:
-            try:
-                sub.queue.put_nowait((None, "", None))
-                break
-            except asyncio.QueueFull:
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    sub.queue.get_nowait()
+        sub.closed = True
+        if sub.outlet is not None:
+            sub.outlet.close(code)
 
     def _close_all(self, code: int) -> int:
         n = 0
@@ -428,27 +602,6 @@ class Hub:
                     self.drop(sub, code)
                     n += 1
         return n
-
-
-async def pump(sub: Subscriber) -> None:
-    """The connection's writer: its queue to its socket, dropping what it has already sent
-    (replayed or in the snapshot)."""
-    while True:
-        seq, message, arrived = await sub.queue.get()
-        if sub.closed and message == "":
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(sub.ws.close(sub.close_code or 1000), timeout=2)
-            return
-        if message == HEARTBEAT:  # real messages are JSON objects
-            message = json.dumps({"type": "heartbeat", "seq": sub.sent_seq, "ts": now_iso()})
-        elif seq is not None:
-            if seq <= sub.sent_seq:
-                continue
-            sub.sent_seq = seq
-        await sub.ws.send_text(message)
-        sub.last_sent = time.monotonic()
-        if arrived is not None:
-            metrics.FANOUT_LATENCY.labels(sub.kind).observe(sub.last_sent - arrived)
 
 
 async def consistent_snapshot(redis: Redis, hospital_id: str,

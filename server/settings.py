@@ -88,7 +88,9 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     # realtime
-    ws_send_queue: int = Field(default=256, ge=8)
+    ws_send_queue: int = Field(default=256, ge=8)  # messages held for a socket not yet live
+    # bytes a client may leave unread in its transport before it is dropped (close 4408)
+    ws_send_buffer_bytes: int = Field(default=262144, ge=4096)
     ws_heartbeat_s: float = Field(default=20.0, gt=0)
     event_stream_maxlen: int = Field(default=5000, ge=100)
 

@@ -8,7 +8,6 @@ each with the hospital's sequence number. Clients may send {"type": "ping"}.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
@@ -17,7 +16,8 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 import structlog
-from starlette.routing import WebSocketRoute
+from starlette.routing import Match, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server import views
@@ -43,7 +43,6 @@ from server.realtime import (
     TokenSubscriber,
     consistent_snapshot,
     now_iso,
-    pump,
 )
 from server.routes import alerts as alerts_routes
 from server.routes import public as public_routes
@@ -51,6 +50,7 @@ from server.routes import render
 from server.routes.alerts import ALERT_ROLES
 from server.routes.render import state
 from server.store.live import LiveStore
+from server.ws_out import QueuedOutlet, TransportOutlet
 
 log = structlog.get_logger("ws")
 
@@ -79,12 +79,19 @@ def _since(ws: WebSocket) -> int | None:
     return int(raw) if raw and raw.isdigit() else None
 
 
+Snapshot = Callable[[], Awaitable[dict[str, Any]]]
+# what a handler hands to `serve` once the socket is allowed: its subscriber and snapshot (the
+# handler's frame, with the request's rows and principal, is then gone, not held for the
+# socket's life)
+Prepared = tuple[Subscriber, Snapshot]
+
+
 async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
     await ws.accept()
     await ws.close(code, reason)
 
 
-async def board_ws(ws: WebSocket) -> None:
+async def board_ws(ws: WebSocket) -> Prepared | None:
     if not origin_allowed(ws):
         return await _refuse(ws, CLOSE_UNAUTHORISED, "origin not allowed")
     try:
@@ -104,15 +111,15 @@ async def board_ws(ws: WebSocket) -> None:
     dep_row = await doctors_db.department(state(ws).pool, who.hospital_id, dep)
     if not dep_row:
         return await _refuse(ws, CLOSE_UNAUTHORISED, "unknown department")
-    sub = BoardSubscriber(ws, str(who.hospital_id), state(ws).settings.ws_send_queue,
+    sub = BoardSubscriber(str(who.hospital_id), state(ws).settings.ws_send_queue,
                           department_id=str(dep),
                           display_key_id=str(who.display_key_id) if who.display_key_id else None,
                           names=views.board_shows_names(dep_row))
-    await serve(ws, sub, lambda: views.board_snapshot(state(ws).queue, state(ws).pool,
-                                                      who.hospital_id, dep))  # type: ignore[union-attr]
+    return sub, lambda: views.board_snapshot(state(ws).queue, state(ws).pool,
+                                             who.hospital_id, dep)  # type: ignore[union-attr]
 
 
-async def doctor_ws(ws: WebSocket) -> None:
+async def doctor_ws(ws: WebSocket) -> Prepared | None:
     if not origin_allowed(ws):
         return await _refuse(ws, CLOSE_UNAUTHORISED, "origin not allowed")
     who = await optional_principal(ws)  # type: ignore[arg-type]
@@ -127,13 +134,13 @@ async def doctor_ws(ws: WebSocket) -> None:
     if not ctx or not can_act_on_queue(who, doctor_id=doctor_id,
                                        department_id=ctx["department_id"]):
         return await _refuse(ws, CLOSE_UNAUTHORISED, "not your queue")
-    sub = DoctorSubscriber(ws, str(who.hospital_id), state(ws).settings.ws_send_queue,
+    sub = DoctorSubscriber(str(who.hospital_id), state(ws).settings.ws_send_queue,
                            doctor_id=str(doctor_id))
-    await serve(ws, sub, lambda: views.queue_snapshot(state(ws).queue, who.hospital_id, doctor_id,
-                                                        who))
+    return sub, lambda: views.queue_snapshot(state(ws).queue, who.hospital_id, doctor_id,
+                                             who)
 
 
-async def desk_ws(ws: WebSocket) -> None:
+async def desk_ws(ws: WebSocket) -> Prepared | None:
     """The desk's day, live: a snapshot of today's tokens (GET /api/v1/tokens), then events."""
     if not origin_allowed(ws):
         return await _refuse(ws, CLOSE_UNAUTHORISED, "origin not allowed")
@@ -148,7 +155,7 @@ async def desk_ws(ws: WebSocket) -> None:
             return await _refuse(ws, CLOSE_UNAUTHORISED, "unknown department")
         if not await doctors_db.department(state(ws).pool, who.hospital_id, department_id):
             return await _refuse(ws, CLOSE_UNAUTHORISED, "unknown department")
-    sub = DeskSubscriber(ws, str(who.hospital_id), state(ws).settings.ws_send_queue,
+    sub = DeskSubscriber(str(who.hospital_id), state(ws).settings.ws_send_queue,
                          department_id=str(department_id) if department_id else None)
 
     async def snapshot() -> dict[str, Any]:
@@ -159,10 +166,10 @@ async def desk_ws(ws: WebSocket) -> None:
         items = await render.tokens(ws, list(rows))  # type: ignore[arg-type]
         return {"date": today.isoformat(), "items": items}
 
-    await serve(ws, sub, snapshot)
+    return sub, snapshot
 
 
-async def admin_ws(ws: WebSocket) -> None:
+async def admin_ws(ws: WebSocket) -> Prepared | None:
     """Live alerts for admins and nurses: a snapshot of the open ones (GET /api/v1/alerts),
     then alert.raised / alert.resolved."""
     if not origin_allowed(ws):
@@ -171,22 +178,22 @@ async def admin_ws(ws: WebSocket) -> None:
     if who is None or who.kind != "user" or who.role not in ALERT_ROLES:
         return await _refuse(ws, CLOSE_UNAUTHORISED, "log in as an admin or a nurse")
     nurse_dep = who.department_id if who.role == "nurse" else None
-    sub = AdminSubscriber(ws, str(who.hospital_id), state(ws).settings.ws_send_queue,
+    sub = AdminSubscriber(str(who.hospital_id), state(ws).settings.ws_send_queue,
                           department_id=str(nurse_dep) if nurse_dep else None)
 
     async def snapshot() -> dict[str, Any]:
         items = await alerts_routes.open_alerts(state(ws).pool, who)  # type: ignore[arg-type]
         return {"items": items}
 
-    await serve(ws, sub, snapshot)
+    return sub, snapshot
 
 
-async def token_ws(ws: WebSocket) -> None:
+async def token_ws(ws: WebSocket) -> Prepared | None:
     try:
         row = await public_routes.token_for_code(ws, ws.path_params["code"])  # type: ignore[arg-type]
     except AppError:
         return await _refuse(ws, CLOSE_UNAUTHORISED, "this link is not valid")
-    sub = TokenSubscriber(ws, str(row["hospital_id"]), state(ws).settings.ws_send_queue,
+    sub = TokenSubscriber(str(row["hospital_id"]), state(ws).settings.ws_send_queue,
                           token_id=str(row["id"]), doctor_id=str(row["doctor_id"]))
 
     async def snapshot() -> dict[str, Any]:
@@ -196,31 +203,43 @@ async def token_ws(ws: WebSocket) -> None:
         return view
 
     sub.view = await public_routes.patient_view(ws, row)  # type: ignore[arg-type]
-    await serve(ws, sub, snapshot)
+    return sub, snapshot
 
 
 async def serve(ws: WebSocket, sub: Subscriber,
                 snapshot: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-    """Register first (so nothing is missed), then replay or snapshot, then pump. The
-    connection's own task reads; one writer task sends (two tasks a socket, not three)."""
+    """Register first (so nothing is missed), then replay or snapshot, then live: the hub
+    writes to the socket's transport; this, the connection's own task, only reads."""
     await ws.accept()
     h = hub(ws)
-    h.register(sub)
-    writer: asyncio.Task[None] | None = None
+    settings = state(ws).settings
+    sub.outlet = TransportOutlet.of(ws, settings.ws_send_buffer_bytes) or QueuedOutlet(
+        ws, settings.ws_send_queue)
     try:
+        await h.register(sub)
         await _catch_up(ws, sub, snapshot)
-        writer = asyncio.create_task(pump(sub))
-        # the writer closing the socket (dropped, revoked) ends this read with a disconnect
-        await _read(ws, sub)
+        del snapshot
+        h.go_live(sub)
+        _forget_handshake(ws, sub)
+        # the hub closing the socket (dropped, revoked) ends this read with a disconnect
+        await _read(ws, sub, h)
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass
     finally:
         h.unregister(sub)
-        if writer:
-            writer.cancel()
-            # a writer that failed on a gone client: collect its exception, it is expected
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+        sub.outlet.release()
+
+
+def _forget_handshake(ws: WebSocket, sub: Subscriber) -> None:
+    """A live socket needs none of its handshake: its headers (cookies, tokens), query and
+    their parsed copies would otherwise be held for the connection's life."""
+    ws.scope["headers"] = []
+    ws.scope["query_string"] = b""
+    ws.scope.pop("state", None)
+    for cached in ("_headers", "_query_params", "_cookies", "_url"):
+        ws.__dict__.pop(cached, None)
+    if isinstance(sub.outlet, TransportOutlet):
+        sub.outlet.forget_request()
 
 
 async def _catch_up(ws: WebSocket, sub: Subscriber,
@@ -244,13 +263,29 @@ async def _catch_up(ws: WebSocket, sub: Subscriber,
                                    "data": data}, default=str))
 
 
-async def _read(ws: WebSocket, sub: Subscriber) -> None:
-    """Client messages: ping (answered through the queue, so one task writes)."""
+async def _read(ws: WebSocket, sub: Subscriber, h: Hub) -> None:
+    """Client messages: ping (answered in order with the hub's writes)."""
     while True:
         text = await ws.receive_text()
         with contextlib.suppress(ValueError, AttributeError):
             if json.loads(text).get("type") == "ping":
-                sub.offer(None, json.dumps({"type": "pong", "ts": now_iso()}))
+                h.send(sub, json.dumps({"type": "pong", "ts": now_iso()}))
+
+
+async def websocket_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """Websockets straight to their handler: none of the HTTP middleware (body limit,
+    security headers, request log, idempotency) applies to them, and their frames would be
+    held for the socket's life. An unknown path is closed before the handshake (403)."""
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is Match.FULL:
+            scope.update(child)
+            ws = WebSocket(scope, receive, send)
+            prepared = await route.endpoint(ws)
+            if prepared is not None:
+                await serve(ws, *prepared)
+            return
+    await send({"type": "websocket.close", "code": 1000})
 
 
 routes = [
