@@ -54,6 +54,7 @@ async def token_for_code(request: Request, code: str) -> dict[str, Any]:
 
 
 async def patient_view(request: Request, row: dict[str, Any]) -> dict[str, Any]:
+    """What the patient's page shows (views.patient_token)."""
     return await views.patient_token(render.service(request), row)
 
 

@@ -129,8 +129,8 @@ async def doctor_ws(ws: WebSocket) -> Prepared | None:
         doctor_id = UUID(ws.path_params["doctor_id"])
     except ValueError:
         return await _refuse(ws, CLOSE_UNAUTHORISED, "unknown doctor")
-    today, _ = await state(ws).queue.today(who.hospital_id)
-    ctx = await doctors_db.doctor_context(state(ws).pool, who.hospital_id, doctor_id, today)
+    ctx = await doctors_db.doctor_context_at(state(ws).pool, who.hospital_id, doctor_id,
+                                             state(ws).queue.now())
     if not ctx or not can_act_on_queue(who, doctor_id=doctor_id,
                                        department_id=ctx["department_id"]):
         return await _refuse(ws, CLOSE_UNAUTHORISED, "not your queue")
@@ -198,11 +198,11 @@ async def token_ws(ws: WebSocket) -> Prepared | None:
 
     async def snapshot() -> dict[str, Any]:
         fresh = await public_routes.token_for_code(ws, ws.path_params["code"])  # type: ignore[arg-type]
-        view = await public_routes.patient_view(ws, fresh)  # type: ignore[arg-type]
+        view = await views.patient_token(state(ws).queue, fresh)
         sub.view = dict(view)
         return view
 
-    sub.view = await public_routes.patient_view(ws, row)  # type: ignore[arg-type]
+    sub.view = await views.patient_token(state(ws).queue, row)
     return sub, snapshot
 
 
