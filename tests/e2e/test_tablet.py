@@ -50,6 +50,8 @@ async def add_risk(db: asyncpg.Pool, e2e: E2EWorld, tok: dict, score: int, badge
 async def tablet(e2e: E2EWorld, browser: Browser, viewport: dict[str, int]) -> Page:
     page = await open_page(await e2e.context(browser, viewport, "doctor"),
                            f"{e2e.server.base}/doctor")
+    # the console is up and its queue read (the Next button exists, enabled, from the start)
+    await expect(page.locator("#doc-status")).to_be_visible()
     await expect(page.locator("#btn-next")).to_be_enabled()
     return page
 

@@ -60,6 +60,7 @@ class FakeTwilio:
     latency_s: float = 0.0                       # answer after this long (lets races overlap)
     requests: list[Recorded] = field(default_factory=list)
     _failures: deque[str] = field(default_factory=deque)
+    _failures_for: dict[str, deque[str]] = field(default_factory=dict)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _release: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
@@ -74,6 +75,12 @@ class FakeTwilio:
         """Answer the next n requests with `kind` (a key of ERRORS, or "hang")."""
         assert kind in ERRORS or kind == "hang", kind
         self._failures.extend([kind] * n)
+
+    def fail_for(self, to: str, kind: str, n: int = 1) -> None:
+        """Answer the next n requests to `to` with `kind`, whatever else is sent meanwhile
+        (several messages in flight reach the fake in any order)."""
+        assert kind in ERRORS, kind
+        self._failures_for.setdefault(to, deque()).extend([kind] * n)
 
     async def start(self) -> str:
         app = web.Application()
@@ -130,8 +137,9 @@ class FakeTwilio:
             return self._error(rec, 401, 20003, "Authenticate")
         if request.match_info["sid"] != self.account_sid:
             return self._error(rec, 404, 20404, "The requested resource was not found")
-        if self._failures:
-            kind = self._failures.popleft()
+        mine = self._failures_for.get(rec.to)
+        if mine or self._failures:
+            kind = mine.popleft() if mine else self._failures.popleft()
             status, code, message = ERRORS[kind]
             return self._error(rec, status, code, message.format(to=rec.to))
         rec.status, rec.sid = 201, "SM" + uuid.uuid4().hex
