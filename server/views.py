@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from uuid import UUID
 
 from server.auth import token_rules
@@ -30,8 +30,23 @@ if TYPE_CHECKING:
     import asyncpg
 
     from server.domain.eta import Eta
-    from server.queue import QueueService
     from server.queue.base import QueueState
+
+
+class QueueReads(Protocol):
+    """What the views read of the queue service (server.queue.QueueService), named here so
+    that the queue, which publishes views.queue_event, and the views do not import each
+    other."""
+
+    pool: asyncpg.Pool
+
+    def now(self) -> datetime: ...
+    def link_for(self, row: dict[str, Any]) -> str: ...
+    async def today(self, h: UUID) -> tuple[date, str]: ...
+    async def doctor_queue(self, h: UUID, doctor_id: UUID, ctx: dict[str, Any] | None = None
+                           ) -> tuple[QueueState, dict[UUID, dict[str, Any]]]: ...
+    async def token_position(self, h: UUID, row: dict[str, Any]) -> tuple[int | None, Any]: ...
+
 
 BOARD_NEXT = 5  # tokens a board shows per cabin, after the one being served
 
@@ -122,7 +137,7 @@ def staff_token(row: dict[str, Any], who: Principal | None, today: date, now: da
                       allowed=token_rules.staff_actions(who, row, today) if who else [])
 
 
-async def queue_snapshot(svc: QueueService, h: UUID, doctor_id: UUID,
+async def queue_snapshot(svc: QueueReads, h: UUID, doctor_id: UUID,
                          who: Principal | None = None, *, ctx: dict[str, Any] | None = None
                          ) -> dict[str, Any]:
     """The doctor console's queue (GET /doctors/{id}/queue and the console's snapshot);
@@ -144,7 +159,7 @@ async def queue_snapshot(svc: QueueService, h: UUID, doctor_id: UUID,
     }
 
 
-async def board_snapshot(svc: QueueService, pool: asyncpg.Pool, h: UUID, department_id: UUID
+async def board_snapshot(svc: QueueReads, pool: asyncpg.Pool, h: UUID, department_id: UUID
                          ) -> dict[str, Any]:
     """What a waiting-room TV shows: per cabin the current token and the next few, masked
     (or without names), and the languages of its labels and announcements."""
@@ -179,7 +194,7 @@ async def board_snapshot(svc: QueueService, pool: asyncpg.Pool, h: UUID, departm
             "cabins": cabins, "generated_at": svc.now().isoformat()}
 
 
-async def patient_token(svc: QueueService, row: dict[str, Any]) -> dict[str, Any]:
+async def patient_token(svc: QueueReads, row: dict[str, Any]) -> dict[str, Any]:
     """What the patient's page shows (GET /t/{code} and the phone's snapshot): their own
     token only, in their language. `row`: the token as routes.public.token_for_code found it
     (with the hospital's name and day)."""
