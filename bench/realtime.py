@@ -712,8 +712,9 @@ def _brief(r: dict[str, Any]) -> str:
             f"(lost {ra['lost']}); {r['mib_per_1000']} MiB/1000")
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def config_from_cli(doc: str | None = __doc__) -> Config:
+    """The Config the command line asks for (shared with bench/realtime_cluster.py)."""
+    p = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--sizes", help="comma list of subscriber counts (default 1000,5000)")
     p.add_argument("--peers", help="comma list of ours,socketio,nchan")
@@ -723,9 +724,6 @@ def main() -> None:
     p.add_argument("--no-mixed", action="store_true", help="skip the mixed OPD scenario")
     p.add_argument("--processes", help="comma list of process counts on one port (1,2,4); "
                    "'' to skip")
-    p.add_argument("--redis-cluster", action="store_true",
-                   help="ours on one Redis and on a 3-master Redis Cluster, alternated "
-                   "(bench/realtime_cluster.py); no peers, no idle phase")
     args = p.parse_args()
     cfg = Config.quick() if args.quick else Config()
     if args.sizes:
@@ -739,12 +737,11 @@ def main() -> None:
     if args.processes is not None:
         cfg.processes = tuple(int(x) for x in args.processes.split(",") if x)
     cfg.idle = not args.no_idle
-    if args.redis_cluster:
-        from bench import realtime_cluster
+    return cfg
 
-        with services() as svc:
-            realtime_cluster.write(realtime_cluster.run_cluster(cfg, svc))
-        return
+
+def main() -> None:
+    cfg = config_from_cli()
     with services() as svc:
         out = run(cfg, svc)
     RESULTS.mkdir(exist_ok=True)

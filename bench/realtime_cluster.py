@@ -1,13 +1,13 @@
-"""`python -m bench.realtime --redis-cluster`: bench/realtime.py's fan-out with our two web
-processes on a real 3-master Redis Cluster, next to the same two processes on one Redis, in
-the same run, alternated (single, cluster, then cluster, single ...).
+"""`python -m bench.realtime_cluster [--quick] [--sizes ...]`: bench/realtime.py's fan-out with
+our two web processes on a real 3-master Redis Cluster, next to the same two processes on one
+Redis, in the same run, alternated (single, cluster, then cluster, single ...).
 
-The cluster: the system redis-server in cluster mode (tests/cluster/local.py), three masters
-on this machine, not pinned (as the single Redis is not). The bench hospital's live view,
-stream and channel are on the node of its hash tag; each web process's feed subscribes
-through a node of its own pick (server/store/client.NodeSubscriber), so most events cross
-the cluster bus before they reach a process. ARQ's jobs would be on the single Redis
-(JOBS_REDIS_URL); no worker runs here, as in bench/realtime.py.
+The cluster: the system redis-server in cluster mode (tests/cluster/local.py), three masters on
+this machine, not pinned (as the single Redis is not). The bench hospital's live view, stream
+and channel are on the node of its hash tag; each web process's feed subscribes through a node
+of its own pick (server/store/client.NodeSubscriber), so most events cross the cluster bus
+before they reach a process. ARQ's jobs would be on the single Redis (JOBS_REDIS_URL); no
+worker runs here, as in bench/realtime.py.
 """
 
 from __future__ import annotations
@@ -29,10 +29,12 @@ from bench.realtime import (
     Ours,
     Services,
     Web,
+    config_from_cli,
     free_port,
     measure_fanout,
     raise_fd_limit,
     seed_hospital,
+    services,
     web_env,
 )
 from server.store import keys
@@ -145,3 +147,14 @@ def write(out: dict[str, Any]) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "realtime_cluster.json").write_text(json.dumps(out, indent=2))
     print(out["table"])
+
+
+def main() -> None:
+    """Ours only (no peers, no idle phase), with bench/realtime.py's options."""
+    cfg = config_from_cli(__doc__)
+    with services() as svc:
+        write(run_cluster(cfg, svc))
+
+
+if __name__ == "__main__":
+    main()
