@@ -3,7 +3,7 @@ worker's cron job and the staff's resolve).
 
 Each alert raised or resolved is announced as `alert.raised` / `alert.resolved` on the
 hospital's event stream after its transaction committed; only /ws/admin subscribers take
-those events (realtime.AdminSubscriber). An announcement lost (Redis down between COMMIT and
+those events (subscribers.AdminSubscriber). An announcement lost (Redis down between COMMIT and
 publish) is not retried: the row is the record, and the page reads the list again when it
 reconnects.
 """

@@ -3,7 +3,7 @@ patient's page, and the queue.updated every action publishes.
 
 Built from the queue service and ids (not from a Request), so the HTTP routes and the
 websocket snapshots share them. A board's cabin has one shape, made by `board_cabin`, both in
-the board snapshot and in the `queue.updated` a board receives (realtime.board_queue_message),
+the board snapshot and in the `queue.updated` a board receives (subscribers.board_queue_message),
 so the page reads one shape and "the next N on a board" is defined here only.
 
 A board shows masked names ("R. Sharma") or, when its department says so, none: a board's

@@ -1,4 +1,5 @@
-"""Queries for tokens, their history, counters, pauses and the per-doctor locks."""
+"""Queries for tokens, their history, counters and pauses (an action's own transaction
+statements and locks: server/db/action_txn.py)."""
 
 from __future__ import annotations
 
@@ -35,59 +36,6 @@ STATUS_TIME = {
     "CANCELLED": "cancelled_at",
     "RESCHEDULED": "rescheduled_at",
 }
-
-
-def _hospital_lock(hospital_id: UUID) -> str:
-    return f"hashtextextended('hosp:' || {uuid_literal(hospital_id)}::text, 0)"
-
-
-async def lock_hospital(conn: asyncpg.Connection, hospital_id: UUID) -> None:
-    await conn.execute(f"SELECT pg_advisory_xact_lock({_hospital_lock(hospital_id)})")
-
-
-def uuid_literal(value: UUID) -> str:
-    """A UUID written into SQL text, for the statements an action batches into one round
-    trip (a simple query takes no parameters): a UUID's text is hex digits and dashes, and
-    anything else is refused here."""
-    if not isinstance(value, UUID):
-        raise TypeError(f"not a UUID: {type(value).__name__}")
-    return f"'{value}'::uuid"
-
-
-def begin_action(hospital_id: UUID, doctor_ids: list[UUID], *, whole_hospital: bool = False,
-                 lock_timeout_s: int | None = None) -> str:
-    """BEGIN and an action's locks, one round trip. One doctor's queue changes one action at
-    a time across every process: the Lua script and the PostgreSQL record of an action happen
-    under the doctor's lock, so a repair never races an action in flight. The hospital's lock
-    comes first, shared (a whole-hospital rebuild takes it alone), then the doctors' sorted, so
-    two-doctor transfers cannot deadlock (a select list is evaluated in order)."""
-    parts = ["BEGIN"]
-    if lock_timeout_s:
-        parts.append(f"SET LOCAL lock_timeout = '{int(lock_timeout_s)}s'")
-    if whole_hospital:
-        parts.append(f"SELECT pg_advisory_xact_lock({_hospital_lock(hospital_id)})")
-    else:
-        parts.append("SELECT " + ", ".join(
-            [f"pg_advisory_xact_lock_shared({_hospital_lock(hospital_id)})"]
-            + [f"pg_advisory_xact_lock(hashtextextended('doc:' || {uuid_literal(d)}::text, 0))"
-               for d in sorted(set(doctor_ids), key=str)]))
-    return "; ".join(parts)
-
-
-def commit_action(action_id: UUID | None, hospital_id: UUID) -> str:
-    """The commit marker (when the action changed the live view) and COMMIT, one round trip:
-    once committed, the marker is the proof that the action happened."""
-    if action_id is None:
-        return "COMMIT"
-    return (f"INSERT INTO live_actions (id, hospital_id) "
-            f"VALUES ({uuid_literal(action_id)}, {uuid_literal(hospital_id)}); COMMIT")
-
-
-async def lock_patient(conn: asyncpg.Connection, patient_id: UUID) -> None:
-    """Two desks issuing for one patient at once see each other's token (duplicate check)."""
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('pat:' || $1::uuid::text, 0))",
-        patient_id)
 
 
 async def next_seq(conn: asyncpg.Connection, department_id: UUID, day: date) -> int:
@@ -134,19 +82,6 @@ async def get_token_by_code(conn: asyncpg.Connection | asyncpg.Pool,
                             public_code: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(TOKEN_SELECT + " WHERE t.public_code = $1", public_code)
     return dict(row) if row else None
-
-
-async def tokens_by_ids(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: UUID,
-                        ids: list[UUID], *, for_update: bool = False
-                        ) -> dict[UUID, dict[str, Any]]:
-    """Many tokens in one query (a queue read costs one round trip, not one per token)."""
-    if not ids:
-        return {}
-    sql = TOKEN_SELECT + " WHERE t.hospital_id = $1 AND t.id = ANY($2::uuid[])"
-    if for_update:
-        sql += " ORDER BY t.id FOR UPDATE OF t"
-    rows = await conn.fetch(sql, hospital_id, ids)
-    return {r["id"]: dict(r) for r in rows}
 
 
 # TOKEN_SELECT with each token's latest risk assessment (or null) as a JSON column
@@ -266,17 +201,6 @@ async def current_of(conn: asyncpg.Connection, doctor_id: UUID, day: date) -> UU
            AND status IN ('CALLED', 'IN_CONSULTATION')""", doctor_id, day)
 
 
-async def committed(conn: asyncpg.Connection, action_ids: list[UUID]) -> set[UUID]:
-    rows = await conn.fetch("SELECT id FROM live_actions WHERE id = ANY($1::uuid[])", action_ids)
-    return {r["id"] for r in rows}
-
-
-async def purge_actions(conn: asyncpg.Connection | asyncpg.Pool, older_than_days: int = 2) -> int:
-    status = await conn.execute(
-        "DELETE FROM live_actions WHERE at < now() - make_interval(days => $1)", older_than_days)
-    return int(status.split()[-1])
-
-
 async def history(conn: asyncpg.Connection | asyncpg.Pool, token_id: UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT action, from_status, to_status, actor_kind, actor_id, reason, doctor_id, at, "
@@ -316,7 +240,7 @@ async def latest_risk(conn: asyncpg.Connection | asyncpg.Pool,
 async def tokens_with_risk(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: UUID,
                            ids: list[UUID], *, for_update: bool = False
                            ) -> tuple[dict[UUID, dict[str, Any]], dict[UUID, dict[str, Any]]]:
-    """tokens_by_ids and latest_risk of the same tokens in one round trip (a queue read, the
+    """The tokens by id with their latest risks (latest_risk) in one round trip (a queue read, the
     rows a Next changes and answers with)."""
     if not ids:
         return {}, {}

@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from server import idempotency, metrics
+from server.db import action_txn
 from server.db import doctors as doctors_db
 from server.db import patients as patients_db
 from server.db import tokens as tokens_db
@@ -63,7 +64,7 @@ class Actions(QueueBase):
                 raise Conflict("the doctor is not active")
             if not await patients_db.get(conn, h, patient_id):
                 raise InvalidInput.field("patient_id", "no such patient")
-            await tokens_db.lock_patient(conn, patient_id)
+            await action_txn.lock_patient(conn, patient_id)
             if not allow_duplicate and (dup := await tokens_db.live_duplicate(
                     conn, h, patient_id, ctx["department_id"], day)):
                 existing = await tokens_db.get_token(conn, h, dup)

@@ -14,6 +14,7 @@ import asyncpg
 import structlog
 
 from server import idempotency
+from server.db import action_txn
 from server.db import doctors as doctors_db
 from server.db import tokens as tokens_db
 from server.domain import assignment, calendar
@@ -148,13 +149,13 @@ class QueueBase:
         try:
             async with self.pool.acquire() as conn:
                 try:
-                    await conn.execute(tokens_db.begin_action(
+                    await conn.execute(action_txn.begin_action(
                         h, doctor_ids, whole_hospital=whole_hospital,
                         lock_timeout_s=SETTLE_LOCK_TIMEOUT_S if settling else None))
                     yield Txn(conn, h, staging)
                     if request:
                         await idempotency.record_effect(conn, UUID(staging.id))
-                    await conn.execute(tokens_db.commit_action(
+                    await conn.execute(action_txn.commit_action(
                         UUID(staging.id) if staging.doctors else None, h))
                 except BaseException:
                     await _rollback(conn)

@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from server import metrics
+from server.db import action_txn
 from server.db import doctors as doctors_db
 from server.db import tokens as tokens_db
 from server.domain import calendar
@@ -40,7 +41,7 @@ class Recovery(QueueBase):
         actions = {UUID(a) for a in marks.values()}
         if not actions:
             return []
-        done = await tokens_db.committed(txn.conn, list(actions))
+        done = await action_txn.committed(txn.conn, list(actions))
         undo: list[UUID] = []
         for action in actions:
             docs = [d for d, a in marks.items() if UUID(a) == action]
@@ -163,9 +164,9 @@ async def close_day(svc: Recovery, h: UUID) -> int:
     back to the record (yesterday's tokens leave the queues)."""
     today, _ = await svc.today(h)
     async with svc.pool.acquire() as conn, conn.transaction():
-        await tokens_db.lock_hospital(conn, h)
+        await action_txn.lock_hospital(conn, h)
         closed = await tokens_db.close_past_days(conn, h, today)
-        await tokens_db.purge_actions(conn)
+        await action_txn.purge_actions(conn)
     if closed:
         log.info("closed tokens of earlier days", hospital_id=str(h), count=closed)
         await svc.reconcile(h)

@@ -32,24 +32,22 @@ from server.auth.principal import STAFF as STAFF_ROLES
 from server.db import doctors as doctors_db
 from server.db import tokens as tokens_db
 from server.errors import AppError
-from server.realtime import (
-    CLOSE_UNAUTHORISED,
-    AdminSubscriber,
-    BoardSubscriber,
-    DeskSubscriber,
-    DoctorSubscriber,
-    Hub,
-    Subscriber,
-    TokenSubscriber,
-    consistent_snapshot,
-    now_iso,
-)
+from server.realtime import CLOSE_UNAUTHORISED, Hub, consistent_snapshot
 from server.routes import alerts as alerts_routes
 from server.routes import public as public_routes
 from server.routes import render
 from server.routes.alerts import ALERT_ROLES
 from server.routes.render import state
 from server.store.live import LiveStore
+from server.subscribers import (
+    AdminSubscriber,
+    BoardSubscriber,
+    DeskSubscriber,
+    DoctorSubscriber,
+    Subscriber,
+    TokenSubscriber,
+    now_iso,
+)
 from server.ws_out import QueuedOutlet, TransportOutlet
 
 log = structlog.get_logger("ws")

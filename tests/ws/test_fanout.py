@@ -14,9 +14,10 @@ from redis.asyncio import Redis
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from server.realtime import CLOSE_OVERLOADED, CLOSE_RESYNC, DoctorSubscriber, Hub
+from server.realtime import CLOSE_OVERLOADED, CLOSE_RESYNC, Hub
 from server.store import keys
 from server.store.client import create_redis
+from server.subscribers import DoctorSubscriber
 from server.ws_out import TransportOutlet, text_frame
 from tests.api.helpers import make_display_key
 from tests.conftest import Services
