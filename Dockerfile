@@ -33,4 +33,4 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('PORT', '8000'), timeout=2)"]
 # one uvicorn process per container (scale with more containers, each scraped on its own);
 # the same flags as server/runner.py and the Procfile
-CMD ["sh", "-c", "exec uvicorn server.app:create_app --factory --host \"$HOST\" --port \"$PORT\" --no-access-log --ws websockets-sansio --ws-per-message-deflate false --ws-max-size 65536 --proxy-headers --no-server-header --log-level warning"]
+CMD ["sh", "-c", "exec uvicorn server.app:create_app --factory --host \"$HOST\" --port \"$PORT\" --no-access-log --ws server.ws_live:LiveSocket --ws-per-message-deflate false --ws-max-size 65536 --proxy-headers --no-server-header --log-level warning"]

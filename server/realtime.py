@@ -43,8 +43,20 @@ log = structlog.get_logger("realtime")
 CLOSE_UNAUTHORISED = 4401
 CLOSE_REVOKED = 4403
 CLOSE_OVERLOADED = 4408
+CLOSE_SILENT = 1011  # as uvicorn's keepalive: no answer to a ping
 CLOSE_RESYNC = 1012  # "service restart": the event feed was cut; reconnect and resume
 SUBSCRIBE_WAIT_S = 5.0  # a socket waits this long for its hospital's channel, then goes on
+
+
+PINGS = frozenset({'{"type":"ping"}', '{"type": "ping"}'})  # as live.js and most clients send it
+
+
+def _is_ping(text: str) -> bool:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and message.get("type") == "ping"
 
 
 class Hub:
@@ -90,21 +102,33 @@ class Hub:
             handle.cancel()
 
     async def _heartbeats(self) -> None:
-        """One timer for every connection (not a timeout per message): a client that heard
-        nothing for heartbeat_s gets a heartbeat, so it can tell a quiet queue from a cut."""
+        """One timer for every connection (not a timeout per message or a timer per socket):
+        a client that heard nothing for heartbeat_s gets a heartbeat, so it can tell a quiet
+        queue from a cut; one we heard nothing from for heartbeat_s is pinged (a websocket
+        ping, which every client answers), and dropped when still silent heartbeat_s later:
+        a half-open connection does not stay registered."""
         while True:
             await asyncio.sleep(self.heartbeat_s / 2)
-            idle_since = time.monotonic() - self.heartbeat_s
+            now = time.monotonic()
+            idle_since = now - self.heartbeat_s
             beats: dict[int, str] = {}  # one message per distinct last seq
+            dead: list[Subscriber] = []
             for routes in list(self.index.values()):
                 for subs in list(routes.values()):
                     for sub in subs:
-                        if sub.live and sub.last_sent <= idle_since:
+                        if sub.outlet is not None and not sub.outlet.keepalive(
+                                now, self.heartbeat_s):
+                            dead.append(sub)
+                        elif sub.live and sub.last_sent <= idle_since:
                             beat = beats.get(sub.sent_seq)
                             if beat is None:
                                 beat = beats[sub.sent_seq] = json.dumps(
                                     {"type": "heartbeat", "seq": sub.sent_seq, "ts": now_iso()})
                             self.send(sub, beat)
+            for sub in dead:
+                metrics.WS_DROPPED.inc()
+                log.info("silent websocket client dropped", kind=sub.kind)
+                self.drop(sub, CLOSE_SILENT)
 
     async def _listen(self) -> None:
         backoff = 0.2
@@ -245,6 +269,15 @@ class Hub:
         if isinstance(sub, BoardSubscriber) and sub.display_key_id:
             self.boards_by_key[sub.display_key_id].discard(sub)
         self._batch.pop(sub, None)
+
+    def gone(self, sub: Subscriber) -> None:
+        """The socket has closed (server.ws_live reports it)."""
+        self.unregister(sub)
+
+    def heard_text(self, sub: Subscriber, text: str) -> None:
+        """A client's message: a ping is answered in order with the hub's writes."""
+        if text in PINGS or _is_ping(text):
+            self.send(sub, json.dumps({"type": "pong", "ts": now_iso()}))
 
     def go_live(self, sub: Subscriber) -> None:
         """The snapshot or replay is sent: what arrived meanwhile follows, minus what it

@@ -2,9 +2,10 @@
 (the Procfile says the same).
 
 permessage-deflate is off: compression costs each connection tens of KiB of zlib state,
-and our messages are small. The sans-I/O websockets implementation is uvicorn's current one,
-the lighter per connection, and the one whose transport the realtime hub writes to directly
-(server.ws_out; docs/benchmarks.md).
+and our messages are small. Websockets run server.ws_live.LiveSocket, uvicorn's sans-I/O
+websockets protocol (its current one, the lighter per connection) taken over by the realtime
+hub once a socket is live: frames written and read without a task per connection, keepalive
+pings from the hub's one sweep (docs/benchmarks.md).
 
 Several web processes on one machine: `python -m server.runner --processes N [--host H]
 [--port P]` starts N processes, each with its own listening socket bound with SO_REUSEPORT
@@ -29,9 +30,12 @@ import sys
 import time
 from typing import Any
 
+# our subclass of uvicorn's sans-I/O websockets protocol: a live socket without a task, a
+# queue or a ping timer of its own (server/ws_live.py)
+WS_PROTOCOL = "server.ws_live:LiveSocket"
 # uvicorn's options, as keyword arguments of uvicorn.Config (the CLI flags below say the same)
 UVICORN_OPTIONS: dict[str, Any] = {
-    "factory": True, "access_log": False, "ws": "websockets-sansio",
+    "factory": True, "access_log": False, "ws": WS_PROTOCOL,
     "ws_per_message_deflate": False, "ws_max_size": 65536, "proxy_headers": True,
     "server_header": False,
     # uvicorn's own INFO lines print websocket URLs, display keys included
@@ -43,7 +47,7 @@ APP = "server.app:create_app"
 def uvicorn_command(host: str, port: int, *, workers: int = 1) -> list[str]:
     cmd = [sys.executable, "-m", "uvicorn", APP, "--factory",
            "--host", host, "--port", str(port), "--no-access-log",
-           "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
+           "--ws", WS_PROTOCOL, "--ws-per-message-deflate", "false",
            "--ws-max-size", "65536", "--proxy-headers", "--no-server-header",
            "--log-level", "warning"]
     if workers > 1:

@@ -9,21 +9,21 @@ connection whose peer reads slowly keeps its unsent bytes in the transport's own
 `limit` bytes the client is too slow and is dropped (close 4408), so a stalled client never
 costs the others more than one `transport.write` each.
 
-Direct writes need uvicorn's sans-I/O websockets protocol (server.runner's `--ws
-websockets-sansio`), found through the ASGI `send` it hands the app. Under another server the
-`QueuedOutlet` does the same job through the ASGI send path, with a queue and a writer task.
+Direct writes need our uvicorn websockets protocol (server.ws_live.LiveSocket, server.runner's
+`--ws`), found through the ASGI `send` it hands the app: it is the outlet itself. Under another
+server the `QueuedOutlet` does the same job through the ASGI send path, with a queue and a
+writer task (and that server's own keepalive pings).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, Protocol
+from typing import Protocol
 
 from starlette.websockets import WebSocket
-from websockets.protocol import Protocol as WsProtocol
 
-CLOSE_GRACE_S = 2.0  # a closing handshake that has not finished by then is cut
+from server.ws_live import CLOSE_GRACE_S
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -47,63 +47,9 @@ class Outlet(Protocol):
     def release(self) -> None:
         """The connection is over: let go of anything it holds."""
 
-
-class TransportOutlet:
-    """Frames written straight to the connection's transport (uvicorn's sans-I/O protocol)."""
-
-    __slots__ = ("limit", "proto", "ws")
-
-    def __init__(self, proto: Any, ws: WebSocket, limit: int) -> None:
-        self.proto, self.ws, self.limit = proto, ws, limit
-
-    @staticmethod
-    def of(ws: WebSocket, limit: int) -> TransportOutlet | None:
-        """The direct outlet when the server is uvicorn's sans-I/O websockets, else None."""
-        proto = getattr(ws._send, "__self__", None)
-        if proto is None or not all(hasattr(proto, a) for a in (
-                "transport", "conn", "close_sent", "disconnected")):
-            return None
-        # what the handshake left behind is not needed for the socket's life
-        for attr in ("request", "response"):
-            if hasattr(proto, attr):
-                setattr(proto, attr, None)
-        return TransportOutlet(proto, ws, limit)
-
-    def forget_request(self) -> None:
-        """websockets' ServerProtocol.parse keeps the handshake request (all its headers) as
-        a local of the generator that then parses every frame, for the socket's life. When
-        that generator is between frames (waiting for data, nothing half read), frame
-        parsing starts again in a fresh generator, and the request goes."""
-        conn = self.proto.conn
-        outer = conn.parser
-        inner = getattr(outer, "gi_yieldfrom", None)
-        waiting = getattr(inner, "gi_yieldfrom", None)
-        if (getattr(outer, "__name__", "") != "parse" or getattr(inner, "__name__", "") != "parse"
-                or getattr(waiting, "__name__", "") != "at_eof" or conn.reader.buffer):
-            return
-        conn.parser = WsProtocol.parse(conn)
-        next(conn.parser)
-
-    def write(self, frames: bytes, messages: str | list[str]) -> bool:
-        proto = self.proto
-        transport = proto.transport
-        if proto.close_sent or transport.is_closing():
-            return True  # going away: nothing more to send, nothing to drop
-        transport.write(frames)
-        return transport.get_write_buffer_size() <= self.limit  # type: ignore[no-any-return]
-
-    def close(self, code: int) -> None:
-        asyncio.get_running_loop().create_task(self._close(code))
-
-    async def _close(self, code: int) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.ws.close(code), timeout=CLOSE_GRACE_S)
-        await asyncio.sleep(CLOSE_GRACE_S)
-        if not self.proto.disconnected:  # a client that does not read gets no close reply
-            self.proto.transport.abort()
-
-    def release(self) -> None:
-        pass
+    def keepalive(self, now: float, silent_s: float) -> bool:
+        """Called by the hub's periodic sweep: ping a client silent for `silent_s`; False
+        when it is dead (silent for that long after the ping too)."""
 
 
 class QueuedOutlet:
@@ -147,3 +93,6 @@ class QueuedOutlet:
 
     def release(self) -> None:
         self.writer.cancel()
+
+    def keepalive(self, now: float, silent_s: float) -> bool:
+        return True  # the server's own pings (uvicorn's timer per connection) see to it

@@ -8,7 +8,6 @@ each with the hospital's sequence number. Clients may send {"type": "ping"}.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -48,7 +47,8 @@ from server.subscribers import (
     TokenSubscriber,
     now_iso,
 )
-from server.ws_out import QueuedOutlet, TransportOutlet
+from server.ws_live import live_socket
+from server.ws_out import QueuedOutlet
 
 log = structlog.get_logger("ws")
 
@@ -207,28 +207,37 @@ async def token_ws(ws: WebSocket) -> Prepared | None:
 async def serve(ws: WebSocket, sub: Subscriber,
                 snapshot: Callable[[], Awaitable[dict[str, Any]]]) -> None:
     """Register first (so nothing is missed), then replay or snapshot, then live: the hub
-    writes to the socket's transport; this, the connection's own task, only reads."""
+    writes to the socket's transport and, under our uvicorn protocol (server.ws_live), reads
+    its frames too, so this task ends there. Under another server it stays to read."""
     await ws.accept()
     h = hub(ws)
     settings = state(ws).settings
-    sub.outlet = TransportOutlet.of(ws, settings.ws_send_buffer_bytes) or QueuedOutlet(
-        ws, settings.ws_send_queue)
+    live = live_socket(ws)
+    if live is not None:
+        live.limit = settings.ws_send_buffer_bytes
+        sub.outlet = live
+    else:
+        sub.outlet = QueuedOutlet(ws, settings.ws_send_queue)
     try:
         await h.register(sub)
         await _catch_up(ws, sub, snapshot)
         del snapshot
         h.go_live(sub)
-        _forget_handshake(ws, sub)
+        if live is not None and live.detach(h, sub):
+            sub = None  # type: ignore[assignment]  # the socket's end unregisters it now
+            return
+        _forget_handshake(ws)
         # the hub closing the socket (dropped, revoked) ends this read with a disconnect
         await _read(ws, sub, h)
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass
     finally:
-        h.unregister(sub)
-        sub.outlet.release()
+        if sub is not None:
+            h.unregister(sub)
+            sub.outlet.release()  # type: ignore[union-attr]
 
 
-def _forget_handshake(ws: WebSocket, sub: Subscriber) -> None:
+def _forget_handshake(ws: WebSocket) -> None:
     """A live socket needs none of its handshake: its headers (cookies, tokens), query and
     their parsed copies would otherwise be held for the connection's life."""
     ws.scope["headers"] = []
@@ -236,8 +245,6 @@ def _forget_handshake(ws: WebSocket, sub: Subscriber) -> None:
     ws.scope.pop("state", None)
     for cached in ("_headers", "_query_params", "_cookies", "_url"):
         ws.__dict__.pop(cached, None)
-    if isinstance(sub.outlet, TransportOutlet):
-        sub.outlet.forget_request()
 
 
 async def _catch_up(ws: WebSocket, sub: Subscriber,
@@ -262,12 +269,9 @@ async def _catch_up(ws: WebSocket, sub: Subscriber,
 
 
 async def _read(ws: WebSocket, sub: Subscriber, h: Hub) -> None:
-    """Client messages: ping (answered in order with the hub's writes)."""
+    """Client messages (a socket not detached): pings, answered by the hub."""
     while True:
-        text = await ws.receive_text()
-        with contextlib.suppress(ValueError, AttributeError):
-            if json.loads(text).get("type") == "ping":
-                h.send(sub, json.dumps({"type": "pong", "ts": now_iso()}))
+        h.heard_text(sub, await ws.receive_text())
 
 
 async def websocket_app(scope: Scope, receive: Receive, send: Send) -> None:

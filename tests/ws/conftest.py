@@ -8,8 +8,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import uvicorn
+from uvicorn.server import ServerState
 from websockets.asyncio.client import ClientConnection, connect
 
+from server.runner import WS_PROTOCOL
+from server.ws_live import LiveSocket
 from tests.conftest import Services
 from tests.livesrv import LiveServer, running
 
@@ -27,6 +31,19 @@ def server_a(services: Services, schema_ready: str) -> Iterator[LiveServer]:
 def server_b(services: Services, schema_ready: str) -> Iterator[LiveServer]:
     with running(services.database_url, services.redis_url) as srv:
         yield srv
+
+
+async def _no_app(scope: Any, receive: Any, send: Any) -> None:
+    pass
+
+
+def live_socket_on(transport: asyncio.Transport) -> LiveSocket:
+    """Our uvicorn websockets protocol (server.ws_live) over `transport`, as uvicorn makes
+    it for a connection (no handshake: the tests drive it by hand)."""
+    proto = LiveSocket(uvicorn.Config(_no_app, ws=WS_PROTOCOL, ws_max_size=65536,
+                                      lifespan="off"), ServerState(), {})
+    proto.connection_made(transport)
+    return proto
 
 
 def ws_connect(server: LiveServer, path: str, *, token: str | None = None,

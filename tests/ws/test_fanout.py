@@ -18,13 +18,13 @@ from server.realtime import CLOSE_OVERLOADED, CLOSE_RESYNC, Hub
 from server.store import keys
 from server.store.client import create_redis
 from server.subscribers import DoctorSubscriber
-from server.ws_out import TransportOutlet, text_frame
+from server.ws_out import text_frame
 from tests.api.helpers import make_display_key
 from tests.conftest import Services
 from tests.faults.services import PrivateRedis
 from tests.livesrv import LiveServer
 from tests.queue.conftest import World, build_world
-from tests.ws.conftest import next_message, until, ws_connect
+from tests.ws.conftest import live_socket_on, next_message, until, ws_connect
 from tests.ws.test_protocol import issue, press_next
 
 
@@ -273,13 +273,8 @@ async def test_a_transport_that_cannot_take_more_is_reported_over_its_bound() ->
     transport, _ = await asyncio.get_running_loop().create_connection(
         asyncio.Protocol, "127.0.0.1", port)
 
-    class Proto:  # the two attributes of uvicorn's protocol the outlet reads
-        close_sent = False
-        disconnected = False
-
-    p = Proto()
-    p.transport = transport  # type: ignore[attr-defined]
-    outlet = TransportOutlet(p, None, limit=256 * 1024)  # type: ignore[arg-type]
+    outlet = live_socket_on(transport)
+    outlet.limit = 256 * 1024
     frame = text_frame(b"x" * 16000)
     writes = 0
     while outlet.write(frame, []):
