@@ -295,24 +295,53 @@ class Hub:
 
     # -- fan-out -------------------------------------------------------------------------
     def dispatch(self, hospital_id: str, event: dict[str, Any], raw: str) -> None:
+        """An event to the subscribers it concerns: each audience's message built once (every
+        board of a department gets the same string), each live subscriber's seq checked, the
+        message queued for this turn's write (send, inlined: this runs once per socket)."""
         routes = self.index.get(hospital_id)
         if not routes:
             return
         data = event.get("data") or {}
-        targets: set[Subscriber] = set()
-        dep = department_of(data)
-        if dep:
-            targets |= routes.get(("department", dep), set())
-        for doctor in {data.get("doctor_id"), data.get("from_doctor_id")} - {None}:
-            targets |= routes.get(("doctor", doctor), set())
-        targets |= routes.get(("desk", ""), set()) | routes.get(("admin", ""), set())
+        wanted = [("desk", ""), ("admin", "")]
+        if dep := department_of(data):
+            wanted.append(("department", dep))
+        wanted += [("doctor", d) for d in {data.get("doctor_id"), data.get("from_doctor_id")}
+                   if d]
         seq = event.get("seq")
         if not self._batch_events:
             self._batch_events, self._batch_arrived = True, time.monotonic()
-        for sub in list(targets):
-            message = sub.accept(event, raw)
-            if message is not None:
-                self._send_seq(sub, seq, message)
+        shared: dict[tuple[str, ...], str | None] = {}
+        batch = self._batch
+        for route in wanted:
+            subs = routes.get(route)
+            if not subs:
+                continue
+            # a copy: accepting can move a patient's socket to another doctor's set
+            for sub in list(subs):  # a subscriber is filed under one route only
+                key = sub.audience
+                if key is None:
+                    message = sub.accept(event, raw)
+                elif key in shared:
+                    message = shared[key]
+                else:
+                    message = shared[key] = sub.accept(event, raw)
+                if message is None:
+                    continue
+                if not sub.live or seq is None or sub.closed:
+                    self._send_seq(sub, seq, message)
+                    continue
+                if seq <= sub.sent_seq:
+                    continue  # already in its snapshot or replay
+                sub.sent_seq = seq
+                queued = batch.get(sub)
+                if queued is None:
+                    batch[sub] = message
+                elif isinstance(queued, str):
+                    batch[sub] = [queued, message]
+                else:
+                    queued.append(message)
+        if batch and self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
 
     def _send_seq(self, sub: Subscriber, seq: int | None, message: str) -> None:
         if not sub.live:

@@ -39,6 +39,9 @@ class Subscriber:
     live: bool = False
     held: list[tuple[int | None, str]] | None = field(default_factory=list)
     last_sent: float = field(default_factory=time.monotonic)
+    # subscribers with the same audience get the same message of an event (accept depends on
+    # the event and these fields only): the hub asks one of them; None: ask each
+    audience: tuple[str, ...] | None = field(default=None, init=False)
 
     kind = "base"
 
@@ -61,6 +64,9 @@ class BoardSubscriber(Subscriber):
     display_key_id: str | None = None
     names: bool = True  # False: the department's boards show no names (views.board_shows_names)
     kind = "board"
+
+    def __post_init__(self) -> None:
+        self.audience = ("board", self.department_id, "names" if self.names else "")
 
     def routes(self) -> tuple[str, str]:
         return ("department", self.department_id)
@@ -124,6 +130,9 @@ class DoctorSubscriber(Subscriber):
     doctor_id: str = ""
     kind = "doctor"
 
+    def __post_init__(self) -> None:
+        self.audience = ("doctor", self.doctor_id)
+
     def routes(self) -> tuple[str, str]:
         return ("doctor", self.doctor_id)
 
@@ -144,6 +153,9 @@ class DeskSubscriber(Subscriber):
 
     department_id: str | None = None
     kind = "desk"
+
+    def __post_init__(self) -> None:
+        self.audience = ("desk", self.department_id or "")
 
     def routes(self) -> tuple[str, str]:
         return ("desk", "")
@@ -236,6 +248,9 @@ class AdminSubscriber(Subscriber):
 
     department_id: str | None = None   # a nurse's department; None for an admin
     kind = "admin"
+
+    def __post_init__(self) -> None:
+        self.audience = ("admin", self.department_id or "")
 
     def routes(self) -> tuple[str, str]:
         return ("admin", "")
