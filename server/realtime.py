@@ -86,6 +86,9 @@ class Hub:
         self._batch_arrived = 0.0  # when the burst's first event came from Redis
         self._batch_events = False  # the burst holds events (not only heartbeats, pongs)
         self._flush_handle: asyncio.Handle | None = None
+        # display keys revoked (or possibly missed) so far: what was resolved before a change
+        # of it is not to be trusted (server.routes.ws caches display keys for reconnects)
+        self.revocations = 0
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -161,6 +164,7 @@ class Hub:
                     await pubsub.aclose()
 
     def _lost_feed(self) -> None:
+        self.revocations += 1  # a revocation may have been published meanwhile
         self._pubsub = None
         self._subscribed.clear()
         self._issued.clear()
@@ -178,6 +182,7 @@ class Hub:
         if kind != "message" or not isinstance(raw, str) or not isinstance(channel, str):
             return
         if channel == keys.DISPLAY_REVOKED:
+            self.revocations += 1
             for sub in list(self.boards_by_key.get(raw, ())):
                 self.drop(sub, CLOSE_REVOKED)
             return

@@ -9,6 +9,7 @@ each with the hospital's sequence number. Clients may send {"type": "ping"}.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from server.auth.principal import (
     DESK,
     Principal,
     can_act_on_queue,
+    display_key_hash,
     optional_principal,
     resolve_display_key,
 )
@@ -89,6 +91,31 @@ async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
     await ws.close(code, reason)
 
 
+KEY_CACHE_S = 10.0  # a display key resolved once per process this long (reconnect storms)
+KEY_CACHE_MAX = 10_000
+_display_keys: dict[bytes, tuple[float, int, Principal]] = {}
+
+
+async def display_key_principal(ws: WebSocket, key: str) -> Principal | None:
+    """resolve_display_key, remembered for KEY_CACHE_S: after a restart every board of a
+    hospital comes back within seconds, each asking PostgreSQL for the same few keys. A
+    revocation (the hub's DISPLAY_REVOKED, or a lost feed that may have hidden one) voids
+    what was resolved before it, so a revoked key is refused as soon as the hub has heard."""
+    h = hub(ws)
+    digest = display_key_hash(key)
+    now = time.monotonic()
+    hit = _display_keys.get(digest)
+    if hit is not None and hit[0] > now and hit[1] == h.revocations:
+        return hit[2]
+    generation = h.revocations  # before the read: a revocation during it voids the answer
+    who = await resolve_display_key(state(ws).pool, key)
+    if who is not None:
+        if len(_display_keys) >= KEY_CACHE_MAX:
+            _display_keys.clear()
+        _display_keys[digest] = (now + KEY_CACHE_S, generation, who)
+    return who
+
+
 async def board_ws(ws: WebSocket) -> Prepared | None:
     if not origin_allowed(ws):
         return await _refuse(ws, CLOSE_UNAUTHORISED, "origin not allowed")
@@ -99,7 +126,7 @@ async def board_ws(ws: WebSocket) -> Prepared | None:
     key = ws.query_params.get("key")
     who: Principal | None = None
     if key:
-        who = await resolve_display_key(state(ws).pool, key)
+        who = await display_key_principal(ws, key)
         if who is None or who.department_id != dep:
             return await _refuse(ws, CLOSE_UNAUTHORISED, "display key not valid here")
     else:

@@ -394,6 +394,8 @@ class LiveStore:
             return None
         if not first or int(first[0][0].split("-")[0]) > since:
             return None
+        if since == int(current or 0):
+            return []  # nothing since (a reconnect after a restart, usually)
         entries = await self.redis.xrange(keys.stream(h), f"({since}-0", "+", count=limit + 1)
         if len(entries) > limit:
             return None

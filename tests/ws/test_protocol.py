@@ -323,3 +323,24 @@ async def test_a_board_of_a_department_that_hides_names_gets_none_in_its_events(
     assert [n["display_name"] for n in cabin["next"]] == ["", ""]
     for text in (str(snap), str(msgs)):
         assert "Kumar" not in text                   # not even the masked "P. Kumar"
+
+
+async def test_a_revoked_display_key_opens_no_board_again(server_a: LiveServer,
+                                                          server_b: LiveServer, w: World,
+                                                          pool: asyncpg.Pool) -> None:
+    """Both processes served the key (and may remember it for reconnects); once each has
+    closed its board on the revocation, the key opens nothing there."""
+    key_id, key = await make_display_key(pool, w.hospital_id, w.department_id)
+    path = f"/ws/board/{w.department_id}?key={key}"
+    async with ws_connect(server_a, path) as a, ws_connect(server_b, path) as b:
+        for board in (a, b):
+            await next_message(board)
+        r = await api(server_a, w, "DELETE", f"/api/v1/displays/{key_id}")
+        assert r.status_code == 204
+        for board in (a, b):
+            with pytest.raises(ConnectionClosed) as info:
+                while True:
+                    await next_message(board)
+            assert info.value.rcvd is not None and info.value.rcvd.code == 4403
+    for server in (server_a, server_b):
+        await _closed_with(server, path, 4401)
