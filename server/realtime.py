@@ -36,7 +36,7 @@ from server.subscribers import (
     department_of,
     now_iso,
 )
-from server.ws_out import text_frame
+from server.ws_out import is_ping, text_frame
 
 log = structlog.get_logger("realtime")
 
@@ -46,17 +46,6 @@ CLOSE_OVERLOADED = 4408
 CLOSE_SILENT = 1011  # as uvicorn's keepalive: no answer to a ping
 CLOSE_RESYNC = 1012  # "service restart": the event feed was cut; reconnect and resume
 SUBSCRIBE_WAIT_S = 5.0  # a socket waits this long for its hospital's channel, then goes on
-
-
-PINGS = frozenset({'{"type":"ping"}', '{"type": "ping"}'})  # as live.js and most clients send it
-
-
-def _is_ping(text: str) -> bool:
-    try:
-        message = json.loads(text)
-    except ValueError:
-        return False
-    return isinstance(message, dict) and message.get("type") == "ping"
 
 
 class Hub:
@@ -281,7 +270,7 @@ class Hub:
 
     def heard_text(self, sub: Subscriber, text: str) -> None:
         """A client's message: a ping is answered in order with the hub's writes."""
-        if text in PINGS or _is_ping(text):
+        if is_ping(text):
             self.send(sub, json.dumps({"type": "pong", "ts": now_iso()}))
 
     def go_live(self, sub: Subscriber) -> None:

@@ -112,6 +112,8 @@ class LiveSocket(WebSocketsSansIOProtocol):
             self.close_sent = True
             self.transport.write(close_frame(1012))  # the server restarts: come back
         self.transport.close()
+        if self.close_timer is None:  # a client that does not read would hold the shutdown
+            self.close_timer = self.loop.call_later(CLOSE_GRACE_S, self._cut)
 
     async def run_asgi(self) -> None:
         """uvicorn's, except that an app returning after `detach` leaves the socket open."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from typing import Protocol
 
 from starlette.websockets import WebSocket
@@ -34,6 +35,20 @@ def text_frame(payload: bytes) -> bytes:
     if n < 65536:
         return b"\x81\x7e" + n.to_bytes(2, "big") + payload
     return b"\x81\x7f" + n.to_bytes(8, "big") + payload
+
+
+PINGS = frozenset({'{"type":"ping"}', '{"type": "ping"}'})  # as live.js and most clients send it
+
+
+def is_ping(text: str) -> bool:
+    """A client's `{"type": "ping"}` (API.md), the one message a client sends."""
+    if text in PINGS:
+        return True
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and message.get("type") == "ping"
 
 
 class Outlet(Protocol):
