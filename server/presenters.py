@@ -11,16 +11,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from server.domain.eta import (
-    ConsultStats,
-    Eta,
-    EtaInputs,
-    TodayStats,
-    etas,
-    pause_remaining,
-    starts_in,
-    today_now,
-)
+from server.domain.eta import Eta, EtaInputs, etas, pause_remaining, starts_in
+from server.domain.eta_today import today_now
 from server.domain.masking import display_name
 from server.store.live import DoctorState
 
@@ -173,7 +165,7 @@ def eta_inputs(doctor: DoctorState, dept_avg_min: float, now: datetime,
     a paused one from the pause's expected end (domain.eta.starts_in, pause_remaining); the
     consults of this sitting give today's pace (domain.eta.today_now)."""
     now_ms = now.timestamp() * 1000
-    stats = ConsultStats(doctor.consults, doctor.consult_mean, doctor.consult_m2)
+    learned = doctor.learned()
     elapsed = None
     if doctor.current:
         since = doctor.started_ms or doctor.current_since_ms or now_ms
@@ -186,10 +178,9 @@ def eta_inputs(doctor: DoctorState, dept_avg_min: float, now: datetime,
             else None)
     begins = starts_in(now, shift_start, has_current=bool(doctor.current),
                        last_call=_from_ms(doctor.last_call_ms))
-    today = today_now(TodayStats(doctor.today_n, doctor.today_log_mean, doctor.today_last_ms),
-                      now_ms)
-    return EtaInputs(dept_avg_min=dept_avg_min, stats=stats, current_elapsed_min=elapsed,
-                     paused_remaining_min=paused, starts_in_min=begins, today=today)
+    return EtaInputs(dept_avg_min=dept_avg_min, stats=learned.stats,
+                     current_elapsed_min=elapsed, paused_remaining_min=paused,
+                     starts_in_min=begins, today=today_now(learned.today, now_ms))
 
 
 def _from_ms(ms: int | None) -> datetime | None:

@@ -25,16 +25,8 @@ from uuid import UUID
 
 from server.domain import assignment
 from server.domain import lifecycle as lc
-from server.domain.eta import (
-    ConsultStats,
-    EtaInputs,
-    TodayStats,
-    pause_remaining,
-    starts_in,
-    today_now,
-    update_stats,
-    update_today,
-)
+from server.domain.eta import ConsultStats, EtaInputs, pause_remaining, starts_in, update_stats
+from server.domain.eta_today import TodayStats, today_now, update_today
 from server.domain.ordering import QueuePolicy, order, queue_score, skip_score
 
 OPENING = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
@@ -432,8 +424,9 @@ class Clinic:
             self._move(cur, lc.Action.COMPLETE)
             began = cur.started_at if cur.started_at is not None else cur.called_at
             assert began is not None
+            doc.today = update_today(doc.today, self.now - began, _ms(self.now),
+                                     learned=doc.stats)
             doc.stats = update_stats(doc.stats, self.now - began)
-            doc.today = update_today(doc.today, self.now - began, _ms(self.now))
             self.consults.append((d, self.now - began))
             doc.current = None
         doc.busy = False
