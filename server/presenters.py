@@ -148,10 +148,14 @@ def token_view(
 def queue_etas(
     *, doctor: DoctorState, n_waiting: int, dept_avg_min: float, now: datetime,
     show_probs: list[float] | None = None, shift_start: datetime | None = None,
+    scores: list[float] | None = None, senior_credit_min: float = 20.0,
 ) -> list[Eta]:
-    """ETAs of a doctor's waiting tokens, in queue order, from the live doctor state."""
-    inputs = eta_inputs(doctor, dept_avg_min, now, shift_start)
-    return etas(inputs, show_probs or [1.0] * n_waiting)
+    """ETAs of a doctor's waiting tokens, in queue order, from the live doctor state;
+    `scores`: their queue scores (epoch seconds less credits), which say how long tokens
+    still to come would sort ahead of each (domain.eta.jumpers)."""
+    inputs = eta_inputs(doctor, dept_avg_min, now, shift_start, senior_credit_min)
+    ahead = None if scores is None else [(s - now.timestamp()) / 60 for s in scores]
+    return etas(inputs, show_probs or [1.0] * n_waiting, ahead)
 
 
 def utcnow() -> datetime:
@@ -159,7 +163,8 @@ def utcnow() -> datetime:
 
 
 def eta_inputs(doctor: DoctorState, dept_avg_min: float, now: datetime,
-               shift_start: datetime | None = None) -> EtaInputs:
+               shift_start: datetime | None = None, senior_credit_min: float = 20.0
+               ) -> EtaInputs:
     """ETA inputs of a doctor from the live doctor state (keys.doctor) and today's shift
     start (None: no shift known): a doctor who has not begun yet counts from the shift start,
     a paused one from the pause's expected end (domain.eta.starts_in, pause_remaining); the
@@ -180,7 +185,8 @@ def eta_inputs(doctor: DoctorState, dept_avg_min: float, now: datetime,
                        last_call=_from_ms(doctor.last_call_ms))
     return EtaInputs(dept_avg_min=dept_avg_min, stats=learned.stats,
                      current_elapsed_min=elapsed, paused_remaining_min=paused,
-                     starts_in_min=begins, today=today_now(learned.today, now_ms))
+                     starts_in_min=begins, today=today_now(learned.today, now_ms),
+                     senior_credit_min=senior_credit_min)
 
 
 def _from_ms(ms: int | None) -> datetime | None:

@@ -78,6 +78,12 @@ call can wait for a pause or an emergency."""
 Z_UPPER: float = 1.35
 """Standard normal z of the shown upper end (p91 of the lognormal): the real tail is heavier
 than the lognormal's, so its 0.9 quantile is called after one time in ten too often."""
+JUMP_RATE: float = 0.6
+"""Tokens still to come that sort ahead of a waiting one (a senior within its credit, anyone
+before a booked token's slot), per consult cycle of the doctor: each costs a cycle, so a
+window of w minutes in which arrivals would jump the token adds JUMP_RATE w minutes."""
+SENIOR_SHARE: float = 0.15
+"""Share of the arrivals who are seniors (their credit lets them jump a recent arrival)."""
 Z90: float = 1.2815515655446004
 """Standard normal 0.9 quantile."""
 
@@ -164,6 +170,9 @@ class EtaInputs:
     today: TodayStats = field(default_factory=TodayStats)
     """The doctor's consults of this sitting (`today_now`): today's pace, against the learned
     mean's slower memory."""
+    senior_credit_min: float = 20.0
+    """The department's senior credit (QueuePolicy): how long after a token a senior arriving
+    still sorts ahead of it."""
 
     def __post_init__(self) -> None:
         if not (self.dept_avg_min > 0 and math.isfinite(self.dept_avg_min)):
@@ -313,8 +322,21 @@ def _lead_in(starts_in_min: float | None) -> tuple[float, float, float]:
     return 0.0, LATE_OVERDUE_MIN, LATE_START_SD_MIN**2
 
 
-def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
+def jumpers(inputs: EtaInputs, ahead_for_min: float, wait: float) -> float:
+    """Expected minutes that tokens still to come add ahead of a waiting one: JUMP_RATE times
+    the minutes of the coming wait during which an arrival would sort ahead of it, which is
+    `ahead_for_min` (its score minus now: positive for a booked token checked in before its
+    slot) for anyone and that plus the senior credit for a senior."""
+    anyone = min(max(ahead_for_min, 0.0), wait)
+    senior = min(max(ahead_for_min + inputs.senior_credit_min, 0.0), wait)
+    return JUMP_RATE * ((1.0 - SENIOR_SHARE) * anyone + SENIOR_SHARE * senior)
+
+
+def etas(inputs: EtaInputs, show_probs: Sequence[float],
+         ahead_for_min: Sequence[float] | None = None) -> list[Eta]:
     """One Eta per waiting token, in queue order: minutes until that token is called.
+    `ahead_for_min`: per token, its queue score minus now in minutes (`jumpers`; None: no
+    arrivals to come are counted).
 
     The wait of the k-th token is modelled as
     W_k = D + L + pause + R + sum_{i<k} S_i (C_i + o) + interruptions, with D the minutes to
@@ -328,7 +350,9 @@ def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
     day share the doctor's pace, uncertain by a relative sd sqrt(PACE_CV^2 + v/(m^2 (n+w)))
     (the second term: how well m is known): it adds that variance times sum_{i != j} c_i c_j
     (the diagonal is already in v). The pause has a relative sd of PAUSE_CV. Interruptions
-    are Poisson at INTERRUPT_PER_MIN per minute of the wait, each one cycle (m + o) long.
+    are Poisson at INTERRUPT_PER_MIN per minute of the wait, each one cycle (m + o) long;
+    so are the tokens still to come that will sort ahead of this one (`jumpers`: a mean of
+    J minutes, variance J (m + o)).
     Constants tuned on simulated days, seeds 1-100 (bench/eta_accuracy.py).
 
     W_k - D is taken as a lognormal matched to its mean and variance; p10, p50 and p90 are
@@ -367,14 +391,15 @@ def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
         consult_sq += remaining * remaining
     out: list[Eta] = []
     last = (0, 0, 0)
-    for shows in show_probs:
+    for i, shows in enumerate(show_probs):
         if not 0.0 <= shows <= 1.0:
             raise ValueError(f"show probability must be in [0, 1], got {shows}")
         p = shows * PRESENT_WHEN_CALLED
         bumps = INTERRUPT_PER_MIN * (fixed + mean)  # expected interruptions during the wait
-        total = mean + bumps * cycle
+        jump = 0.0 if ahead_for_min is None else jumpers(inputs, ahead_for_min[i], fixed + mean)
+        total = mean + bumps * cycle + jump
         shared = pace_var * (consult * consult - consult_sq)  # between consults, i != j
-        core_var = var + shared
+        core_var = var + shared + jump * cycle  # a Poisson count of cycles
         upside = UPSIDE_PER_MIN * (fixed + mean) + UPSIDE_BASE
         upper_var = core_var + upside * (cycle * cycle + v)
         p10 = max(_round(fixed + _quantile(total, core_var, -Z90)), last[0])

@@ -247,6 +247,7 @@ class Sample:
     inputs: EtaInputs
     first: bool                          # taken when the token joined the queue
     started: bool = True                 # the doctor had begun calling (not late, not early)
+    ahead_for_min: tuple[float, ...] = ()  # queue score - now, minutes: this token and those ahead
 
 
 @dataclass
@@ -347,16 +348,25 @@ class Clinic:
                            last_call=_dt(doc.last_call) if doc.last_call is not None else None)
         return EtaInputs(dept_avg_min=self.cfg.dept_avg_min, stats=doc.stats,
                          current_elapsed_min=elapsed, paused_remaining_min=paused,
-                         starts_in_min=begins, today=today_now(doc.today, _ms(self.now)))
+                         starts_in_min=begins, today=today_now(doc.today, _ms(self.now)),
+                         senior_credit_min=self.cfg.policy.senior_credit_min)
 
     def _sample(self, tid: str, first: bool) -> None:
         tok = self.tokens[tid]
         if tok.status is not lc.Status.WAITING or tok.doctor is None:
             return
         ids = self.ordered(tok.doctor)
-        self.samples.append(Sample(tok.plan.pid, self.now, tok.doctor, ids.index(tid) + 1,
+        position = ids.index(tid) + 1
+        self.samples.append(Sample(tok.plan.pid, self.now, tok.doctor, position,
                                    self.eta_inputs(tok.doctor), first,
-                                   self.docs[tok.doctor].started))
+                                   self.docs[tok.doctor].started,
+                                   self.ahead_for(tok.doctor, ids[:position])))
+
+    def ahead_for(self, d: int, ids: list[str]) -> tuple[float, ...]:
+        """Per token, its queue score minus now in minutes (domain.eta.jumpers), as the server
+        reads them from the doctor's sorted set."""
+        now_s = _dt(self.now).timestamp()
+        return tuple((self.docs[d].waiting[t] - now_s) / 60 for t in ids)
 
     def _enqueue(self, tok: _Token, d: int, score: float, *, first: bool = True) -> None:
         tok.doctor, tok.score = d, score

@@ -88,13 +88,13 @@ class _EtaCache:
     """etas() of one queue at one instant is shared by every token sampled then."""
 
     def __init__(self) -> None:
-        self.cache: dict[EtaInputs, list[Eta]] = {}
+        self.cache: dict[tuple[EtaInputs, tuple[float, ...]], list[Eta]] = {}
 
-    def eta(self, inputs: EtaInputs, position: int) -> Eta:
-        got = self.cache.get(inputs)
-        if got is None or len(got) < position:
-            got = etas(inputs, [1.0] * max(position, 8))
-            self.cache[inputs] = got
+    def eta(self, inputs: EtaInputs, position: int, ahead_for_min: tuple[float, ...]) -> Eta:
+        got = self.cache.get((inputs, ahead_for_min))
+        if got is None:
+            got = etas(inputs, [1.0] * position, ahead_for_min)
+            self.cache[(inputs, ahead_for_min)] = got
         return got[position - 1]
 
 
@@ -108,7 +108,7 @@ def score_day(result: DayResult) -> list[Scored]:
         nxt = next((c for c in result.calls.get(s.pid, ()) if c >= s.at_min), None)
         if nxt is None:
             continue
-        e = cache.eta(s.inputs, s.position)
+        e = cache.eta(s.inputs, s.position, s.ahead_for_min)
         out.append(Scored(result.plan.seed, s.pid, s.at_min, s.position, e.p50_min, e.p90_min,
                           naive_eta(s.position, cfg.dept_avg_min, cfg.buffer_min),
                           nxt - s.at_min, s.first, s.started, e.p10_min,

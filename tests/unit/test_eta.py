@@ -441,3 +441,28 @@ def test_todays_pace_counts_todays_consults_once_and_trusts_them_more_for_a_new_
     # learn() starts a sitting with the stats before its first consult
     learned = eta_module.learn(eta_module.Learned(known, eta_today.TodayStats()), 20.0, 0)
     assert learned.today.start == known and learned.stats.n == known.n
+
+
+def test_tokens_still_to_come_that_sort_ahead_delay_a_recent_or_early_token() -> None:
+    """A senior arriving within the credit of a walk-in's arrival, or anyone arriving before
+    a booked token's slot, is called first: a walk-in who has just joined, or a booked token
+    checked in half an hour before its slot, is expected later than one whose place nobody
+    can take any more (an emergency's score, or a walk-in who joined long ago)."""
+    base = inputs(learn([8.0, 12.0] * 20), elapsed=3.0)
+    settled = etas(base, [1.0] * 6, [-1e7] * 6)
+    assert settled == etas(base, [1.0] * 6)
+    assert settled == etas(base, [1.0] * 6, [-60.0] * 6)
+    just_joined = etas(base, [1.0] * 6, [-60.0] * 5 + [0.0])
+    early = etas(base, [1.0] * 6, [-60.0] * 5 + [30.0])
+    assert settled[5].p50_min < just_joined[5].p50_min < early[5].p50_min
+    assert early[5].p50_min - settled[5].p50_min == pytest.approx(
+        eta_module.JUMP_RATE * (30 * (1 - eta_module.SENIOR_SHARE)
+                                + 50 * eta_module.SENIOR_SHARE), abs=2)
+    assert early[:5] == settled[:5]
+    # the window ends when the token is called: the front barely moves
+    front = etas(base, [1.0], [600.0])[0].p50_min - settled[0].p50_min
+    assert 0 <= front <= eta_module.JUMP_RATE * 7 + 1
+    # a department of a longer senior credit: the recent walk-in waits longer still
+    longer = etas(inputs(learn([8.0, 12.0] * 20), elapsed=3.0, senior_credit_min=60.0),
+                  [1.0] * 6, [-60.0] * 5 + [0.0])
+    assert longer[5].p50_min > just_joined[5].p50_min
