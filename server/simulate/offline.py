@@ -1,8 +1,9 @@
 """Offline mode: play seeded days through the pure model and score the ETAs the server shows.
 
 Each `Sample` of a day holds exactly the inputs the server has at that moment (learned stats,
-elapsed current consult, pause, shift start; show probability 1.0, as walk-ins have no risk
-score), so `domain.eta.etas` gives what the patient's page would say. It is compared with when
+today's consults, elapsed current consult, pause, shift start, the queue's scores; show
+probability 1.0, as walk-ins have no risk score), so `domain.eta.etas` gives what the
+patient's page would say. It is compared with when
 the token was really called next, and so are two references: the naive one
 (`domain.eta.naive_eta`: position x (department average + buffer)) and a strong one
 (`strong_eta`: position x the doctor's running mean consult, no buffer).
