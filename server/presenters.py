@@ -168,7 +168,7 @@ def eta_inputs(doctor: DoctorState, dept_avg_min: float, now: datetime,
     """ETA inputs of a doctor from the live doctor state (keys.doctor) and today's shift
     start (None: no shift known): a doctor who has not begun yet counts from the shift start,
     a paused one from the pause's expected end (domain.eta.starts_in, pause_remaining); the
-    consults of this sitting give today's pace (domain.eta.today_now)."""
+    consults of this sitting give today's pace (domain.eta_today.today_now)."""
     now_ms = now.timestamp() * 1000
     learned = doctor.learned()
     elapsed = None

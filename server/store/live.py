@@ -21,7 +21,8 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from server.domain.eta import ConsultStats, Learned, TodayStats
+from server.domain.eta import ConsultStats, Learned
+from server.domain.eta_today import TodayStats
 from server.logs import current_request_id
 from server.store import keys
 from server.store.client import is_cluster, server_info
@@ -94,7 +95,7 @@ class DoctorState:
     consults: int = 0                         # consult-time statistics (domain.eta)
     consult_mean: float = 0.0
     consult_m2: float = 0.0
-    today_n: int = 0                          # consults of this sitting (domain.eta.TodayStats)
+    today_n: int = 0                          # this sitting (domain.eta_today.TodayStats)
     today_log_mean: float = 0.0
     today_last_ms: int | None = None
     today_start: ConsultStats | None = None   # the learned stats when the sitting began
