@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from server.domain.consult_stats import ConsultStats
 from server.domain.eta_today import MIN_CONSULT_MIN, TodayStats, today_pace, update_today
 
 MIN_KNOWN: float = 1e-6
@@ -86,24 +87,6 @@ SENIOR_SHARE: float = 0.15
 """Share of the arrivals who are seniors (their credit lets them jump a recent arrival)."""
 Z90: float = 1.2815515655446004
 """Standard normal 0.9 quantile."""
-
-
-@dataclass(frozen=True)
-class ConsultStats:
-    """Welford online statistics of one doctor's consult minutes (kept in Redis, O(1) update).
-
-    `n` is the effective number of consults behind mean and m2: the true count up to
-    STATS_MEMORY, then it stays there as older consults fade (see update_stats).
-    """
-
-    n: int = 0
-    mean: float = 0.0
-    m2: float = 0.0
-
-    @property
-    def variance(self) -> float | None:
-        """Sample variance, or None with fewer than two consults (not yet estimable)."""
-        return self.m2 / (self.n - 1) if self.n >= 2 else None
 
 
 def update_stats(stats: ConsultStats, minutes: float, *, cap_min: float = 120.0,

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # eta.py imports this module; ConsultStats is only a type here
-    from server.domain.eta import ConsultStats
+from server.domain.consult_stats import ConsultStats
 
 MIN_CONSULT_MIN: float = 0.5
 """Lower clamp of a recorded consult: shorter ones are mis-taps (Start then Next at once)."""
