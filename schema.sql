@@ -275,7 +275,8 @@ CREATE TABLE IF NOT EXISTS tokens (
     check_in_lon     double precision CHECK (check_in_lon BETWEEN -180 AND 180),
     recall_count     integer NOT NULL DEFAULT 0 CHECK (recall_count >= 0),
     skip_count       integer NOT NULL DEFAULT 0 CHECK (skip_count >= 0),
-    -- last ETA and position shown to the patient (snapshot for history and analytics)
+    -- superseded by token_eta_shown (0015) and no longer written; dropped by a later
+    -- release once no process of the release before 0015 runs (expand, then contract)
     position         integer CHECK (position > 0),
     eta_p50_min      integer CHECK (eta_p50_min >= 0),
     eta_p90_min      integer CHECK (eta_p90_min >= 0),
@@ -340,6 +341,19 @@ CREATE INDEX IF NOT EXISTS token_history_action_idx ON token_history (action_id)
 -- the API key a change was made with (the actor is then no user)
 ALTER TABLE token_history ADD COLUMN IF NOT EXISTS api_key_id uuid
     REFERENCES api_keys (id) ON DELETE SET NULL;
+
+-- What each waiting patient was last shown: position and ETA range, as of shown_at. Every
+-- action that moves a doctor's queue rewrites the rows of all its waiting tokens, so they live
+-- in a narrow table of their own, not in the wide tokens row: an update here changes no
+-- indexed column and runs no trigger, so it stays a HOT update on a half-empty page, where
+-- on tokens each one wrote a new version into every index (issue 16's profile).
+CREATE TABLE IF NOT EXISTS token_eta_shown (
+    token_id     uuid PRIMARY KEY REFERENCES tokens (id) ON DELETE CASCADE,
+    position     integer NOT NULL CHECK (position > 0),
+    eta_p50_min  integer NOT NULL CHECK (eta_p50_min >= 0),
+    eta_p90_min  integer NOT NULL CHECK (eta_p90_min >= eta_p50_min),
+    shown_at     timestamptz NOT NULL
+) WITH (fillfactor = 50);
 
 -- Actions whose record committed. An action's events are announced only after its COMMIT;
 -- when its process died (or its COMMIT failed) before announcing them, whoever settles the

@@ -5,8 +5,8 @@
 Plays seeded days through the pure model (server.simulate) and scores every ETA a waiting
 patient would have been shown (when the token joined the queue, then every 10 minutes) with
 the inputs the server has at that moment: per-doctor stats learned with update_stats, the
-consults of today (update_today), the elapsed current consult, the pause, the shift start;
-show probability 1.0 (walk-ins carry no risk score).
+consults of today (update_today), the elapsed current consult, the pause, the shift start,
+the queue's scores; show probability 1.0 (walk-ins carry no risk score).
 The truth is when the token was next called. Two references: the naive one, position x
 (department average + 5 min buffer) (domain.eta.naive_eta), and the strong one, position x
 the doctor's running mean consult time, no buffer (simulate.offline.strong_eta).
@@ -14,8 +14,8 @@ the doctor's running mean consult time, no buffer (simulate.offline.strong_eta).
 Shown range: [p10, p90], in whole minutes (a call up to half a minute past an edge counts as
 inside). Targets (issue 14): called before p10 and after p90 each at most 10%, overall, at
 position 1 and at joining; the p50's mean absolute error at least 10% below the strong
-reference's. The constants of server/domain/eta.py were tuned on seeds 1-100 (today's-pace
-weight checked on 101-200); the report uses seeds from 1001 on, never used for tuning.
+reference's. The constants of server/domain/eta.py and eta_today.py were tuned on seeds
+1-100 (checked on 101-200); the report uses seeds from 1001 on, never used for tuning.
 """
 
 from __future__ import annotations

@@ -11,16 +11,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from server.domain.eta import (
-    ConsultStats,
-    Eta,
-    EtaInputs,
-    TodayStats,
-    etas,
-    pause_remaining,
-    starts_in,
-    today_now,
-)
+from server.domain.eta import Eta, EtaInputs, etas, pause_remaining, starts_in
+from server.domain.eta_today import today_now
 from server.domain.masking import display_name
 from server.store.live import DoctorState
 
@@ -156,10 +148,14 @@ def token_view(
 def queue_etas(
     *, doctor: DoctorState, n_waiting: int, dept_avg_min: float, now: datetime,
     show_probs: list[float] | None = None, shift_start: datetime | None = None,
+    scores: list[float] | None = None, senior_credit_min: float = 20.0,
 ) -> list[Eta]:
-    """ETAs of a doctor's waiting tokens, in queue order, from the live doctor state."""
-    inputs = eta_inputs(doctor, dept_avg_min, now, shift_start)
-    return etas(inputs, show_probs or [1.0] * n_waiting)
+    """ETAs of a doctor's waiting tokens, in queue order, from the live doctor state;
+    `scores`: their queue scores (epoch seconds less credits), which say how long tokens
+    still to come would sort ahead of each (domain.eta.jumpers)."""
+    inputs = eta_inputs(doctor, dept_avg_min, now, shift_start, senior_credit_min)
+    ahead = None if scores is None else [(s - now.timestamp()) / 60 for s in scores]
+    return etas(inputs, show_probs or [1.0] * n_waiting, ahead)
 
 
 def utcnow() -> datetime:
@@ -167,13 +163,14 @@ def utcnow() -> datetime:
 
 
 def eta_inputs(doctor: DoctorState, dept_avg_min: float, now: datetime,
-               shift_start: datetime | None = None) -> EtaInputs:
+               shift_start: datetime | None = None, senior_credit_min: float = 20.0
+               ) -> EtaInputs:
     """ETA inputs of a doctor from the live doctor state (keys.doctor) and today's shift
     start (None: no shift known): a doctor who has not begun yet counts from the shift start,
     a paused one from the pause's expected end (domain.eta.starts_in, pause_remaining); the
-    consults of this sitting give today's pace (domain.eta.today_now)."""
+    consults of this sitting give today's pace (domain.eta_today.today_now)."""
     now_ms = now.timestamp() * 1000
-    stats = ConsultStats(doctor.consults, doctor.consult_mean, doctor.consult_m2)
+    learned = doctor.learned()
     elapsed = None
     if doctor.current:
         since = doctor.started_ms or doctor.current_since_ms or now_ms
@@ -186,10 +183,10 @@ def eta_inputs(doctor: DoctorState, dept_avg_min: float, now: datetime,
             else None)
     begins = starts_in(now, shift_start, has_current=bool(doctor.current),
                        last_call=_from_ms(doctor.last_call_ms))
-    today = today_now(TodayStats(doctor.today_n, doctor.today_log_mean, doctor.today_last_ms),
-                      now_ms)
-    return EtaInputs(dept_avg_min=dept_avg_min, stats=stats, current_elapsed_min=elapsed,
-                     paused_remaining_min=paused, starts_in_min=begins, today=today)
+    return EtaInputs(dept_avg_min=dept_avg_min, stats=learned.stats,
+                     current_elapsed_min=elapsed, paused_remaining_min=paused,
+                     starts_in_min=begins, today=today_now(learned.today, now_ms),
+                     senior_credit_min=senior_credit_min)
 
 
 def _from_ms(ms: int | None) -> datetime | None:

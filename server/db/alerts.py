@@ -46,9 +46,10 @@ async def snapshot(db: Executor, h: UUID, now: datetime) -> rules.Snapshot | Non
     deps = await db.fetch(
         "SELECT id, name FROM departments WHERE hospital_id = $1 AND active ORDER BY name", h)
     waiting = await db.fetch(
-        """SELECT id, number, department_id, doctor_id, priority, booking_type, checked_in_at,
-                  eta_p90_min, eta_updated_at, queue_score
-           FROM tokens WHERE hospital_id = $1 AND service_date = $2 AND status = 'WAITING'""",
+        """SELECT t.id, t.number, t.department_id, t.doctor_id, t.priority, t.booking_type,
+                  t.checked_in_at, s.eta_p90_min, s.shown_at AS eta_updated_at, t.queue_score
+           FROM tokens t LEFT JOIN token_eta_shown s ON s.token_id = t.id
+           WHERE t.hospital_id = $1 AND t.service_date = $2 AND t.status = 'WAITING'""",
         h, day)
     doctors = await db.fetch(
         """WITH sh AS (

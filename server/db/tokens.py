@@ -12,10 +12,19 @@ import asyncpg
 
 from server.auth.attribution import current_api_key
 
-TOKEN_SELECT = """
-SELECT t.*, p.name AS patient_name, p.phone AS patient_phone, p.language AS patient_language,
-       dep.code AS department_code, dep.name AS department_name, c.number AS cabin_number,
-       doc.name AS doctor_name
+# tokens' columns, without position / eta_* (superseded by token_eta_shown, no longer written)
+TOKEN_COLUMNS = ", ".join(f"t.{c}" for c in (
+    "id", "hospital_id", "department_id", "doctor_id", "cabin_id", "patient_id",
+    "service_date", "seq", "number", "booking_type", "priority", "status", "queue_score",
+    "public_code", "scheduled_time", "visit_reason", "created_at", "checked_in_at", "called_at",
+    "started_at", "completed_at", "no_show_at", "cancelled_at", "rescheduled_at",
+    "cancel_reason", "check_in_lat", "check_in_lon", "recall_count", "skip_count", "updated_at",
+    "late_count", "reinstate_count"))
+
+TOKEN_SELECT = f"""
+SELECT {TOKEN_COLUMNS}, p.name AS patient_name, p.phone AS patient_phone,
+       p.language AS patient_language, dep.code AS department_code,
+       dep.name AS department_name, c.number AS cabin_number, doc.name AS doctor_name
 FROM tokens t
 JOIN patients p ON p.id = t.patient_id
 JOIN departments dep ON dep.id = t.department_id
@@ -152,7 +161,7 @@ WITH done AS (
            started_at = coalesce(started_at, called_at)
     WHERE id = $1 RETURNING *),
 called AS (
-    UPDATE tokens SET status = 'CALLED', called_at = $3, cabin_id = $4, position = NULL
+    UPDATE tokens SET status = 'CALLED', called_at = $3, cabin_id = $4
     WHERE id = $2 RETURNING *),
 history AS (
     INSERT INTO token_history (hospital_id, token_id, action, from_status, to_status,
@@ -275,12 +284,16 @@ async def affected_by_leave(conn: asyncpg.Connection, hospital_id: UUID, doctor_
 
 async def snapshot_positions(conn: asyncpg.Connection, ids: list[UUID], positions: list[int],
                              p50s: list[int], p90s: list[int], at: datetime) -> None:
-    """What each waiting patient was shown (position, ETA), in one statement for the queue."""
+    """What each waiting patient was shown (position, ETA), in one statement for the queue:
+    token_eta_shown's narrow rows (HOT updates), not the wide tokens row with its indexes."""
     await conn.execute(
-        """UPDATE tokens t SET position = x.pos, eta_p50_min = x.p50,
-               eta_p90_min = x.p90, eta_updated_at = $5
-           FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[]) AS x(id, pos, p50, p90)
-           WHERE t.id = x.id""",
+        """INSERT INTO token_eta_shown AS s (token_id, position, eta_p50_min, eta_p90_min,
+                                             shown_at)
+           SELECT x.id, x.pos, x.p50, x.p90, $5
+             FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[]) AS x(id, pos, p50, p90)
+           ON CONFLICT (token_id) DO UPDATE SET position = excluded.position,
+               eta_p50_min = excluded.eta_p50_min, eta_p90_min = excluded.eta_p90_min,
+               shown_at = excluded.shown_at""",
         ids, positions, p50s, p90s, at)
 
 
@@ -334,8 +347,7 @@ async def close_past_days(conn: asyncpg.Connection, hospital_id: UUID, today: da
                    no_show_at = CASE WHEN t.status = 'IN_CONSULTATION' THEN t.no_show_at
                                      ELSE now() END,
                    completed_at = CASE WHEN t.status = 'IN_CONSULTATION' THEN now()
-                                       ELSE t.completed_at END,
-                   position = NULL
+                                       ELSE t.completed_at END
                FROM (SELECT id, status FROM tokens
                      WHERE hospital_id = $1 AND service_date < $2
                        AND status IN ('BOOKED', 'WAITING', 'CALLED', 'IN_CONSULTATION')

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-MIN_CONSULT_MIN: float = 0.5
-MIN_KNOWN: float = 1e-6      # consults' worth of knowledge below which the pace is unknown
-"""Lower clamp of a recorded consult: shorter ones are mis-taps (Start then Next at once)."""
+from server.domain.consult_stats import ConsultStats
+from server.domain.eta_today import MIN_CONSULT_MIN, TodayStats, today_pace, update_today
+
+MIN_KNOWN: float = 1e-6
+"""Consults' worth of knowledge below which the pace is unknown."""
 PRIOR_CV: float = 0.5
 """Coefficient of variation assumed for the department default (consults vary by about half)."""
 RESIDUAL_FLOOR: float = 0.25
@@ -77,37 +79,14 @@ call can wait for a pause or an emergency."""
 Z_UPPER: float = 1.35
 """Standard normal z of the shown upper end (p91 of the lognormal): the real tail is heavier
 than the lognormal's, so its 0.9 quantile is called after one time in ten too often."""
-TODAY_GAP_MIN: float = 180.0
-"""Consults further apart than this belong to different sittings (another day, an evening
-OPD): today's pace starts afresh (TodayStats)."""
-TODAY_PACE_VAR: float = 0.04
-"""Prior variance of log(today's pace / the learned mean) in the shrinkage of today's
-consults toward it: days differ by about 20% (0.2^2; the simulator's day-to-day sd, so this
-is in its form), while one consult's log varies by 0.3-0.55, complex cases more: about ten
-of today's consults weigh as much as the learned mean."""
-TODAY_LOG_BIAS: float = -0.05
-"""Log correction of today's lognormal mean estimate exp(mean log + s^2/2): s^2 from the
-learned variance counts the complex cases, which the log-mean of a few consults rarely has."""
+JUMP_RATE: float = 0.6
+"""Tokens still to come that sort ahead of a waiting one (a senior within its credit, anyone
+before a booked token's slot), per consult cycle of the doctor: each costs a cycle, so a
+window of w minutes in which arrivals would jump the token adds JUMP_RATE w minutes."""
+SENIOR_SHARE: float = 0.15
+"""Share of the arrivals who are seniors (their credit lets them jump a recent arrival)."""
 Z90: float = 1.2815515655446004
 """Standard normal 0.9 quantile."""
-
-
-@dataclass(frozen=True)
-class ConsultStats:
-    """Welford online statistics of one doctor's consult minutes (kept in Redis, O(1) update).
-
-    `n` is the effective number of consults behind mean and m2: the true count up to
-    STATS_MEMORY, then it stays there as older consults fade (see update_stats).
-    """
-
-    n: int = 0
-    mean: float = 0.0
-    m2: float = 0.0
-
-    @property
-    def variance(self) -> float | None:
-        """Sample variance, or None with fewer than two consults (not yet estimable)."""
-        return self.m2 / (self.n - 1) if self.n >= 2 else None
 
 
 def update_stats(stats: ConsultStats, minutes: float, *, cap_min: float = 120.0,
@@ -138,16 +117,6 @@ def update_stats(stats: ConsultStats, minutes: float, *, cap_min: float = 120.0,
 
 
 @dataclass(frozen=True)
-class TodayStats:
-    """The doctor's consults of this sitting: how many and the mean of their log minutes (the
-    geometric mean is robust to a complex case), and when the last one ended (epoch ms)."""
-
-    n: int = 0
-    log_mean: float = 0.0
-    last_ms: int | None = None
-
-
-@dataclass(frozen=True)
 class Learned:
     """What a doctor's finished consults have taught: all of them (ConsultStats) and this
     sitting's (TodayStats); kept in the doctor's live hash."""
@@ -157,29 +126,10 @@ class Learned:
 
 
 def learn(before: Learned, minutes: float, at_ms: int) -> Learned:
-    """One more finished consult of `minutes`, ended at `at_ms`."""
-    return Learned(update_stats(before.stats, minutes), update_today(before.today, minutes, at_ms))
-
-
-def update_today(today: TodayStats, minutes: float, at_ms: int, *,
-                 cap_min: float = 120.0) -> TodayStats:
-    """Add one finished consult (clamped like update_stats); a consult more than
-    TODAY_GAP_MIN after the last one starts a new sitting."""
-    if math.isnan(minutes):
-        raise ValueError("consult minutes must be a number")
-    x = math.log(min(max(minutes, MIN_CONSULT_MIN), cap_min))
-    if today.last_ms is None or at_ms - today.last_ms > TODAY_GAP_MIN * 60000 or today.n <= 0:
-        return TodayStats(1, x, at_ms)
-    n = today.n + 1
-    return TodayStats(n, today.log_mean + (x - today.log_mean) / n, max(at_ms, today.last_ms))
-
-
-def today_now(today: TodayStats, now_ms: float) -> TodayStats:
-    """Today's stats as an ETA input at now_ms: none once the last consult is more than
-    TODAY_GAP_MIN old (yesterday's, or this morning's for an evening sitting)."""
-    if today.n <= 0 or today.last_ms is None or now_ms - today.last_ms > TODAY_GAP_MIN * 60000:
-        return TodayStats()
-    return today
+    """One more finished consult of `minutes`, ended at `at_ms` (a new sitting's `start`: the
+    stats before it)."""
+    return Learned(update_stats(before.stats, minutes),
+                   update_today(before.today, minutes, at_ms, learned=before.stats))
 
 
 @dataclass(frozen=True)
@@ -200,9 +150,12 @@ class EtaInputs:
     known (`starts_in`)."""
     prior_weight: float = 5.0
     """Pseudo-count of the department default when blending with the doctor's own consults."""
-    today: TodayStats = TodayStats()
+    today: TodayStats = field(default_factory=TodayStats)
     """The doctor's consults of this sitting (`today_now`): today's pace, against the learned
     mean's slower memory."""
+    senior_credit_min: float = 20.0
+    """The department's senior credit (QueuePolicy): how long after a token a senior arriving
+    still sorts ahead of it."""
 
     def __post_init__(self) -> None:
         if not (self.dept_avg_min > 0 and math.isfinite(self.dept_avg_min)):
@@ -261,19 +214,15 @@ def blended_variance(inputs: EtaInputs) -> float:
 
 
 def paced(inputs: EtaInputs, m: float, v: float) -> tuple[float, float]:
-    """Consult mean and variance at today's pace: the learned m moved toward today's
-    consults by their weight w = k T / (k T + s^2) (T = TODAY_PACE_VAR, s^2 = ln(1 + v/m^2),
-    a consult's log variance), in logs: the normal shrinkage of k noisy consults toward a
-    prior. v scales with the mean (the coefficient of variation is kept)."""
-    k = inputs.today.n
-    if k <= 0 or m <= 0:
+    """Consult mean and variance at today's pace (`eta_today.today_pace`): the prior is the
+    blended mean when the sitting began (`TodayStats.start`; the running one when that is not
+    known), today's consults move it. v scales with the mean (the CV is kept)."""
+    if inputs.today.n <= 0 or m <= 0:
         return m, v
-    s2 = math.log1p(v / (m * m))
-    if s2 <= 1e-12:
-        return math.exp(inputs.today.log_mean), 0.0
-    today = inputs.today.log_mean + s2 / 2 + TODAY_LOG_BIAS
-    w = k * TODAY_PACE_VAR / (k * TODAY_PACE_VAR + s2)
-    pace = math.exp(w * today + (1.0 - w) * math.log(m))
+    start = inputs if inputs.today.start is None else replace(inputs, stats=inputs.today.start)
+    m0, v0 = blended_mean(start), blended_variance(start)
+    pace = today_pace(inputs.today, m0, math.log1p(v0 / (m0 * m0)),
+                      min(start.stats.n, STATS_MEMORY), _prior_weight(start))
     return pace, v * (pace / m) ** 2
 
 
@@ -356,8 +305,21 @@ def _lead_in(starts_in_min: float | None) -> tuple[float, float, float]:
     return 0.0, LATE_OVERDUE_MIN, LATE_START_SD_MIN**2
 
 
-def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
+def jumpers(inputs: EtaInputs, ahead_for_min: float, wait: float) -> float:
+    """Expected minutes that tokens still to come add ahead of a waiting one: JUMP_RATE times
+    the minutes of the coming wait during which an arrival would sort ahead of it, which is
+    `ahead_for_min` (its score minus now: positive for a booked token checked in before its
+    slot) for anyone and that plus the senior credit for a senior."""
+    anyone = min(max(ahead_for_min, 0.0), wait)
+    senior = min(max(ahead_for_min + inputs.senior_credit_min, 0.0), wait)
+    return JUMP_RATE * ((1.0 - SENIOR_SHARE) * anyone + SENIOR_SHARE * senior)
+
+
+def etas(inputs: EtaInputs, show_probs: Sequence[float],
+         ahead_for_min: Sequence[float] | None = None) -> list[Eta]:
     """One Eta per waiting token, in queue order: minutes until that token is called.
+    `ahead_for_min`: per token, its queue score minus now in minutes (`jumpers`; None: no
+    arrivals to come are counted).
 
     The wait of the k-th token is modelled as
     W_k = D + L + pause + R + sum_{i<k} S_i (C_i + o) + interruptions, with D the minutes to
@@ -371,7 +333,9 @@ def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
     day share the doctor's pace, uncertain by a relative sd sqrt(PACE_CV^2 + v/(m^2 (n+w)))
     (the second term: how well m is known): it adds that variance times sum_{i != j} c_i c_j
     (the diagonal is already in v). The pause has a relative sd of PAUSE_CV. Interruptions
-    are Poisson at INTERRUPT_PER_MIN per minute of the wait, each one cycle (m + o) long.
+    are Poisson at INTERRUPT_PER_MIN per minute of the wait, each one cycle (m + o) long;
+    so are the tokens still to come that will sort ahead of this one (`jumpers`: a mean of
+    J minutes, variance J (m + o)).
     Constants tuned on simulated days, seeds 1-100 (bench/eta_accuracy.py).
 
     W_k - D is taken as a lognormal matched to its mean and variance; p10, p50 and p90 are
@@ -410,14 +374,15 @@ def etas(inputs: EtaInputs, show_probs: Sequence[float]) -> list[Eta]:
         consult_sq += remaining * remaining
     out: list[Eta] = []
     last = (0, 0, 0)
-    for shows in show_probs:
+    for i, shows in enumerate(show_probs):
         if not 0.0 <= shows <= 1.0:
             raise ValueError(f"show probability must be in [0, 1], got {shows}")
         p = shows * PRESENT_WHEN_CALLED
         bumps = INTERRUPT_PER_MIN * (fixed + mean)  # expected interruptions during the wait
-        total = mean + bumps * cycle
+        jump = 0.0 if ahead_for_min is None else jumpers(inputs, ahead_for_min[i], fixed + mean)
+        total = mean + bumps * cycle + jump
         shared = pace_var * (consult * consult - consult_sq)  # between consults, i != j
-        core_var = var + shared
+        core_var = var + shared + jump * cycle  # a Poisson count of cycles
         upside = UPSIDE_PER_MIN * (fixed + mean) + UPSIDE_BASE
         upper_var = core_var + upside * (cycle * cycle + v)
         p10 = max(_round(fixed + _quantile(total, core_var, -Z90)), last[0])

@@ -89,7 +89,9 @@ class Reads(QueueBase):
         show = [float(risks[i]["show_probability"]) if i in risks else 1.0 for i in ids]
         etas_ = queue_etas(doctor=live.doctor, n_waiting=len(ids),
                            dept_avg_min=ctx["avg_consultation_min"], now=now,
-                           show_probs=show, shift_start=shift_start_dt(ctx, now))
+                           show_probs=show, shift_start=shift_start_dt(ctx, now),
+                           scores=[score for _, score in live.waiting],
+                           senior_credit_min=ctx["senior_credit_min"])
         return QueueState(ctx=ctx, live=live, risks=risks, now=now, rows=found,
                           current=UUID(cur) if cur else None,
                           waiting=[(tid, i + 1, etas_[i]) for i, tid in enumerate(ids)])

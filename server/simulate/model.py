@@ -25,16 +25,8 @@ from uuid import UUID
 
 from server.domain import assignment
 from server.domain import lifecycle as lc
-from server.domain.eta import (
-    ConsultStats,
-    EtaInputs,
-    TodayStats,
-    pause_remaining,
-    starts_in,
-    today_now,
-    update_stats,
-    update_today,
-)
+from server.domain.eta import ConsultStats, EtaInputs, pause_remaining, starts_in, update_stats
+from server.domain.eta_today import TodayStats, today_now, update_today
 from server.domain.ordering import QueuePolicy, order, queue_score, skip_score
 
 OPENING = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
@@ -255,6 +247,7 @@ class Sample:
     inputs: EtaInputs
     first: bool                          # taken when the token joined the queue
     started: bool = True                 # the doctor had begun calling (not late, not early)
+    ahead_for_min: tuple[float, ...] = ()  # queue score - now, minutes: this token and those ahead
 
 
 @dataclass
@@ -355,16 +348,25 @@ class Clinic:
                            last_call=_dt(doc.last_call) if doc.last_call is not None else None)
         return EtaInputs(dept_avg_min=self.cfg.dept_avg_min, stats=doc.stats,
                          current_elapsed_min=elapsed, paused_remaining_min=paused,
-                         starts_in_min=begins, today=today_now(doc.today, _ms(self.now)))
+                         starts_in_min=begins, today=today_now(doc.today, _ms(self.now)),
+                         senior_credit_min=self.cfg.policy.senior_credit_min)
 
     def _sample(self, tid: str, first: bool) -> None:
         tok = self.tokens[tid]
         if tok.status is not lc.Status.WAITING or tok.doctor is None:
             return
         ids = self.ordered(tok.doctor)
-        self.samples.append(Sample(tok.plan.pid, self.now, tok.doctor, ids.index(tid) + 1,
+        position = ids.index(tid) + 1
+        self.samples.append(Sample(tok.plan.pid, self.now, tok.doctor, position,
                                    self.eta_inputs(tok.doctor), first,
-                                   self.docs[tok.doctor].started))
+                                   self.docs[tok.doctor].started,
+                                   self.ahead_for(tok.doctor, ids[:position])))
+
+    def ahead_for(self, d: int, ids: list[str]) -> tuple[float, ...]:
+        """Per token, its queue score minus now in minutes (domain.eta.jumpers), as the server
+        reads them from the doctor's sorted set."""
+        now_s = _dt(self.now).timestamp()
+        return tuple((self.docs[d].waiting[t] - now_s) / 60 for t in ids)
 
     def _enqueue(self, tok: _Token, d: int, score: float, *, first: bool = True) -> None:
         tok.doctor, tok.score = d, score
@@ -432,8 +434,9 @@ class Clinic:
             self._move(cur, lc.Action.COMPLETE)
             began = cur.started_at if cur.started_at is not None else cur.called_at
             assert began is not None
+            doc.today = update_today(doc.today, self.now - began, _ms(self.now),
+                                     learned=doc.stats)
             doc.stats = update_stats(doc.stats, self.now - began)
-            doc.today = update_today(doc.today, self.now - began, _ms(self.now))
             self.consults.append((d, self.now - began))
             doc.current = None
         doc.busy = False

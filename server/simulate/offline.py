@@ -1,8 +1,9 @@
 """Offline mode: play seeded days through the pure model and score the ETAs the server shows.
 
 Each `Sample` of a day holds exactly the inputs the server has at that moment (learned stats,
-elapsed current consult, pause, shift start; show probability 1.0, as walk-ins have no risk
-score), so `domain.eta.etas` gives what the patient's page would say. It is compared with when
+today's consults, elapsed current consult, pause, shift start, the queue's scores; show
+probability 1.0, as walk-ins have no risk score), so `domain.eta.etas` gives what the
+patient's page would say. It is compared with when
 the token was really called next, and so are two references: the naive one
 (`domain.eta.naive_eta`: position x (department average + buffer)) and a strong one
 (`strong_eta`: position x the doctor's running mean consult, no buffer).
@@ -88,13 +89,13 @@ class _EtaCache:
     """etas() of one queue at one instant is shared by every token sampled then."""
 
     def __init__(self) -> None:
-        self.cache: dict[EtaInputs, list[Eta]] = {}
+        self.cache: dict[tuple[EtaInputs, tuple[float, ...]], list[Eta]] = {}
 
-    def eta(self, inputs: EtaInputs, position: int) -> Eta:
-        got = self.cache.get(inputs)
-        if got is None or len(got) < position:
-            got = etas(inputs, [1.0] * max(position, 8))
-            self.cache[inputs] = got
+    def eta(self, inputs: EtaInputs, position: int, ahead_for_min: tuple[float, ...]) -> Eta:
+        got = self.cache.get((inputs, ahead_for_min))
+        if got is None:
+            got = etas(inputs, [1.0] * position, ahead_for_min)
+            self.cache[(inputs, ahead_for_min)] = got
         return got[position - 1]
 
 
@@ -108,7 +109,7 @@ def score_day(result: DayResult) -> list[Scored]:
         nxt = next((c for c in result.calls.get(s.pid, ()) if c >= s.at_min), None)
         if nxt is None:
             continue
-        e = cache.eta(s.inputs, s.position)
+        e = cache.eta(s.inputs, s.position, s.ahead_for_min)
         out.append(Scored(result.plan.seed, s.pid, s.at_min, s.position, e.p50_min, e.p90_min,
                           naive_eta(s.position, cfg.dept_avg_min, cfg.buffer_min),
                           nxt - s.at_min, s.first, s.started, e.p10_min,

@@ -21,7 +21,8 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from server.domain.eta import ConsultStats, Learned, TodayStats
+from server.domain.eta import ConsultStats, Learned
+from server.domain.eta_today import TodayStats
 from server.logs import current_request_id
 from server.store import keys
 from server.store.client import is_cluster, server_info
@@ -94,9 +95,10 @@ class DoctorState:
     consults: int = 0                         # consult-time statistics (domain.eta)
     consult_mean: float = 0.0
     consult_m2: float = 0.0
-    today_n: int = 0                          # consults of this sitting (domain.eta.TodayStats)
+    today_n: int = 0                          # this sitting (domain.eta_today.TodayStats)
     today_log_mean: float = 0.0
     today_last_ms: int | None = None
+    today_start: ConsultStats | None = None   # the learned stats when the sitting began
 
     @classmethod
     def parse(cls, flat: list[str]) -> DoctorState:
@@ -114,18 +116,21 @@ class DoctorState:
             pause_reason=f.get("pause_reason") or None, consults=int(f.get("n") or 0),
             consult_mean=float(f.get("mean") or 0), consult_m2=float(f.get("m2") or 0),
             today_n=int(f.get("tn") or 0), today_log_mean=float(f.get("tlog") or 0),
-            today_last_ms=ms("tlast_ms"))
+            today_last_ms=ms("tlast_ms"),
+            today_start=ConsultStats(int(f["t0n"]), float(f.get("t0mean") or 0),
+                                     float(f.get("t0m2") or 0)) if f.get("t0n") else None)
 
     def learned(self) -> Learned:
         """The consult statistics the hash holds (domain.eta.Learned)."""
         return Learned(ConsultStats(self.consults, self.consult_mean, self.consult_m2),
-                       TodayStats(self.today_n, self.today_log_mean, self.today_last_ms))
+                       TodayStats(self.today_n, self.today_log_mean, self.today_last_ms,
+                                  self.today_start))
 
     def with_learned(self, learned: Learned) -> DoctorState:
         stats, today = learned.stats, learned.today
         return replace(self, consults=stats.n, consult_mean=stats.mean, consult_m2=stats.m2,
                        today_n=today.n, today_log_mean=today.log_mean,
-                       today_last_ms=today.last_ms)
+                       today_last_ms=today.last_ms, today_start=today.start)
 
     @staticmethod
     def learned_fields(learned: Learned) -> list[str | int | float]:
@@ -135,6 +140,7 @@ class DoctorState:
                                          "m2", repr(stats.m2)]
         if today.last_ms is not None:
             flat += ["tn", today.n, "tlog", repr(today.log_mean), "tlast_ms", today.last_ms]
+            flat += _start_fields(today.start)
         return flat
 
     def hash_fields(self) -> dict[str, str | int | float]:
@@ -147,7 +153,18 @@ class DoctorState:
                  "n": self.consults, "mean": self.consult_mean, "m2": self.consult_m2,
                  "tn": self.today_n, "tlog": self.today_log_mean,
                  "tlast_ms": self.today_last_ms}
+        if self.today_start is not None:
+            start = _start_fields(self.today_start)
+            named.update(zip(start[::2], start[1::2], strict=True))  # type: ignore[arg-type]
         return {k: v for k, v in named.items() if v is not None}
+
+
+def _start_fields(start: ConsultStats | None) -> list[str | int | float]:
+    """The hash fields of a sitting's `start` (t0n, t0mean, t0m2); "" clears them (a sitting
+    whose start is not known: the running stats stand in)."""
+    if start is None:
+        return ["t0n", "", "t0mean", "", "t0m2", ""]
+    return ["t0n", start.n, "t0mean", repr(start.mean), "t0m2", repr(start.m2)]
 
 
 @dataclass(frozen=True)

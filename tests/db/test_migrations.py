@@ -240,3 +240,38 @@ async def test_opdq_db_migrate_reports_what_it_applied(scratch: Scratch) -> None
     first = await asyncio.to_thread(opdq, "db", "migrate")
     assert first == f"applied {', '.join(migrate.migration_ids())}; now at {head}"
     assert await asyncio.to_thread(opdq, "db", "init") == f"already at {head}"
+
+
+async def test_0015_copies_what_todays_waiting_patients_were_shown(scratch: Scratch) -> None:
+    """Upgrading in the middle of a day keeps the long-wait alert's input: the position and
+    ETA each waiting patient was shown move to token_eta_shown; other tokens are not copied."""
+    url = await scratch()
+    conn = await asyncpg.connect(url)
+    try:
+        for version in migrate.migration_ids():
+            if version.startswith("0015"):
+                break
+            await apply_schema(conn, (migrate.MIGRATIONS_DIR / f"{version}.sql").read_text())
+        h = await conn.fetchval(
+            "INSERT INTO hospitals (name, code) VALUES ('Civil', 'CIVIL') RETURNING id")
+        dep = await conn.fetchval("INSERT INTO departments (hospital_id, name, code) "
+                                  "VALUES ($1, 'Cardiology', 'CARD') RETURNING id", h)
+        pat = await conn.fetchval("INSERT INTO patients (hospital_id, uhid, name, phone) "
+                                  "VALUES ($1, 'UH001', 'A B', '+919876500001') RETURNING id", h)
+        shown_at = await conn.fetchval("SELECT date_trunc('second', now())")
+        ids = {}
+        for seq, status, pos in ((1, "WAITING", 2), (2, "COMPLETED", 1), (3, "WAITING", None)):
+            ids[seq] = await conn.fetchval(
+                """INSERT INTO tokens (hospital_id, department_id, patient_id, service_date,
+                       seq, number, booking_type, status, public_code, position, eta_p50_min,
+                       eta_p90_min, eta_updated_at)
+                   VALUES ($1, $2, $3, current_date, $4::int, 'CARD-00' || $4::text,
+                           'WALK_IN', $5, 'code' || $4::text, $6, 12, 30, $7) RETURNING id""",
+                h, dep, pat, seq, status, pos, shown_at)
+        await apply_schema(conn, (migrate.MIGRATIONS_DIR / "0015_eta_shown.sql").read_text())
+        rows = await conn.fetch("SELECT * FROM token_eta_shown")
+        assert [dict(r) for r in rows] == [{
+            "token_id": ids[1], "position": 2, "eta_p50_min": 12, "eta_p90_min": 30,
+            "shown_at": shown_at}]
+    finally:
+        await conn.close()

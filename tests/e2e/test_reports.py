@@ -70,12 +70,16 @@ async def test_reports_page_shows_the_demo_history(server: Server, db: asyncpg.P
     await panel.get_by_label("Department").select_option(label="All")
     await panel.get_by_role("button", name="Last 30 days").click()
     await expect(panel.locator("#report-table tbody tr")).to_have_count(7)
-    # the charts are drawn again for the new range: measure the one on the page now
-    chart = panel.locator(".report-chart canvas").first
+    # the charts are drawn again for the new range (each canvas replaced): wait until the
+    # one on the page now measures two a row, full width (a box read between a removal and
+    # its replacement would be None)
     await expect(panel.locator(".uplot canvas")).to_have_count(5)
-    await expect(chart).to_be_visible()
-    box = await chart.bounding_box()
-    assert box and box["width"] > 800 and box["height"] >= 300   # two a row, full width
+    await page.wait_for_function("""() => {
+        const c = document.querySelector("#panel-reports .report-chart canvas");
+        if (!c) return false;
+        const r = c.getBoundingClientRect();
+        return r.width > 800 && r.height >= 300;
+    }""")
     await screenshot(page, "reports-projector")
     no_script_errors(page)
     await ctx.close()

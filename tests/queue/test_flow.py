@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import asyncpg
 import httpx
 
 from tests.queue.conftest import World, issue, press_next, queue
@@ -70,3 +73,29 @@ async def test_refused_transition_names_the_current_status(client: httpx.AsyncCl
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["current_status"] == "WAITING"
     assert "WAITING" in r.json()["detail"]
+
+
+async def test_the_record_holds_what_each_waiting_patient_was_last_shown(
+        client: httpx.AsyncClient, world: World, pool: asyncpg.Pool) -> None:
+    """token_eta_shown: each waiting token's position and ETA range as the last change of
+    its queue announced them (the long-wait alert reads them); a Next moves every row."""
+    a, b, c = [await issue(client, world, i) for i in range(3)]
+
+    async def shown() -> dict[str, tuple[int, int, int]]:
+        rows = await pool.fetch(
+            "SELECT token_id, position, eta_p50_min, eta_p90_min FROM token_eta_shown "
+            "WHERE token_id = ANY($1::uuid[])", [a["id"], b["id"], c["id"]])
+        return {str(r["token_id"]): (r["position"], r["eta_p50_min"], r["eta_p90_min"])
+                for r in rows}
+
+    def announced(q: dict[str, Any]) -> dict[str, tuple[int, int, int]]:
+        return {t["id"]: (t["position"], t["eta"]["p50_min"], t["eta"]["p90_min"])
+                for t in q["waiting"]}
+
+    assert await shown() == announced(await queue(client, world))
+    assert [v[0] for v in (await shown()).values()] == [1, 2, 3]
+    assert (await press_next(client, world, current_token_id=None)).status_code == 200
+    now = await shown()
+    assert now[b["id"]][0] == 1 and now[c["id"]][0] == 2   # moved up with the call
+    assert {k: v for k, v in now.items() if k != a["id"]} == announced(
+        await queue(client, world))

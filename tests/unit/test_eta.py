@@ -14,6 +14,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from server.domain import eta as eta_module
+from server.domain import eta_today
 from server.domain.eta import (
     LATE_OVERDUE_MIN,
     LATE_START_MEAN_MIN,
@@ -375,19 +376,23 @@ def test_today_starts_a_sitting_and_keeps_the_log_mean() -> None:
     """Consults of one sitting: count and mean log minutes (clamped like update_stats); a
     gap of more than TODAY_GAP_MIN starts a new one."""
     t0 = 1_700_000_000_000
-    today = eta_module.TodayStats()
+    today = eta_today.TodayStats()
     for i, minutes in enumerate((5.0, 20.0, 0.1)):
-        today = eta_module.update_today(today, minutes, t0 + i * 60_000)
+        today = eta_today.update_today(today, minutes, t0 + i * 60_000)
     assert today.n == 3 and today.last_ms == t0 + 120_000
     assert today.log_mean == pytest.approx((math.log(5) + math.log(20) + math.log(0.5)) / 3)
-    gap = int(eta_module.TODAY_GAP_MIN * 60_000)
-    assert eta_module.update_today(today, 8.0, today.last_ms + gap + 1) == eta_module.TodayStats(
-        1, math.log(8.0), today.last_ms + gap + 1)
-    assert eta_module.update_today(today, 8.0, today.last_ms + gap).n == 4
-    assert eta_module.today_now(today, today.last_ms + gap) == today
-    assert eta_module.today_now(today, today.last_ms + gap + 1) == eta_module.TodayStats()
+    gap = int(eta_today.TODAY_GAP_MIN * 60_000)
+    known = ConsultStats(40, 11.0, 900.0)
+    fresh = eta_today.update_today(today, 8.0, today.last_ms + gap + 1, learned=known)
+    assert fresh == eta_today.TodayStats(1, math.log(8.0), today.last_ms + gap + 1, known)
+    # the sitting's start stays what was known before its first consult
+    assert eta_today.update_today(fresh, 9.0, fresh.last_ms + 60_000,
+                                  learned=ConsultStats(40, 9.0, 100.0)).start == known
+    assert eta_today.update_today(today, 8.0, today.last_ms + gap).n == 4
+    assert eta_today.today_now(today, today.last_ms + gap) == today
+    assert eta_today.today_now(today, today.last_ms + gap + 1) == eta_today.TodayStats()
     with pytest.raises(ValueError):
-        eta_module.update_today(today, math.nan, t0)
+        eta_today.update_today(today, math.nan, t0)
 
 
 def test_todays_pace_pulls_the_learned_mean_more_as_consults_come() -> None:
@@ -396,16 +401,68 @@ def test_todays_pace_pulls_the_learned_mean_more_as_consults_come() -> None:
     known = learn([8.0, 12.0] * 20)  # mean 10, full memory
     base = inputs(known, elapsed=None)
     m, v = blended_mean(base), blended_variance(base)
-    paces = [eta_module.paced(inputs(known, elapsed=None, today=eta_module.TodayStats(
+    paces = [eta_module.paced(inputs(known, elapsed=None, today=eta_today.TodayStats(
         k, math.log(20.0), 0)), m, v)[0] for k in (1, 3, 10, 40)]
     assert m < paces[0] < paces[1] < paces[2] < paces[3] < 20.0
     assert paces[3] > 16.0
-    on_pace = math.log(m) - math.log1p(v / (m * m)) / 2 - eta_module.TODAY_LOG_BIAS
-    same = eta_module.paced(inputs(known, elapsed=None, today=eta_module.TodayStats(
+    on_pace = math.log(m) - math.log1p(v / (m * m)) / 2 - eta_today.TODAY_LOG_BIAS
+    same = eta_module.paced(inputs(known, elapsed=None, today=eta_today.TodayStats(
         10, on_pace, 0)), m, v)[0]
     assert same == pytest.approx(m)
     # the far ETAs follow today's pace, the front (the current consult) barely
-    slow = etas(inputs(known, elapsed=None, today=eta_module.TodayStats(10, math.log(20.0), 0)),
+    slow = etas(inputs(known, elapsed=None, today=eta_today.TodayStats(10, math.log(20.0), 0)),
                 [1.0] * 6)
     usual = etas(inputs(known, elapsed=None), [1.0] * 6)
     assert slow[5].p50_min > usual[5].p50_min + 10
+
+
+def test_todays_pace_counts_todays_consults_once_and_trusts_them_more_for_a_new_doctor() -> None:
+    """The prior of today's pace is what was known when the sitting began: a doctor known at
+    10 min taking 20 today is expected at the same pace whether or not the running mean has
+    already taken in today's consults (they are not counted twice); and five consults of 20
+    minutes say more about a doctor with no history than about one known from forty at 10."""
+    known = learn([8.0, 12.0] * 20)
+    today = eta_today.TodayStats(10, math.log(20.0), 0, known)
+    running = known
+    for _ in range(10):
+        running = update_stats(running, 20.0)
+    once = inputs(running, today=today)
+    m, v = blended_mean(once), blended_variance(once)
+    on_history = eta_module.paced(inputs(known, today=today), m, v)[0]
+    assert eta_module.paced(once, m, v)[0] == pytest.approx(on_history)
+    assert 15.0 < on_history < 20.0
+    five, usual = [20.0] * 5, [5.0, 15.0] * 20   # consults that vary by half
+    new = inputs(learn(five), today=eta_today.TodayStats(5, math.log(20.0), 0, ConsultStats()))
+    old = inputs(learn(usual + five),
+                 today=eta_today.TodayStats(5, math.log(20.0), 0, learn(usual)))
+    new_pace = eta_module.paced(new, blended_mean(new), blended_variance(new))[0]
+    old_pace = eta_module.paced(old, blended_mean(old), blended_variance(old))[0]
+    assert new_pace > 16.0 and 10.0 < old_pace < new_pace - 2.0
+    # learn() starts a sitting with the stats before its first consult
+    learned = eta_module.learn(eta_module.Learned(known, eta_today.TodayStats()), 20.0, 0)
+    assert learned.today.start == known and learned.stats.n == known.n
+
+
+def test_tokens_still_to_come_that_sort_ahead_delay_a_recent_or_early_token() -> None:
+    """A senior arriving within the credit of a walk-in's arrival, or anyone arriving before
+    a booked token's slot, is called first: a walk-in who has just joined, or a booked token
+    checked in half an hour before its slot, is expected later than one whose place nobody
+    can take any more (an emergency's score, or a walk-in who joined long ago)."""
+    base = inputs(learn([8.0, 12.0] * 20), elapsed=3.0)
+    settled = etas(base, [1.0] * 6, [-1e7] * 6)
+    assert settled == etas(base, [1.0] * 6)
+    assert settled == etas(base, [1.0] * 6, [-60.0] * 6)
+    just_joined = etas(base, [1.0] * 6, [-60.0] * 5 + [0.0])
+    early = etas(base, [1.0] * 6, [-60.0] * 5 + [30.0])
+    assert settled[5].p50_min < just_joined[5].p50_min < early[5].p50_min
+    assert early[5].p50_min - settled[5].p50_min == pytest.approx(
+        eta_module.JUMP_RATE * (30 * (1 - eta_module.SENIOR_SHARE)
+                                + 50 * eta_module.SENIOR_SHARE), abs=2)
+    assert early[:5] == settled[:5]
+    # the window ends when the token is called: the front barely moves
+    front = etas(base, [1.0], [600.0])[0].p50_min - settled[0].p50_min
+    assert 0 <= front <= eta_module.JUMP_RATE * 7 + 1
+    # a department of a longer senior credit: the recent walk-in waits longer still
+    longer = etas(inputs(learn([8.0, 12.0] * 20), elapsed=3.0, senior_credit_min=60.0),
+                  [1.0] * 6, [-60.0] * 5 + [0.0])
+    assert longer[5].p50_min > just_joined[5].p50_min

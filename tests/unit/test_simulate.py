@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 
 import pytest
 
 from server.domain import lifecycle as lc
 from server.domain.eta import ConsultStats, EtaInputs, etas, update_stats
+from server.domain.eta_today import TodayStats
 from server.simulate.model import (
     ClinicConfig,
     DayPlan,
     DoctorPlan,
     PatientPlan,
+    _ms,
     consult_minutes,
     plan_day,
     run_day,
@@ -92,11 +95,13 @@ def test_offline_scorer_on_a_tiny_day() -> None:
         (0, 1.0, 1, 0.0), (1, 2.0, 1, 9.0), (2, 3.0, 2, 18.0), (2, 13.0, 1, 8.0)]
     assert [s.naive for s in scored] == [15, 15, 30, 15]  # position x (10 + 5)
     learned = update_stats(ConsultStats(), 10.0)
-    # at 1, nobody called yet a minute past the shift start: the doctor may be late
-    shown = [etas(EtaInputs(10.0, ConsultStats(), None, starts_in_min=-1.0), [1.0])[0],
-             etas(EtaInputs(10.0, ConsultStats(), 1.0), [1.0])[0],
-             etas(EtaInputs(10.0, ConsultStats(), 2.0), [1.0, 1.0])[1],
-             etas(EtaInputs(10.0, learned, 2.0), [1.0])[0]]
+    # at 1, nobody called yet a minute past the shift start: the doctor may be late; each
+    # token's score (its arrival) minus now says how long a senior could still come first
+    shown = [etas(EtaInputs(10.0, ConsultStats(), None, starts_in_min=-1.0), [1.0], [0.0])[0],
+             etas(EtaInputs(10.0, ConsultStats(), 1.0), [1.0], [0.0])[0],
+             etas(EtaInputs(10.0, ConsultStats(), 2.0), [1.0, 1.0], [-1.0, 0.0])[1],
+             etas(EtaInputs(10.0, learned, 2.0, today=TodayStats(  # A's 10 min, a new doctor
+                 1, math.log(10.0), _ms(11.0), ConsultStats())), [1.0], [-10.0])[0]]
     assert [(s.p50, s.p90) for s in scored] == [(e.p50_min, e.p90_min) for e in shown]
     acc = summarize(scored)
     assert acc.naive_mae == pytest.approx((15 + 6 + 12 + 7) / 4)

@@ -49,9 +49,9 @@ async def test_a_long_wait_is_raised_once_and_resolved_when_the_patient_is_calle
     await svc.call_next(world.hospital_id, SYSTEM, world.doctors[1], current_token_id=None,
                         expect_given=True)                 # doctor 1 has started: not late
     tok = await issue_token(ctx, world, 1, doctor=1)
-    row = await ctx["pool"].fetchrow("SELECT eta_p90_min, eta_updated_at FROM tokens "
-                                     "WHERE id = $1", tok["id"])
-    expected = row["eta_updated_at"] + timedelta(minutes=row["eta_p90_min"])
+    row = await ctx["pool"].fetchrow("SELECT eta_p90_min, shown_at FROM token_eta_shown "
+                                     "WHERE token_id = $1", tok["id"])
+    expected = row["shown_at"] + timedelta(minutes=row["eta_p90_min"])
     await check(ctx, expected + timedelta(minutes=14))
     assert await rows(ctx["pool"], "LONG_WAIT") == []      # inside the 15 minutes' grace
     for minutes in (15, 16, 40):                           # holds: raised once

@@ -5,7 +5,7 @@
 -- Returns {'OK', completed id or '', called id or '', the queue after the press as _lib's
 --           queue_view reads it (for its queue.updated; the doctor's hash in it holds the
 --           consult statistics the completed consult is learned from: n, mean, m2 and
---           today's tn, tlog, tlast_ms, which the press does not change)}
+--           today's tn, tlog, tlast_ms, t0n, t0mean, t0m2, which the press does not change)}
 --      or {'STALE', current} when the caller saw another current token,
 --      or {'TOO_SOON', current} when a call without `expected` comes within the guard,
 --      or {'PAUSED', current}, or {'PENDING', action}.

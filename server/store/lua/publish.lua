@@ -3,7 +3,8 @@
 -- KEYS: 1 ready, 2 staged, 3.. doctor hashes the event concerns
 -- ARGV: 1 action id, 2 now (ISO), 3 type, 4 data (JSON object, staged as given);
 --       5.. (optional) field, value pairs of the doctor's consult statistics after a consult
---       the action finished (n, mean, m2, tn, tlog, tlast_ms), written to KEYS[3] (the ETAs
+--       the action finished (n, mean, m2, tn, tlog, tlast_ms and the sitting's start t0n, t0mean,
+--       t0m2), written to KEYS[3] (the ETAs
 --       in the data already count it)
 -- Returns {'OK'} or {'PENDING', action}.
 local err = check_ready(KEYS[1]); if err then return err end
