@@ -19,7 +19,7 @@ async def test_reconciler_rebuilds_a_lost_live_view(client: httpx.AsyncClient, w
                                                    pool: asyncpg.Pool, redis: Redis,
                                                    settings: Settings) -> None:
     a = await issue(client, world, 0)
-    await redis.flushall()
+    await redis.flushdb()  # not FLUSHALL: a shared server's other databases stay
     assert await queue_jobs.reconcile_queues(ctx(pool, redis, settings)) == 0
     assert await redis.exists(f"opd:{{h:{world.hospital_id}}}:ready")
     q = await queue(client, world)

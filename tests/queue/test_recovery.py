@@ -31,7 +31,7 @@ async def test_flushall_mid_day_rebuilds_every_queue_in_the_same_order(
     assert r.status_code == 200, r.text
     before = [await _order(client, world, d) for d in range(2)]
 
-    await redis.flushall()
+    await redis.flushdb()  # not FLUSHALL: a shared server's other databases stay
 
     after = [await _order(client, world, d) for d in range(2)]    # no manual step
     assert after == before
@@ -45,7 +45,7 @@ async def test_flushall_mid_day_rebuilds_every_queue_in_the_same_order(
 async def test_an_action_after_flushall_rebuilds_first(client: httpx.AsyncClient,
                                                         world: World, redis: Redis) -> None:
     a = await issue(client, world, 0)
-    await redis.flushall()
+    await redis.flushdb()  # not FLUSHALL: a shared server's other databases stay
     r = await press_next(client, world, 0, current_token_id=None)
     assert r.status_code == 200, r.text
     assert r.json()["called"]["id"] == a["id"]

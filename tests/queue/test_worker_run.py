@@ -19,7 +19,7 @@ async def test_worker_starts_and_its_reconciler_rebuilds_a_lost_queue(
         client: httpx.AsyncClient, world: World, pool: asyncpg.Pool, redis: Redis,
         services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
     await issue(client, world, 0)
-    await redis.flushall()
+    await redis.flushdb()  # not FLUSHALL: a shared server's other databases stay
     monkeypatch.setenv("DATABASE_URL", services.database_url)
     monkeypatch.setenv("REDIS_URL", services.redis_url)
     monkeypatch.setenv("SECRET_KEY", "test-secret-key-not-for-production")
