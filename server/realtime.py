@@ -78,6 +78,7 @@ class Hub:
         # display keys revoked (or possibly missed) so far: what was resolved before a change
         # of it is not to be trusted (server.routes.ws caches display keys for reconnects)
         self.revocations = 0
+        self.display_keys: dict[bytes, tuple[float, int, Any]] = {}  # digest: (until, gen, who)
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:

@@ -93,7 +93,6 @@ async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
 
 KEY_CACHE_S = 10.0  # a display key resolved once per process this long (reconnect storms)
 KEY_CACHE_MAX = 10_000
-_display_keys: dict[bytes, tuple[float, int, Principal]] = {}
 
 
 async def display_key_principal(ws: WebSocket, key: str) -> Principal | None:
@@ -102,17 +101,18 @@ async def display_key_principal(ws: WebSocket, key: str) -> Principal | None:
     revocation (the hub's DISPLAY_REVOKED, or a lost feed that may have hidden one) voids
     what was resolved before it, so a revoked key is refused as soon as the hub has heard."""
     h = hub(ws)
+    cache = h.display_keys  # the app's own: each app (and its hub) hears its revocations
     digest = display_key_hash(key)
     now = time.monotonic()
-    hit = _display_keys.get(digest)
+    hit = cache.get(digest)
     if hit is not None and hit[0] > now and hit[1] == h.revocations:
         return hit[2]
     generation = h.revocations  # before the read: a revocation during it voids the answer
     who = await resolve_display_key(state(ws).pool, key)
     if who is not None:
-        if len(_display_keys) >= KEY_CACHE_MAX:
-            _display_keys.clear()
-        _display_keys[digest] = (now + KEY_CACHE_S, generation, who)
+        if len(cache) >= KEY_CACHE_MAX:
+            cache.clear()
+        cache[digest] = (now + KEY_CACHE_S, generation, who)
     return who
 
 
