@@ -92,8 +92,9 @@ async def test_the_record_holds_what_each_waiting_patient_was_last_shown(
         return {t["id"]: (t["position"], t["eta"]["p50_min"], t["eta"]["p90_min"])
                 for t in q["waiting"]}
 
-    assert await shown() == announced(await queue(client, world))
-    assert [v[0] for v in (await shown()).values()] == [1, 2, 3]
+    before = await shown()
+    assert before == announced(await queue(client, world))
+    assert [before[t["id"]][0] for t in (a, b, c)] == [1, 2, 3]
     assert (await press_next(client, world, current_token_id=None)).status_code == 200
     now = await shown()
     assert now[b["id"]][0] == 1 and now[c["id"]][0] == 2   # moved up with the call
