@@ -41,6 +41,20 @@ async def waiting(client: httpx.AsyncClient, w: World, clock: Clock, n: int) -> 
         await issue(client, w, i)
 
 
+async def presses(client: httpx.AsyncClient, w: World, clock: Clock,
+                  minutes: tuple[int, ...]) -> str:
+    """Next at each of `minutes` past 10:00 (each completes the one before); the id of the
+    last one called."""
+    current = None
+    for minute in minutes:
+        clock.at = local_at(10) + timedelta(minutes=minute)
+        r = await press_next(client, w, current_token_id=current)
+        assert r.status_code == 200, r.text
+        current = r.json()["called"]["id"]
+    assert current is not None
+    return current
+
+
 async def test_pause_and_resume(client: httpx.AsyncClient, world: World, clock: Clock,
                                 pool: asyncpg.Pool) -> None:
     r = await pause(client, world, minutes=15, reason="ward round")
@@ -143,12 +157,8 @@ async def test_learned_consult_times_move_the_eta(client: httpx.AsyncClient, wor
                                                   clock: Clock) -> None:
     await waiting(client, world, clock, 5)
     fresh = p50s(await etas(client, world))[1]        # one consult ahead, nothing learned
-    current = None
-    for minute in (10, 30, 50, 70):    # three consults of 20 minutes each, a fourth starts
-        clock.at = local_at(10) + timedelta(minutes=minute)
-        r = await press_next(client, world, current_token_id=current)
-        assert r.status_code == 200, r.text
-        current = r.json()["called"]["id"]
+    # three consults of 20 minutes each, a fourth starts
+    await presses(client, world, clock, (10, 30, 50, 70))
     # the doctor is slower than the department's 10 minutes: the learned mean (blended with
     # the default while few consults are known) lies between
     learned = p50s(await etas(client, world))[0]
@@ -164,11 +174,8 @@ async def test_the_queue_update_of_a_finished_consult_already_counts_it(
     """The ETAs a press announces (what every phone shows at once) are the ones a reload
     shows: the consult it finished is learned before they are computed, and stored."""
     await waiting(client, world, clock, 5)
-    current = None
-    for minute in (10, 35, 60):        # consults of 25 minutes, where 10 are expected
-        clock.at = local_at(10) + timedelta(minutes=minute)
-        r = await press_next(client, world, current_token_id=current)
-        current = r.json()["called"]["id"]
+    # consults of 25 minutes, where 10 are expected
+    current = await presses(client, world, clock, (10, 35, 60))
     clock.advance(minutes=25)
     if finish == "next":
         r = await press_next(client, world, current_token_id=current)
@@ -189,12 +196,8 @@ async def test_todays_pace_moves_the_far_etas_and_lapses_after_the_sitting(
     queue's ETAs use them: a doctor taking 20 minutes today is expected slower than the
     learned mean alone says; hours after the last consult they no longer count."""
     await waiting(client, world, clock, 8)
-    current = None
-    for minute in (10, 30, 50, 70):    # three consults of 20 minutes each, a fourth starts
-        clock.at = local_at(10) + timedelta(minutes=minute)
-        r = await press_next(client, world, current_token_id=current)
-        assert r.status_code == 200, r.text
-        current = r.json()["called"]["id"]
+    # three consults of 20 minutes each, a fourth starts
+    await presses(client, world, clock, (10, 30, 50, 70))
     doc = keys.doctor(world.hospital_id, world.doctors[0])
     tn, tlog, tlast = await redis.hmget(doc, "tn", "tlog", "tlast_ms")
     assert int(tn) == 3 and float(tlog) == pytest.approx(math.log(20), abs=1e-3)
