@@ -148,7 +148,8 @@ def token_view(
 def queue_etas(
     *, doctor: DoctorState, n_waiting: int, dept_avg_min: float, now: datetime,
     show_probs: list[float] | None = None, shift_start: datetime | None = None,
-    scores: list[float] | None = None, senior_credit_min: float = 20.0,
+    scores: list[float] | None = None,
+    senior_credit_min: float = EtaInputs.senior_credit_min,
 ) -> list[Eta]:
     """ETAs of a doctor's waiting tokens, in queue order, from the live doctor state;
     `scores`: their queue scores (epoch seconds less credits), which say how long tokens
@@ -163,7 +164,8 @@ def utcnow() -> datetime:
 
 
 def eta_inputs(doctor: DoctorState, dept_avg_min: float, now: datetime,
-               shift_start: datetime | None = None, senior_credit_min: float = 20.0
+               shift_start: datetime | None = None,
+               senior_credit_min: float = EtaInputs.senior_credit_min
                ) -> EtaInputs:
     """ETA inputs of a doctor from the live doctor state (keys.doctor) and today's shift
     start (None: no shift known): a doctor who has not begun yet counts from the shift start,
