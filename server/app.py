@@ -54,6 +54,7 @@ from server.settings import Settings, get_settings
 from server.state import AppState
 from server.store.client import JOBS_REDIS, create_redis
 from server.store.live import LiveStore
+from server.view_cache import ViewCache, ViewsRevision
 
 log = structlog.get_logger("app")
 T = TypeVar("T")
@@ -106,7 +107,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         redis = create_redis(settings.redis_url, cluster=cluster)
         live = LiveStore(redis, settings.event_stream_maxlen)
         state = AppState(settings=settings, pool=pool, redis=redis,
-                         queue=QueueService(pool, live, settings))
+                         queue=QueueService(pool, live, settings),
+                         views=ViewCache(settings.view_cache_s))
         hub = Hub(create_redis(settings.redis_url, subscriber=True, cluster=cluster),
                   settings.ws_heartbeat_s)
         state.extras["hub"] = hub
@@ -140,6 +142,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             Middleware(Attribution), Middleware(SecurityHeaders), Middleware(RequestLog),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes), Middleware(Idempotency),
+            Middleware(ViewsRevision),
         ],
         lifespan=lifespan,
     )

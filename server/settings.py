@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     ws_send_buffer_bytes: int = Field(default=262144, ge=4096)
     ws_heartbeat_s: float = Field(default=20.0, gt=0)
     event_stream_maxlen: int = Field(default=5000, ge=100)
+    # how long a web process may reuse a doctor's rendered queue while nothing changed
+    # (server/view_cache.py); 0: render every read
+    view_cache_s: float = Field(default=2.0, ge=0, le=60)
 
     # Twilio (no credentials: messages are logged, not sent)
     twilio_account_sid: str | None = None

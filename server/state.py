@@ -9,6 +9,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from server.settings import Settings
+from server.view_cache import ViewCache
 
 if TYPE_CHECKING:
     from server.queue import QueueService
@@ -20,4 +21,5 @@ class AppState:
     pool: asyncpg.Pool
     redis: Redis
     queue: QueueService
+    views: ViewCache
     extras: dict[str, Any] = field(default_factory=dict)

@@ -19,6 +19,7 @@ from uuid import UUID
 
 import asyncpg
 from starlette.requests import Request
+from starlette.types import Scope
 
 from server.auth import sessions
 from server.auth.attribution import current_api_key
@@ -124,6 +125,11 @@ async def _resolve(request: Request, credential: str) -> Principal | None:
         doctor_id=row["doctor_id"], department_id=row["department_id"],
         session_id=row["session_id"], username=row["username"],
     )
+
+
+def cached_principal(scope: Scope) -> Principal | None:
+    """The caller as this request already resolved it, or None (anonymous, or not asked)."""
+    return (scope.get("state") or {}).get(_CACHE_ATTR)
 
 
 async def optional_principal(request: Request) -> Principal | None:

@@ -13,7 +13,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from server import idempotency
+from server import idempotency, view_cache
 from server.db import action_txn
 from server.db import doctors as doctors_db
 from server.db import tokens as tokens_db
@@ -173,6 +173,7 @@ class QueueBase:
         if staging.doctors:
             try:
                 await self.live.emit(h, staging.id, sorted(staging.doctors, key=str))
+                view_cache.note_announced()
             except Exception as exc:  # committed: the next reader or the reconciler announces it
                 log.warning("could not announce a committed action yet",
                             error=type(exc).__name__)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from server import views
@@ -77,11 +78,23 @@ async def leave(request: Request) -> JSONResponse:
     return JSONResponse(out, status_code=201)
 
 
-async def doctor_queue(request: Request) -> JSONResponse:
+async def doctor_queue(request: Request) -> Response:
+    """Reused from this process's view cache while the hospital's views are unchanged (what a
+    principal may press depends on who they are to the queue: part of the key)."""
     who = await staff(request)
+    did = path_uuid(request, "doctor_id")
+    svc, cache = render.service(request), render.state(request).views
+    version = await svc.live.views_version(who.hospital_id)
+    key = (who.hospital_id, did, who.kind, who.role, who.doctor_id, who.department_id)
+    now = svc.now().timestamp()
+    body = cache.get(key, version, now)
+    if body is not None:
+        return Response(body, media_type="application/json")
     ctx = await _doctor_for(request, who, act=False)
-    return JSONResponse(await views.queue_snapshot(render.service(request), who.hospital_id,
-                                                   ctx["id"], who, ctx=ctx))
+    answer = JSONResponse(await views.queue_snapshot(svc, who.hospital_id, ctx["id"], who,
+                                                     ctx=ctx))
+    cache.put(key, version, answer.body, now)
+    return answer
 
 
 async def board(request: Request) -> JSONResponse:

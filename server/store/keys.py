@@ -51,6 +51,13 @@ def seq(h: UUID | str) -> str:
     return f"{tag(h)}:seq"
 
 
+def views(h: UUID | str) -> str:
+    """A revision moved by changes that announce no event but show in the staff's views (a
+    patient's name edited, a risk score, a doctor's cabin); with `seq`, the version of the
+    hospital's rendered views (server/view_cache.py)."""
+    return f"{tag(h)}:views"
+
+
 def stream(h: UUID | str) -> str:
     """Recent events, entry id `<seq>-0`, so `since` resumes with XRANGE."""
     return f"{tag(h)}:events"

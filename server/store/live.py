@@ -374,6 +374,9 @@ class LiveStore:
             ks += [keys.queue(h, d["id"]), keys.doctor(h, d["id"])]
         payload = json.dumps({"doctors": doctors, "tokens": tokens}, default=str)
         await self._run(self.scripts.rebuild, ks, [at_ms or now_ms(), mode, payload])
+        # a repair of some doctors keeps the sequence (a whole rebuild rebases it): what the
+        # views kept of those doctors may be what the repair replaced
+        await self.views_changed(h)
 
     async def load_history(self, h: UUID) -> tuple[bool, float | None]:
         """(was the view loaded by an earlier Redis run, how long this Redis has been up): what
@@ -395,6 +398,16 @@ class LiveStore:
 
     async def current_seq(self, h: UUID | str) -> int:
         return int(await self.redis.get(keys.seq(h)) or 0)
+
+    async def views_version(self, h: UUID) -> tuple[str | None, str | None]:
+        """The event sequence number and the views revision, read together (one slot)."""
+        seq, rev = await self.redis.mget(keys.seq(h), keys.views(h))
+        return seq, rev
+
+    async def views_changed(self, h: UUID) -> None:
+        """Something the staff's views show changed without an event: every process's
+        rendered views of the hospital are out of date."""
+        await self.redis.incr(keys.views(h))
 
     async def events_since(self, h: UUID, since: int, limit: int) -> list[dict[str, Any]] | None:
         """Events after `since`, in order; None when they cannot be replayed exactly: some

@@ -81,7 +81,8 @@ async def read_queue(client: httpx.AsyncClient, w: World, doctor: int) -> dict[s
 
 
 async def test_queue_read_cost_does_not_grow_with_the_queue(
-        client: httpx.AsyncClient, pool: asyncpg.Pool, round_trips: RoundTrips) -> None:
+        client: httpx.AsyncClient, pool: asyncpg.Pool, round_trips: RoundTrips,
+        clock: Clock) -> None:
     w = await build_world(pool, n_doctors=2, n_patients=20)
     for i in range(10):
         await issue(client, w, i, doctor=0)
@@ -93,6 +94,7 @@ async def test_queue_read_cost_does_not_grow_with_the_queue(
 
     costs = {}
     for doctor, n in ((0, 10), (1, 100)):
+        clock.advance(minutes=1)    # past what the view cache may reuse: a read of the queue
         round_trips.reset()
         q = await read_queue(client, w, doctor)
         assert len(q["waiting"]) == n
@@ -107,7 +109,23 @@ async def test_queue_read_cost_does_not_grow_with_the_queue(
     # their risks
     assert queries == 3, costs[100]
     assert by_method.get("reset", 0) == 0, costs[100]   # no reset query (server/db/pool.py)
-    assert redis == 1, costs[100]               # the one read script
+    # the views' version (server/view_cache.py), the one read script
+    assert costs[100][2] == {"MGET": 1, "EVALSHA": 1}, costs[100]
+    assert redis == 2, costs[100]
+
+
+async def test_a_queue_read_while_nothing_changed_reuses_the_rendered_answer(
+        client: httpx.AsyncClient, pool: asyncpg.Pool, round_trips: RoundTrips,
+        clock: Clock) -> None:
+    """A ward's tablets reconnecting at once: the second read of an unchanged queue costs the
+    session and the views' version, not the queue's script, rows and JSON."""
+    w = await build_world(pool, n_doctors=2, n_patients=20)
+    for i in range(20):
+        await issue(client, w, i)
+    first = await read_queue(client, w, 0)
+    round_trips.reset()
+    assert await read_queue(client, w, 0) == first
+    assert (dict(round_trips.pg), dict(round_trips.redis)) == ({"fetchrow": 1}, {"MGET": 1})
 
 
 async def test_board_read_cost_grows_with_cabins_not_tokens(

@@ -1,0 +1,114 @@
+"""The doctor console's queue as last rendered, kept by each web process for a moment.
+
+A console reads its queue once per connection and then applies events, so the GET is rare for
+one tablet but comes in bursts (a ward's tablets back after a restart or a network cut), and
+rendering it costs the queue's script, two queries and the tokens' JSON. Each answer is kept
+with the version of the hospital's views it was read at: the event sequence number, which every
+committed action moves (its announcement follows its COMMIT), and a revision that changes made
+without an event move (`ViewsRevision` below). A GET reads that version (one Redis round trip
+for both) once its caller is authenticated, and reuses an answer only when the version is the
+same and the answer is under `ttl_s` old on the queue service's clock: what it shows relative
+to the moment it was read (ETAs, minutes waited) is never older than that, and a change made
+outside the API (a command-line import) shows within it. The version is read before the queue,
+so an answer is never kept under a version newer than what it shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.auth.principal import cached_principal
+from server.errors import SERVICE_DOWN
+
+log = structlog.get_logger("view_cache")
+
+Version = tuple[str | None, str | None]  # (event sequence number, views revision)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    version: Version
+    at: float
+    body: bytes
+
+
+class ViewCache:
+    """Rendered answers by key (the hospital first), each under the version it was read at."""
+
+    def __init__(self, ttl_s: float, max_entries: int = 1000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: dict[Hashable, _Entry] = {}
+
+    def get(self, key: Hashable, version: Version, now: float) -> bytes | None:
+        """The answer kept under `key` if read at `version` less than ttl_s before `now`
+        (seconds on the clock the answer's ETAs were computed with)."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.version != version or not 0 <= now - entry.at < self.ttl_s:
+            del self._entries[key]
+            return None
+        return entry.body
+
+    def put(self, key: Hashable, version: Version, body: bytes, now: float) -> None:
+        if self.ttl_s <= 0:
+            return
+        self._entries.pop(key, None)
+        while len(self._entries) >= self.max_entries:  # the oldest first (insertion order)
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = _Entry(version, now, body)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# whether the current request announced an event (which moves the views' version by itself)
+_announced: ContextVar[bool] = ContextVar("opdq_announced", default=False)
+
+
+def note_announced() -> None:
+    """Called once an action's events are out (server.queue.base): no revision needed."""
+    _announced.set(True)
+
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class ViewsRevision:
+    """ASGI middleware: after a staff request changed something without announcing an event
+    (a patient's name, a doctor's cabin, a hospital setting), move the hospital's views
+    revision before the answer goes out, so the next read of any process renders afresh."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in MUTATING:
+            await self.app(scope, receive, send)
+            return
+        token = _announced.set(False)
+
+        async def send_after_revision(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] < 400 \
+                    and not _announced.get():
+                who = cached_principal(scope)
+                if who is not None and who.hospital_id is not None:
+                    try:
+                        await scope["app"].state.opdq.queue.live.views_changed(who.hospital_id)
+                    except SERVICE_DOWN as exc:
+                        # the change is committed: answer it; other processes' kept
+                        # answers of this hospital then last out their ttl_s
+                        log.warning("could not mark the views changed",
+                                    error=type(exc).__name__)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_after_revision)
+        finally:
+            _announced.reset(token)
