@@ -555,6 +555,11 @@ def _throughput_md(tp: dict[str, Any], repeat: dict[str, Any] | None) -> list[st
           f"| GET /api/v1/doctors/{{id}}/queue (20 waiting) | {_f(tp['queue_get']['rps'])} | "
           f"{_f(tp['queue_get']['p50_ms'])} / {_f(tp['queue_get']['p99_ms'])} | bare Starlette "
           f"constant JSON: {_f(tp['bare_get']['rps'])}/s | {tp['queue_get_per_bare']:.3f} |",
+          *([f"| the same GETs, {tp['config']['busy_rate']:g} Nexts/s in the same hospital | "
+             f"{_f(tp['queue_get_busy']['rps'])} | {_f(tp['queue_get_busy']['p50_ms'])} / "
+             f"{_f(tp['queue_get_busy']['p99_ms'])} | the same bare route | "
+             f"{tp['queue_get_busy']['rps'] / tp['bare_get']['rps']:.3f} |"]
+            if tp.get("queue_get_busy") else []),
           ""]
     if tp.get("queue_get_per_bare_cpu"):
         md += [f"The web process's CPU time per request (steadier than requests/s on a shared "

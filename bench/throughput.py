@@ -9,7 +9,8 @@
   cheapest write a queue change needs; client on core 1).
 - Queue-snapshot GETs/s (`GET /api/v1/doctors/{id}/queue`, 20 waiting, as staff) against a
   bare Starlette route answering a constant JSON (bench/bare_app.py) under the same flags,
-  core and load.
+  core and load; then the same GETs while the same hospital takes 10 Nexts/s (every event
+  voids the answers server/view_cache.py kept).
 
 Both servers sit on one core, so requests/s are per core; the ratios are what to compare
 across machines, and so is the web process's CPU time per request (psutil), which a shared
@@ -21,14 +22,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+import httpx
 
 from bench.bare_app import __name__ as bare_module
 from bench.realtime import (
@@ -59,11 +66,38 @@ class Config:
     next_waiting: int = 80        # per Next doctor: (one_seconds + seconds) x Nexts/s / doctors
     next_concurrency: int = 16
     get_concurrency: int = 32
+    busy_rate: float = 10.0       # Nexts/s in the GET hospital during the second GET phase
     zadd_requests: int = 200_000
 
     @classmethod
     def quick(cls) -> Config:
         return cls(seconds=4.0, next_doctors=40, get_doctors=10, zadd_requests=50_000)
+
+
+@contextlib.contextmanager
+def pressing(url: str, token: str, doctors: list[Any], rate: float, seconds: float
+             ) -> Iterator[dict[str, int]]:
+    """Next presses at `rate`/s over `doctors` for `seconds` (a thread, open loop) while the
+    body runs: the queue reads then meet a hospital whose views change (server/view_cache.py
+    voids the answers it kept at every event). Yields the presses made, filled in at exit."""
+    done = {"ok": 0, "refused": 0}
+
+    def press() -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as c:
+            t0 = time.monotonic()
+            for i in itertools.count():
+                if time.monotonic() - t0 >= seconds:
+                    return
+                r = c.post(f"/api/v1/doctors/{doctors[i % len(doctors)]}/next", json={})
+                done["ok" if r.status_code == 200 else "refused"] += 1
+                time.sleep(max(0.0, t0 + (i + 1) / rate - time.monotonic()))
+
+    thread = threading.Thread(target=press, name="bench-presses")
+    thread.start()
+    try:
+        yield done
+    finally:
+        thread.join()
 
 
 def redis_benchmark(redis_url: str, n: int) -> dict[str, Any] | None:
@@ -147,6 +181,14 @@ def run(cfg: Config, svc: Services, log: Any = print) -> dict[str, Any]:
                                       "--duration-s", str(cfg.seconds)], cfg.seconds + 60,
                                      web.pid)
         log(f"  {out['queue_get']}")
+        log(f"throughput: queue snapshot GETs, {cfg.busy_rate:g} Nexts/s in the same hospital ...")
+        with pressing(web.url, hosp.admin_token, get_ids, cfg.busy_rate, cfg.seconds) as done:
+            out["queue_get_busy"] = http_load(
+                ["--url", web.url, "--paths", paths, *auth, "--concurrency",
+                 str(cfg.get_concurrency), "--duration-s", str(cfg.seconds)], cfg.seconds + 60,
+                web.pid)
+        out["queue_get_busy"]["presses"] = done
+        log(f"  {out['queue_get_busy']}")
         doctors_arg = ",".join(str(d) for d in next_ids)
         log("throughput: Next, one press in flight ...")
         busy_auth = ["--auth", busy.admin_token]
