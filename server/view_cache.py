@@ -40,10 +40,11 @@ class _Entry:
 class ViewCache:
     """Rendered answers by key (the hospital first), each under the version it was read at."""
 
-    def __init__(self, ttl_s: float, max_entries: int = 1000) -> None:
+    def __init__(self, ttl_s: float, max_bytes: int = 32 * 1024 * 1024) -> None:
         self.ttl_s = ttl_s
-        self.max_entries = max_entries
+        self.max_bytes = max_bytes  # a long queue's answer is tens of KiB: bound the sum
         self._entries: dict[Hashable, _Entry] = {}
+        self._bytes = 0
 
     def get(self, key: Hashable, version: Version, now: float) -> bytes | None:
         """The answer kept under `key` if read at `version` less than ttl_s before `now`
@@ -52,17 +53,23 @@ class ViewCache:
         if entry is None:
             return None
         if entry.version != version or not 0 <= now - entry.at < self.ttl_s:
-            del self._entries[key]
+            self._drop(key)
             return None
         return entry.body
 
     def put(self, key: Hashable, version: Version, body: bytes, now: float) -> None:
-        if self.ttl_s <= 0:
+        if self.ttl_s <= 0 or len(body) > self.max_bytes:
             return
-        self._entries.pop(key, None)
-        while len(self._entries) >= self.max_entries:  # the oldest first (insertion order)
-            del self._entries[next(iter(self._entries))]
+        self._drop(key)
+        while self._bytes + len(body) > self.max_bytes:  # the oldest first (insertion order)
+            self._drop(next(iter(self._entries)))
         self._entries[key] = _Entry(version, now, body)
+        self._bytes += len(body)
+
+    def _drop(self, key: Hashable) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(entry.body)
 
     def __len__(self) -> int:
         return len(self._entries)

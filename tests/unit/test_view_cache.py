@@ -29,12 +29,16 @@ def test_an_answer_lasts_ttl_s_on_the_callers_clock() -> None:
 
 
 def test_keys_are_apart_and_the_oldest_go_first_when_full() -> None:
-    cache = ViewCache(ttl_s=60.0, max_entries=3)
+    cache = ViewCache(ttl_s=60.0, max_bytes=30)
     for i in range(4):
-        cache.put(i, V1, str(i).encode(), now=100.0)
+        cache.put(i, V1, bytes([48 + i]) * 10, now=100.0)
     assert len(cache) == 3
     assert cache.get(0, V1, now=100.0) is None
-    assert [cache.get(i, V1, now=100.0) for i in (1, 2, 3)] == [b"1", b"2", b"3"]
+    assert [cache.get(i, V1, now=100.0) for i in (1, 2, 3)] == [b"1" * 10, b"2" * 10, b"3" * 10]
+    cache.put(2, V1, b"x" * 20, now=100.0)            # replaced: its old bytes count no more
+    assert [cache.get(i, V1, now=100.0) for i in (1, 3)] == [None, b"3" * 10]
+    cache.put("big", V1, b"x" * 31, now=100.0)        # larger than the whole bound: not kept
+    assert cache.get("big", V1, now=100.0) is None and len(cache) == 2
 
 
 def test_no_time_to_live_keeps_nothing() -> None:
