@@ -7,7 +7,7 @@ board (p50/p99), press to its answer and to the first board (bench/fanout-load.m
 process's garbage collections and event-loop stalls during the rate test, its burst writes
 (duration, sockets), and the CPU of the web processes and of core 0 over the rate test.
 The web processes run with bench/probe/sitecustomize.py (OPDQ_PROBE): a measuring probe, not
-part of the server. A variant is NAME=TREE[:ENV=VALUE,...] (TREE: a checkout's folder).
+part of the server. A variant is NAME=TREE[:ENV=VALUE;...] (TREE: a checkout's folder).
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def run_variant(svc: Services, name: str, tree: Path, extra: dict[str, str], boa
 def parse_variant(text: str) -> tuple[str, Path, dict[str, str]]:
     name, rest = text.split("=", 1)
     tree, _, envs = rest.partition(":")
-    extra = dict(kv.split("=", 1) for kv in envs.split(",") if kv)
+    extra = dict(kv.split("=", 1) for kv in envs.split(";") if kv)
     return name, Path(tree).resolve(), extra
 
 
