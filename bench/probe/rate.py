@@ -101,7 +101,10 @@ def summarise(dumps: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if later:
                 waits.append((later[0] - ev["at"]) * 1000)
         lags = [lag * 1000 for _at, lag in d["lag"]]
+        presses = [(e - s) * 1000 for s, e in d.get("presses", [])]
         out.append({
+            "presses_ms_p50_p99_max": [q(presses, 0.5), q(presses, 0.99),
+                                       round(max(presses), 1) if presses else None],
             "pid": d["pid"], "tracked": d["tracked"], "frozen": d["frozen"],
             "gc_threshold": d["gc_threshold"],
             "gc": {g: {"n": len(v), "max_ms": round(max(v), 2) if v else 0,

@@ -5,7 +5,7 @@ last signal to OPDQ_PROBE/probe-<pid>-<n>.json and starts again.
 What it records: every garbage collection (generation, pause), the event loop's lateness
 (a 2 ms ticker: how long the loop was held), and per event from Redis to the sockets in the
 realtime hub: when it arrived (_on_message), when its burst's write began and ended, how many
-sockets were written.
+sockets were written; and each Next's core (Actions.call_next: its queries and scripts).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ if OUT:
     _lag: list[tuple[float, float]] = []  # (at, lateness s) of ticks late by > 2 ms
     _events: list[dict[str, Any]] = []
     _flushes: list[tuple[float, float, int]] = []  # (start, end, sockets written)
+    _presses: list[tuple[float, float]] = []  # (start, end) of each Next's core (call_next)
     _n = [0]
     _start = [0.0]
 
@@ -41,10 +42,11 @@ if OUT:
     def _dump(*_: Any) -> None:
         _n[0] += 1
         data = {"pid": os.getpid(), "gc": list(_gc), "lag": list(_lag), "events": list(_events),
-                "flushes": list(_flushes), "gc_counts": gc.get_count(),
+                "flushes": list(_flushes), "presses": list(_presses),
+                "gc_counts": gc.get_count(),
                 "gc_threshold": gc.get_threshold(), "gc_stats": gc.get_stats(),
                 "frozen": gc.get_freeze_count(), "tracked": len(gc.get_objects())}
-        for x in (_gc, _lag, _events, _flushes):
+        for x in (_gc, _lag, _events, _flushes, _presses):
             x.clear()
         path = os.path.join(OUT, f"probe-{os.getpid()}-{_n[0]}.json")
         with open(path, "w") as f:
@@ -87,6 +89,18 @@ if OUT:
             self._probe_ticker = asyncio.create_task(_ticker())
 
         hub._on_message, hub._flush, hub.start = _on_message_p, _flush_p, _start_p
+        from server.queue.actions import Actions
+
+        call_next = Actions.call_next
+
+        async def _call_next_p(self: Any, *args: Any, **kwargs: Any) -> Any:
+            t = time.time()
+            try:
+                return await call_next(self, *args, **kwargs)
+            finally:
+                _presses.append((t, time.time()))
+
+        Actions.call_next = _call_next_p  # type: ignore[method-assign]
         if chunk := os.environ.get("OPDQ_PROBE_CHUNK"):  # sockets written per turn, to try
             hub.FLUSH_CHUNK = int(chunk)
 
