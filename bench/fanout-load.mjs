@@ -66,18 +66,26 @@ function keyOf(text) {
   const m = ROUND.exec(text);
   return m ? m[1] : null;
 }
-const pending = new Map();   // key -> {t0, count, done}
+const pending = new Map();   // key -> {count, first, done}
 const onMsg = (text) => {
   const key = keyOf(text);
   if (key === null) return;
   const p = pending.get(key);
-  if (p && ++p.count === N) { p.done(performance.now()); pending.delete(key); }
+  if (!p) return;
+  if (++p.count === 1) p.first = performance.now();
+  if (p.count === N) { p.done(performance.now()); pending.delete(key); }
 };
+// a promise of when the LAST subscriber had the event (null: timed out); its `entry.first`
+// says when the first one had it
 function expect(key) {
-  return new Promise((ok) => {
+  const entry = { count: 0, first: null, done: null };
+  const got = new Promise((ok) => {
     const t = setTimeout(() => { pending.delete(key); ok(null); }, TIMEOUT);
-    pending.set(key, { count: 0, done: (t1) => { clearTimeout(t); ok(t1); } });
+    entry.done = (t1) => { clearTimeout(t); ok(t1); };
   });
+  pending.set(key, entry);
+  got.entry = entry;
+  return got;
 }
 
 // ---- connections ------------------------------------------------------------------------
@@ -248,7 +256,7 @@ async function rounds() {
 
 async function rate() {
   const lat = []; let lost = 0; pubErrors = 0; empty = 0;
-  const inflight = [];
+  const inflight = [], answered = [], first = [];
   const every = 1000 / RATE, total = Math.round(RATE * DURATION);
   const start = performance.now();
   for (let i = 0; i < total; i++) {
@@ -259,14 +267,22 @@ async function rate() {
     const [key, sent] = publish(1_000_000 + i);
     if (key === null) { lost++; continue; }
     const got = expect(key);
+    // the decomposition: when the publish call answered (ours: the Next request) and when
+    // the first subscriber had the event
+    sent.then(() => answered.push(performance.now() - t0));
     inflight.push(Promise.all([sent, got]).then(([ok, t1]) => {
       if (!ok) { pending.delete(key); lost++; return; }
-      if (t1 === null) lost++; else lat.push(t1 - t0);
+      if (t1 === null) { lost++; return; }
+      lat.push(t1 - t0);
+      first.push(got.entry.first - t0);
     }));
   }
   const achieved = total / ((performance.now() - start) / 1000);
   await Promise.all(inflight);
-  summary("rate", lat, lost, { rate: RATE, duration_s: DURATION, achieved_rate: +achieved.toFixed(2) });
+  answered.sort((a, b) => a - b); first.sort((a, b) => a - b);
+  summary("rate", lat, lost, { rate: RATE, duration_s: DURATION, achieved_rate: +achieved.toFixed(2),
+    publish_p50_ms: q(answered, 0.5), publish_p99_ms: q(answered, 0.99),
+    first_p50_ms: q(first, 0.5), first_p99_ms: q(first, 0.99) });
 }
 
 async function idle() {

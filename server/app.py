@@ -121,6 +121,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # what startup built lives as long as the process: out of the collector's way, so a
         # full collection (thousands of sockets open) does not walk it again each time
         gc.freeze()
+        # and collections far apart (GC_THRESHOLDS, default 50000,20,10: a young collection
+        # every 50,000 net allocations of containers, an older one every 20 of those, a full
+        # one every 10 older ones and only when the objects promoted since the last exceed a
+        # quarter of the long-lived). With CPython's 700,10,10 a process holding 2,500 sockets
+        # ran a full collection every ~4 s at 10 Nexts/s, each holding its event loop
+        # 25-135 ms, a press's p99 (docs/benchmarks.md, run D). Garbage in cycles waits
+        # longer: a few MiB more after a reconnect storm.
+        gc.set_threshold(*(int(x) for x in settings.gc_thresholds.split(",")))
         try:
             yield
         finally:

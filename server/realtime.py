@@ -21,7 +21,7 @@ import contextlib
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import structlog
@@ -51,6 +51,10 @@ SUBSCRIBE_WAIT_S = 5.0  # a socket waits this long for its hospital's channel, t
 class Hub:
     """Subscriptions of this process, fed by one Redis subscription per hospital in use."""
 
+    # connections written per turn of the event loop: about 2-3 ms of sends here, so a burst
+    # to 2,500 boards gives the loop back ten times (docs/benchmarks.md, run D)
+    FLUSH_CHUNK = 256
+
     def __init__(self, redis: Redis, heartbeat_s: float = 20.0, linger_s: float = 30.0) -> None:
         self.redis = redis
         self.heartbeat_s = heartbeat_s
@@ -75,6 +79,12 @@ class Hub:
         self._batch_arrived = 0.0  # when the burst's first event came from Redis
         self._batch_events = False  # the burst holds events (not only heartbeats, pongs)
         self._flush_handle: asyncio.Handle | None = None
+        # the burst being written, FLUSH_CHUNK sockets per turn of the event loop (_flush)
+        self._writing: Iterator[tuple[Subscriber, str | list[str]]] | None = None
+        self._frames: dict[int, bytes] = {}
+        self._joined: dict[tuple[int, ...], bytes] = {}
+        self._kinds: set[str] = set()
+        self._writing_since: float | None = None  # the burst's first event (None: no event)
         # display keys revoked (or possibly missed) so far: what was resolved before a change
         # of it is not to be trusted (server.routes.ws caches display keys for reconnects)
         self.revocations = 0
@@ -370,17 +380,24 @@ class Hub:
 
     def _flush(self) -> None:
         """Write the burst: each distinct message framed once, each distinct sequence of
-        frames joined once, one write per connection."""
+        frames joined once, one write per connection; FLUSH_CHUNK connections per turn of
+        the event loop, so a burst to thousands of sockets does not hold the loop (the next
+        press's queries and requests are served between chunks). A burst gathered while
+        another is being written waits for it: each connection gets its messages in order."""
         self._flush_handle = None
-        batch, self._batch = self._batch, {}
-        timed, self._batch_events = self._batch_events, False
-        frames: dict[int, bytes] = {}
-        joined: dict[tuple[int, ...], bytes] = {}
-        kinds: set[str] = set()
+        if self._writing is None:
+            batch, self._batch = self._batch, {}
+            self._writing = iter(batch.items())
+            self._frames, self._joined, self._kinds = {}, {}, set()
+            self._writing_since = self._batch_arrived if self._batch_events else None
+            self._batch_events = False
+        frames, joined, kinds = self._frames, self._joined, self._kinds
         now = time.monotonic()
         slow: list[Subscriber] = []
-        for sub, messages in batch.items():
-            if sub.closed or sub.outlet is None:
+        written = 0
+        for sub, messages in self._writing:
+            outlet = sub.outlet
+            if sub.closed or outlet is None:
                 continue
             if isinstance(messages, str):
                 data = frames.get(id(messages))
@@ -397,13 +414,22 @@ class Hub:
                             f = frames[id(m)] = text_frame(m.encode())
                         parts.append(f)
                     data = joined[key] = b"".join(parts)
-            if not sub.outlet.write(data, messages):
+            if not outlet.write(data, messages):
                 slow.append(sub)
             sub.last_sent = now
             kinds.add(sub.kind)
-        done = time.monotonic()
-        for kind in kinds if timed else ():
-            metrics.FANOUT_LATENCY.labels(kind).observe(done - self._batch_arrived)
+            written += 1
+            if written >= self.FLUSH_CHUNK:
+                break
+        else:  # the burst is out
+            self._writing = None
+            self._frames, self._joined = {}, {}
+            if self._writing_since is not None:
+                done = time.monotonic()
+                for kind in kinds:
+                    metrics.FANOUT_LATENCY.labels(kind).observe(done - self._writing_since)
+        if (self._writing is not None or self._batch) and self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
         for sub in slow:
             self._overloaded(sub)
 

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     # bytes a client may leave unread in its transport before it is dropped (close 4408)
     ws_send_buffer_bytes: int = Field(default=262144, ge=4096)
     ws_heartbeat_s: float = Field(default=20.0, gt=0)
+    # the garbage collector's thresholds once started (gc.set_threshold; CPython's default is
+    # 700,10,10): a full collection walks every open socket's objects and held a process's
+    # event loop 25-135 ms every few seconds under load (server.app, docs/benchmarks.md run D)
+    gc_thresholds: str = Field(default="50000,20,10", pattern=r"^\d+,\d+,\d+$")
     event_stream_maxlen: int = Field(default=5000, ge=100)
     # how long a web process may reuse a doctor's rendered queue while nothing changed
     # (server/view_cache.py); 0: render every read

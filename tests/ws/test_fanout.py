@@ -215,6 +215,31 @@ async def test_events_published_together_reach_a_socket_in_one_write(hub: Hub,
         assert sub.outlet.writes == 1  # type: ignore[union-attr]
 
 
+async def test_a_burst_to_many_sockets_is_written_a_chunk_per_turn_and_in_order(
+        hub: Hub) -> None:
+    """A burst to more sockets than FLUSH_CHUNK gives the event loop back between chunks (a
+    press's queries are served meanwhile); an event that arrives in between reaches every
+    socket after the one before it, never ahead of it."""
+    hub.FLUSH_CHUNK = 2
+    h, doctor = str(uuid.uuid4()), str(uuid.uuid4())
+    subs = [DoctorSubscriber(h, doctor_id=doctor, outlet=Collect()) for _ in range(7)]
+    for sub in subs:
+        await hub.register(sub)
+        hub.go_live(sub)
+    written_after_one_turn: list[int] = []
+
+    def meanwhile() -> None:  # runs after the first chunk, before the rest
+        written_after_one_turn.append(sum(1 for s in subs if s.outlet.messages))  # type: ignore[union-attr]
+        hub.dispatch(h, json.loads(event(2, doctor)), event(2, doctor))
+
+    hub.dispatch(h, json.loads(event(1, doctor)), event(1, doctor))
+    asyncio.get_running_loop().call_soon(meanwhile)
+    for sub in subs:
+        got = await sub.outlet.wait_for(2)  # type: ignore[union-attr]
+        assert [m["seq"] for m in got] == [1, 2]
+    assert written_after_one_turn == [2]
+
+
 async def test_a_subscriber_whose_held_messages_overflow_is_dropped(hub: Hub,
                                                                     redis: Redis) -> None:
     h, doctor = str(uuid.uuid4()), str(uuid.uuid4())
