@@ -95,7 +95,8 @@ class Settings(BaseSettings):
     # the garbage collector's thresholds once started (gc.set_threshold; CPython's default is
     # 700,10,10): a full collection walks every open socket's objects and held a process's
     # event loop 25-135 ms every few seconds under load (server.app, docs/benchmarks.md run D)
-    gc_thresholds: str = Field(default="50000,20,10", pattern=r"^\d+,\d+,\d+$")
+    # (the first must be at least 1: 0 would turn automatic collection off altogether)
+    gc_thresholds: str = Field(default="50000,20,10", pattern=r"^[1-9]\d*,\d+,\d+$")
     event_stream_maxlen: int = Field(default=5000, ge=100)
     # how long a web process may reuse a doctor's rendered queue while nothing changed
     # (server/view_cache.py); 0: render every read
