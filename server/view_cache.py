@@ -15,9 +15,12 @@ so an answer is never kept under a version newer than what it shows.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Hashable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from uuid import UUID
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,7 +28,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server.auth.principal import cached_principal
 from server.errors import SERVICE_DOWN
 
+if TYPE_CHECKING:
+    from server.state import AppState
+
 log = structlog.get_logger("view_cache")
+
+REVISION_TIMEOUT_S = 1.0  # a hung Redis must not hold the answer to a committed change
 
 Version = tuple[str | None, str | None]  # (event sequence number, views revision)
 
@@ -38,7 +46,8 @@ class _Entry:
 
 
 class ViewCache:
-    """Rendered answers by key (the hospital first), each under the version it was read at."""
+    """Rendered answers by key, a tuple whose first item is the hospital, each under the
+    version it was read at."""
 
     def __init__(self, ttl_s: float, max_bytes: int = 32 * 1024 * 1024) -> None:
         self.ttl_s = ttl_s
@@ -65,6 +74,11 @@ class ViewCache:
             self._drop(next(iter(self._entries)))
         self._entries[key] = _Entry(version, now, body)
         self._bytes += len(body)
+
+    def forget(self, hospital_id: Hashable) -> None:
+        """Drop every answer kept of the hospital (its version could not be moved)."""
+        for key in [k for k in self._entries if isinstance(k, tuple) and k[0] == hospital_id]:
+            self._drop(key)
 
     def _drop(self, key: Hashable) -> None:
         entry = self._entries.pop(key, None)
@@ -106,16 +120,22 @@ class ViewsRevision:
                     and not _announced.get():
                 who = cached_principal(scope)
                 if who is not None and who.hospital_id is not None:
-                    try:
-                        await scope["app"].state.opdq.queue.live.views_changed(who.hospital_id)
-                    except SERVICE_DOWN as exc:
-                        # the change is committed: answer it; other processes' kept
-                        # answers of this hospital then last out their ttl_s
-                        log.warning("could not mark the views changed",
-                                    error=type(exc).__name__)
+                    await _views_changed(scope["app"].state.opdq, who.hospital_id)
             await send(message)
 
         try:
             await self.app(scope, receive, send_after_revision)
         finally:
             _announced.reset(token)
+
+
+async def _views_changed(state: AppState, hospital_id: UUID) -> None:
+    """Move the revision; when Redis cannot take it in time, the change is committed all the
+    same: answer it, and forget this process's answers of the hospital (other processes'
+    last out their ttl_s)."""
+    try:
+        async with asyncio.timeout(REVISION_TIMEOUT_S):
+            await state.queue.live.views_changed(hospital_id)
+    except (*SERVICE_DOWN, TimeoutError) as exc:
+        log.warning("could not mark the views changed", error=type(exc).__name__)
+        state.views.forget(hospital_id)

@@ -45,3 +45,12 @@ def test_no_time_to_live_keeps_nothing() -> None:
     cache = ViewCache(ttl_s=0)
     cache.put("k", V1, b"one", now=100.0)
     assert len(cache) == 0 and cache.get("k", V1, now=100.0) is None
+
+
+def test_forgetting_a_hospital_drops_its_answers_only() -> None:
+    cache = ViewCache(ttl_s=60.0)
+    cache.put(("h1", "d1"), V1, b"a", now=100.0)
+    cache.put(("h1", "d2"), V1, b"b", now=100.0)
+    cache.put(("h2", "d1"), V1, b"c", now=100.0)
+    cache.forget("h1")
+    assert len(cache) == 1 and cache.get(("h2", "d1"), V1, now=100.0) == b"c"
