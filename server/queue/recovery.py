@@ -47,8 +47,12 @@ class Recovery(QueueBase):
             docs = [d for d, a in marks.items() if UUID(a) == action]
             if action in done:
                 n = await self.live.emit(txn.h, str(action), docs)
-                log.warning("announced a committed action its process left unsettled",
-                            events=n, doctors=len(docs))
+                if n:
+                    log.warning("announced a committed action its process left unsettled",
+                                events=n, doctors=len(docs))
+                else:  # its own process announced it while we waited for the lock: a race
+                    log.info("a committed action was announced by its own process meanwhile",
+                             doctors=len(docs))
             else:
                 n = await self.live.discard(txn.h, str(action))
                 log.warning("dropped an action its record does not hold",
