@@ -579,8 +579,10 @@ def _throughput_md(tp: dict[str, Any], repeat: dict[str, Any] | None) -> list[st
            "their risks, their changes with their history, the queue's risks, its shown "
            "positions, the commit marker with COMMIT), pinned by "
            "tests/queue/test_round_trips.py, against a single ZADD; the "
-           "queue read is three queries, one Lua script and the ETA model against a constant.",
-           ""]
+           "queue read of an unchanged queue is the session's query and one MGET (the "
+           "views' version: server/view_cache.py reuses the answer it rendered), and read "
+           "afresh three queries, the MGET, one Lua script and the ETA model, against a "
+           "constant.", ""]
     for k in ("note", "note_zadd"):
         if tp.get(k):
             md.append(f"- note: {tp[k]}")
