@@ -19,7 +19,6 @@ import asyncio
 from collections.abc import Hashable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 import structlog
@@ -27,9 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.auth.principal import cached_principal
 from server.errors import SERVICE_DOWN
-
-if TYPE_CHECKING:
-    from server.state import AppState
+from server.store.live import LiveStore
 
 log = structlog.get_logger("view_cache")
 
@@ -120,7 +117,8 @@ class ViewsRevision:
                     and not _announced.get():
                 who = cached_principal(scope)
                 if who is not None and who.hospital_id is not None:
-                    await _views_changed(scope["app"].state.opdq, who.hospital_id)
+                    state = scope["app"].state.opdq
+                    await _views_changed(state.queue.live, state.views, who.hospital_id)
             await send(message)
 
         try:
@@ -129,13 +127,13 @@ class ViewsRevision:
             _announced.reset(token)
 
 
-async def _views_changed(state: AppState, hospital_id: UUID) -> None:
+async def _views_changed(live: LiveStore, views: ViewCache, hospital_id: UUID) -> None:
     """Move the revision; when Redis cannot take it in time, the change is committed all the
     same: answer it, and forget this process's answers of the hospital (other processes'
     last out their ttl_s)."""
     try:
         async with asyncio.timeout(REVISION_TIMEOUT_S):
-            await state.queue.live.views_changed(hospital_id)
+            await live.views_changed(hospital_id)
     except (*SERVICE_DOWN, TimeoutError) as exc:
         log.warning("could not mark the views changed", error=type(exc).__name__)
-        state.views.forget(hospital_id)
+        views.forget(hospital_id)

@@ -26,6 +26,7 @@ from server.app import create_app
 from server.settings import Settings
 from server.store import keys
 from server.store.live import LiveStore
+from tests.faults.services import PrivateRedis
 from tests.queue.conftest import World
 
 APP_NAME = "opdq-faults"   # the app under test's connections, and only those, get killed
@@ -71,6 +72,18 @@ class Announced:
         """token.called announcements per token id (recalls excluded)."""
         return Counter(e["data"]["token"]["id"] for e in self.of("token.called")
                        if not e["data"].get("recall"))
+
+
+@pytest.fixture
+async def private_redis_client(settings: Settings, pool: asyncpg.Pool,
+                               private_redis: PrivateRedis) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on a Redis of its own (tests/faults/services.PrivateRedis), which a test may
+    kill, restart or hang without touching the suite's."""
+    app = create_app(settings.model_copy(update={"redis_url": private_redis.url}))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c
 
 
 @pytest.fixture

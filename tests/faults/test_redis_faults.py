@@ -3,16 +3,10 @@ view is rebuilt from the record before anyone uses it, and the double-tap guard 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
 import httpx
-import pytest
-from asgi_lifespan import LifespanManager
 from redis.asyncio import Redis
 
-from server.app import create_app
-from server.settings import Settings
 from server.store import keys
 from server.store.live import LiveStore
 from tests.faults.conftest import live_order, record_order
@@ -20,20 +14,10 @@ from tests.faults.services import PrivateRedis
 from tests.queue.conftest import World, build_world, issue, press_next
 
 
-@pytest.fixture
-async def older_client(settings: Settings, pool: asyncpg.Pool, private_redis: PrivateRedis
-                       ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update={"redis_url": private_redis.url}))
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
-
-
 async def test_a_redis_back_from_an_older_snapshot_is_rebuilt_and_numbers_move_on(
-        older_client: httpx.AsyncClient, private_redis: PrivateRedis,
+        private_redis_client: httpx.AsyncClient, private_redis: PrivateRedis,
         pool: asyncpg.Pool) -> None:
-    c = older_client
+    c = private_redis_client
     w = await build_world(pool)
     tokens = [await issue(c, w, i) for i in range(6)]
     await press_next(c, w, current_token_id=None)                 # calls tokens[0]

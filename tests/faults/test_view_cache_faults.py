@@ -7,35 +7,19 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
-import pytest
-from asgi_lifespan import LifespanManager
 
-from server.app import create_app
-from server.settings import Settings
 from server.view_cache import REVISION_TIMEOUT_S
 from tests.faults.services import PrivateRedis
 from tests.queue.conftest import build_world, issue
 
 
-@pytest.fixture
-async def client_on_private_redis(settings: Settings, pool: asyncpg.Pool,
-                                  private_redis: PrivateRedis
-                                  ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update={"redis_url": private_redis.url}))
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
-
-
 async def test_a_name_edited_while_redis_hangs_is_answered_and_shows_in_the_next_read(
-        client_on_private_redis: httpx.AsyncClient, private_redis: PrivateRedis,
+        private_redis_client: httpx.AsyncClient, private_redis: PrivateRedis,
         pool: asyncpg.Pool) -> None:
-    c = client_on_private_redis
+    c = private_redis_client
     w = await build_world(pool)
     await issue(c, w, 0)
     url = f"/api/v1/doctors/{w.doctors[0]}/queue"
