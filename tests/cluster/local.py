@@ -106,9 +106,16 @@ class LocalCluster:
             text = info if isinstance(info, str) else info.decode()
             fields = dict(line.split(":", 1) for line in text.split() if ":" in line)
             slots = r.execute_command("CLUSTER", "SLOTS")
+            # every link of the cluster bus up (a PUBLISH reaches the other nodes over it), no
+            # node still in its handshake
+            nodes = [line.split() for line in r.execute_command("CLUSTER", "NODES").splitlines()
+                     if line.strip()]
+            running = sum(1 for proc in self.procs if proc is not None)
             return (fields.get("cluster_state") == "ok"
                     and int(fields.get("cluster_known_nodes", 0)) == len(self.ports)
-                    and sum(int(s[1]) - int(s[0]) + 1 for s in slots) == SLOTS)
+                    and sum(int(s[1]) - int(s[0]) + 1 for s in slots) == SLOTS
+                    and sum(1 for n in nodes if n[7] == "connected"
+                            and "handshake" not in n[2]) >= running)
 
     def node_of(self, key: str) -> int:
         """The index of the node holding `key`."""

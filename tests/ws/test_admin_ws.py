@@ -4,8 +4,9 @@ reach the servers through Redis exactly as from a worker process."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -16,7 +17,7 @@ from server import alert_events
 from server.db import alerts as alerts_db
 from server.store.live import LiveStore
 from tests.livesrv import LiveServer
-from tests.queue.conftest import World, add_department, build_world
+from tests.queue.conftest import TZ, World, add_department, build_world
 from tests.ws.conftest import next_message, until, ws_connect
 from tests.ws.test_protocol import api, issue
 
@@ -27,8 +28,17 @@ async def w(pool: asyncpg.Pool) -> World:
 
 
 async def raise_alerts(pool: asyncpg.Pool, redis: Redis, w: World, minutes: int) -> Any:
-    """The alert job for this hospital, its clock `minutes` past now."""
-    at = datetime.now().astimezone() + timedelta(minutes=minutes)
+    """The alert job for this hospital as if `minutes` had passed since each waiting patient
+    was shown an ETA: the record moved back rather than the clock on (the clock `minutes`
+    on could be tomorrow in the hospital, whose day then has no queue), and at least an hour
+    into the hospital's day (its doctors' shifts start at midnight: a late start)."""
+    tz = ZoneInfo(TZ)
+    now = datetime.now(tz)
+    at = max(now, datetime.combine(now.date(), time(1, 0), tz))
+    await pool.execute(
+        """UPDATE token_eta_shown s SET shown_at = $2::timestamptz - make_interval(mins => $3::int)
+           FROM tokens t WHERE t.id = s.token_id AND t.hospital_id = $1""",
+        w.hospital_id, at, minutes)
     return await alert_events.check_hospital(pool, LiveStore(redis), w.hospital_id, at)
 
 
