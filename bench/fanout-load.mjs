@@ -13,6 +13,10 @@
 // Next (POST /api/v1/doctors/{id}/next with current_token_id and a bearer token) in process,
 // rotating over --doctors. Subscribers of --sub (a comma list: clients split across servers).
 //
+// --client raw (rounds and rate, `ws` and `nchan` peers): frames read off plain sockets, only
+// the timed event looked at; the default `ws` uses the npm library (reconnects, pings: the
+// idle mode needs it). Each summary reports the client's own CPU (`client_cpu_percent`).
+//
 // Modes (comma list, run in order on one set of connections; one JSON line each):
 //   rounds  R rounds (--rounds, --gap-ms): publish one event, wait until the LAST of N
 //           subscribers has it; the peers' method.
@@ -56,19 +60,27 @@ const out = (o) => console.log(JSON.stringify(o));
 const UUID = /"doctor_id":\s*"([0-9a-f-]{36})"/;
 const ROUND = /"round":\s*(\d+)/;
 const SEQ = /"seq":\s*(\d+)/;
-function keyOf(text) {
+// Every message names its type (and seq) in its first bytes (ours and the peers'), so only
+// that head is decoded, and the whole message only when it is the one being timed: the
+// client's cost per message must not grow with the size of the messages it does not time
+// (a board's queue.updated follows each token.called), or the client, not the server, sets
+// the spread. Bytes past the head are not validated as UTF-8 either (skipUTF8Validation).
+const HEAD = 96;
+const headOf = (d) => typeof d === "string" ? d.slice(0, HEAD) : d.toString("latin1", 0, HEAD);
+function keyOf(d) {
   if (peer === "ws") {
-    if (!text.includes("token.called")) return null;
+    if (!headOf(d).includes("token.called")) return null;
+    const text = d.toString();
     if (args.pub !== "next") return args.match && !text.includes(args.match) ? null : "r";
     const m = UUID.exec(text);
     return m ? m[1] : null;
   }
-  const m = ROUND.exec(text);
+  const m = ROUND.exec(headOf(d));
   return m ? m[1] : null;
 }
 const pending = new Map();   // key -> {count, first, done}
-const onMsg = (text) => {
-  const key = keyOf(text);
+const onMsg = (d) => {
+  const key = keyOf(d);
   if (key === null) return;
   const p = pending.get(key);
   if (!p) return;
@@ -103,13 +115,12 @@ function openWs(entry, first) {
       url = url.replace(/([?&])since=\d+/, "$1").replace(/[?&]$/, "");
       url += (url.includes("?") ? "&" : "?") + "since=" + entry.lastSeq;
     }
-    const s = new WebSocket(url, { perMessageDeflate: false });
+    const s = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
     entry.s = s;
     s.on("message", (d) => {
-      const text = d.toString();
-      const m = SEQ.exec(text.slice(0, 64));
+      const m = SEQ.exec(headOf(d));
       if (m) entry.lastSeq = +m[1];
-      onMsg(text);
+      onMsg(d);
     });
     s.on("open", () => {
       entry.open = true; entry.attempt = 0; openCount++;
@@ -141,13 +152,55 @@ function checkWatch() {
     watchT0 = null;
   }
 }
+// --client raw: the websocket client reduced to what timing needs (rounds and rate only): the
+// opening handshake over a plain socket, then frames read by their headers, and a message's
+// bytes looked at only when its head says it is the timed event. With `ws` the client spent
+// ~16 us per board per press on our two frames (11 on nchan's one): ~80% of its core at
+// 5,000 boards, so the client set the spread. Raw: ~10 (7.5). No reconnects, no pings.
+function openRaw(entry) {
+  const net = require("node:net"), crypto = require("node:crypto");
+  return new Promise((ok, bad) => {
+    const u = new URL(entry.url);
+    const s = net.connect({ host: u.hostname, port: +u.port });
+    entry.s = { terminate: () => s.destroy() };
+    let head = null, rest = null;
+    s.on("connect", () => s.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\n`
+      + "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+      + `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString("base64")}\r\n\r\n`));
+    s.on("data", (chunk) => {
+      if (head === null) {   // the handshake's answer
+        const buf = rest ? Buffer.concat([rest, chunk]) : chunk;
+        const end = buf.indexOf("\r\n\r\n");
+        if (end < 0) { rest = buf; return; }
+        head = buf.toString("latin1", 0, end); rest = null;
+        if (!head.startsWith("HTTP/1.1 101")) { s.destroy(); bad(new Error(head.split("\r\n")[0])); return; }
+        entry.open = true; openCount++; ok();
+        chunk = buf.subarray(end + 4);
+        if (!chunk.length) return;
+      }
+      let buf = rest ? Buffer.concat([rest, chunk]) : chunk, i = 0;
+      rest = null;
+      while (buf.length - i >= 2) {   // server frames: unmasked (RFC 6455 5.2)
+        let n = buf[i + 1] & 0x7f, at = i + 2;
+        if (n === 126) { if (buf.length - i < 4) break; n = buf.readUInt16BE(i + 2); at = i + 4; }
+        else if (n === 127) { if (buf.length - i < 10) break; n = Number(buf.readBigUInt64BE(i + 2)); at = i + 10; }
+        if (at + n > buf.length) break;
+        if ((buf[i] & 0x0f) === 1) onMsg(buf.subarray(at, at + n));
+        i = at + n;
+      }
+      if (i < buf.length) rest = buf.subarray(i);
+    });
+    s.on("error", (e) => { if (!entry.open) bad(e); });
+    s.on("close", () => { if (entry.open) { openCount--; entry.open = false; } });
+  });
+}
 async function connectWs() {
   const batch = +(args.batch ?? 200);
   for (let i = 0; i < N; i += batch) {
     await Promise.all(Array.from({ length: Math.min(batch, N - i) }, (_, j) => {
       const entry = { url: wsUrl(i + j), lastSeq: null, open: false };
       socks.push(entry);
-      return openWs(entry, true);
+      return args.client === "raw" ? openRaw(entry) : openWs(entry, true);
     }));
   }
   return () => socks.forEach((e) => { e.stopped = true; e.s.terminate(); });
@@ -231,8 +284,16 @@ function publish(r) {
 }
 
 const q = (lat, p) => lat.length ? +lat[Math.min(lat.length - 1, Math.floor(p * lat.length))].toFixed(2) : null;
+// the client's own CPU over a mode, in % of a core: near 100, the client sets the latency
+let cpuMark = null;
+const markCpu = () => { cpuMark = [process.cpuUsage(), performance.now()]; };
+function clientCpu() {
+  const [u, t] = cpuMark, d = process.cpuUsage(u);
+  return +((d.user + d.system) / 1000 / (performance.now() - t) * 100).toFixed(1);
+}
 function summary(mode, lat, lost, extra = {}) {
   lat.sort((a, b) => a - b);
+  extra = { ...extra, client_cpu_percent: clientCpu() };
   out({ peer, mode, clients: N, events: lat.length + lost, p50_ms: q(lat, 0.5), p90_ms: q(lat, 0.9),
     p99_ms: q(lat, 0.99), max_ms: lat.length ? +lat.at(-1).toFixed(2) : null,
     mean_ms: lat.length ? +(lat.reduce((a, b) => a + b, 0) / lat.length).toFixed(2) : null,
@@ -240,6 +301,7 @@ function summary(mode, lat, lost, extra = {}) {
 }
 
 async function rounds() {
+  markCpu();
   const lat = []; let lost = 0; pubErrors = 0; empty = 0;
   for (let r = 0; r < R; r++) {
     const t0 = performance.now();
@@ -255,8 +317,9 @@ async function rounds() {
 }
 
 async function rate() {
+  markCpu();
   const lat = []; let lost = 0; pubErrors = 0; empty = 0;
-  const inflight = [], answered = [], first = [];
+  const inflight = [], answered = [], first = [], spread = [];
   const every = 1000 / RATE, total = Math.round(RATE * DURATION);
   const start = performance.now();
   for (let i = 0; i < total; i++) {
@@ -275,14 +338,16 @@ async function rate() {
       if (t1 === null) { lost++; return; }
       lat.push(t1 - t0);
       first.push(got.entry.first - t0);
+      spread.push(t1 - got.entry.first);   // the fan-out proper: first subscriber to last
     }));
   }
   const achieved = total / ((performance.now() - start) / 1000);
   await Promise.all(inflight);
-  answered.sort((a, b) => a - b); first.sort((a, b) => a - b);
+  for (const xs of [answered, first, spread]) xs.sort((a, b) => a - b);
   summary("rate", lat, lost, { rate: RATE, duration_s: DURATION, achieved_rate: +achieved.toFixed(2),
     publish_p50_ms: q(answered, 0.5), publish_p99_ms: q(answered, 0.99),
-    first_p50_ms: q(first, 0.5), first_p99_ms: q(first, 0.99) });
+    first_p50_ms: q(first, 0.5), first_p99_ms: q(first, 0.99),
+    spread_p50_ms: q(spread, 0.5), spread_p99_ms: q(spread, 0.99) });
 }
 
 async function idle() {
@@ -338,24 +403,24 @@ function mixedSeen(entry, doctor) {
 }
 function mixedMessage(entry, text) {
   if (entry.kind === "phone") {
-    let m; try { m = JSON.parse(text); } catch { return; }
+    let m; try { m = JSON.parse(text.toString()); } catch { return; }
     if (m.type === "snapshot" || m.type === "token.updated") entry.status = m.data.status;
     else if (m.type === "token.called") entry.status = "CALLED";
     else return;
     if (m.type !== "snapshot") mixedSeen(entry, entry.doctor);
     return;
   }
-  if (!text.includes("token.called")) return;
-  const d = UUID.exec(text);
+  if (!headOf(text).includes("token.called")) return;
+  const d = UUID.exec(text.toString());
   if (d && (entry.kind === "board" || d[1] === entry.doctor)) mixedSeen(entry, d[1]);
 }
 function openMixed(entry) {
   const WebSocket = require("ws");
   return new Promise((ok, bad) => {
-    const s = new WebSocket(entry.url, { perMessageDeflate: false,
+    const s = new WebSocket(entry.url, { perMessageDeflate: false, skipUTF8Validation: true,
       headers: entry.kind === "console" ? auth : {} });
     entry.s = s;
-    s.on("message", (d) => mixedMessage(entry, d.toString()));
+    s.on("message", (d) => mixedMessage(entry, d));
     s.on("open", () => { openCount++; ok(); });
     s.on("close", () => { openCount--; });
     s.on("error", bad);
@@ -375,6 +440,7 @@ async function mixed() {
   for (const e of all) if (e.doctor) { if (!byDoctor.has(e.doctor)) byDoctor.set(e.doctor, []); byDoctor.get(e.doctor).push(e); }
   const lat = []; let lost = 0, affected = 0; pubErrors = 0; empty = 0;
   const inflight = [];
+  markCpu();
   const every = 1000 / RATE, total = Math.round(RATE * DURATION), start = performance.now();
   for (let i = 0; i < total; i++) {
     const wait = start + i * every - performance.now();

@@ -415,6 +415,10 @@ class Config:
     # N processes on one port (SO_REUSEPORT): the rate test at scale_size boards for each N
     processes: tuple[int, ...] = (1, 2, 4)
     scale_size: int = 5000
+    # the load client of rounds and rate: `raw` reads frames by their headers and looks only at
+    # the timed event; `ws` (the npm library, runs A-D) used ~80% of its core at 5,000 boards,
+    # so the client set the spread (docs/benchmarks.md, run E)
+    client: str = "raw"
 
     @classmethod
     def quick(cls) -> Config:
@@ -476,8 +480,9 @@ def measure_fanout(load_args: list[str], pids: list[int], cfg: Config, clients: 
                    ) -> dict[str, Any]:
     """Connect `clients`, then rounds and rate; RSS sampled while connected."""
     before = rss(pids)
-    node = NodeLoad([*load_args, "--mode", "rounds,rate", "--rounds", str(cfg.rounds),
-                     "--gap-ms", "20", "--rate", str(cfg.rate), "--duration-s", str(cfg.rate_s)])
+    node = NodeLoad([*load_args, "--client", cfg.client, "--mode", "rounds,rate",
+                     "--rounds", str(cfg.rounds), "--gap-ms", "20", "--rate", str(cfg.rate),
+                     "--duration-s", str(cfg.rate_s)])
     try:
         connected = node.until(lambda o: o.get("event") == "connected", timeout=300)
         time.sleep(1.0)
@@ -718,6 +723,8 @@ def config_from_cli(doc: str | None = __doc__) -> Config:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--sizes", help="comma list of subscriber counts (default 1000,5000)")
     p.add_argument("--peers", help="comma list of ours,socketio,nchan")
+    p.add_argument("--client", choices=("raw", "ws"),
+                   help="the load client of rounds and rate (default raw)")
     p.add_argument("--idle-clients", type=int)
     p.add_argument("--no-reconnect", action="store_true")
     p.add_argument("--no-idle", action="store_true", help="skip the idle/restart phase")
@@ -732,6 +739,8 @@ def config_from_cli(doc: str | None = __doc__) -> Config:
         cfg.peers = tuple(args.peers.split(","))
     if args.idle_clients:
         cfg.idle_clients = args.idle_clients
+    if args.client:
+        cfg.client = args.client
     cfg.reconnect = not args.no_reconnect
     cfg.mixed = not args.no_mixed
     if args.processes is not None:

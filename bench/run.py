@@ -403,11 +403,12 @@ def _eta_md(eta: dict[str, Any]) -> tuple[list[str], list[tuple[str, str, str, b
 
 def _size_row(name: str, r: dict[str, Any] | None) -> str:
     if not r:
-        return f"| {name} | – | – | – | – | – |"
+        return f"| {name} | – | – | – | – | – | – | – |"
     ro, ra = r["rounds"], r["rate"]
     return (f"| {name} | {_f(ro['p50_ms'])} / {_f(ro['p99_ms'])} | {_f(ra['p50_ms'])} / "
-            f"{_f(ra['p99_ms'])} | {ro['lost'] + ra['lost']} | {r['connect_s']} s | "
-            f"{r['mib_per_1000']} |")
+            f"{_f(ra['p99_ms'])} | {_f(ra.get('spread_p50_ms'))} / "
+            f"{_f(ra.get('spread_p99_ms'))} | {ro['lost'] + ra['lost']} | {r['connect_s']} s | "
+            f"{r['mib_per_1000']} | {ra.get('client_cpu_percent', '–')}% |")
 
 
 def _realtime_md(rt: dict[str, Any], repeat: dict[str, Any] | None
@@ -425,11 +426,22 @@ def _realtime_md(rt: dict[str, Any], repeat: dict[str, Any] | None
           "`token.called`. *rounds*: one event at a time with a 20 ms gap (the peers' own "
           "method); *rate*: 10 events/s, open loop (Nexts spread over the 50 doctors). The "
           "peers (shared/peers/fanout.py) are measured the same way in the same run, their "
-          "server on core 0. Boards connect with `since=<seq>` (no snapshot per connection).",
-          "", "| server | rounds p50 / p99 ms | rate p50 / p99 ms | lost "
-          "| connect | MiB per 1,000 |", "|---|---|---|---|---|---|"]
+          "server on core 0. Boards connect with `since=<seq>` (no snapshot per connection). "
+          f"The load client is `{rt.get('config', {}).get('client', 'ws')}` (`raw`: frames "
+          "read by their headers, only the timed event looked at; `ws`: the npm library, "
+          "which at 5,000 boards used ~80% of its core and so set the spread); *client CPU*: "
+          "its share of core 1 over the rate test (near 100%, the client sets the latency). "
+          "*first to last*: the fan-out proper, from the first subscriber having the event "
+          "to the last (ours: without the press, a PostgreSQL transaction, before it).",
+          "", "| server | rounds p50 / p99 ms | rate p50 / p99 ms | rate: first to last "
+          "p50 / p99 | lost | connect | MiB per 1,000 | client CPU (rate) |",
+          "|---|---|---|---|---|---|---|---|"]
+
+    def spread(r: dict[str, Any], q: str) -> Any:
+        return r["rate"].get(f"spread_{q}_ms")
+
     for n in sizes:
-        md.append(f"| **{n:,} subscribers** | | | | | |")
+        md.append(f"| **{n:,} subscribers** | | | | | | | |")
         mine = ours.get(str(n))
         md.append(_size_row("ours", mine))
         for name, p in peers.items():
@@ -441,8 +453,10 @@ def _realtime_md(rt: dict[str, Any], repeat: dict[str, Any] | None
                           f"{_ratio(mine['rounds']['p50_ms'], pr['rounds']['p50_ms'])} / "
                           f"{_ratio(mine['rounds']['p99_ms'], pr['rounds']['p99_ms'])} | "
                           f"{_ratio(mine['rate']['p50_ms'], pr['rate']['p50_ms'])} / "
-                          f"{_ratio(mine['rate']['p99_ms'], pr['rate']['p99_ms'])} | | | "
-                          f"{_ratio(mine['mib_per_1000'], pr['mib_per_1000'])} |")
+                          f"{_ratio(mine['rate']['p99_ms'], pr['rate']['p99_ms'])} | "
+                          f"{_ratio(spread(mine, 'p50'), spread(pr, 'p50'))} / "
+                          f"{_ratio(spread(mine, 'p99'), spread(pr, 'p99'))}"
+                          f" | | | {_ratio(mine['mib_per_1000'], pr['mib_per_1000'])} | |")
     md += ["", "*ours / peer*: below 1 means ours is faster (or smaller). "
            "*lost*: events that did not reach every subscriber within 10 s (a saturated "
            "server drops a board whose send buffer overflows; it reconnects and resumes).", "",

@@ -122,7 +122,8 @@ def summarise(dumps: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run_variant(svc: Services, name: str, tree: Path, extra: dict[str, str], boards: int,
-                rate_s: float, rounds: int, spy: str = "") -> dict[str, Any]:
+                rate_s: float, rounds: int, spy: str = "", client: str = "raw"
+                ) -> dict[str, Any]:
     hosp = asyncio.run(seed_hospital(svc.database_url, doctors=50,
                                      per_doctor=int((10 * rate_s + rounds) / 50) + 8))
     outdir = tempfile.mkdtemp(prefix=f"probe-{name}-")
@@ -143,7 +144,8 @@ def run_variant(svc: Services, name: str, tree: Path, extra: dict[str, str], boa
         node = NodeLoad(["--peer", "ws", "--sub", sub, "--pub", "next", "--api", urls[0],
                          "--auth", hosp.admin_token, "--doctors",
                          ",".join(map(str, hosp.doctor_ids)), "--clients", str(boards),
-                         "--mode", modes, "--rounds", str(rounds), "--gap-ms", "20",
+                         "--client", client, "--mode", modes, "--rounds", str(rounds),
+                         "--gap-ms", "20",
                          "--rate", "10", "--duration-s", str(rate_s)])
         pids = [p.pid for p in procs]
         try:
@@ -207,6 +209,8 @@ def main() -> None:
     p.add_argument("--variant", action="append", required=True)
     p.add_argument("--repeat", type=int, default=1, help="the variants, alternated, N times")
     p.add_argument("--out", default="")
+    p.add_argument("--client", choices=("raw", "ws"), default="raw",
+                   help="the load client (bench.realtime's --client)")
     p.add_argument("--spy", default="", help="py-spy each process over the rate test: "
                    "raw stacks to SPY-<variant>-<i>.txt")
     args = p.parse_args()
@@ -218,7 +222,7 @@ def main() -> None:
             order = variants if r % 2 == 0 else variants[::-1]
             for name, tree, extra in order:
                 res = run_variant(svc, name, tree, extra, args.boards, args.rate_s, args.rounds,
-                                  args.spy)
+                                  args.spy, args.client)
                 results.append(res)
                 ra = res["rate"]
                 print(f"{name}: rate p50/p99 {ra['p50_ms']}/{ra['p99_ms']} ms lost {ra['lost']}"
