@@ -1,4 +1,4 @@
-"""The benchmark suite in one command (`make bench`): runs the parts, writes docs/benchmarks.md.
+"""The benchmark suite in one command (`make bench`): runs the parts, writes their report.
 
     python -m bench.run                      # everything (~15-20 min on 2 cores)
     python -m bench.run --quick              # smaller sizes, shorter windows (~4 min)
@@ -7,7 +7,9 @@
 Parts: `eta` (bench/eta_accuracy.py), `realtime` (bench/realtime.py), `throughput`
 (bench/throughput.py), `others` (bench/notify_bench.py and bench/risk_bench.py when present;
 their own docs are linked, and rewritten only with --write-others). Raw results go to
-bench/results/*.json, the report to docs/benchmarks.md with plots in docs/img/. Unless
+bench/results/*.json, the report to bench/results/benchmarks.md with its plot (with
+--write-docs: docs/benchmarks.md and docs/img/, replacing the record of earlier runs that
+docs/benchmarks.md keeps by hand). Unless
 --quick, the headline figures (ours at the largest size, Next/s) are measured a second time
 at the end, since the machine may be shared: both runs are reported.
 
@@ -645,6 +647,9 @@ def main() -> None:
     p.add_argument("--idle-clients", type=int)
     p.add_argument("--days", type=int, help="simulated days for ETA accuracy (200)")
     p.add_argument("--no-repeat", action="store_true", help="skip the headline re-run")
+    p.add_argument("--write-docs", action="store_true",
+                   help="write the report to docs/benchmarks.md (and its plot to docs/img), "
+                   "replacing the record of earlier runs kept there; default bench/results")
     p.add_argument("--write-others", action="store_true",
                    help="let notify_bench / risk_bench rewrite their own docs")
     p.add_argument("--others-timeout", type=float, default=900)
@@ -694,10 +699,13 @@ def main() -> None:
         res["load_end"] = machine_load()
     res["wall_s"] = round(time.monotonic() - t0, 1)
     (RESULTS / "suite.json").write_text(json.dumps(res, indent=2, default=str))
+    # docs/benchmarks.md also keeps the record of earlier runs (by hand, with their before
+    # and after): a run replaces it only when asked to
+    out = DOCS if args.write_docs else RESULTS
     if "realtime" in res:
-        plot_realtime(res["realtime"], IMG / "realtime_latency.png")
-    (DOCS / "benchmarks.md").write_text(render(res))
-    print(f"wrote docs/benchmarks.md ({res['wall_s']:.0f} s)")
+        plot_realtime(res["realtime"], out / "img" / "realtime_latency.png")
+    (out / "benchmarks.md").write_text(render(res))
+    print(f"wrote {(out / 'benchmarks.md').relative_to(ROOT)} ({res['wall_s']:.0f} s)")
 
 
 if __name__ == "__main__":
