@@ -149,7 +149,11 @@ class LiveSocket(WebSocketsSansIOProtocol):
             pending.append(message.get("text"))
         self.inbox = bytes(self.conn.reader.buffer)
         self.feed, self.sub = feed, sub
-        # what the handshake and uvicorn's task-driven path held, not needed any more
+        # what the handshake and uvicorn's task-driven path held, not needed any more. The
+        # websockets parser is a generator whose frame holds its connection: a cycle, which
+        # would keep the handshake (~4 KB a socket) until the garbage collector reaches it,
+        # rarely here (GC_THRESHOLDS). Closing the generator frees it now.
+        self.conn.parser.close()
         self.queue = self.writable = DETACHED
         self.scope = None  # type: ignore[assignment]
         self.conn = None  # type: ignore[assignment]

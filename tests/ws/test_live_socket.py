@@ -5,10 +5,18 @@ big or malformed, over a real socket pair."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
+import weakref
 from typing import Any
 
+import uvicorn
+import websockets
+from starlette.websockets import WebSocket
+
+from server.runner import WS_PROTOCOL
+from server.ws_live import live_socket
 from tests.ws.conftest import live_socket_on
 
 
@@ -96,3 +104,41 @@ async def test_too_big_unmasked_or_invalid_text_closes_with_its_code() -> None:
             await feed.ended.wait()
         assert feed.texts == []
         sock.close()
+
+
+async def test_a_detached_socket_lets_go_of_its_handshake_without_a_collection() -> None:
+    """The websockets connection that did the handshake holds the request's headers, and its
+    parser (a generator) holds it: a cycle. Detaching frees it at once; left to the garbage
+    collector it would wait for a collection, which GC_THRESHOLDS makes rare (~4 KB a
+    socket). A real uvicorn and client here, and no collection allowed."""
+    seen: dict[str, Any] = {}
+    done = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        ws = WebSocket(scope, receive, send)
+        await ws.accept()
+        proto = live_socket(ws)
+        assert proto is not None
+        seen["conn"] = weakref.ref(proto.conn)
+        seen["detached"] = proto.detach(Feed(), object())
+        done.set()
+
+    listening = socket.create_server(("127.0.0.1", 0))  # connections wait in its backlog
+    port = listening.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, ws=WS_PROTOCOL, lifespan="off",
+                                           log_level="warning"))
+    serving = asyncio.create_task(server.serve(sockets=[listening]))
+    try:
+        gc.disable()
+        async with websockets.connect(f"ws://127.0.0.1:{port}/") as client:
+            async with asyncio.timeout(5):
+                await done.wait()
+            assert seen["detached"]
+            assert seen["conn"]() is None
+            pong = await client.ping()  # the socket still reads, and answers, by itself
+            async with asyncio.timeout(5):
+                await pong
+    finally:
+        gc.enable()
+        server.should_exit = True
+        await serving
