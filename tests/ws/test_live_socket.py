@@ -1,6 +1,7 @@
 """A live socket reads its client's frames itself (server.ws_live.LiveSocket, no websockets
 parser, no task): messages split over reads, fragmented, interleaved with control frames, too
-big or malformed, over a real socket pair."""
+big or malformed, over a real socket pair; and once detached it holds nothing of its
+handshake (a real uvicorn and client)."""
 
 from __future__ import annotations
 
