@@ -405,17 +405,17 @@ function mixedSeen(entry, doctor) {
   const p = pendingD.get(doctor);
   if (p && p.need.delete(entry) && p.need.size === 0) { p.done(performance.now()); pendingD.delete(doctor); }
 }
-function mixedMessage(entry, text) {
+function mixedMessage(entry, data) {   // data: the message's bytes (a Buffer)
   if (entry.kind === "phone") {
-    let m; try { m = JSON.parse(text.toString()); } catch { return; }
+    let m; try { m = JSON.parse(data.toString()); } catch { return; }
     if (m.type === "snapshot" || m.type === "token.updated") entry.status = m.data.status;
     else if (m.type === "token.called") entry.status = "CALLED";
     else return;
     if (m.type !== "snapshot") mixedSeen(entry, entry.doctor);
     return;
   }
-  if (!headOf(text).includes("token.called")) return;
-  const d = UUID.exec(text.toString());
+  if (!headOf(data).includes("token.called")) return;
+  const d = UUID.exec(data.toString());
   if (d && (entry.kind === "board" || d[1] === entry.doctor)) mixedSeen(entry, d[1]);
 }
 function openMixed(entry) {
