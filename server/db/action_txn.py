@@ -4,6 +4,10 @@ BEGIN and COMMIT batched with them into single round trips, and its commit marke
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Mapping
+from datetime import datetime
+from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -46,13 +50,48 @@ def begin_action(hospital_id: UUID, doctor_ids: list[UUID], *, whole_hospital: b
     return "; ".join(parts)
 
 
-def commit_action(action_id: UUID | None, hospital_id: UUID) -> str:
-    """The commit marker (when the action changed the live view) and COMMIT, one round trip:
-    once committed, the marker is the proof that the action happened."""
-    if action_id is None:
-        return "COMMIT"
-    return (f"INSERT INTO live_actions (id, hospital_id) "
-            f"VALUES ({uuid_literal(action_id)}, {uuid_literal(hospital_id)}); COMMIT")
+class Shown(NamedTuple):
+    """What a waiting patient was shown by an action: their place and ETA range."""
+
+    position: int
+    p50_min: int
+    p90_min: int
+    at: datetime
+
+
+def _int_literal(value: int) -> str:
+    return str(operator.index(value))  # an integer, or TypeError
+
+
+def _time_literal(value: datetime) -> str:
+    """An aware datetime's ISO text: digits, '-', ':', '.', '+' and 'T' only."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise TypeError("not an aware datetime")
+    return f"'{value.isoformat()}'::timestamptz"
+
+
+def _shown_sql(shown: Mapping[UUID, Shown]) -> str:
+    """token_eta_shown's rows for the waiting tokens of the queues the action moved (their
+    narrow rows, HOT updates: schema.sql)."""
+    rows = ", ".join(
+        f"({uuid_literal(t)}, {_int_literal(s.position)}, {_int_literal(s.p50_min)}, "
+        f"{_int_literal(s.p90_min)}, {_time_literal(s.at)})" for t, s in shown.items())
+    return ("INSERT INTO token_eta_shown AS s (token_id, position, eta_p50_min, eta_p90_min, "
+            f"shown_at) VALUES {rows} ON CONFLICT (token_id) DO UPDATE SET "
+            "position = excluded.position, eta_p50_min = excluded.eta_p50_min, "
+            "eta_p90_min = excluded.eta_p90_min, shown_at = excluded.shown_at")
+
+
+def commit_action(action_id: UUID | None, hospital_id: UUID,
+                  shown: Mapping[UUID, Shown] | None = None) -> str:
+    """The action's last writes, the places and ETAs its queues now show (`shown`) and the
+    commit marker (when it changed the live view), with COMMIT: one round trip. Once
+    committed, the marker is the proof that the action happened."""
+    parts = [_shown_sql(shown)] if shown else []
+    if action_id is not None:
+        parts.append(f"INSERT INTO live_actions (id, hospital_id) "
+                     f"VALUES ({uuid_literal(action_id)}, {uuid_literal(hospital_id)})")
+    return "; ".join([*parts, "COMMIT"])
 
 
 async def lock_patient(conn: asyncpg.Connection, patient_id: UUID) -> None:

@@ -4,6 +4,7 @@ statements and locks: server/db/action_txn.py)."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -155,43 +156,72 @@ async def insert_history(
     )
 
 
-_NEXT_TRANSITION = """
-WITH done AS (
-    UPDATE tokens SET status = 'COMPLETED', completed_at = $3,
-           started_at = coalesce(started_at, called_at)
-    WHERE id = $1 RETURNING *),
+_NEXT_PRESS = """
+WITH cur AS (
+    SELECT id, status FROM tokens
+    WHERE id = $1 AND hospital_id = $5 AND status IN ('CALLED', 'IN_CONSULTATION')
+    FOR UPDATE),
+nxt AS (
+    SELECT id FROM tokens
+    WHERE id = $2 AND hospital_id = $5 AND doctor_id = $8 AND status = 'WAITING'
+    FOR UPDATE),
+done AS (
+    UPDATE tokens t SET status = 'COMPLETED', completed_at = $3,
+           started_at = coalesce(t.started_at, t.called_at)
+    FROM cur WHERE t.id = cur.id RETURNING t.*),
 called AS (
-    UPDATE tokens SET status = 'CALLED', called_at = $3, cabin_id = $4
-    WHERE id = $2 RETURNING *),
+    UPDATE tokens t SET status = 'CALLED', called_at = $3, cabin_id = $4
+    FROM nxt WHERE t.id = nxt.id RETURNING t.*),
 history AS (
     INSERT INTO token_history (hospital_id, token_id, action, from_status, to_status,
         actor_kind, actor_id, reason, doctor_id, details, at, action_id, api_key_id)
-    SELECT $5::uuid, id, 'complete', $9::text, 'COMPLETED', $6::text, $7::uuid, 'next',
-           $8::uuid, '{}'::jsonb, $3::timestamptz, $10::uuid, $11::uuid FROM done
+    SELECT $5::uuid, id, 'complete', status, 'COMPLETED', $6::text, $7::uuid, 'next',
+           $8::uuid, '{}'::jsonb, $3::timestamptz, $9::uuid, $10::uuid FROM cur
     UNION ALL
-    SELECT $5, id, 'call', 'WAITING', 'CALLED', $6, $7, NULL, $8, '{}'::jsonb, $3, $10, $11
-    FROM called)
-""" + TOKEN_SELECT.replace("FROM tokens t",
-                           "FROM (SELECT * FROM done UNION ALL SELECT * FROM called) t", 1)
+    SELECT $5, id, 'call', 'WAITING', 'CALLED', $6, $7, NULL, $8, '{}'::jsonb, $3, $9, $10
+    FROM nxt)
+""" + _WITH_RISK_SELECT.replace("FROM tokens t", """, (
+    SELECT jsonb_agg(to_jsonb(r)) FROM (
+        SELECT DISTINCT ON (token_id) token_id, score, badge, tier, show_probability,
+               factors, explanation
+        FROM risk_assessments WHERE token_id = ANY($11::uuid[])
+        ORDER BY token_id, created_at DESC, id DESC) r) AS queue_risks
+FROM (SELECT * FROM done UNION ALL SELECT * FROM called) t""", 1)
 
 
-async def next_transition(conn: asyncpg.Connection, *, hospital_id: UUID,
-                          completed: dict[str, Any] | None, called: UUID | None, at: datetime,
-                          cabin_id: UUID | None, actor_kind: str, actor_id: UUID | None,
-                          doctor_id: UUID, action_id: UUID
-                          ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """One press of Next in the record, in one statement: the current token COMPLETED (its
-    consult's start kept), the next one CALLED to the doctor's cabin, both history rows in that
-    order; returns both rows as TOKEN_SELECT shapes them. `completed`: the current token's row
-    as read FOR UPDATE (its status is the history's from_status)."""
-    rows = await conn.fetch(
-        _NEXT_TRANSITION, completed["id"] if completed else None, called, at, cabin_id,
-        hospital_id, actor_kind, actor_id, doctor_id,
-        completed["status"] if completed else None, action_id,
-        current_api_key.get() if actor_kind == "user" else None)
-    by_id = {r["id"]: dict(r) for r in rows}
-    return (by_id[completed["id"]] if completed else None,
-            by_id[called] if called else None)
+@dataclass(frozen=True)
+class NextPress:
+    """What one press of Next wrote: the rows it changed, by id, as TOKEN_SELECT shapes them
+    (a token the record did not hold as the live view said is missing), and the latest
+    risks of those rows and of the queue."""
+
+    rows: dict[UUID, dict[str, Any]]
+    risks: dict[UUID, dict[str, Any]]
+
+
+async def next_press(conn: asyncpg.Connection, *, hospital_id: UUID, completed: UUID | None,
+                     called: UUID | None, at: datetime, cabin_id: UUID | None,
+                     actor_kind: str, actor_id: UUID | None, doctor_id: UUID,
+                     action_id: UUID, queue: list[UUID]) -> NextPress:
+    """One press of Next in the record, in one statement (one round trip): the current token
+    COMPLETED (its consult's start kept) if the record holds it CALLED or IN_CONSULTATION, the
+    next one CALLED to the doctor's cabin if the record holds it WAITING for this doctor,
+    both history rows in that order, and the risks the answer and the queue's ETAs need
+    (`queue`: the tokens of the queue after the press). Where the record disagrees with the
+    live view, that row is neither changed nor returned: the caller rolls back and repairs."""
+    out = await conn.fetch(
+        _NEXT_PRESS, completed, called, at, cabin_id, hospital_id, actor_kind, actor_id,
+        doctor_id, action_id, current_api_key.get() if actor_kind == "user" else None, queue)
+    rows, risks = {}, {}
+    for r in out:
+        row = dict(r)
+        risk, listed = row.pop("latest_risk"), row.pop("queue_risks")
+        rows[row["id"]] = row
+        if risk is not None:
+            risks[row["id"]] = {**risk, "token_id": row["id"]}
+        for q in listed or ():
+            risks.setdefault(UUID(q["token_id"]), {**q, "token_id": UUID(q["token_id"])})
+    return NextPress(rows, risks)
 
 
 async def tokens_of_action(conn: asyncpg.Connection | asyncpg.Pool, hospital_id: UUID,
@@ -280,21 +310,6 @@ async def affected_by_leave(conn: asyncpg.Connection, hospital_id: UUID, doctor_
            ORDER BY queue_score NULLS LAST, scheduled_time, id""",
         hospital_id, doctor_id, start, end, today)
     return [dict(r) for r in rows]
-
-
-async def snapshot_positions(conn: asyncpg.Connection, ids: list[UUID], positions: list[int],
-                             p50s: list[int], p90s: list[int], at: datetime) -> None:
-    """What each waiting patient was shown (position, ETA), in one statement for the queue:
-    token_eta_shown's narrow rows (HOT updates), not the wide tokens row with its indexes."""
-    await conn.execute(
-        """INSERT INTO token_eta_shown AS s (token_id, position, eta_p50_min, eta_p90_min,
-                                             shown_at)
-           SELECT x.id, x.pos, x.p50, x.p90, $5
-             FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[]) AS x(id, pos, p50, p90)
-           ON CONFLICT (token_id) DO UPDATE SET position = excluded.position,
-               eta_p50_min = excluded.eta_p50_min, eta_p90_min = excluded.eta_p90_min,
-               shown_at = excluded.shown_at""",
-        ids, positions, p50s, p90s, at)
 
 
 async def open_pause(conn: asyncpg.Connection, hospital_id: UUID, doctor_id: UUID,

@@ -141,29 +141,29 @@ class Actions(QueueBase):
             if isinstance(res, Refused):
                 await self._refuse_next(conn, h, res)
             assert isinstance(res, NextResult)
-            held, risks = await tokens_db.tokens_with_risk(
-                conn, h, [UUID(t) for t in (res.completed, res.called) if t], for_update=True)
-            completed = held.get(UUID(res.completed)) if res.completed else None
-            called = held.get(UUID(res.called)) if res.called else None
-            if res.completed:
-                if not completed or completed["status"] not in ("CALLED", "IN_CONSULTATION"):
-                    raise Diverged([doctor_id], "live current token is not current in the record")
-            elif await tokens_db.current_of(conn, doctor_id, today):
+            if not res.completed and await tokens_db.current_of(conn, doctor_id, today):
                 raise Diverged([doctor_id], "the record has a current token the live view lost")
-            if res.called and (not called or called["status"] != "WAITING"
-                               or called["doctor_id"] != doctor_id):
+            after = [UUID(t) for t, _ in res.view.waiting]
+            done = UUID(res.completed) if res.completed else None
+            call = UUID(res.called) if res.called else None
+            press = await tokens_db.next_press(
+                conn, hospital_id=h, completed=done, called=call, at=now,
+                cabin_id=ctx["cabin_id"], actor_kind=actor.kind, actor_id=actor.id,
+                doctor_id=doctor_id, action_id=txn.id, queue=after + ([call] if call else []))
+            completed = press.rows.get(done) if done else None
+            called = press.rows.get(call) if call else None
+            if done and not completed:
+                raise Diverged([doctor_id], "live current token is not current in the record")
+            if call and not called:
                 raise Diverged([doctor_id], "live next token is not waiting in the record")
-            completed, called = await tokens_db.next_transition(
-                conn, hospital_id=h, completed=completed,
-                called=called["id"] if called else None, at=now, cabin_id=ctx["cabin_id"],
-                actor_kind=actor.kind, actor_id=actor.id, doctor_id=doctor_id,
-                action_id=txn.id)
             learned = self._learned(res.view.doctor, completed, now) if completed else None
-            await self._publish_queue(txn, doctor_id, ctx, learned=learned, live=res.view)
+            await self._publish_queue(txn, doctor_id, ctx, learned=learned, live=res.view,
+                                      risks=press.risks if done or call else None)
             metrics.QUEUE_ACTIONS.labels("next").inc()
             # the answer's risks as read with the rows (routes.render.tokens reuses them)
             return tuple(  # type: ignore[return-value]
-                {**t, RISK_KEY: risks.get(t["id"])} if t else None for t in (completed, called))
+                {**t, RISK_KEY: press.risks.get(t["id"])} if t else None
+                for t in (completed, called))
 
     async def _refuse_next(self, conn: asyncpg.Connection, h: UUID, res: Refused) -> None:
         number = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -53,12 +53,14 @@ SYSTEM = Actor("system")
 
 @dataclass
 class Txn:
-    """One action in progress: its connection (inside the transaction and the locks) and its
-    handle on the live view (the id its scripts stage under)."""
+    """One action in progress: its connection (inside the transaction and the locks), its
+    handle on the live view (the id its scripts stage under), and what its queues now show
+    each waiting patient (written with its COMMIT)."""
 
     conn: asyncpg.Connection
     h: UUID
     staging: Staging
+    shown: dict[UUID, action_txn.Shown] = field(default_factory=dict)
 
     @property
     def id(self) -> UUID:
@@ -152,11 +154,11 @@ class QueueBase:
                     await conn.execute(action_txn.begin_action(
                         h, doctor_ids, whole_hospital=whole_hospital,
                         lock_timeout_s=SETTLE_LOCK_TIMEOUT_S if settling else None))
-                    yield Txn(conn, h, staging)
+                    yield (txn := Txn(conn, h, staging))
                     if request:
                         await idempotency.record_effect(conn, UUID(staging.id))
                     await conn.execute(action_txn.commit_action(
-                        UUID(staging.id) if staging.doctors else None, h))
+                        UUID(staging.id) if staging.doctors else None, h, txn.shown))
                 except BaseException:
                     await _rollback(conn)
                     raise
@@ -217,7 +219,8 @@ class QueueBase:
     async def _publish_queue(self, txn: Txn, doctor_id: UUID,
                              ctx: dict[str, Any] | None = None, *,
                              learned: Learned | None = None,
-                             live: DoctorLive | None = None) -> QueueState:
+                             live: DoctorLive | None = None,
+                             risks: dict[UUID, dict[str, Any]] | None = None) -> QueueState:
         raise NotImplementedError
 
     def _learned(self, known: DoctorState, row: dict[str, Any], now: datetime
@@ -235,7 +238,8 @@ class QueueBase:
     async def _queue_state(self, conn: Any, h: UUID, doctor_id: UUID,
                            ctx: dict[str, Any] | None = None, action: str = "",
                            learned: Learned | None = None, rows: bool = False,
-                           live: DoctorLive | None = None) -> QueueState:
+                           live: DoctorLive | None = None,
+                           risks: dict[UUID, dict[str, Any]] | None = None) -> QueueState:
         raise NotImplementedError
 
 

@@ -11,6 +11,7 @@ from uuid import UUID
 from server import views
 from server.db import doctors as doctors_db
 from server.db import tokens as tokens_db
+from server.db.action_txn import Shown
 from server.domain import assignment, calendar
 from server.domain.calendar import shift_start_dt
 from server.domain.eta import Learned
@@ -63,12 +64,14 @@ class Reads(QueueBase):
     async def _queue_state(self, conn: Any, h: UUID, doctor_id: UUID,
                            ctx: dict[str, Any] | None = None, action: str = "",
                            learned: Learned | None = None, rows: bool = False,
-                           live: DoctorLive | None = None) -> QueueState:
+                           live: DoctorLive | None = None,
+                           risks: dict[UUID, dict[str, Any]] | None = None) -> QueueState:
         """`ctx`: the doctor's context for today when the caller already read it; `action`:
         the reading action's id (it may read the change it is making); `learned`: consult
         statistics the action updated (its ETAs count them); `rows`: read the tokens' rows
         too (with their risks, in one query); `live`: the queue as the action's script
-        returned it (no second read)."""
+        returned it (no second read); `risks`: the queue's latest risks, when the action read
+        them with its own statement (no second read)."""
         now = self.now()
         if ctx is None:
             ctx = await doctors_db.doctor_context_at(conn, h, doctor_id, now)
@@ -84,7 +87,7 @@ class Reads(QueueBase):
         found = None
         if rows:
             found, risks = await tokens_db.tokens_with_risk(conn, h, every)
-        else:
+        elif risks is None:
             risks = await tokens_db.latest_risk(conn, every)
         show = [float(risks[i]["show_probability"]) if i in risks else 1.0 for i in ids]
         etas_ = queue_etas(doctor=live.doctor, n_waiting=len(ids),
@@ -120,18 +123,15 @@ class Reads(QueueBase):
     async def _publish_queue(self, txn: Txn, doctor_id: UUID,
                              ctx: dict[str, Any] | None = None, *,
                              learned: Learned | None = None,
-                             live: DoctorLive | None = None) -> QueueState:
+                             live: DoctorLive | None = None,
+                             risks: dict[UUID, dict[str, Any]] | None = None) -> QueueState:
         """queue.updated: the doctor's whole queue with positions and ETAs (staged with the
-        action), and a snapshot of both in the record (what the patient was shown, for ETA
-        accuracy later). Returns the queue as published."""
+        action), and a snapshot of both for the record (what the patient was shown, for ETA
+        accuracy later), written with the action's COMMIT. Returns the queue as published."""
         q = await self._queue_state(txn.conn, txn.h, doctor_id, ctx, txn.staging.id,
-                                    learned, live=live)
+                                    learned, live=live, risks=risks)
         await self.live.publish(txn.h, txn.staging, "queue.updated", views.queue_event(q),
                                 doctors=[doctor_id], at_ms=epoch_ms(q.now), learned=learned)
-        ids = [tid for tid, _, _ in q.waiting]
-        if ids:
-            await tokens_db.snapshot_positions(
-                txn.conn, ids, [pos for _, pos, _ in q.waiting],
-                [eta.p50_min for _, _, eta in q.waiting],
-                [eta.p90_min for _, _, eta in q.waiting], q.now)
+        txn.shown.update((tid, Shown(pos, eta.p50_min, eta.p90_min, q.now))
+                         for tid, pos, eta in q.waiting)
         return q

@@ -169,11 +169,11 @@ async def test_one_press_of_next_costs_a_pinned_number_of_round_trips(
     # connections go back to the pool without a reset query (server/db/pool.py)
     assert pg.get("reset", 0) == 0, pg
     # the session, the doctor with the hospital's day the route checks access with (the
-    # press reuses it); the action: BEGIN with its locks (one round trip), the two rows FOR
-    # UPDATE (with their risks, for the answer), both changes with their history (one
-    # statement, returning the new rows), the queue's risks and shown positions, the commit
-    # marker with COMMIT (one round trip) = 8
-    assert sum(pg.values()) == 8, pg
+    # press reuses it); the action: BEGIN with its locks (one round trip), the press (one
+    # statement: both rows checked FOR UPDATE and changed, their history, the new rows and
+    # the risks of the answer and of the queue), the shown positions with the commit marker
+    # and COMMIT (one round trip) = 5
+    assert sum(pg.values()) == 5, pg
     # call_next (returning the queue after the press), publish (stage its queue.updated and
     # store the learned consult time), emit
     assert redis == {"EVALSHA": 3}, redis
@@ -217,15 +217,16 @@ async def test_an_issue_and_a_token_action_cost_a_pinned_number_of_round_trips(
     # issue: the session, the doctor with the hospital's day (route), the hospital's day;
     # BEGIN with the locks, the doctor, the patient, the patient's lock, the duplicate check,
     # the department's cap, the day's counter, the token inserted (returning its row), its
-    # history, the queue's risks and shown positions, the marker with COMMIT; the hospital's
-    # day for the answer's buttons (its place and risk come with the row)
-    assert sum(issue_costs[1][0].values()) == 16, issue_costs
+    # history, the queue's risks, the shown positions with the marker and COMMIT; the
+    # hospital's day for the answer's buttons (its place and risk come with the row)
+    assert sum(issue_costs[1][0].values()) == 15, issue_costs
     # enqueue (returning the queue), publish, emit
     assert issue_costs[1][1] == {"EVALSHA": 3}, issue_costs
     # skip: the session, the token (to know whose locks), BEGIN with the locks, the token FOR
     # UPDATE with its risk, the doctor, the change (returning the row), its history, the
-    # queue's risks and shown positions, the marker with COMMIT, the hospital's day (answer)
-    assert sum(skip_costs[1][0].values()) == 11, skip_costs
+    # queue's risks, the shown positions with the marker and COMMIT, the hospital's day
+    # (answer)
+    assert sum(skip_costs[1][0].values()) == 10, skip_costs
     assert skip_costs[1][1] == {"EVALSHA": 3}, skip_costs     # waiting_op, publish, emit
-    assert sum(recall_costs[1][0].values()) == 10, recall_costs
+    assert sum(recall_costs[1][0].values()) == 9, recall_costs
     assert recall_costs[1][1] == {"EVALSHA": 3}, recall_costs  # current_op, publish, emit
