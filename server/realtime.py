@@ -75,14 +75,16 @@ class Hub:
         self._ready: dict[str, asyncio.Future[None]] = {}
         self._linger: dict[str, asyncio.TimerHandle] = {}
         # the burst being gathered: messages per subscriber, written at the end of the turn
-        self._batch: dict[Subscriber, str | list[str]] = {}
+        self._batch: dict[Subscriber, str | tuple[str, ...]] = {}
+        # the burst's message sequences, one tuple per distinct sequence (`_then`)
+        self._seqs: dict[tuple[int, int], tuple[tuple[str, ...], object]] = {}
         self._batch_arrived = 0.0  # when the burst's first event came from Redis
         self._batch_events = False  # the burst holds events (not only heartbeats, pongs)
         self._flush_handle: asyncio.Handle | None = None
         # the burst being written, FLUSH_CHUNK sockets per turn of the event loop (_flush)
-        self._writing: Iterator[tuple[Subscriber, str | list[str]]] | None = None
+        self._writing: Iterator[tuple[Subscriber, str | tuple[str, ...]]] | None = None
         self._frames: dict[int, bytes] = {}
-        self._joined: dict[tuple[int, ...], bytes] = {}
+        self._joined: dict[int, bytes] = {}
         self._kinds: set[str] = set()
         self._writing_since: float | None = None  # the burst's first event (None: no event)
         # display keys revoked (or possibly missed) so far: what was resolved before a change
@@ -338,12 +340,7 @@ class Hub:
                     continue  # already in its snapshot or replay
                 sub.sent_seq = seq
                 queued = batch.get(sub)
-                if queued is None:
-                    batch[sub] = message
-                elif isinstance(queued, str):
-                    batch[sub] = [queued, message]
-                else:
-                    queued.append(message)
+                batch[sub] = message if queued is None else self._then(queued, message)
         if batch and self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
 
@@ -366,17 +363,23 @@ class Hub:
         becomes one write per connection)."""
         if sub.closed:
             return
-        # one message (the usual case) is kept as is: no list per socket per burst, so a
-        # burst to thousands of sockets allocates nothing the garbage collector must track
-        batch = self._batch.get(sub)
-        if batch is None:
-            self._batch[sub] = message
-        elif isinstance(batch, str):
-            self._batch[sub] = [batch, message]
-        else:
-            batch.append(message)
+        queued = self._batch.get(sub)
+        self._batch[sub] = message if queued is None else self._then(queued, message)
         if self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+
+    def _then(self, queued: str | tuple[str, ...], message: str) -> tuple[str, ...]:
+        """A subscriber's messages of this burst and one more, as one tuple shared by every
+        subscriber with the same messages (every board of a department): no list per socket
+        per burst for the garbage collector to track, and the flush frames and joins each
+        distinct sequence once. The entry keeps what its key's ids name alive, so an id is
+        not reused while it stands; the entries go with the burst."""
+        key = (id(queued), id(message))
+        entry = self._seqs.get(key)
+        if entry is None:
+            seq = (queued, message) if isinstance(queued, str) else (*queued, message)
+            entry = self._seqs[key] = (seq, queued)
+        return entry[0]
 
     def _flush(self) -> None:
         """Write the burst: each distinct message framed once, each distinct sequence of
@@ -386,7 +389,7 @@ class Hub:
         another is being written waits for it: each connection gets its messages in order."""
         self._flush_handle = None
         if self._writing is None:
-            batch, self._batch = self._batch, {}
+            batch, self._batch, self._seqs = self._batch, {}, {}
             self._writing = iter(batch.items())
             self._frames, self._joined, self._kinds = {}, {}, set()
             self._writing_since = self._batch_arrived if self._batch_events else None
@@ -403,9 +406,8 @@ class Hub:
                 data = frames.get(id(messages))
                 if data is None:
                     data = frames[id(messages)] = text_frame(messages.encode())
-            else:
-                key = tuple(map(id, messages))
-                data = joined.get(key)  # type: ignore[assignment]
+            else:  # a tuple, shared by the subscribers with the same messages (_then)
+                data = joined.get(id(messages))  # type: ignore[assignment]
                 if data is None:
                     parts = []
                     for m in messages:
@@ -413,7 +415,7 @@ class Hub:
                         if f is None:
                             f = frames[id(m)] = text_frame(m.encode())
                         parts.append(f)
-                    data = joined[key] = b"".join(parts)
+                    data = joined[id(messages)] = b"".join(parts)
             if not outlet.write(data, messages):
                 slow.append(sub)
             sub.last_sent = now

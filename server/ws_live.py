@@ -80,7 +80,7 @@ class LiveSocket(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self.feed: Feed | None = None
         self.sub: Any = None
-        self.limit = 0  # unsent bytes before the client is too slow (server.ws_out)
+        self.over = False  # the transport holds more unsent bytes than its bound (`bound`)
         self.heard = time.monotonic()  # when the client last sent anything
         self.pinged = 0.0
         self.inbox = b""  # a frame not yet whole
@@ -97,6 +97,20 @@ class LiveSocket(WebSocketsSansIOProtocol):
             super().data_received(data)
         else:
             self._frames(self.inbox + data if self.inbox else data)
+
+    def bound(self, limit: int) -> None:
+        """Unsent bytes past which the client is too slow (server.ws_out): the transport's
+        high-water mark, so the transport itself says when it is passed (`pause_writing`,
+        called from within the write that passed it), not a question asked at every write."""
+        self.transport.set_write_buffer_limits(high=limit)
+
+    def pause_writing(self) -> None:
+        self.over = True
+        super().pause_writing()
+
+    def resume_writing(self) -> None:
+        self.over = False
+        super().resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
@@ -250,12 +264,12 @@ class LiveSocket(WebSocketsSansIOProtocol):
         self.transport.close()
 
     # -- the hub's outlet (server.ws_out.Outlet) ------------------------------------------
-    def write(self, frames: bytes, messages: str | list[str]) -> bool:
+    def write(self, frames: bytes, messages: str | tuple[str, ...]) -> bool:
         transport = self.transport
         if self.close_sent or transport.is_closing():
             return True  # going away: nothing more to send, nothing to drop
         transport.write(frames)
-        return transport.get_write_buffer_size() <= self.limit  # type: ignore[no-any-return]
+        return not self.over
 
     def close(self, code: int) -> None:
         """Send a close frame; a client that has not answered it in CLOSE_GRACE_S (one that

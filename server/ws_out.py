@@ -52,7 +52,7 @@ def is_ping(text: str) -> bool:
 
 
 class Outlet(Protocol):
-    def write(self, frames: bytes, messages: str | list[str]) -> bool:
+    def write(self, frames: bytes, messages: str | tuple[str, ...]) -> bool:
         """Send the message(s) (`frames`: the same, framed and joined); False when the
         client is too slow."""
 
@@ -79,7 +79,7 @@ class QueuedOutlet:
         self.closing: int | None = None
         self.writer = asyncio.get_running_loop().create_task(self._pump())
 
-    def write(self, frames: bytes, messages: str | list[str]) -> bool:
+    def write(self, frames: bytes, messages: str | tuple[str, ...]) -> bool:
         try:
             for text in [messages] if isinstance(messages, str) else messages:
                 self.queue.put_nowait(text)

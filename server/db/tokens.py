@@ -157,14 +157,13 @@ async def insert_history(
 
 
 _NEXT_PRESS = """
-WITH cur AS (
-    SELECT id, status FROM tokens
-    WHERE id = $1 AND hospital_id = $5 AND status IN ('CALLED', 'IN_CONSULTATION')
+WITH held AS (  -- both rows by their keys, locked; a CTE with FOR UPDATE is not inlined, so
+               -- the checks below cannot steer the scan to another index
+    SELECT id, doctor_id, status FROM tokens
+    WHERE hospital_id = $5 AND id IN ($1, $2)
     FOR UPDATE),
-nxt AS (
-    SELECT id FROM tokens
-    WHERE id = $2 AND hospital_id = $5 AND doctor_id = $8 AND status = 'WAITING'
-    FOR UPDATE),
+cur AS (SELECT id, status FROM held WHERE id = $1 AND status IN ('CALLED', 'IN_CONSULTATION')),
+nxt AS (SELECT id FROM held WHERE id = $2 AND doctor_id = $8 AND status = 'WAITING'),
 done AS (
     UPDATE tokens t SET status = 'COMPLETED', completed_at = $3,
            started_at = coalesce(t.started_at, t.called_at)

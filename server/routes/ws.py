@@ -241,7 +241,7 @@ async def serve(ws: WebSocket, sub: Subscriber,
     settings = state(ws).settings
     live = live_socket(ws)
     if live is not None:
-        live.limit = settings.ws_send_buffer_bytes
+        live.bound(settings.ws_send_buffer_bytes)
         sub.outlet = live
     else:
         sub.outlet = QueuedOutlet(ws, settings.ws_send_queue)

@@ -42,6 +42,7 @@ def live_socket_on(transport: asyncio.Transport) -> LiveSocket:
     it for a connection (no handshake: the tests drive it by hand)."""
     proto = LiveSocket(uvicorn.Config(_no_app, ws=WS_PROTOCOL, ws_max_size=65536,
                                       lifespan="off"), ServerState(), {})
+    transport.set_protocol(proto)
     proto.connection_made(transport)
     return proto
 

@@ -65,8 +65,8 @@ class Collect:
         self.got = asyncio.Event()
         self.gone = asyncio.Event()
 
-    def write(self, frames: bytes, messages: str | list[str]) -> bool:
-        messages = [messages] if isinstance(messages, str) else messages
+    def write(self, frames: bytes, messages: str | tuple[str, ...]) -> bool:
+        messages = [messages] if isinstance(messages, str) else list(messages)
         self.writes += 1
         assert [f.data.decode() for f in parse(frames)] == messages
         self.messages += [json.loads(m) for m in messages]
@@ -299,10 +299,10 @@ async def test_a_transport_that_cannot_take_more_is_reported_over_its_bound() ->
         asyncio.Protocol, "127.0.0.1", port)
 
     outlet = live_socket_on(transport)
-    outlet.limit = 256 * 1024
+    outlet.bound(256 * 1024)
     frame = text_frame(b"x" * 16000)
     writes = 0
-    while outlet.write(frame, []):
+    while outlet.write(frame, ()):
         writes += 1
         assert writes < 10_000, "the kernel and the transport took it all"
     assert transport.get_write_buffer_size() > 256 * 1024
