@@ -186,6 +186,10 @@ async def seed_hospital(db_url: str, *, doctors: int, per_doctor: int) -> BenchH
         await pool.execute(
             "INSERT INTO token_counters (department_id, service_date, last_seq) "
             "VALUES ($1, $2, $3)", dept, today, len(rows))
+        # what autovacuum would have done (a PostgreSQL may run with it off, as the one of
+        # run H did): without it, each invocation of a series meets a bigger, never analysed
+        # database, and the planner's choices drift from one to the next
+        await pool.execute("VACUUM ANALYZE")
         return BenchHospital(h, dept, doc_ids, token, key,
                              [(r[3], r[13]) for r in rows], today)
     finally:
