@@ -272,8 +272,9 @@ def starts_in(now: datetime, shift_start: datetime | None, *, has_current: bool,
     minus now while the doctor has called nobody since LATE_WINDOW_MIN before it, negative
     once the start has passed; None once the doctor has called someone (or is with someone),
     with no shift today, or when the start is more than LATE_WINDOW_MIN past (the doctor is
-    taken to be there, idle)."""
-    if shift_start is None or has_current:
+    taken to be there, idle). A shift from local midnight is an all-day entry (00:00-23:59),
+    not a start anybody is late for: just after midnight its doctor is as idle as at noon."""
+    if shift_start is None or has_current or (shift_start.hour, shift_start.minute) == (0, 0):
         return None
     if last_call is not None and last_call >= shift_start - timedelta(minutes=LATE_WINDOW_MIN):
         return None  # called someone today (perhaps before the start): begun

@@ -32,7 +32,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from tests.api.helpers import auth, make_display_key
 from tests.conftest import Services, truncate_all
-from tests.queue.conftest import World, build_world
+from tests.queue.conftest import TZ, World, build_world
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -211,7 +211,9 @@ class E2EWorld:
     async def context(self, browser: Browser, viewport: dict[str, int],
                       role: str | None = None) -> BrowserContext:
         """A browser context, logged in as `role` through the session cookie when given."""
-        ctx = await browser.new_context(viewport=viewport, locale="en-GB", timezone_id="UTC")
+        # the hospital's browsers keep the hospital's time: dates a page defaults to ("today")
+        # are the hospital's day, also in the hours when it differs from UTC's
+        ctx = await browser.new_context(viewport=viewport, locale="en-GB", timezone_id=TZ)
         if role:
             await ctx.add_cookies([{"name": "opdq_session", "value": self.world.tokens[role],
                                     "url": self.server.base}])

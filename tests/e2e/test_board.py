@@ -6,7 +6,7 @@ the board's languages; long names are shortened by words, never cut; three scree
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -241,8 +241,12 @@ async def test_long_names_three_screen_sizes_shift_start_and_pause(
                            headers=e2e.h("admin"))
     assert r.status_code == 200, r.text
     until = datetime.fromisoformat(r.json()["pause_until"]).astimezone(ZoneInfo(TZ))
-    # the TV's clock reads 08:45 at the hospital: the third doctor starts at 09:30
-    early = datetime.now(ZoneInfo(TZ)).replace(hour=8, minute=45, second=0, microsecond=0)
+    # the TV's clock reads 08:45 at the hospital: the third doctor starts at 09:30; before
+    # 08:50 at the hospital (the break, from now, would be over by 08:45) a little before now
+    now = datetime.now(ZoneInfo(TZ))
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    early = min(now.replace(hour=8, minute=45, second=0, microsecond=0),
+                max(now - timedelta(minutes=5), day_start))
 
     for size, viewport in SIZES.items():
         ctx = await e2e.context(browser, viewport)

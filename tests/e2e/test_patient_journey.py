@@ -6,8 +6,9 @@ note; a visit cancelled after a confirmation; the page in the patient's own lang
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Browser, Page, expect
@@ -21,6 +22,7 @@ from tests.e2e.conftest import (
     screenshot,
 )
 from tests.e2e.test_forms import slot_today
+from tests.queue.conftest import TZ
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +74,7 @@ async def test_called_missed_put_back_and_called_again(e2e: E2EWorld, browser: B
     await phone.click("#called-ok")
     await expect(state_title).to_have_text("Go to cabin C-101 now")
     called_at = (await staff_token(e2e, first["id"]))["called_at"]
-    at = datetime.fromisoformat(called_at).astimezone(UTC).strftime("%H:%M")
+    at = datetime.fromisoformat(called_at).astimezone(ZoneInfo(TZ)).strftime("%H:%M")
     await expect(phone.get_by_test_id("patient-state-text")).to_have_text(
         f"You were called at {at}.")
 

@@ -7,6 +7,7 @@ import math
 import statistics
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -322,6 +323,16 @@ def test_should_push(
 
 
 NINE = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
+
+
+def test_a_shift_from_midnight_has_no_start_to_be_late_for() -> None:
+    """An all-day entry (00:00-23:59): half an hour after midnight its doctor, who has called
+    nobody yet, is not a doctor half an hour late (the patients' ETAs get no lateness)."""
+    midnight = datetime(2030, 1, 7, 0, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
+    assert starts_in(midnight + timedelta(minutes=30), midnight, has_current=False,
+                     last_call=None) is None
+    assert starts_in(midnight - timedelta(minutes=30), midnight, has_current=False,
+                     last_call=None) is None
 
 
 def test_starts_in_counts_to_the_shift_start_until_the_first_call() -> None:

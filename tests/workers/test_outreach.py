@@ -79,9 +79,11 @@ def test_every_message_the_risk_side_asks_for_has_a_text_and_a_rule() -> None:
 async def test_a_high_score_gets_its_extra_reminder(ctx: dict[str, Any], world: World,
                                                    pool: asyncpg.Pool,
                                                    fake_twilio: FakeTwilio) -> None:
-    """score_token of a patient who missed every visit, booked for 10 h from now: the High
-    score's REMINDER_EXTRA reaches Twilio, once, recorded with the tier and model version."""
-    for i, days in enumerate(range(-60, 0, 10)):
+    """score_token of a patient who missed every visit (twelve), booked for 10 h from now: the
+    High score's REMINDER_EXTRA reaches Twilio, once, recorded with the tier and model
+    version. Twelve, not six: before 14:00 at the hospital, 10 h from now is
+    the same day, a booking that scores lower, and six misses did not reach High then."""
+    for i, days in enumerate(range(-120, 0, 10)):
         await pool.execute(
             """INSERT INTO tokens (hospital_id, department_id, doctor_id, patient_id,
                    service_date, seq, number, booking_type, status, public_code, scheduled_time,
@@ -95,7 +97,7 @@ async def test_a_high_score_gets_its_extra_reminder(ctx: dict[str, Any], world: 
     await risk_jobs.score_token(ctx, str(tid))
     tier, version = await pool.fetchrow(
         "SELECT tier, model_version FROM risk_assessments WHERE token_id = $1", tid)
-    assert tier >= 4, f"a patient who missed 6 of 6 should score High (tier {tier})"
+    assert tier >= 4, f"a patient who missed 12 of 12 should score High (tier {tier})"
     await burst(ctx)
     assert await touches(pool, tid) == [("REMINDER_EXTRA", "SMS", tier, version)]
     [msg] = [m for m in fake_twilio.messages if "Reply YES" in m.body]
