@@ -154,14 +154,15 @@ async def test_reception_books_checks_in_and_cancels(e2e: E2EWorld, browser: Bro
     desk = await open_page(await e2e.context(browser, DESK, "receptionist"),
                            f"{e2e.server.base}/reception")
     desk.on("dialog", lambda dialog: dialog.accept())  # "Cancel token …?" is confirmed
+    tz = ZoneInfo(TZ)
     await desk.fill("#find-q", "9876500005")            # a bare Indian mobile number
     await desk.click("#find-form button[type=submit]")
     await desk.get_by_role("button", name="Select Patient5 Kumar").click()
 
     # an appointment in an hour, to the department (the server picks the doctor)
     await desk.get_by_label("Appointment (booked)").check()
-    # the page's datetime-local field is in the browser's zone: the context's, UTC
-    await desk.fill("#issue-slot", slot_today().strftime("%Y-%m-%dT%H:%M"))
+    # the page's datetime-local field is in the browser's zone: the context's, the hospital's
+    await desk.fill("#issue-slot", slot_today().astimezone(tz).strftime("%Y-%m-%dT%H:%M"))
     await desk.click("#issue-button")
     await expect(desk.locator("#desk-ok")).to_have_text("Token CARD-001 issued.")
     item = desk.locator("#tokens li").first
