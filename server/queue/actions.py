@@ -146,10 +146,12 @@ class Actions(QueueBase):
             after = [UUID(t) for t, _ in res.view.waiting]
             done = UUID(res.completed) if res.completed else None
             call = UUID(res.called) if res.called else None
+            # nobody current and nobody to call (an empty queue): nothing for the record
             press = await tokens_db.next_press(
                 conn, hospital_id=h, completed=done, called=call, at=now,
                 cabin_id=ctx["cabin_id"], actor_kind=actor.kind, actor_id=actor.id,
-                doctor_id=doctor_id, action_id=txn.id, queue=after + ([call] if call else []))
+                doctor_id=doctor_id, action_id=txn.id, queue=after + ([call] if call else [])
+            ) if done or call or after else tokens_db.NextPress({}, {})
             completed = press.rows.get(done) if done else None
             called = press.rows.get(call) if call else None
             if done and not completed:
@@ -158,7 +160,7 @@ class Actions(QueueBase):
                 raise Diverged([doctor_id], "live next token is not waiting in the record")
             learned = self._learned(res.view.doctor, completed, now) if completed else None
             await self._publish_queue(txn, doctor_id, ctx, learned=learned, live=res.view,
-                                      risks=press.risks if done or call else None)
+                                      risks=press.risks)
             metrics.QUEUE_ACTIONS.labels("next").inc()
             # the answer's risks as read with the rows (routes.render.tokens reuses them)
             return tuple(  # type: ignore[return-value]
