@@ -7,9 +7,11 @@ leaves), so N processes do not each decode every event of every hospital.
 
 Dispatch never awaits a socket: the messages of a burst (everything that arrived in one turn
 of the event loop) are gathered per connection, each distinct message is framed once, and
-each connection's frames are written to its transport in one call (server.ws_out). A
-connection whose unsent bytes pass the bound is dropped (close 4408), so a slow or dead
-client never delays the others (python-websockets' broadcasting advice).
+each connection's frames are written to its transport in one call (server.ws_out). Caught-up
+subscribers of one audience (the boards of a department) are a flock (server.flock): taken
+and written as one, their per-socket loop run in C. A connection whose unsent bytes pass the
+bound is dropped (close 4408), so a slow or dead client never delays the others
+(python-websockets' broadcasting advice).
 
 What each kind of subscriber sees of an event: server/subscribers.py.
 """
@@ -28,6 +30,8 @@ import structlog
 from redis.asyncio import Redis
 
 from server import metrics
+from server.burst import Burst
+from server.flock import Flocks
 from server.store import keys
 from server.subscribers import (
     BoardSubscriber,
@@ -36,7 +40,7 @@ from server.subscribers import (
     department_of,
     now_iso,
 )
-from server.ws_out import is_ping, text_frame
+from server.ws_out import is_ping
 
 log = structlog.get_logger("realtime")
 
@@ -51,17 +55,15 @@ SUBSCRIBE_WAIT_S = 5.0  # a socket waits this long for its hospital's channel, t
 class Hub:
     """Subscriptions of this process, fed by one Redis subscription per hospital in use."""
 
-    # connections written per turn of the event loop: about 2-3 ms of sends here, so a burst
-    # to 2,500 boards gives the loop back ten times (docs/benchmarks.md, run D)
-    FLUSH_CHUNK = 256
-
     def __init__(self, redis: Redis, heartbeat_s: float = 20.0, linger_s: float = 30.0) -> None:
         self.redis = redis
         self.heartbeat_s = heartbeat_s
         self.linger_s = linger_s  # an emptied hospital's channel is kept this long (reconnects)
         self._beats: asyncio.Task[None] | None = None
+        # subscribers not in a flock (yet), and the flocks, by hospital and route
         self.index: dict[str, dict[tuple[str, str], set[Subscriber]]] = defaultdict(
             lambda: defaultdict(set))
+        self.flocks = Flocks()
         self.members: Counter[str] = Counter()  # subscribers per hospital
         self.boards_by_key: dict[str, set[BoardSubscriber]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
@@ -74,19 +76,7 @@ class Hub:
         self._confirmed: Counter[str] = Counter()
         self._ready: dict[str, asyncio.Future[None]] = {}
         self._linger: dict[str, asyncio.TimerHandle] = {}
-        # the burst being gathered: messages per subscriber, written at the end of the turn
-        self._batch: dict[Subscriber, str | tuple[str, ...]] = {}
-        # the burst's message sequences, one tuple per distinct sequence (`_then`)
-        self._seqs: dict[tuple[int, int], tuple[tuple[str, ...], object]] = {}
-        self._batch_arrived = 0.0  # when the burst's first event came from Redis
-        self._batch_events = False  # the burst holds events (not only heartbeats, pongs)
-        self._flush_handle: asyncio.Handle | None = None
-        # the burst being written, FLUSH_CHUNK sockets per turn of the event loop (_flush)
-        self._writing: Iterator[tuple[Subscriber, str | tuple[str, ...]]] | None = None
-        self._frames: dict[int, bytes] = {}
-        self._joined: dict[int, bytes] = {}
-        self._kinds: set[str] = set()
-        self._writing_since: float | None = None  # the burst's first event (None: no event)
+        self.burst = Burst(self._settle, self._overloaded)  # the writer
         # display keys revoked (or possibly missed) so far: what was resolved before a change
         # of it is not to be trusted (server.routes.ws caches display keys for reconnects)
         self.revocations = 0
@@ -112,24 +102,28 @@ class Hub:
         queue from a cut; one we heard nothing from for heartbeat_s is pinged (a websocket
         ping, which every client answers), and dropped when still silent heartbeat_s later:
         a half-open connection does not stay registered."""
+        beats: dict[int, str] = {}  # a sweep's heartbeats, one per distinct last seq
+
+        def beat(seq: int) -> str:
+            if seq not in beats:
+                beats[seq] = json.dumps({"type": "heartbeat", "seq": seq, "ts": now_iso()})
+            return beats[seq]
+
         while True:
             await asyncio.sleep(self.heartbeat_s / 2)
             now = time.monotonic()
             idle_since = now - self.heartbeat_s
-            beats: dict[int, str] = {}  # one message per distinct last seq
-            dead: list[Subscriber] = []
+            beats.clear()
+            dead = [sub for sub in self.subscribers() if sub.outlet is not None
+                    and not sub.outlet.keepalive(now, self.heartbeat_s)]
             for routes in list(self.index.values()):
                 for subs in list(routes.values()):
                     for sub in subs:
-                        if sub.outlet is not None and not sub.outlet.keepalive(
-                                now, self.heartbeat_s):
-                            dead.append(sub)
-                        elif sub.live and sub.last_sent <= idle_since:
-                            beat = beats.get(sub.sent_seq)
-                            if beat is None:
-                                beat = beats[sub.sent_seq] = json.dumps(
-                                    {"type": "heartbeat", "seq": sub.sent_seq, "ts": now_iso()})
-                            self.send(sub, beat)
+                        if sub.live and sub.last_sent <= idle_since:
+                            self.send(sub, beat(sub.sent_seq))
+            for flock in self.flocks.all():
+                if len(flock) and flock.last_sent <= idle_since:
+                    self.burst.queue(flock, beat(flock.sent_seq))
             for sub in dead:  # a phone put to sleep, a cut network: not a slow client (4408)
                 log.debug("silent websocket client dropped", kind=sub.kind)
                 self.drop(sub, CLOSE_SILENT)
@@ -241,6 +235,7 @@ class Hub:
             del self._ready[h]
             del self.members[h]
             self.index.pop(h, None)
+            self.flocks.forget(h)
             if h in self._subscribed and self._pubsub is not None:
                 self._subscribed.discard(h)
                 with contextlib.suppress(Exception):
@@ -264,17 +259,36 @@ class Hub:
 
     def unregister(self, sub: Subscriber) -> None:
         routes = self.index.get(sub.hospital_id)
-        if routes is not None and sub in routes.get(sub.routes(), ()):
+        filed = False
+        if sub.flock is not None:
+            self.flocks.leave(sub)
+            filed = True
+        elif routes is not None and sub in routes.get(sub.routes(), ()):
             routes[sub.routes()].discard(sub)
             if not routes[sub.routes()]:
                 del routes[sub.routes()]
+            filed = True
+        if filed:
             metrics.WS_CONNECTIONS.labels(sub.kind).dec()
             self.members[sub.hospital_id] -= 1
             if self.members[sub.hospital_id] <= 0:
                 self._release_later(sub.hospital_id)
         if isinstance(sub, BoardSubscriber) and sub.display_key_id:
             self.boards_by_key[sub.display_key_id].discard(sub)
-        self._batch.pop(sub, None)
+        self.burst.pending.pop(sub, None)
+
+    def subscribers(self) -> Iterator[Subscriber]:
+        """Every subscriber of this process, in a flock or not (a copy: safe to drop them)."""
+        subs: list[Subscriber] = []
+        for routes in self.index.values():
+            for filed in routes.values():
+                subs += filed
+        return iter(subs + self.flocks.members())
+
+    def overflowed(self, sub: Subscriber) -> None:
+        """Its transport passed its bound (LiveSocket.pause_writing, from inside a write):
+        dropped once the write in progress is over, not from within it."""
+        self.burst.overflowed(sub)
 
     def gone(self, sub: Subscriber) -> None:
         """The socket has closed (server.ws_live reports it)."""
@@ -304,8 +318,9 @@ class Hub:
         """An event to the subscribers it concerns: each audience's message built once (every
         board of a department gets the same string), each live subscriber's seq checked, the
         message queued for this turn's write (send, inlined: this runs once per socket)."""
-        routes = self.index.get(hospital_id)
-        if not routes:
+        routes = self.index.get(hospital_id) or {}
+        herds = self.flocks.of(hospital_id)
+        if not routes and not herds:
             return
         data = event.get("data") or {}
         wanted = [("desk", ""), ("admin", "")]
@@ -314,11 +329,25 @@ class Hub:
         wanted += [("doctor", d) for d in {data.get("doctor_id"), data.get("from_doctor_id")}
                    if d]
         seq = event.get("seq")
-        if not self._batch_events:
-            self._batch_events, self._batch_arrived = True, time.monotonic()
+        burst = self.burst
+        burst.event_arrived()
         shared: dict[tuple[str, ...], str | None] = {}
-        batch = self._batch
+        batch = burst.pending
         for route in wanted:
+            for flock in (herds.get(route) or {}).values():
+                key = flock.key[2]
+                if key in shared:
+                    message = shared[key]
+                else:
+                    message = shared[key] = flock.template.accept(event, raw)
+                if message is None:
+                    continue
+                if seq is not None:
+                    if seq <= flock.sent_seq:
+                        continue
+                    flock.sent_seq = seq
+                queued = batch.get(flock)
+                batch[flock] = message if queued is None else burst.then(queued, message)
             subs = routes.get(route)
             if not subs:
                 continue
@@ -340,9 +369,9 @@ class Hub:
                     continue  # already in its snapshot or replay
                 sub.sent_seq = seq
                 queued = batch.get(sub)
-                batch[sub] = message if queued is None else self._then(queued, message)
-        if batch and self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+                batch[sub] = message if queued is None else burst.then(queued, message)
+        if batch:
+            burst.schedule()
 
     def _send_seq(self, sub: Subscriber, seq: int | None, message: str) -> None:
         if not sub.live:
@@ -361,81 +390,16 @@ class Hub:
     def send(self, sub: Subscriber, message: str) -> None:
         """Queue one message for the end of this turn of the event loop (a burst of events
         becomes one write per connection)."""
-        if sub.closed:
-            return
-        queued = self._batch.get(sub)
-        self._batch[sub] = message if queued is None else self._then(queued, message)
-        if self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+        if not sub.closed:
+            self.burst.queue(sub, message)
 
-    def _then(self, queued: str | tuple[str, ...], message: str) -> tuple[str, ...]:
-        """A subscriber's messages of this burst and one more, as one tuple shared by every
-        subscriber with the same messages (every board of a department): no list per socket
-        per burst for the garbage collector to track, and the flush frames and joins each
-        distinct sequence once. The entry keeps what its key's ids name alive, so an id is
-        not reused while it stands; the entries go with the burst."""
-        key = (id(queued), id(message))
-        entry = self._seqs.get(key)
-        if entry is None:
-            seq = (queued, message) if isinstance(queued, str) else (*queued, message)
-            entry = self._seqs[key] = (seq, queued)
-        return entry[0]
-
-    def _flush(self) -> None:
-        """Write the burst: each distinct message framed once, each distinct sequence of
-        frames joined once, one write per connection; FLUSH_CHUNK connections per turn of
-        the event loop, so a burst to thousands of sockets does not hold the loop (the next
-        press's queries and requests are served between chunks). A burst gathered while
-        another is being written waits for it: each connection gets its messages in order."""
-        self._flush_handle = None
-        if self._writing is None:
-            batch, self._batch, self._seqs = self._batch, {}, {}
-            self._writing = iter(batch.items())
-            self._frames, self._joined, self._kinds = {}, {}, set()
-            self._writing_since = self._batch_arrived if self._batch_events else None
-            self._batch_events = False
-        frames, joined, kinds = self._frames, self._joined, self._kinds
-        now = time.monotonic()
-        slow: list[Subscriber] = []
-        written = 0
-        for sub, messages in self._writing:
-            outlet = sub.outlet
-            if sub.closed or outlet is None:
-                continue
-            if isinstance(messages, str):
-                data = frames.get(id(messages))
-                if data is None:
-                    data = frames[id(messages)] = text_frame(messages.encode())
-            else:  # a tuple, shared by the subscribers with the same messages (_then)
-                data = joined.get(id(messages))  # type: ignore[assignment]
-                if data is None:
-                    parts = []
-                    for m in messages:
-                        f = frames.get(id(m))
-                        if f is None:
-                            f = frames[id(m)] = text_frame(m.encode())
-                        parts.append(f)
-                    data = joined[id(messages)] = b"".join(parts)
-            if not outlet.write(data, messages):
-                slow.append(sub)
-            sub.last_sent = now
-            kinds.add(sub.kind)
-            written += 1
-            if written >= self.FLUSH_CHUNK:
-                break
-        else:  # the burst is out
-            self._writing = None
-            self._frames, self._joined = {}, {}
-            if self._writing_since is not None:
-                done = time.monotonic()
-                for kind in kinds:
-                    metrics.FANOUT_LATENCY.labels(kind).observe(done - self._writing_since)
-        if (self._writing is not None or self._batch) and self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
-        for sub in slow:
-            self._overloaded(sub)
+    def _settle(self, strays: list[Subscriber]) -> None:
+        """A burst is out: subscribers written alone may join their flock (server.flock)."""
+        self.flocks.settle(strays, self.index, self.burst.pending)
 
     def _overloaded(self, sub: Subscriber) -> None:
+        if sub.closed:
+            return  # reported twice (the write's answer and pause_writing), or gone
         metrics.WS_DROPPED.inc()
         log.info("slow websocket client dropped", kind=sub.kind)
         self.drop(sub, CLOSE_OVERLOADED)
@@ -451,11 +415,9 @@ class Hub:
 
     def _close_all(self, code: int) -> int:
         n = 0
-        for routes in list(self.index.values()):
-            for subs in list(routes.values()):
-                for sub in list(subs):
-                    self.drop(sub, code)
-                    n += 1
+        for sub in self.subscribers():
+            self.drop(sub, code)
+            n += 1
         return n
 
 

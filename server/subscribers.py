@@ -42,6 +42,9 @@ class Subscriber:
     # subscribers with the same audience get the same message of an event (accept depends on
     # the event and these fields only): the hub asks one of them; None: ask each
     audience: tuple[str, ...] | None = field(default=None, init=False)
+    # the flock it is written with once caught up (server.flock), and its slot there
+    flock: Any = field(default=None, init=False, repr=False)
+    flock_slot: int = field(default=-1, init=False, repr=False)
 
     kind = "base"
 

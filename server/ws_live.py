@@ -17,6 +17,7 @@ every 15 s) are never pinged.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from uvicorn.protocols.utils import ClientDisconnected
@@ -40,9 +41,12 @@ def close_frame(code: int) -> bytes:
 
 
 class Feed(Protocol):
-    """Where a live socket reports (the hub): a client's text message, the socket's end."""
+    """Where a live socket reports (the hub): a client's text message, its transport over its
+    bound, the socket's end."""
 
     def heard_text(self, sub: Any, text: str) -> None: ...
+
+    def overflowed(self, sub: Any) -> None: ...
 
     def gone(self, sub: Any) -> None: ...
 
@@ -93,9 +97,9 @@ class LiveSocket(WebSocketsSansIOProtocol):
 
     def data_received(self, data: bytes) -> None:
         self.heard = time.monotonic()
-        if self.feed is None:
+        if self.conn is not None:  # not detached
             super().data_received(data)
-        else:
+        elif self.feed is not None:
             self._frames(self.inbox + data if self.inbox else data)
 
     def bound(self, limit: int) -> None:
@@ -107,6 +111,8 @@ class LiveSocket(WebSocketsSansIOProtocol):
     def pause_writing(self) -> None:
         self.over = True
         super().pause_writing()
+        if self.feed is not None:  # the hub drops it after the write in progress
+            self.feed.overflowed(self.sub)
 
     def resume_writing(self) -> None:
         self.over = False
@@ -114,18 +120,24 @@ class LiveSocket(WebSocketsSansIOProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
+        self._gone()
+
+    def _gone(self) -> None:
+        """The socket is closing: the hub stops writing to it now (its flock's writes go to
+        the transport directly, so they must not outlive the close frame)."""
         feed, self.feed = self.feed, None
         if feed is not None:
             feed.gone(self.sub)
 
     def shutdown(self) -> None:
-        if self.feed is None:
+        if self.conn is not None:  # not detached
             super().shutdown()
             return
         if not self.close_sent:
             self.close_sent = True
             self.transport.write(close_frame(1012))  # the server restarts: come back
         self.transport.close()
+        self._gone()
         if self.close_timer is None:  # a client that does not read would hold the shutdown
             self.close_timer = self.loop.call_later(CLOSE_GRACE_S, self._cut)
 
@@ -231,6 +243,7 @@ class LiveSocket(WebSocketsSansIOProtocol):
                     self.transport.write(b"\x88\x02" + payload[:2] if len(payload) >= 2
                                          else b"\x88\x00")
                 self.transport.close()
+                self._gone()
             elif opcode != 0xA:
                 self._fail(CLOSE_PROTOCOL_ERROR)
             return
@@ -262,6 +275,7 @@ class LiveSocket(WebSocketsSansIOProtocol):
             self.close_sent = True
             self.transport.write(close_frame(code))
         self.transport.close()
+        self._gone()
 
     # -- the hub's outlet (server.ws_out.Outlet) ------------------------------------------
     def write(self, frames: bytes, messages: str | tuple[str, ...]) -> bool:
@@ -270,6 +284,14 @@ class LiveSocket(WebSocketsSansIOProtocol):
             return True  # going away: nothing more to send, nothing to drop
         transport.write(frames)
         return not self.over
+
+    def direct(self) -> Callable[[bytes], object] | None:
+        """The transport's own write, for the hub's flocks (server.flock), which write
+        without asking anything per socket: only while detached and open. The hub drops a
+        socket from its flock when it closes (`_gone`, `close`) or passes its bound."""
+        if self.feed is None or self.close_sent or self.transport.is_closing():
+            return None
+        return self.transport.write  # type: ignore[no-any-return]
 
     def close(self, code: int) -> None:
         """Send a close frame; a client that has not answered it in CLOSE_GRACE_S (one that

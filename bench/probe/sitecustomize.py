@@ -57,20 +57,23 @@ if OUT:
     def _patch() -> None:
         import asyncio
 
-        from server import realtime
+        from server import burst, realtime
 
-        hub = realtime.Hub
-        on_message, flush, start = hub._on_message, hub._flush, hub.start
+        hub, writer = realtime.Hub, burst.Burst
+        on_message, flush, start = hub._on_message, writer.flush, hub.start
+
+        def sockets(batch: dict[Any, Any]) -> int:  # a flock (server.flock) counts its members
+            return sum(len(t) if hasattr(t, "writes") else 1 for t in batch)
 
         def _on_message_p(self: Any, message: dict[str, Any]) -> None:
             t = time.time()
             raw = message.get("data")
             on_message(self, message)
             if isinstance(raw, str) and raw.startswith('{"type":"token.called"'):
-                _events.append({"at": t, "done": time.time(), "n": len(self._batch)})
+                _events.append({"at": t, "done": time.time(), "n": sockets(self.burst.pending)})
 
         def _flush_p(self: Any) -> None:
-            n = len(self._batch)
+            n = sockets(self.pending)
             t = time.time()
             flush(self)
             _flushes.append((t, time.time(), n))
@@ -88,7 +91,7 @@ if OUT:
             await start(self)
             self._probe_ticker = asyncio.create_task(_ticker())
 
-        hub._on_message, hub._flush, hub.start = _on_message_p, _flush_p, _start_p
+        hub._on_message, hub.start, writer.flush = _on_message_p, _start_p, _flush_p
         from server.queue.actions import Actions
 
         call_next = Actions.call_next
@@ -102,6 +105,6 @@ if OUT:
 
         Actions.call_next = _call_next_p  # type: ignore[method-assign]
         if chunk := os.environ.get("OPDQ_PROBE_CHUNK"):  # sockets written per turn, to try
-            hub.FLUSH_CHUNK = int(chunk)
+            writer.FLUSH_CHUNK = int(chunk)
 
     _patch()

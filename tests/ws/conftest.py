@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -12,7 +12,9 @@ import uvicorn
 from uvicorn.server import ServerState
 from websockets.asyncio.client import ClientConnection, connect
 
+from server.realtime import Hub
 from server.runner import WS_PROTOCOL
+from server.store.client import create_redis
 from server.ws_live import LiveSocket
 from tests.conftest import Services
 from tests.livesrv import LiveServer, running
@@ -31,6 +33,17 @@ def server_a(services: Services, schema_ready: str) -> Iterator[LiveServer]:
 def server_b(services: Services, schema_ready: str) -> Iterator[LiveServer]:
     with running(services.database_url, services.redis_url) as srv:
         yield srv
+
+
+@pytest.fixture
+async def hub(services: Services) -> AsyncIterator[Hub]:
+    """A hub of its own, on the test Redis (the hub's internals, without a web process)."""
+    h = Hub(create_redis(services.redis_url, subscriber=True), heartbeat_s=60, linger_s=0.05)
+    await h.start()
+    await asyncio.wait_for(h.connected.wait(), 5)
+    yield h
+    await h.stop()
+    await h.redis.aclose()
 
 
 async def _no_app(scope: Any, receive: Any, send: Any) -> None:

@@ -20,7 +20,6 @@ from server.store.client import create_redis
 from server.subscribers import DoctorSubscriber
 from server.ws_out import text_frame
 from tests.api.helpers import make_display_key
-from tests.conftest import Services
 from tests.faults.services import PrivateRedis
 from tests.livesrv import LiveServer
 from tests.queue.conftest import World, build_world
@@ -90,16 +89,6 @@ class Collect:
 
 async def numsub(redis: Redis, channel: str) -> int:
     return dict(await redis.pubsub_numsub(channel)).get(channel, 0)  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-async def hub(services: Services, redis: Redis):
-    h = Hub(create_redis(services.redis_url, subscriber=True), heartbeat_s=60, linger_s=0.05)
-    await h.start()
-    await asyncio.wait_for(h.connected.wait(), 5)
-    yield h
-    await h.stop()
-    await h.redis.aclose()
 
 
 def event(seq: int | None, doctor: str, **data: Any) -> str:
@@ -220,7 +209,7 @@ async def test_a_burst_to_many_sockets_is_written_a_chunk_per_turn_and_in_order(
     """A burst to more sockets than FLUSH_CHUNK gives the event loop back between chunks (a
     press's queries are served meanwhile); an event that arrives in between reaches every
     socket after the one before it, never ahead of it."""
-    hub.FLUSH_CHUNK = 2
+    hub.burst.FLUSH_CHUNK = 2
     h, doctor = str(uuid.uuid4()), str(uuid.uuid4())
     subs = [DoctorSubscriber(h, doctor_id=doctor, outlet=Collect()) for _ in range(7)]
     for sub in subs:
