@@ -15,7 +15,10 @@
 //
 // --client raw (rounds and rate, `ws` and `nchan` peers): frames read off plain sockets, only
 // the timed event looked at; the default `ws` uses the npm library (reconnects, pings: the
-// idle mode needs it). Each summary reports the client's own CPU (`client_cpu_percent`).
+// idle mode needs it). Each summary reports the client's own CPU (`client_cpu_percent`) and,
+// with raw, the bytes and reads each subscriber took per event (`bytes_per_delivery`,
+// `reads_per_delivery`). --pad N (nchan):
+// its published message padded to N bytes, e.g. to the bytes a board of ours reads per press.
 //
 // Modes (comma list, run in order on one set of connections; one JSON line each):
 //   rounds  R rounds (--rounds, --gap-ms): publish one event, wait until the LAST of N
@@ -67,13 +70,24 @@ const SEQ = /"seq":\s*(\d+)/;
 // the spread. Bytes past the head are not validated as UTF-8 either (skipUTF8Validation).
 const HEAD = 96;
 const headOf = (d) => typeof d === "string" ? d.slice(0, HEAD) : d.toString("latin1", 0, HEAD);
+// The doctor of a press's token.called, found in its bytes: every board's token.called is
+// timed, and decoding ~1.3 KB to a string for a regex cost 2.75 us in a micro-benchmark,
+// against 0.65 for this (nchan's round, in its head: 0.24); in the bench the client's CPU
+// moved within its scatter (docs/benchmarks.md, run I).
+const DOCTOR = Buffer.from('"doctor_id":');
+function doctorOf(d) {
+  if (typeof d === "string") { const m = UUID.exec(d); return m ? m[1] : null; }
+  let i = d.indexOf(DOCTOR);
+  if (i < 0) return null;
+  i += DOCTOR.length;
+  while (i < d.length && (d[i] === 0x20 || d[i] === 0x22)) i++;   // spaces, the quote
+  return i + 36 <= d.length ? d.toString("latin1", i, i + 36) : null;
+}
 function keyOf(d) {
   if (peer === "ws") {
     if (!headOf(d).includes("token.called")) return null;
-    const text = d.toString();
-    if (args.pub !== "next") return args.match && !text.includes(args.match) ? null : "r";
-    const m = UUID.exec(text);
-    return m ? m[1] : null;
+    if (args.pub !== "next") return args.match && !d.toString().includes(args.match) ? null : "r";
+    return doctorOf(d);
   }
   const m = ROUND.exec(headOf(d));
   return m ? m[1] : null;
@@ -189,7 +203,7 @@ function openRaw(entry) {
       if (i < buf.length) rest = Buffer.from(buf.subarray(i));   // READS is reused
     };
     const s = net.connect({ host: u.hostname, port: +u.port,
-      onread: { buffer: READS, callback: (n, buf) => { read(buf.subarray(0, n)); } } });
+      onread: { buffer: READS, callback: (n, buf) => { bytesIn += n; readsIn++; read(buf.subarray(0, n)); } } });
     entry.s = { terminate: () => s.destroy() };
     s.on("connect", () => s.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\n`
       + "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
@@ -272,7 +286,7 @@ function pickDoctor() {
 function publish(r) {
   if (peer === "nchan") {
     return [String(r), fetch(args.url + "/pub/board", { method: "POST",
-      body: JSON.stringify({ round: r, type: "token.called" }) }).then((x) => x.ok)];
+      body: padded({ round: r, type: "token.called" }) }).then((x) => x.ok)];
   }
   if (peer === "socketio") {
     return [String(r), fetch(args.url + "/emit", { method: "POST",
@@ -287,10 +301,16 @@ function publish(r) {
   return ["r", Promise.resolve(execSync(args["pub-cmd"], { stdio: "ignore" })).then(() => true)];
 }
 
+// a message of --pad bytes (its head unchanged: the round is still found in its first bytes)
+function padded(msg) {
+  const text = JSON.stringify(msg), pad = +(args.pad ?? 0) - text.length - 10;
+  return pad > 0 ? JSON.stringify({ ...msg, pad: "x".repeat(pad) }) : text;
+}
 const q = (lat, p) => lat.length ? +lat[Math.min(lat.length - 1, Math.floor(p * lat.length))].toFixed(2) : null;
 // the client's own CPU over a mode, in % of a core: near 100, the client sets the latency
 let cpuMark = null;
-const markCpu = () => { cpuMark = [process.cpuUsage(), performance.now()]; };
+let bytesIn = 0, readsIn = 0;   // read by the raw client's sockets since the mode began
+const markCpu = () => { cpuMark = [process.cpuUsage(), performance.now()]; bytesIn = readsIn = 0; };
 function clientCpu() {
   const [u, t] = cpuMark, d = process.cpuUsage(u);
   return +((d.user + d.system) / 1000 / (performance.now() - t) * 100).toFixed(1);
@@ -298,6 +318,11 @@ function clientCpu() {
 function summary(mode, lat, lost, extra = {}) {
   lat.sort((a, b) => a - b);
   extra = { ...extra, client_cpu_percent: clientCpu() };
+  if (bytesIn) {
+    const deliveries = N * Math.max(1, lat.length + lost);
+    extra.bytes_per_delivery = Math.round(bytesIn / deliveries);
+    extra.reads_per_delivery = +(readsIn / deliveries).toFixed(2);
+  }
   out({ peer, mode, clients: N, events: lat.length + lost, p50_ms: q(lat, 0.5), p90_ms: q(lat, 0.9),
     p99_ms: q(lat, 0.99), max_ms: lat.length ? +lat.at(-1).toFixed(2) : null,
     mean_ms: lat.length ? +(lat.reduce((a, b) => a + b, 0) / lat.length).toFixed(2) : null,

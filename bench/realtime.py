@@ -423,6 +423,10 @@ class Config:
     # the timed event; `ws` (the npm library, runs A-D) used ~80% of its core at 5,000 boards,
     # so the client set the spread (docs/benchmarks.md, run E)
     client: str = "raw"
+    # nchan's published message padded to this many bytes: 0, its own ~35; -1, the bytes a
+    # board of ours read per press in the same run and size (`bytes_per_delivery`), so the
+    # load client reads as much from each
+    peer_bytes: int = 0
 
     @classmethod
     def quick(cls) -> Config:
@@ -699,6 +703,8 @@ def run(cfg: Config, svc: Services, log: Callable[[str], None] = print) -> dict[
             for n in cfg.sizes:
                 log(f"realtime: {name}, {n} subscribers ...")
                 args = ["--peer", name, "--url", peer.url, "--clients", str(n)]
+                if name == "nchan" and (pad := _peer_bytes(cfg, results["ours"].get(str(n)))):
+                    args += ["--pad", str(pad)]
                 results["peers"][name][str(n)] = measure_fanout(args, peer.pids(), cfg, n)
                 log(f"  {_brief(results['peers'][name][str(n)])}")
             if cfg.idle:
@@ -712,6 +718,12 @@ def run(cfg: Config, svc: Services, log: Callable[[str], None] = print) -> dict[
         finally:
             peer.stop()
     return results
+
+
+def _peer_bytes(cfg: Config, ours: dict[str, Any] | None) -> int:
+    if cfg.peer_bytes >= 0:
+        return cfg.peer_bytes
+    return int(((ours or {}).get("rate") or {}).get("bytes_per_delivery") or 0)
 
 
 def _brief(r: dict[str, Any]) -> str:
@@ -735,6 +747,8 @@ def config_from_cli(doc: str | None = __doc__) -> Config:
     p.add_argument("--no-mixed", action="store_true", help="skip the mixed OPD scenario")
     p.add_argument("--processes", help="comma list of process counts on one port (1,2,4); "
                    "'' to skip")
+    p.add_argument("--peer-bytes", help="nchan's message padded to N bytes, or 'ours': to "
+                   "what a board of ours read per press (default: nchan's own message)")
     args = p.parse_args()
     cfg = Config.quick() if args.quick else Config()
     if args.sizes:
@@ -750,6 +764,8 @@ def config_from_cli(doc: str | None = __doc__) -> Config:
     if args.processes is not None:
         cfg.processes = tuple(int(x) for x in args.processes.split(",") if x)
     cfg.idle = not args.no_idle
+    if args.peer_bytes:
+        cfg.peer_bytes = -1 if args.peer_bytes == "ours" else int(args.peer_bytes)
     return cfg
 
 

@@ -198,7 +198,7 @@ async def test_a_quiet_flock_gets_heartbeats_with_its_last_seq(
         await hub.redis.aclose()
 
 
-async def test_events_from_redis_reach_a_flock_and_a_revocation_ends_it(
+async def test_events_from_redis_reach_a_flock_and_a_lost_feed_closes_it(
         hub: Hub, redis: Redis) -> None:
     """The whole path: published events, a flock formed, a lost feed closes every member
     (they resume from the stream)."""
