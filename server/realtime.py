@@ -122,8 +122,15 @@ class Hub:
                         if sub.live and sub.last_sent <= idle_since:
                             self.send(sub, beat(sub.sent_seq))
             for flock in self.flocks.all():
-                if len(flock) and flock.last_sent <= idle_since:
+                if not len(flock) or flock.last_sent > idle_since:
+                    continue
+                # members written alone meanwhile (a pong: clients that ping) need none
+                quiet = [m for m in flock.alive() if m.last_sent <= idle_since]
+                if len(quiet) == len(flock):
                     self.burst.queue(flock, beat(flock.sent_seq))
+                else:
+                    for sub in quiet:
+                        self.send(sub, beat(flock.sent_seq))
             for sub in dead:  # a phone put to sleep, a cut network: not a slow client (4408)
                 log.debug("silent websocket client dropped", kind=sub.kind)
                 self.drop(sub, CLOSE_SILENT)
