@@ -6,8 +6,8 @@ message once, and its members' transports are written in one loop run by the int
 C code (`write_all`), with no Python per socket. What stays per socket is the kernel's send.
 
 Slots never move while a burst is being written: a member that leaves (closed, dropped)
-leaves a no-op in its slot, and the flock is compacted between bursts (`compact`), when
-joiners are let in too (server.realtime.Hub decides when that is safe).
+leaves a no-op in its slot, and the flock is compacted between bursts, when joiners are let
+in too (`Flocks.settle`, which the hub calls once a burst is out).
 """
 
 from __future__ import annotations
