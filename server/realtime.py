@@ -23,7 +23,7 @@ import contextlib
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -284,13 +284,11 @@ class Hub:
             self.boards_by_key[sub.display_key_id].discard(sub)
         self.burst.pending.pop(sub, None)
 
-    def subscribers(self) -> Iterator[Subscriber]:
+    def subscribers(self) -> list[Subscriber]:
         """Every subscriber of this process, in a flock or not (a copy: safe to drop them)."""
-        subs: list[Subscriber] = []
-        for routes in self.index.values():
-            for filed in routes.values():
-                subs += filed
-        return iter(subs + self.flocks.members())
+        subs = [sub for routes in self.index.values() for filed in routes.values()
+                for sub in filed]
+        return subs + self.flocks.members()
 
     def overflowed(self, sub: Subscriber) -> None:
         """Its transport passed its bound (LiveSocket.pause_writing, from inside a write):

@@ -97,9 +97,9 @@ class LiveSocket(WebSocketsSansIOProtocol):
 
     def data_received(self, data: bytes) -> None:
         self.heard = time.monotonic()
-        if self.conn is not None:  # not detached
+        if self.feed is None:
             super().data_received(data)
-        elif self.feed is not None:
+        else:
             self._frames(self.inbox + data if self.inbox else data)
 
     def bound(self, limit: int) -> None:
@@ -120,24 +120,18 @@ class LiveSocket(WebSocketsSansIOProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
-        self._gone()
-
-    def _gone(self) -> None:
-        """The socket is closing: the hub stops writing to it now (its flock's writes go to
-        the transport directly, so they must not outlive the close frame)."""
         feed, self.feed = self.feed, None
         if feed is not None:
             feed.gone(self.sub)
 
     def shutdown(self) -> None:
-        if self.conn is not None:  # not detached
+        if self.feed is None:
             super().shutdown()
             return
         if not self.close_sent:
             self.close_sent = True
             self.transport.write(close_frame(1012))  # the server restarts: come back
         self.transport.close()
-        self._gone()
         if self.close_timer is None:  # a client that does not read would hold the shutdown
             self.close_timer = self.loop.call_later(CLOSE_GRACE_S, self._cut)
 
@@ -243,7 +237,6 @@ class LiveSocket(WebSocketsSansIOProtocol):
                     self.transport.write(b"\x88\x02" + payload[:2] if len(payload) >= 2
                                          else b"\x88\x00")
                 self.transport.close()
-                self._gone()
             elif opcode != 0xA:
                 self._fail(CLOSE_PROTOCOL_ERROR)
             return
@@ -275,7 +268,6 @@ class LiveSocket(WebSocketsSansIOProtocol):
             self.close_sent = True
             self.transport.write(close_frame(code))
         self.transport.close()
-        self._gone()
 
     # -- the hub's outlet (server.ws_out.Outlet) ------------------------------------------
     def write(self, frames: bytes, messages: str | tuple[str, ...]) -> bool:
@@ -287,8 +279,10 @@ class LiveSocket(WebSocketsSansIOProtocol):
 
     def direct(self) -> Callable[[bytes], object] | None:
         """The transport's own write, for the hub's flocks (server.flock), which write
-        without asking anything per socket: only while detached and open. The hub drops a
-        socket from its flock when it closes (`_gone`, `close`) or passes its bound."""
+        without asking anything per socket: only while detached and open. The hub takes a
+        socket out of its flock before it sends a close frame (`Hub.drop`) and when the
+        connection is lost; a transport closed in between (the client's close, a protocol
+        error) takes no more writes of its own accord."""
         if self.feed is None or self.close_sent or self.transport.is_closing():
             return None
         return self.transport.write  # type: ignore[no-any-return]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import uuid
 from typing import Any
 
@@ -17,7 +18,9 @@ from server.store import keys
 from server.store.client import create_redis
 from server.subscribers import DoctorSubscriber
 from tests.conftest import Services
+from tests.ws.conftest import live_socket_on
 from tests.ws.test_fanout import Collect, event, parse
+from tests.ws.test_live_socket import masked, received
 
 
 class Direct(Collect):
@@ -256,3 +259,54 @@ def test_a_transport_that_refuses_a_write_costs_only_its_own() -> None:
     writes = [got[0].append, refuses, got[2].append, got[3].append]
     write_all(writes, 0, 3, b"frame")  # a chunk: the first three
     assert got == [[b"frame"], [], [b"frame"], []]
+
+
+async def frames(sock: socket.socket, n: int) -> list[Any]:
+    """The next `n` whole frames a client reads off its socket."""
+    data = b""
+    async with asyncio.timeout(5):
+        while True:
+            data += await asyncio.get_running_loop().sock_recv(sock, 65536)
+            try:
+                got = parse(data)
+            except EOFError:  # a frame not yet whole
+                continue
+            if len(got) >= n:
+                return got
+
+
+async def test_a_board_that_closes_gets_nothing_after_the_close_answer_over_a_real_socket(
+        hub: Hub) -> None:
+    """Two flocked LiveSockets over real socket pairs. An event is on its way (its burst
+    is scheduled) when one client's close frame arrives: that client reads our close answer
+    and then the end of the stream, no frame after it (RFC 6455 5.5.1: the closed transport
+    takes no flock write), and the other gets the event from the flock."""
+    h, doctor = str(uuid.uuid4()), str(uuid.uuid4())
+    pairs = []
+    for _ in range(2):
+        ours, theirs = socket.socketpair()
+        theirs.setblocking(False)
+        transport, _ = await asyncio.get_running_loop().connect_accepted_socket(
+            asyncio.Protocol, ours)
+        proto = live_socket_on(transport)
+        sub = DoctorSubscriber(h, doctor_id=doctor, outlet=proto)
+        proto.feed, proto.sub, proto.conn = hub, sub, None  # as detach() leaves it
+        await hub.register(sub)
+        hub.go_live(sub)
+        pairs.append((proto, sub, theirs))
+    (closing, _, client), (_, other, other_client) = pairs
+    try:
+        await send(hub, h, doctor, 1)
+        assert len(flock_of(hub, h, doctor) or ()) == 2
+        for sock in (client, other_client):
+            assert [json.loads(f.data)["seq"] for f in await frames(sock, 1)] == [1]
+        hub.dispatch(h, json.loads(event(2, doctor)), event(2, doctor))  # written next turn
+        closing.data_received(masked(0x8, (1000).to_bytes(2, "big")))
+        await send(hub, h, doctor)
+        assert await received(client, 100) == b"\x88\x02\x03\xe8"  # the answer, then EOF
+        assert [json.loads(f.data)["seq"] for f in await frames(other_client, 1)] == [2]
+        assert other.flock is flock_of(hub, h, doctor)
+    finally:
+        for proto, _, theirs in pairs:
+            proto.transport.abort()
+            theirs.close()

@@ -58,7 +58,7 @@ async def live_pair() -> tuple[Any, Feed, socket.socket]:
     proto = live_socket_on(transport)
     transport.set_protocol(proto)
     feed = Feed()
-    proto.feed, proto.sub, proto.conn = feed, object(), None  # as detach() leaves it
+    proto.feed, proto.sub = feed, object()  # as detach() leaves it
     return proto, feed, theirs
 
 
