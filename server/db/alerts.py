@@ -55,14 +55,15 @@ async def snapshot(db: Executor, h: UUID, now: datetime) -> rules.Snapshot | Non
         """WITH sh AS (
                SELECT DISTINCT ON (s.doctor_id) s.doctor_id,
                       (s.date + s.start_time) AT TIME ZONE $4 AS start_at,
-                      (s.date + s.end_time) AT TIME ZONE $4 AS end_at
+                      (s.date + s.end_time) AT TIME ZONE $4 AS end_at,
+                      s.start_time = '00:00' AS all_day
                FROM shifts s
                WHERE s.hospital_id = $1 AND s.date = $2
                  AND (s.date + s.start_time) AT TIME ZONE $4 <= $3
                  AND (s.date + s.end_time) AT TIME ZONE $4 > $3
                ORDER BY s.doctor_id, s.start_time DESC)
            SELECT d.id, d.name, d.department_id, dep.late_start_alert_min,
-                  sh.start_at AS shift_start,
+                  sh.start_at AS shift_start, sh.all_day,
                   EXISTS (SELECT 1 FROM doctor_pauses p
                           WHERE p.doctor_id = d.id AND p.ended_at IS NULL) AS paused,
                   EXISTS (SELECT 1 FROM tokens t WHERE t.doctor_id = d.id
@@ -95,8 +96,9 @@ async def snapshot(db: Executor, h: UUID, now: datetime) -> rules.Snapshot | Non
         departments=[rules.Department(r["id"], r["name"]) for r in deps],
         doctors=[rules.Doctor(
             id=r["id"], name=r["name"], department_id=r["department_id"], on_shift=True,
-            shift_start=r["shift_start"], paused=r["paused"], has_current=r["has_current"],
-            called_since_shift_start=r["called"], last_activity_at=r["last_activity_at"],
+            shift_start=r["shift_start"], all_day=r["all_day"], paused=r["paused"],
+            has_current=r["has_current"], called_since_shift_start=r["called"],
+            last_activity_at=r["last_activity_at"],
             late_start_alert_min=r["late_start_alert_min"]) for r in doctors],
         waiting=[rules.WaitingToken(**dict(r)) for r in waiting],
         messages_done=msgs["done"], messages_failed=msgs["failed"])

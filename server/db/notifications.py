@@ -278,7 +278,9 @@ async def reminder_candidates(conn: Conn, event: str, lead_min_s: float, lead_ma
 
 async def late_doctors(conn: Conn, at: datetime) -> list[dict[str, Any]]:
     """Doctors whose shift began more than the department's late_start_alert_min before
-    `at`, who have called nobody since it began, are not paused, and have patients waiting."""
+    `at`, who have called nobody since it began, are not paused, and have patients waiting.
+    A shift from local 00:00 is an all-day entry (00:00-23:59, the after-midnight part of a
+    night shift), not a start anybody is late for: never a late start."""
     rows = await conn.fetch(
         """SELECT s.hospital_id, s.doctor_id, s.date, d.name AS doctor_name,
                   dep.late_start_alert_min,
@@ -288,6 +290,7 @@ async def late_doctors(conn: Conn, at: datetime) -> list[dict[str, Any]]:
            JOIN doctors d ON d.id = s.doctor_id
            JOIN departments dep ON dep.id = d.department_id
            WHERE s.date = ($1::timestamptz AT TIME ZONE h.timezone)::date AND d.active
+             AND s.start_time <> '00:00'
              AND (s.date + s.start_time) AT TIME ZONE h.timezone
                  < $1::timestamptz - make_interval(mins => dep.late_start_alert_min)
              AND (s.date + s.end_time) AT TIME ZONE h.timezone > $1::timestamptz

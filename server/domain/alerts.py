@@ -16,7 +16,10 @@ The kinds (thresholds in `Thresholds`, per hospital in hospitals.alert_threshold
 - DOCTOR_IDLE: on shift, not paused, nobody with them, patients waiting, and nothing done
   (call, start, completion, no-show, end of a pause) for `idle_min`.
 - DOCTOR_LATE_START: on shift for longer than the department's late_start_alert_min, not
-  paused, patients waiting, and nobody called since the shift began.
+  paused, patients waiting, and nobody called since the shift began. Never for a shift from
+  local 00:00: that is an all-day entry (00:00-23:59, the after-midnight part of a night
+  shift), not a start anybody is late for; its doctor can be DOCTOR_IDLE (idle since the
+  shift start if nothing was done), as one whose shift has begun.
 - MESSAGES_FAILING: of the messages with an outcome in the last `messages_window_min`, at
   least `messages_min_count`, and `messages_fail_pct` % or more failed.
 """
@@ -90,6 +93,7 @@ class Doctor:
     department_id: UUID
     on_shift: bool                      # a shift of today covers now
     shift_start: datetime | None        # of that shift
+    all_day: bool = False               # it starts at local 00:00: nobody is late to it
     paused: bool = False
     has_current: bool = False           # someone CALLED or IN_CONSULTATION
     called_since_shift_start: bool = False
@@ -236,7 +240,8 @@ def doctors(s: Snapshot) -> list[Condition]:
         n = waiting.get(d.id, 0)
         if not _available(d) or not n or d.has_current or d.shift_start is None:
             continue
-        if not d.called_since_shift_start:
+        # an all-day entry (from local 00:00) has no start to be late for: only idle
+        if not d.called_since_shift_start and not d.all_day:
             late = _minutes(s.now - d.shift_start)
             if late > d.late_start_alert_min:
                 out.append(Condition(

@@ -20,7 +20,7 @@ from tests.queue.conftest import TZ
 
 
 def clock() -> datetime:
-    """Now, but at least 3 minutes into the hospital's day (the shifts start at 00:00)."""
+    """Now, but at least 3 minutes into the hospital's day (Dr. Doctor0's shift at 00:01)."""
     local = datetime.now(ZoneInfo(TZ))
     return max(local, local.replace(hour=0, minute=3, second=0, microsecond=0))
 
@@ -30,6 +30,9 @@ async def test_alert_strip_live_move_and_resolve(e2e: E2EWorld, browser: Browser
     w = e2e.world
     await db.execute("UPDATE departments SET late_start_alert_min = 1 WHERE id = $1",
                      w.department_id)
+    # from 00:01, not 00:00 (an all-day entry nobody is late for): Dr. Doctor0 can be late
+    await db.execute("UPDATE shifts SET start_time = '00:01' WHERE doctor_id = $1",
+                     w.doctors[0])
     redis = create_redis(services.redis_url)
     live = LiveStore(redis)
     try:

@@ -101,6 +101,27 @@ def test_idle_and_late_doctors(kw: dict[str, object], expected: list[str]) -> No
     assert kinds(snap([doctor(A, "Dr. A", **kw)], waiting(1, A))) == expected
 
 
+@pytest.mark.parametrize(("kw", "expected"), [
+    ({"shift_start": NOW - timedelta(minutes=9)}, []),
+    ({"shift_start": NOW - timedelta(minutes=10)}, ["DOCTOR_IDLE"]),    # idle since the start
+    ({"shift_start": NOW - timedelta(minutes=40)}, ["DOCTOR_IDLE"]),    # never late
+    ({"shift_start": NOW - timedelta(minutes=40),
+      "last_activity_at": NOW - timedelta(minutes=5)}, []),             # a pause just ended
+])
+def test_an_all_day_entry_is_never_a_late_start_but_can_be_idle(
+        kw: dict[str, object], expected: list[str]) -> None:
+    """A shift from local 00:00 (00:00-23:59): its doctor, who has called nobody, has no
+    start to be late for, but is idle since the last activity, else since the start."""
+    base: dict[str, object] = {"all_day": True, "called_since_shift_start": False,
+                               "last_activity_at": None}
+    d = doctor(A, "Dr. A", **(base | kw))
+    conditions = rules.evaluate(snap([d], waiting(1, A)))
+    assert sorted(c.kind for c in conditions) == expected
+    if expected and d.last_activity_at is None:
+        assert d.shift_start is not None
+        assert conditions[0].details["idle_since"] == d.shift_start.isoformat()
+
+
 def test_a_doctor_with_nobody_waiting_is_never_idle_nor_late() -> None:
     d = doctor(A, "Dr. A", called_since_shift_start=False, last_activity_at=None)
     assert kinds(snap([d], [])) == []

@@ -104,6 +104,9 @@ async def test_an_unbalanced_department_suggests_a_move_that_resolves_it(
 async def test_late_start_then_idle_doctor(ctx: dict[str, Any], world: World) -> None:
     svc = ctx["notify_queue"]
     h = world.hospital_id
+    # the world's shifts start at 00:00, an all-day entry nobody is late for: not doctor 0's
+    await ctx["pool"].execute("UPDATE shifts SET start_time = '00:01' WHERE doctor_id = $1",
+                              world.doctors[0])
     day_start = (await ctx["pool"].fetchval(
         "SELECT min((date + start_time) AT TIME ZONE 'Asia/Kolkata') FROM shifts "
         "WHERE doctor_id = $1", world.doctors[0]))

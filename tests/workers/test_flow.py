@@ -126,8 +126,11 @@ async def test_reminders_go_once(ctx: dict[str, Any], world: World,
 
 async def test_a_late_doctor_raises_an_alert_and_delays(
         ctx: dict[str, Any], world: World, fake_twilio: FakeTwilio) -> None:
-    # the world's shifts start at 00:00 local: in the first minutes of a day nobody is late
-    # yet, so the job's clock is put at least 3 minutes into the day
+    # the world's shifts start at 00:00 local, an all-day entry nobody is late for: doctor
+    # 0's starts at 00:01, and the job's clock is put at least 3 minutes into the day (in the
+    # first minutes of the shift nobody is late yet)
+    await ctx["pool"].execute("UPDATE shifts SET start_time = '00:01' WHERE doctor_id = $1",
+                              world.doctors[0])
     local = datetime.now(ZoneInfo(TZ))
     ctx["now"] = lambda: max(local, local.replace(hour=0, minute=3, second=0, microsecond=0))
     await ctx["pool"].execute("UPDATE departments SET late_start_alert_min = 1")
@@ -145,3 +148,25 @@ async def test_a_late_doctor_raises_an_alert_and_delays(
     await run_burst(ctx)
     delays = [m for m in fake_twilio.messages if "delayed" in m.body]
     assert sorted(m.to for m in delays) == ["+919876500000", "+919876500001"]
+
+
+async def test_a_shift_from_midnight_is_never_a_late_start(
+        ctx: dict[str, Any], world: World, fake_twilio: FakeTwilio) -> None:
+    """The world's shifts start at 00:00 local: all-day entries. Minutes after midnight,
+    patients waiting and nobody called, nobody is late: no DELAY, no DOCTOR_LATE_START; the
+    doctor is idle since the shift start instead."""
+    midnight = datetime.now(ZoneInfo(TZ)).replace(hour=0, minute=0, second=0, microsecond=0)
+    await ctx["pool"].execute("UPDATE departments SET late_start_alert_min = 1")
+    for p in range(2):
+        await issue_token(ctx, world, p)
+    for minutes in (5, 12):
+        ctx["now"] = lambda m=minutes: midnight + timedelta(minutes=m)
+        assert await notify.check_late_starts(ctx) == 0
+        await alerts.check_alerts(ctx)
+    kinds = await ctx["pool"].fetch(
+        "SELECT kind, entity_id, details->>'idle_since' AS since FROM system_alerts "
+        "WHERE kind IN ('DOCTOR_LATE_START', 'DOCTOR_IDLE')")
+    assert [(a["kind"], a["entity_id"]) for a in kinds] == [("DOCTOR_IDLE", world.doctors[0])]
+    assert datetime.fromisoformat(kinds[0]["since"]) == midnight
+    await run_burst(ctx)
+    assert not [m for m in fake_twilio.messages if "delayed" in m.body]

@@ -31,7 +31,7 @@ async def raise_alerts(pool: asyncpg.Pool, redis: Redis, w: World, minutes: int)
     """The alert job for this hospital as if `minutes` had passed since each waiting patient
     was shown an ETA: the record moved back rather than the clock on (the clock `minutes`
     on could be tomorrow in the hospital, whose day then has no queue), and at least an hour
-    into the hospital's day (its doctors' shifts start at midnight: a late start)."""
+    into the hospital's day (a shift from just after midnight is then a late start)."""
     tz = ZoneInfo(TZ)
     now = datetime.now(tz)
     at = max(now, datetime.combine(now.date(), time(1, 0), tz))
@@ -46,6 +46,9 @@ async def test_alerts_reach_admins_and_nurses_live_and_resolves_too(
         server_a: LiveServer, server_b: LiveServer, w: World, pool: asyncpg.Pool,
         redis: Redis) -> None:
     ent, _ = await add_department(pool, w)
+    # Dr. Doctor1's shift from 00:01, not 00:00 (an all-day entry nobody is late for)
+    await pool.execute("UPDATE shifts SET start_time = '00:01' WHERE doctor_id = $1",
+                       w.doctors[1])
     tok = await issue(server_a, w, 0, doctor=1)
     async with ws_connect(server_a, "/ws/admin", token=w.tokens["admin"]) as admin, \
             ws_connect(server_b, "/ws/admin", token=w.tokens["nurse"]) as nurse, \
