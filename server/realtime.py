@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 import structlog
 from redis.asyncio import Redis
 
@@ -189,8 +190,8 @@ class Hub:
                 self.drop(sub, CLOSE_REVOKED)
             return
         try:
-            event = json.loads(raw)
-        except json.JSONDecodeError:
+            event = orjson.loads(raw)  # a queue.updated carries the doctor's whole queue
+        except orjson.JSONDecodeError:
             return
         self.dispatch(keys.hospital_from_channel(channel), event, raw)
 

@@ -23,7 +23,8 @@ def test_the_shown_places_and_the_marker_come_before_the_commit() -> None:
     sql = commit_action(action, h, {t: Shown(3, 12, 25, AT)})
     shown, marker, commit = sql.split("; ")
     assert shown.startswith("INSERT INTO token_eta_shown")
-    assert f"('{t}'::uuid, 3, 12, 25, '2026-11-26T09:30:15.123456+00:00'::timestamptz)" in shown
+    assert (f"unnest('{{{t}}}'::uuid[], '{{3}}'::int[], '{{12}}'::int[], '{{25}}'::int[], "
+            "'{2026-11-26T09:30:15.123456+00:00}'::timestamptz[])") in shown
     assert "ON CONFLICT (token_id) DO UPDATE" in shown
     assert marker == (f"INSERT INTO live_actions (id, hospital_id) "
                       f"VALUES ('{action}'::uuid, '{h}'::uuid)")
