@@ -275,7 +275,10 @@ class NodeLoad:
         if not (BENCH / "node_modules" / "ws").exists():
             subprocess.run(["npm", "install", "--prefix", str(BENCH), "--no-audit",
                             "--no-fund"], check=True, capture_output=True)
-        self.proc = subprocess.Popen([*pin(core), "node", str(LOAD_JS), *args],
+        # BENCH_NODE_ARGS: options for node itself, e.g. "--cpu-prof --cpu-prof-dir=DIR" (node
+        # refuses --cpu-prof in NODE_OPTIONS) to see where the load client's time goes
+        node = ["node", *os.environ.get("BENCH_NODE_ARGS", "").split()]
+        self.proc = subprocess.Popen([*pin(core), *node, str(LOAD_JS), *args],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1)
         self.lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
