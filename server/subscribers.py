@@ -9,12 +9,13 @@ status, position or ETA (by a minute) changed.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
+
+import orjson
 
 from server.auth import token_rules
 from server.domain.eta import Eta, should_push
@@ -24,6 +25,12 @@ from server.ws_out import Outlet
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def encode(message: dict[str, Any]) -> str:
+    """A live message's JSON text, compact (orjson): a phone's own message is encoded per
+    socket, on every change of its queue (5.6 us with json.dumps, 0.7 here)."""
+    return orjson.dumps(message).decode()
 
 
 @dataclass(eq=False, slots=True)
@@ -94,7 +101,7 @@ def _nameless(event: dict[str, Any]) -> str:
     if cached is None:
         data = event.get("data") or {}
         public = {k: v for k, v in event.items() if not k.startswith("_")}
-        cached = json.dumps({**public, "data": {
+        cached = encode({**public, "data": {
             **data, "token": {**data["token"], "display_name": ""}}})
         event["_nameless"] = cached
     return cached  # type: ignore[no-any-return]
@@ -121,7 +128,7 @@ def board_queue_message(event: dict[str, Any], names: bool = True) -> str:
         data = event.get("data") or {}
         cabin = board_cabin_of_event(data, names)
         public = {k: v for k, v in event.items() if not k.startswith("_")}  # not the caches
-        cached = json.dumps({**public, "data": {
+        cached = encode({**public, "data": {
             "doctor_id": data.get("doctor_id"), "department_id": data.get("department_id"),
             **cabin}})
         event[cache] = cached
@@ -185,7 +192,7 @@ class TokenSubscriber(Subscriber):
         return ("doctor", self.doctor_id)
 
     def _message(self, etype: str, seq: int, data: dict[str, Any]) -> str:
-        return json.dumps({"type": etype, "seq": seq, "ts": now_iso(), "data": data})
+        return encode({"type": etype, "seq": seq, "ts": now_iso(), "data": data})
 
     def accept(self, event: dict[str, Any], raw: str) -> str | None:
         data, etype, seq = event.get("data") or {}, event.get("type"), event.get("seq", 0)
