@@ -78,7 +78,7 @@ def _shown_sql(shown: Mapping[UUID, Shown]) -> str:
     """token_eta_shown's rows for the waiting tokens of the queues the action moved (their
     narrow rows, HOT updates: schema.sql), as one array literal per column: a long queue's
     rows parse and plan as five values, not five per row (at 110 waiting, ~0.3 ms less of
-    PostgreSQL per press than a VALUES list; docs/benchmarks.md, run J)."""
+    PostgreSQL per press than a VALUES list; docs/benchmarks.md, run M)."""
     times: dict[datetime, str] = {}  # one action's queues share a moment or two
     for s in shown.values():
         if s.at not in times:
