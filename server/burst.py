@@ -144,19 +144,16 @@ class Burst:
                 yield target, messages, 0
 
     def _framed(self, messages: Messages) -> bytes:
-        frames = self._frames
         if isinstance(messages, str):
-            data = frames.get(id(messages))
-            if data is None:
-                data = frames[id(messages)] = text_frame(messages.encode())
-            return data
+            return self._frame(messages)
         data = self._joined.get(id(messages))  # a tuple: framed and joined once (`then`)
         if data is None:
-            parts = []
-            for m in messages:
-                f = frames.get(id(m))
-                if f is None:
-                    f = frames[id(m)] = text_frame(m.encode())
-                parts.append(f)
-            data = self._joined[id(messages)] = b"".join(parts)
+            data = self._joined[id(messages)] = b"".join(map(self._frame, messages))
+        return data
+
+    def _frame(self, message: str) -> bytes:
+        """One message's frame, built once per burst however many targets get it."""
+        data = self._frames.get(id(message))
+        if data is None:
+            data = self._frames[id(message)] = text_frame(message.encode())
         return data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -35,15 +36,31 @@ def server_b(services: Services, schema_ready: str) -> Iterator[LiveServer]:
         yield srv
 
 
+@contextlib.asynccontextmanager
+async def running_hub(redis_url: str, **kw: Any) -> AsyncIterator[Hub]:
+    """A hub of its own, connected to its Redis (the hub's internals, without a web
+    process)."""
+    h = Hub(create_redis(redis_url, subscriber=True), **kw)
+    await h.start()
+    try:
+        await asyncio.wait_for(h.connected.wait(), 5)
+        yield h
+    finally:
+        await h.stop()
+        await h.redis.aclose()
+
+
 @pytest.fixture
 async def hub(services: Services) -> AsyncIterator[Hub]:
-    """A hub of its own, on the test Redis (the hub's internals, without a web process)."""
-    h = Hub(create_redis(services.redis_url, subscriber=True), heartbeat_s=60, linger_s=0.05)
-    await h.start()
-    await asyncio.wait_for(h.connected.wait(), 5)
-    yield h
-    await h.stop()
-    await h.redis.aclose()
+    async with running_hub(services.redis_url, heartbeat_s=60, linger_s=0.05) as h:
+        yield h
+
+
+@pytest.fixture
+async def beating_hub(services: Services) -> AsyncIterator[Hub]:
+    """A hub whose heartbeat sweep comes every 0.1 s (heartbeat_s 0.2)."""
+    async with running_hub(services.redis_url, heartbeat_s=0.2) as h:
+        yield h
 
 
 async def _no_app(scope: Any, receive: Any, send: Any) -> None:

@@ -15,9 +15,7 @@ from redis.asyncio import Redis
 from server.flock import Flock, write_all
 from server.realtime import CLOSE_OVERLOADED, Hub
 from server.store import keys
-from server.store.client import create_redis
 from server.subscribers import DoctorSubscriber
-from tests.conftest import Services
 from tests.ws.conftest import live_socket_on
 from tests.ws.test_fanout import Collect, event, parse
 from tests.ws.test_live_socket import masked, received
@@ -184,53 +182,42 @@ async def test_a_member_past_its_bound_is_dropped_after_the_write_and_the_others
         assert seqs(sub) == [1, 2, 3]
 
 
-async def test_a_quiet_flock_gets_heartbeats_with_its_last_seq(
-        services: Services, redis: Redis) -> None:
-    hub = Hub(create_redis(services.redis_url, subscriber=True), heartbeat_s=0.2)
-    await hub.start()
-    try:
-        h, doctor = str(uuid.uuid4()), str(uuid.uuid4())
-        subs = await live(hub, h, doctor, 3)
-        await send(hub, h, doctor, 41)
-        assert len(flock_of(hub, h, doctor) or ()) == 3
-        for sub in subs:
-            got = await sub.outlet.wait_for(2)  # type: ignore[union-attr]
-            assert got[1]["type"] == "heartbeat" and got[1]["seq"] == 41
-    finally:
-        await hub.stop()
-        await hub.redis.aclose()
+async def test_a_quiet_flock_gets_heartbeats_with_its_last_seq(beating_hub: Hub) -> None:
+    hub = beating_hub
+    h, doctor = str(uuid.uuid4()), str(uuid.uuid4())
+    subs = await live(hub, h, doctor, 3)
+    await send(hub, h, doctor, 41)
+    assert len(flock_of(hub, h, doctor) or ()) == 3
+    for sub in subs:
+        got = await sub.outlet.wait_for(2)  # type: ignore[union-attr]
+        assert got[1]["type"] == "heartbeat" and got[1]["seq"] == 41
 
 
 async def test_a_flock_member_that_pings_gets_its_pongs_and_no_heartbeat(
-        services: Services, redis: Redis) -> None:
+        beating_hub: Hub) -> None:
     """A client that pings (live.js, every 15 s) hears from us through its pongs: the
     flock's heartbeat goes only to the members that heard nothing (no write to every idle
     board every heartbeat_s, each waking its client)."""
-    hub = Hub(create_redis(services.redis_url, subscriber=True), heartbeat_s=0.2)
-    await hub.start()
-    pinging: asyncio.Task[None] | None = None
+    hub = beating_hub
+    h, doctor = str(uuid.uuid4()), str(uuid.uuid4())
+    talker, *quiet = await live(hub, h, doctor, 3)
+    await send(hub, h, doctor, 41)
+    assert len(flock_of(hub, h, doctor) or ()) == 3
+
+    async def pings() -> None:  # a client pinging far more often than heartbeat_s
+        while True:
+            hub.heard_text(talker, '{"type": "ping"}')
+            await asyncio.sleep(0.02)
+
+    pinging = asyncio.create_task(pings())
     try:
-        h, doctor = str(uuid.uuid4()), str(uuid.uuid4())
-        talker, *quiet = await live(hub, h, doctor, 3)
-        await send(hub, h, doctor, 41)
-        assert len(flock_of(hub, h, doctor) or ()) == 3
-
-        async def pings() -> None:  # a client pinging far more often than heartbeat_s
-            while True:
-                hub.heard_text(talker, '{"type": "ping"}')
-                await asyncio.sleep(0.02)
-
-        pinging = asyncio.create_task(pings())
         for sub in quiet:
             got = await sub.outlet.wait_for(2)  # type: ignore[union-attr]
             assert got[1]["type"] == "heartbeat" and got[1]["seq"] == 41
         kinds = {m["type"] for m in talker.outlet.messages}  # type: ignore[union-attr]
         assert "pong" in kinds and "heartbeat" not in kinds
     finally:
-        if pinging is not None:
-            pinging.cancel()
-        await hub.stop()
-        await hub.redis.aclose()
+        pinging.cancel()
 
 
 async def test_events_from_redis_reach_a_flock_and_a_lost_feed_closes_it(
