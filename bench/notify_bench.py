@@ -41,7 +41,7 @@ from server.settings import Settings, load_settings
 from server.store import keys
 from server.store.client import create_redis
 from tests.workers.fake_twilio import FakeTwilio
-from workers import dispatch, notify, routing
+from workers import dispatch, notify, notify_fanout, routing
 from workers.twilio_sender import build_sender
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "notifications.md"
@@ -129,9 +129,9 @@ async def issue_all(ctx: dict[str, Any], h: UUID, doctors: list[UUID], patients:
 
 def worker(ctx: dict[str, Any], arq: ArqRedis, *, burst: bool,
            options: dict[str, Any] | None = None) -> Worker:
-    return Worker(functions=[*notify.FUNCTIONS, func(noop, name="noop")], redis_pool=arq,
-                  burst=burst, handle_signals=False, ctx=dict(ctx), keep_result=3600,
-                  **(options or WORKER))
+    functions = [*notify.FUNCTIONS, *notify_fanout.FUNCTIONS, func(noop, name="noop")]
+    return Worker(functions=functions, redis_pool=arq, burst=burst, handle_signals=False,
+                  ctx=dict(ctx), keep_result=3600, **(options or WORKER))
 
 
 async def throughput(ctx: dict[str, Any], arq: ArqRedis, fake: FakeTwilio, h: UUID,

@@ -19,7 +19,19 @@ from server.db.pool import create_pool, init_db
 from server.observability import configure_logging
 from server.settings import get_settings
 from server.store.client import create_redis
-from workers import alerts, dispatch, notify, outreach, push, queue_jobs, risk, summary, webhooks
+from workers import (
+    alerts,
+    dispatch,
+    notify,
+    notify_cron,
+    notify_fanout,
+    outreach,
+    push,
+    queue_jobs,
+    risk,
+    summary,
+    webhooks,
+)
 from workers.outages import OUTAGES
 
 log = structlog.get_logger("worker")
@@ -119,7 +131,8 @@ class WorkerSettings:
         summary.write_daily_summaries,
         func(risk.train_risk_models, timeout=1800), func(risk.rescore_booked, timeout=1800),
         func(risk.ensure_risk_models, timeout=1800),
-        *notify.FUNCTIONS, *webhooks.FUNCTIONS, *outreach.FUNCTIONS, *push.FUNCTIONS,
+        *notify.FUNCTIONS, *notify_fanout.FUNCTIONS, *webhooks.FUNCTIONS, *outreach.FUNCTIONS,
+        *push.FUNCTIONS,
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(purge_idempotency, minute=7, run_at_startup=False),
@@ -138,7 +151,7 @@ class WorkerSettings:
         # the admins' daily summary, at each hospital's evening hour (local): checked hourly
         cron(summary.write_daily_summaries, minute=2, unique=True, timeout=300),
         # notifications: reminders, late-starting doctors, WhatsApp failures reported late
-        *notify.CRON_JOBS,
+        *notify_cron.CRON_JOBS,
         *outreach.CRON_JOBS,
         # outgoing webhooks: restart subscriptions with a due delivery and no sender
         *webhooks.CRON_JOBS,

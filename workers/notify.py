@@ -22,14 +22,15 @@ The record decides (freshness, EXPECT): a record behind the event (its transacti
 committed yet: the token still WAITING for a CALL_NOW, its row not there for TOKEN_CREATED)
 is waited for with backoff, and a record that never catches up raises an alert; a record
 that moved past the event makes the message stale. What a job leaves undone (a row PENDING,
-a call with no message at all) is taken up by `sweep_notifications`.
+a call with no message at all) is taken up by `sweep_notifications` (workers/notify_cron.py,
+with the other jobs run by the clock; the fan-outs to many patients: workers/notify_fanout.py).
 
 Channel: WhatsApp when the patient opted in (and a WhatsApp sender exists), else SMS. A
 permanent WhatsApp failure falls back to SMS in the same job; 63016 (outside the 24-hour
 session) first tries the approved template (TWILIO_WHATSAPP_TEMPLATE_SID) on the same row,
 since Twilio created no message. A WhatsApp failure reported later by a delivery callback is
-picked up by `sweep_whatsapp_fallbacks`. 21610 (the patient sent STOP) opts the patient out of
-that channel and is never retried.
+picked up by `notify_cron.sweep_whatsapp_fallbacks`. 21610 (the patient sent STOP) opts the
+patient out of that channel and is never retried.
 """
 
 from __future__ import annotations
@@ -37,31 +38,27 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import structlog
-from arq import Retry, cron
+from arq import Retry
 from arq.worker import func
 
 from server import metrics
 from server.db import notifications as db
-from server.domain import delay as delay_rule
 from server.notifications import templates
 from server.observability import mask_phone
 from server.queue import QueueService
 from server.risk.outreach import OUTREACH_EVENTS
 from server.store import keys
 from server.store.live import LiveStore
-from workers import job_ids
 from workers.outages import OUTAGES, is_outage
-from workers.tracing import carry, traced
+from workers.tracing import traced
 from workers.twilio_sender import (
     HTTP_TIMEOUT_S,
     SMS,
@@ -80,17 +77,11 @@ BACKOFF_BASE_S = 5.0           # 5, 10, 20, 40, 80 s (x 0.5-1 jitter): about 2.5
 BACKOFF_CAP_S = 300.0
 LEASE_S = 3 * HTTP_TIMEOUT_S   # an attempt with no outcome after this is taken for dead
 SID_STASH_TTL_S = 7 * 24 * 3600
-AHEAD_QUIET_S = 60             # a token issued this recently was just told its position
 UNSUBSCRIBED = 21610           # the recipient sent STOP
 WA_WINDOW = 63016              # WhatsApp free-form message outside the 24-hour session
 QUIET_CODES = frozenset({UNSUBSCRIBED, WA_WINDOW})   # expected: no system alert
-REMINDERS = (("REMINDER_DAY_BEFORE", 2 * 3600.0, 24 * 3600.0),
-             ("REMINDER_2H", 0.0, 2 * 3600.0))
 
 BEHIND_BASE_S = 1.0            # the record behind its event: 1, 2, 4, 8, 16 s (x 0.5-1)
-SWEEP_GRACE_S = 60.0           # the normal path's head start before the sweeper steps in
-SWEEP_WINDOW_S = 3600.0        # calls and new tokens this recent are checked for a message
-SWEEP_LIMIT = 500
 
 BEHIND, RELEVANT_NOW, AHEAD = "behind", "relevant", "ahead"
 
@@ -197,11 +188,6 @@ async def teardown(ctx: dict[str, Any]) -> None:
     sender = ctx.pop("notify_sender", None)
     if sender is not None:
         await sender.aclose()
-
-
-async def _enqueue(ctx: dict[str, Any], function: str, *args: Any, job_id: str) -> bool:
-    return await ctx["redis"].enqueue_job(function, *args, _job_id=job_id,
-                                          **carry()) is not None
 
 
 # ---------------------------------------------------------------------------- the send job
@@ -429,166 +415,4 @@ async def _alert(pool: Any, info: dict[str, Any], row_id: UUID, kind: str, chann
         details={"code": code, "token_id": str(info["id"]), "channel": channel})
 
 
-# ---------------------------------------------------------------------------- fan-out jobs
-@traced
-@retry_on_outage
-async def notify_ahead(ctx: dict[str, Any], hospital_id: str, department_id: str,
-                       waiting: tuple[str, ...]) -> str:
-    """`waiting` is a queue.updated's waiting token ids in order: tell the one at the
-    department's notify_ahead position that its turn is near."""
-    n = await db.notify_ahead(ctx["pool"], UUID(hospital_id), UUID(department_id)) or 3
-    if len(waiting) < n:
-        return "none"
-    token_id = waiting[n - 1]
-    if await db.created_within(ctx["pool"], UUID(token_id), AHEAD_QUIET_S):
-        return "just-told"  # issued at that position: its creation message said so
-    await _enqueue(ctx, "send_notification", hospital_id, token_id, "AHEAD",
-                   job_id=job_ids.send_notification(token_id, "AHEAD"))
-    return token_id
-
-
-@traced
-@retry_on_outage
-async def notify_doctor_delay(ctx: dict[str, Any], hospital_id: str, doctor_id: str) -> int:
-    """The doctor is late to start: every patient waiting for them gets the new ETA."""
-    ids = await db.waiting_tokens(ctx["pool"], UUID(hospital_id), UUID(doctor_id))
-    return await _send_each(ctx, hospital_id, ids, "DELAY")
-
-
-async def _send_each(ctx: dict[str, Any], hospital_id: str, ids: list[Any], event: str,
-                     once_key: str = "") -> int:
-    """One send job per token (its job id dedupes a repeat run)."""
-    for tid in ids:
-        await _enqueue(ctx, "send_notification", hospital_id, str(tid), event, None, once_key,
-                       job_id=job_ids.send_notification(str(tid), event, once_key=once_key))
-    return len(ids)
-
-
-async def _told_of_pause(ctx: dict[str, Any], h: UUID, d: UUID, pause: dict[str, Any]
-                         ) -> tuple[list[UUID], set[UUID]]:
-    """The doctor's waiting tokens, and those of them told of this pause's delay."""
-    waiting = await db.waiting_tokens(ctx["pool"], h, d)
-    return waiting, await db.told_once(ctx["pool"], waiting, "DELAY", str(pause["id"]))
-
-
-@traced
-@retry_on_outage
-async def notify_pause_delay(ctx: dict[str, Any], hospital_id: str, doctor_id: str) -> int:
-    """The doctor is paused: DELAY to the waiting patients whose ETA the pause moves by the
-    hospital's threshold (domain.delay), once per pause. Run when the pause starts and each
-    minute while it lasts (an open or overrunning pause grows)."""
-    h, d = UUID(hospital_id), UUID(doctor_id)
-    pause = await db.doctor_pause(ctx["pool"], h, d, open_=True)
-    if pause is None:
-        return 0
-    now = ctx.get("now", lambda: datetime.now(UTC))()
-    shift = delay_rule.pause_shift_min(
-        pause["expected_min"], (now - pause["started_at"]).total_seconds() / 60)
-    if shift < pause["delay_notify_min"]:
-        return 0
-    waiting, told = await _told_of_pause(ctx, h, d, pause)
-    ids = delay_rule.to_tell_of_delay(waiting, told, shift, pause["delay_notify_min"])
-    return await _send_each(ctx, hospital_id, ids, "DELAY", str(pause["id"]))
-
-
-@traced
-@retry_on_outage
-async def notify_pause_over(ctx: dict[str, Any], hospital_id: str, doctor_id: str) -> int:
-    """The doctor is back: those told of the pause's delay, still waiting, get their new
-    ETA (RESUMED, one message each)."""
-    h, d = UUID(hospital_id), UUID(doctor_id)
-    pause = await db.doctor_pause(ctx["pool"], h, d, open_=False)
-    if pause is None:
-        return 0
-    waiting, told = await _told_of_pause(ctx, h, d, pause)
-    return await _send_each(ctx, hospital_id, delay_rule.to_tell_of_resume(waiting, told),
-                            "RESUMED", str(pause["id"]))
-
-
-# ---------------------------------------------------------------------------- cron jobs
-async def check_long_pauses(ctx: dict[str, Any]) -> int:
-    """Every minute: open pauses, whose move on the ETAs grows while they last."""
-    slot = int(ctx.get("now", lambda: datetime.now(UTC))().timestamp() // 60)
-    pauses = await db.open_pauses(ctx["pool"])
-    for h, d in pauses:
-        await _enqueue(ctx, "notify_pause_delay", str(h), str(d),
-                       job_id=job_ids.long_pause(d, slot))
-    return len(pauses)
-
-
-async def schedule_reminders(ctx: dict[str, Any]) -> int:
-    """Booked tokens the day before and 2 h before their slot (the unique index keeps each
-    reminder single, however often this runs)."""
-    n = 0
-    for event, lead_min_s, lead_max_s in REMINDERS:
-        for h, tid in await db.reminder_candidates(ctx["pool"], event, lead_min_s, lead_max_s):
-            n += await _enqueue(ctx, "send_notification", str(h), str(tid), event,
-                                job_id=job_ids.send_notification(str(tid), event))
-    return n
-
-
-async def check_late_starts(ctx: dict[str, Any]) -> int:
-    """Doctors late to start with patients waiting: DELAY for the patients. The staff's
-    DOCTOR_LATE_START alert is workers/alerts.py's (raised and resolved with the others)."""
-    slot = int(time.time() // 300)  # one fan-out per doctor per 5 minutes
-    now = ctx.get("now", lambda: datetime.now(UTC))()  # a clock tests can set
-    late = await db.late_doctors(ctx["pool"], now)
-    for d in late:
-        await _enqueue(ctx, "notify_doctor_delay", str(d["hospital_id"]), str(d["doctor_id"]),
-                       job_id=job_ids.late_start(d["doctor_id"], slot))
-    return len(late)
-
-
-async def sweep_whatsapp_fallbacks(ctx: dict[str, Any]) -> int:
-    """WhatsApp messages a delivery callback reported failed (63016 and the like): SMS."""
-    n = 0
-    for h, tid, event, once_key in await db.whatsapp_fallbacks(ctx["pool"]):
-        n += await _enqueue(ctx, "send_notification", str(h), str(tid), event, SMS, once_key,
-                            job_id=job_ids.send_notification(str(tid), event, SMS, once_key))
-    return n
-
-
-async def sweep_notifications(ctx: dict[str, Any]) -> int:
-    """Every minute: what the normal path left undone, once it had SWEEP_GRACE_S to do it.
-
-    1. PENDING rows that nobody is working on: the attempt never started (attempts = 0: the
-       job died between claim and attempt), an attempt whose lease ran out with no outcome,
-       or a transient failure whose retry is overdue (lost with Redis' data). Re-enqueued on
-       the row's channel under job_ids.sweep_row (the row, its attempts and updated_at): one
-       job per state of the row, however often this runs; the attempt compare-and-set still
-       lets one send.
-    2. Calls and new tokens of the last SWEEP_WINDOW_S that the record holds (still CALLED,
-       still WAITING or BOOKED) with no row for their CALL_NOW / TOKEN_CREATED at all: the
-       event or its job was lost (Redis lost its data, a job gave up in an outage).
-    """
-    pool = ctx["pool"]
-    grace = float(ctx.get("notify_sweep_grace_s", SWEEP_GRACE_S))
-    n = 0
-    for row in await db.stuck_pending(pool, grace, LEASE_S, BACKOFF_CAP_S, SWEEP_LIMIT):
-        stamp = int(row["updated_at"].timestamp() * 1000)
-        n += await _enqueue(ctx, "send_notification", str(row["hospital_id"]),
-                            str(row["token_id"]), row["event"], row["channel"],
-                            row["once_key"],
-                            job_id=job_ids.sweep_row(row["id"], row["attempts"], stamp))
-    for h, tid, event in await db.unannounced(pool, grace, SWEEP_WINDOW_S, SWEEP_LIMIT):
-        n += await _enqueue(ctx, "send_notification", str(h), str(tid), event,
-                            job_id=job_ids.sweep_unannounced(tid, event))
-    if n:
-        log.warning("notifications swept up", jobs=n)
-    return n
-
-
-FUNCTIONS = [
-    func(send_notification, max_tries=NOTIFY_MAX_TRIES),
-    func(notify_ahead, max_tries=NOTIFY_MAX_TRIES),
-    func(notify_doctor_delay, max_tries=NOTIFY_MAX_TRIES),
-    func(notify_pause_delay, max_tries=NOTIFY_MAX_TRIES),
-    func(notify_pause_over, max_tries=NOTIFY_MAX_TRIES),
-]
-CRON_JOBS = [
-    cron(schedule_reminders, minute=set(range(0, 60, 5)), second=30),
-    cron(check_late_starts, minute=set(range(1, 60, 5)), second=30),
-    cron(check_long_pauses, second=20),
-    cron(sweep_whatsapp_fallbacks, second=15),
-    cron(sweep_notifications, second=45, unique=True, timeout=50),
-]
+FUNCTIONS = [func(send_notification, max_tries=NOTIFY_MAX_TRIES)]

@@ -28,19 +28,11 @@ from server.notifications import templates
 from server.presenters import utcnow
 from server.risk import outreach, waitlist
 from workers import job_ids, notify
-from workers.tracing import carry, traced
+from workers.tracing import enqueue, traced
 
 log = structlog.get_logger("outreach")
 
 HORIZON_H = 72.0   # the plan's earliest touch is confirm_lead_h (48 h by default) ahead
-
-
-async def _enqueue(ctx: dict[str, Any], function: str, *args: Any, job_id: str) -> bool:
-    arq = ctx.get("redis")
-    if arq is None:  # a job run outside a worker (scripts): nothing to enqueue into
-        log.info("no job queue in this context; not enqueued", function=function)
-        return False
-    return await arq.enqueue_job(function, *args, _job_id=job_id, **carry()) is not None
 
 
 async def _send_due(ctx: dict[str, Any], row: dict[str, Any]) -> int:
@@ -49,8 +41,8 @@ async def _send_due(ctx: dict[str, Any], row: dict[str, Any]) -> int:
     pol = outreach.Policy.from_json(row["outreach_policy"])
     n = 0
     for event in outreach.due(row["tier"], row["scheduled_time"], utcnow(), pol):
-        n += await _enqueue(ctx, "send_notification", str(row["hospital_id"]), str(row["id"]),
-                            event, job_id=job_ids.send_notification(row["id"], event))
+        n += await enqueue(ctx, "send_notification", str(row["hospital_id"]), str(row["id"]),
+                           event, job_id=job_ids.send_notification(row["id"], event))
     return n
 
 
@@ -82,8 +74,8 @@ async def offer(ctx: dict[str, Any], token_id: UUID) -> list[str]:
     for o in offers:
         log.info("waitlist offer made", entry_id=str(o.entry_id), slot_token_id=str(o.token_id),
                  expires_at=o.expires_at.isoformat())
-        await _enqueue(ctx, "send_waitlist_offer", str(o.entry_id), str(o.token_id),
-                       job_id=job_ids.waitlist_offer(o.entry_id, o.token_id))
+        await enqueue(ctx, "send_waitlist_offer", str(o.entry_id), str(o.token_id),
+                      job_id=job_ids.waitlist_offer(o.entry_id, o.token_id))
     return [str(o.entry_id) for o in offers]
 
 

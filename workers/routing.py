@@ -1,8 +1,9 @@
 """What a queue event means for the workers: pure routers, event -> [JobSpec].
 
 The dispatcher (workers/dispatch.py) reads the event streams and enqueues what `route`
-returns; the jobs themselves live in workers/notify.py and workers/risk.py. Nothing here does
-I/O or imports a job module, so each of those can import this one without a circle.
+returns; the jobs themselves live in workers/notify.py, workers/notify_fanout.py and
+workers/risk.py. Nothing here does I/O or imports a job module, so each of those can import
+this one without a circle.
 
 Job ids come from workers/job_ids.py and are deterministic (the event's seq, or the token and
 notification kind), so an event read twice enqueues nothing new while ARQ still knows the job.

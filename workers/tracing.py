@@ -36,3 +36,14 @@ def carry() -> dict[str, str]:
     """Keywords for enqueue_job that pass the current request id on (none: nothing)."""
     rid = current_request_id()
     return {"request_id": rid} if rid else {}
+
+
+async def enqueue(ctx: dict[str, Any], function: str, *args: Any, job_id: str) -> bool:
+    """Enqueue a job under its deterministic id, the request id carried on; False when ARQ
+    already knows that id, or when run outside a worker (a script: no job queue)."""
+    arq = ctx.get("redis")
+    if arq is None:
+        structlog.get_logger("jobs").info("no job queue in this context; not enqueued",
+                                          function=function)
+        return False
+    return await arq.enqueue_job(function, *args, _job_id=job_id, **carry()) is not None

@@ -4,7 +4,7 @@ Pure (no I/O), so the plan is tested by table and the same function feeds the wo
 sends the touches and the desk's call list that shows them. A hospital sets its own policy
 (`hospitals.outreach_policy`, a key left out takes its default):
 
-- every tier: the standard reminders (REMINDER_DAY_BEFORE, REMINDER_2H: workers/notify.py);
+- every tier: the standard reminders (REMINDER_DAY_BEFORE, REMINDER_2H: workers/notify_cron.py);
 - tier >= confirm_tier (3): a confirm-by-reply message (CONFIRM_REQUEST) confirm_lead_h (48)
   before the slot;
 - tier >= extra_tier (4): a second touch the day before (REMINDER_EXTRA, extra_lead_h = 20

@@ -17,7 +17,7 @@ from server.settings import Settings, load_settings
 from tests.conftest import Services
 from tests.queue.conftest import World, build_world
 from tests.workers.fake_twilio import FakeTwilio
-from workers import notify
+from workers import notify, notify_fanout
 from workers.twilio_sender import TwilioSender
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -105,7 +105,8 @@ async def run_burst(ctx: dict[str, Any], **options: Any) -> Worker:
     """A real ARQ worker over the test Redis until its queue (deferred retries included) is
     empty. Its pool is the shared fixture's, closed by that fixture."""
     base = {k: v for k, v in ctx.items() if k not in ("job_try", "job_id")}
-    worker = Worker(functions=notify.FUNCTIONS, redis_pool=ctx["redis"], burst=True,
-                    poll_delay=0.01, handle_signals=False, ctx=base, **options)
+    worker = Worker(functions=[*notify.FUNCTIONS, *notify_fanout.FUNCTIONS],
+                    redis_pool=ctx["redis"], burst=True, poll_delay=0.01, handle_signals=False,
+                    ctx=base, **options)
     await worker.main()
     return worker

@@ -28,7 +28,8 @@ from tests.queue.conftest import World
 from tests.workers.conftest import issue_token, make_ctx, run_burst
 from tests.workers.fake_twilio import FakeTwilio
 from workers import job_ids, notify
-from workers.notify import NOTIFY_MAX_TRIES, send_notification, sweep_notifications
+from workers.notify import NOTIFY_MAX_TRIES, send_notification
+from workers.notify_cron import sweep_notifications
 from workers.outages import is_outage
 
 

@@ -16,7 +16,7 @@ from server.store import keys
 from tests.queue.conftest import TZ, World, issue, press_next
 from tests.workers.conftest import PUBLIC_BASE, issue_token, run_burst
 from tests.workers.fake_twilio import FakeTwilio
-from workers import alerts, dispatch, notify
+from workers import alerts, dispatch, notify_cron
 from workers.dispatch import Dispatcher
 from workers.routing import notify_jobs_for
 
@@ -113,15 +113,15 @@ async def test_reminders_go_once(ctx: dict[str, Any], world: World,
     tomorrow = await issue_token(ctx, world, 1, booking_type="ONLINE",
                                  scheduled_time=now + timedelta(hours=20))
     await ctx["pool"].execute("UPDATE tokens SET created_at = now() - interval '2 days'")
-    assert await notify.schedule_reminders(ctx) == 2
-    assert await notify.schedule_reminders(ctx) == 0      # ARQ knows both jobs
+    assert await notify_cron.schedule_reminders(ctx) == 2
+    assert await notify_cron.schedule_reminders(ctx) == 0      # ARQ knows both jobs
     await run_burst(ctx)
     by_to = {m.to: m.body for m in fake_twilio.messages}
     assert by_to["+919876500000"].startswith("Reminder:") and "today" in by_to["+919876500000"]
     assert soon["number"] in by_to["+919876500000"]
     assert "tomorrow" in by_to["+919876500001"] and tomorrow["number"] in by_to["+919876500001"]
     await ctx["redis"].flushdb()                           # ARQ forgot: the log remembers
-    assert await notify.schedule_reminders(ctx) == 0
+    assert await notify_cron.schedule_reminders(ctx) == 0
 
 
 async def test_a_late_doctor_raises_an_alert_and_delays(
@@ -136,8 +136,8 @@ async def test_a_late_doctor_raises_an_alert_and_delays(
     await ctx["pool"].execute("UPDATE departments SET late_start_alert_min = 1")
     for p in range(2):
         await issue_token(ctx, world, p)
-    assert await notify.check_late_starts(ctx) == 1
-    assert await notify.check_late_starts(ctx) == 1
+    assert await notify_cron.check_late_starts(ctx) == 1
+    assert await notify_cron.check_late_starts(ctx) == 1
     # the staff's alert comes from the alert job, once however often both run
     assert await alerts.check_alerts(ctx) >= 1
     assert await alerts.check_alerts(ctx) == 0
@@ -161,7 +161,7 @@ async def test_a_shift_from_midnight_is_never_a_late_start(
         await issue_token(ctx, world, p)
     for minutes in (5, 12):
         ctx["now"] = lambda m=minutes: midnight + timedelta(minutes=m)
-        assert await notify.check_late_starts(ctx) == 0
+        assert await notify_cron.check_late_starts(ctx) == 0
         await alerts.check_alerts(ctx)
     kinds = await ctx["pool"].fetch(
         "SELECT kind, entity_id, details->>'idle_since' AS since FROM system_alerts "

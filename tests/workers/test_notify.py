@@ -25,7 +25,7 @@ from tests.workers.conftest import (
     twilio_settings,
 )
 from tests.workers.fake_twilio import FakeTwilio
-from workers import notify
+from workers import notify, notify_cron
 from workers.notify import send_notification
 
 PHONE0 = "+919876500000"   # build_world's patient 0
@@ -219,11 +219,11 @@ async def test_whatsapp_failure_reported_later_is_swept_to_sms(
     assert await send_notification(ctx, h, t, "TOKEN_CREATED") == "sent"
     [wa] = fake_twilio.messages
     await db.apply_status(ctx["pool"], wa.sid or "", "FAILED", 63016, "outside the window")
-    assert await notify.sweep_whatsapp_fallbacks(ctx) == 1
-    assert await notify.sweep_whatsapp_fallbacks(ctx) == 0   # the job is known to ARQ
+    assert await notify_cron.sweep_whatsapp_fallbacks(ctx) == 1
+    assert await notify_cron.sweep_whatsapp_fallbacks(ctx) == 0   # the job is known to ARQ
     await run_burst(ctx)
     assert [m.to for m in fake_twilio.messages] == [f"whatsapp:{PHONE0}", PHONE0]
-    assert await notify.sweep_whatsapp_fallbacks(ctx) == 0
+    assert await notify_cron.sweep_whatsapp_fallbacks(ctx) == 0
 
 
 async def test_sent_but_row_update_failed_is_not_sent_again(

@@ -17,7 +17,7 @@ from server.presenters import utcnow
 from tests.queue.conftest import World
 from tests.workers.conftest import AUTH_TOKEN, PUBLIC_BASE, issue_token, set_opt_ins
 from tests.workers.fake_twilio import FakeTwilio
-from workers import notify, outreach
+from workers import notify, notify_fanout, outreach
 from workers import risk as risk_jobs
 
 INBOUND = "/api/v1/webhooks/twilio/inbound"
@@ -26,8 +26,9 @@ INBOUND = "/api/v1/webhooks/twilio/inbound"
 async def burst(ctx: dict[str, Any]) -> Worker:
     """A real ARQ worker with the send jobs, until its queue is empty."""
     base = {k: v for k, v in ctx.items() if k not in ("job_try", "job_id")}
-    worker = Worker(functions=[*notify.FUNCTIONS, *outreach.FUNCTIONS], redis_pool=ctx["redis"],
-                    burst=True, poll_delay=0.01, handle_signals=False, ctx=base)
+    worker = Worker(functions=[*notify.FUNCTIONS, *notify_fanout.FUNCTIONS, *outreach.FUNCTIONS],
+                    redis_pool=ctx["redis"], burst=True, poll_delay=0.01, handle_signals=False,
+                    ctx=base)
     await worker.main()
     return worker
 

@@ -15,7 +15,7 @@ from server.store import keys
 from tests.queue.conftest import World
 from tests.workers.conftest import issue_token, run_burst
 from tests.workers.fake_twilio import FakeTwilio
-from workers import dispatch, notify
+from workers import dispatch, notify_cron
 from workers.dispatch import Dispatcher
 from workers.routing import notify_jobs_for
 
@@ -50,7 +50,7 @@ async def drain(ctx: dict[str, Any], d: Dispatcher, w: World) -> None:
 async def minute(ctx: dict[str, Any], clock: Clock, minutes: float) -> None:
     """Time passes; the minute cron looks at the open pauses and its jobs run."""
     clock.advance(minutes=minutes)
-    await notify.check_long_pauses(ctx)
+    await notify_cron.check_long_pauses(ctx)
     await run_burst(ctx)
     await run_burst(ctx)
 
