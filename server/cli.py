@@ -108,8 +108,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
             return  # Ctrl-C (or `opdq dev` stopping): nothing half-done worth reporting
         print(json.dumps(out, indent=2))
         return
-    from server.simulate.model import ClinicConfig
     from server.simulate.offline import by_position, evaluate, report
+    from server.simulate.plan import ClinicConfig
 
     acc, scored = evaluate(args.days or 50, args.seed, ClinicConfig(doctors=args.doctors))
     print(report(acc))

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from server.simulate.model import (
+from server.simulate.plan import (
     GIVE_UP_AFTER_MIN,
     RECALL_AFTER_MIN,
     ClinicConfig,

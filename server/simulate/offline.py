@@ -20,7 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from server.domain.eta import Eta, EtaInputs, etas, naive_eta
-from server.simulate.model import ClinicConfig, DayResult, plan_day, run_day
+from server.simulate.model import DayResult, run_day
+from server.simulate.plan import ClinicConfig, plan_day
 
 MINUTE_TOLERANCE = 0.5
 """ETAs are shown in whole minutes: a call at 12.4 min is "within 12 min" as shown, so a call

@@ -11,17 +11,16 @@ import pytest
 from server.domain import lifecycle as lc
 from server.domain.eta import ConsultStats, EtaInputs, etas, update_stats
 from server.domain.eta_today import TodayStats
-from server.simulate.model import (
+from server.simulate.model import _ms, run_day
+from server.simulate.offline import Scored, score_day, summarize
+from server.simulate.plan import (
     ClinicConfig,
     DayPlan,
     DoctorPlan,
     PatientPlan,
-    _ms,
     consult_minutes,
     plan_day,
-    run_day,
 )
-from server.simulate.offline import Scored, score_day, summarize
 
 FINAL = {lc.Status.COMPLETED, lc.Status.NO_SHOW, lc.Status.CANCELLED}
 
